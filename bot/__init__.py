@@ -1,0 +1,1 @@
+"""Slack I/O: Bolt listeners, Block Kit builders, the Web API gateway, the web app."""

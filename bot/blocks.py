@@ -1,0 +1,100 @@
+"""Block Kit builders: pure functions from values to message payloads.
+
+Each returns ``{"text": ..., "blocks": [...]}`` (or a list of them when an
+answer needs more than one message), within the limits in ``bot.limits``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from bot import limits
+from bot.mrkdwn import escape, link, to_mrkdwn
+
+ANSWER_IN_DM_ACTION = "answer_in_dm"
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context",
+            "elements": [{"type": "mrkdwn", "text": limits.truncate(text, limits.CONTEXT_TEXT_MAX)}]}
+
+
+def _message(text: str, blocks: list[dict]) -> dict:
+    return {"text": limits.truncate(text, limits.MESSAGE_TEXT_MAX), "blocks": blocks}
+
+
+def working_message() -> dict:
+    return _message("Looking into it…", [_context(":hourglass_flowing_sand: Looking into it…")])
+
+
+def help_message() -> dict:
+    return _message(
+        "Ask me a question about company policies or runbooks.",
+        [_section("Ask me a question, for example _@chatops how do I request a new laptop?_ "
+                  "I answer from the company's documents that everyone reading may see, with sources.")],
+    )
+
+
+def refusal_message(reason: str) -> dict:
+    return _message(reason, [_section(f":no_entry: {escape(reason)}")])
+
+
+def error_message(reference: str, detail: str = "") -> dict:
+    text = ("Sorry, something went wrong on my side while answering"
+            + (f" ({detail})" if detail else "") + f". Please try again in a minute. Reference: {reference}")
+    return _message(text, [_section(f":warning: {escape(text)}")])
+
+
+def sources_lines(citations: Iterable) -> list[str]:
+    lines = []
+    for c in citations:
+        title = link(c.url, c.title) if c.url else f"*{escape(c.title)}*"
+        lines.append(f"[{c.n}] {title} · `{escape(c.source)}`")
+    return lines
+
+
+def answer_messages(answer, *, audience_note: str = "") -> list[dict]:
+    """An ``Answer`` (see workers.pipelines.answer) as one or more messages."""
+    blocks: list[dict] = []
+    if answer.note:
+        blocks.append(_context(f":information_source: {escape(answer.note)}"))
+    for part in limits.split_text(to_mrkdwn(answer.text), limits.SECTION_TEXT_MAX):
+        blocks.append(_section(part))
+    if answer.citations:
+        blocks.append({"type": "divider"})
+        for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
+                                      limits.SECTION_TEXT_MAX):
+            blocks.append(_section(part))
+    if audience_note:
+        blocks.append(_context(escape(audience_note)))
+
+    fallback = answer.text
+    if answer.citations:
+        fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {c.title} ({c.source})" for c in answer.citations)
+    messages = []
+    for start in range(0, len(blocks), limits.BLOCKS_PER_MESSAGE):
+        chunk = blocks[start:start + limits.BLOCKS_PER_MESSAGE]
+        messages.append(_message(fallback if start == 0 else "(continued)", chunk))
+    return messages
+
+
+def dm_offer(hidden_documents: int, offer_id: str) -> dict:
+    noun = "document" if hidden_documents == 1 else "documents"
+    text = (f"You can see {hidden_documents} more relevant {noun} that not everyone here may see, "
+            "so I left them out of this answer. Want the full answer in a direct message?")
+    return _message(text, [
+        _section(f":lock: {text}"),
+        {"type": "actions", "elements": [{
+            "type": "button", "action_id": ANSWER_IN_DM_ACTION, "style": "primary",
+            "text": {"type": "plain_text", "text": "Send me the full answer"},
+            "value": offer_id,
+        }]},
+    ])
+
+
+def dm_offer_done(text: str) -> dict:
+    return _message(text, [_context(escape(text))])

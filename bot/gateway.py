@@ -1,0 +1,117 @@
+"""The Slack Web API as the rest of the system needs it.
+
+Wraps slack_sdk's ``WebClient`` (pointed at ``SLACK_API_URL``) with its
+built-in retry handlers for rate limits (honouring Retry-After), connection
+errors and 5xx. Whatever still fails raises ``SlackApiError`` or
+``SlackTransientError`` to the caller, which decides whether to retry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+
+class SlackTransientError(Exception):
+    """Slack rate-limited us or failed on its side; worth retrying later."""
+
+
+def make_client(token: str | None, base_url: str, *, retries: int = 2, timeout: int = 15) -> WebClient:
+    client = WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
+                       timeout=timeout)
+    client.retry_handlers.extend([
+        RateLimitErrorRetryHandler(max_retry_count=retries),
+        ServerErrorRetryHandler(max_retry_count=retries),
+    ])
+    # WebClient already has a ConnectionErrorRetryHandler with one retry; allow the same count.
+    for handler in client.retry_handlers:
+        if isinstance(handler, ConnectionErrorRetryHandler):
+            handler.max_retry_count = retries
+    return client
+
+
+def _call(fn, **kwargs):
+    try:
+        return fn(**kwargs)
+    except SlackApiError as exc:
+        status = getattr(exc.response, "status_code", 0)
+        if status == 429 or status >= 500:
+            raise SlackTransientError(f"Slack answered {status}") from None
+        raise
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise SlackTransientError(f"Slack unreachable: {type(exc).__name__}") from None
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient, *, user_cache_ttl: float = 900.0):
+        self.client = client
+        self._users: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+        self._ttl = user_cache_ttl
+
+    # Messages ----------------------------------------------------------------
+
+    def post(self, channel: str, message: dict, thread_ts: str | None = None) -> str:
+        resp = _call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts,
+                     text=message["text"], blocks=message.get("blocks"), unfurl_links=False,
+                     unfurl_media=False)
+        return resp["ts"]
+
+    def update(self, channel: str, ts: str, message: dict) -> None:
+        _call(self.client.chat_update, channel=channel, ts=ts, text=message["text"],
+              blocks=message.get("blocks"))
+
+    def post_ephemeral(self, channel: str, user: str, message: dict, thread_ts: str | None = None) -> None:
+        _call(self.client.chat_postEphemeral, channel=channel, user=user, thread_ts=thread_ts,
+              text=message["text"], blocks=message.get("blocks"))
+
+    def open_dm(self, user: str) -> str:
+        resp = _call(self.client.conversations_open, users=user)
+        return resp["channel"]["id"]
+
+    # People and channels -----------------------------------------------------
+
+    def members(self, channel: str) -> list[str]:
+        out: list[str] = []
+        cursor = None
+        while True:
+            resp = _call(self.client.conversations_members, channel=channel, limit=1000, cursor=cursor)
+            out.extend(resp.get("members", []))
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return out
+
+    def user(self, user_id: str) -> dict:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._users.get(user_id)
+            if cached and cached[0] > now:
+                return cached[1]
+        resp = _call(self.client.users_info, user=user_id)
+        info = resp["user"]
+        with self._lock:
+            self._users[user_id] = (now + self._ttl, info)
+        return info
+
+    def user_email(self, user_id: str) -> str | None:
+        try:
+            info = self.user(user_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "user_not_found":
+                return None
+            raise
+        return (info.get("profile") or {}).get("email")
+
+    def is_bot(self, user_id: str) -> bool:
+        if user_id == "USLACKBOT":
+            return True
+        info = self.user(user_id)
+        return bool(info.get("is_bot") or info.get("is_app_user"))

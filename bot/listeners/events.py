@@ -1,0 +1,92 @@
+"""Questions: @-mentions, DMs and follow-ups in threads the bot answered.
+
+The listener runs before Slack gets its HTTP answer (``process_before_response``),
+so the acknowledgement means: not a duplicate, and safely on the queue. If the
+enqueue fails, Slack gets a 500 and retries; the duplicate claim is released
+so the retry goes through.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from chatops.logs import correlated
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are not a person asking something.
+_IGNORED_SUBTYPES = {
+    "bot_message", "message_changed", "message_deleted", "message_replied", "channel_join",
+    "channel_leave", "channel_topic", "channel_purpose", "channel_name", "group_join",
+    "group_leave", "ekm_access_denied", "tombstone", "assistant_app_thread",
+}
+
+
+def strip_mention(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = text.replace(f"<@{bot_user_id}>", " ")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def is_from_bot(event: dict) -> bool:
+    return bool(event.get("bot_id") or event.get("bot_profile")) or event.get("subtype") in _IGNORED_SUBTYPES
+
+
+def question_payload(event: dict, body: dict, bot_user_id: str | None, kind: str) -> dict:
+    channel_type = event.get("channel_type") or ("im" if str(event.get("channel", "")).startswith("D") else None)
+    thread_ts = event.get("thread_ts")
+    if channel_type != "im" and not thread_ts:
+        thread_ts = event.get("ts")  # answers in channels always go in the thread
+    return {
+        "kind": kind,
+        "event_id": body.get("event_id"),
+        "team": body.get("team_id") or event.get("team"),
+        "channel": event.get("channel"),
+        "channel_type": channel_type,
+        "user": event.get("user"),
+        "text": strip_mention(event.get("text") or "", bot_user_id),
+        "ts": event.get("ts"),
+        "thread_ts": thread_ts,
+    }
+
+
+def register(app, *, state, dispatch) -> None:
+    def enqueue(event: dict, body: dict, context, kind: str) -> None:
+        payload = question_payload(event, body, context.get("bot_user_id"), kind)
+        key = f"{payload['channel']}:{payload['ts']}"
+        with correlated(payload["event_id"]) as cid:
+            payload["cid"] = cid
+            if not state.claim("msg", key):
+                log.info("duplicate delivery ignored", extra={"key": key, "event_kind": kind})
+                return
+            try:
+                dispatch("question", payload)
+            except Exception:
+                state.release("msg", key)
+                log.exception("could not enqueue question; Slack will retry")
+                raise
+            log.info("question enqueued", extra={"event_kind": kind, "channel": payload["channel"],
+                                                 "user": payload["user"]})
+
+    @app.event("app_mention")
+    def on_mention(event, body, context):
+        if is_from_bot(event):
+            return
+        enqueue(event, body, context, "mention")
+
+    @app.event("message")
+    def on_message(event, body, context):
+        if is_from_bot(event) or not event.get("user"):
+            return
+        bot_user_id = context.get("bot_user_id")
+        if event.get("channel_type") == "im":
+            enqueue(event, body, context, "dm")
+            return
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts"):
+            return  # a plain channel message: only @-mentions are questions
+        if bot_user_id and f"<@{bot_user_id}>" in (event.get("text") or ""):
+            return  # app_mention covers it
+        if state.is_bot_thread(event["channel"], thread_ts):
+            enqueue(event, body, context, "follow_up")

@@ -1,0 +1,118 @@
+"""Who may see what: the one place that defines document visibility.
+
+A document (and each of its chunks) carries an ``Acl``: groups, user emails
+and a public flag. A ``Principal`` (a resolved person) sees it if it is
+public, lists the person's email, or shares a group with the person. No ACL
+means visible to nobody.
+
+An ``Audience`` is everyone who will read an answer: the asker alone in a DM,
+every member of a channel otherwise. A chunk may be used for an answer only
+if *every* principal of the audience may see it. The index turns an audience
+into its own filter; ``Audience.can_see`` is the same rule in Python, applied
+again to every hit the index returns (defence in depth: a bug in one layer
+cannot leak on its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+def _norm_email(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+@dataclass(frozen=True)
+class Acl:
+    groups: frozenset[str] = frozenset()
+    users: frozenset[str] = frozenset()  # lower-cased emails
+    public: bool = False
+
+    @classmethod
+    def of(cls, groups: Iterable[str] = (), users: Iterable[str] = (), public: bool = False) -> "Acl":
+        return cls(
+            groups=frozenset(str(g) for g in groups),
+            users=frozenset(e for e in (_norm_email(u) for u in users) if e),
+            public=bool(public),
+        )
+
+    @property
+    def visible_to_anyone(self) -> bool:
+        return self.public or bool(self.groups) or bool(self.users)
+
+    def to_payload(self) -> dict:
+        return {
+            "acl_groups": sorted(self.groups),
+            "acl_users": sorted(self.users),
+            "acl_public": self.public,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "Acl":
+        return cls.of(
+            payload.get("acl_groups") or (),
+            payload.get("acl_users") or (),
+            bool(payload.get("acl_public", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A resolved person. ``email`` None means unknown: sees public documents only."""
+
+    email: str | None
+    groups: frozenset[str] = frozenset()
+    slack_user_id: str | None = None
+    display_name: str | None = None
+
+    @classmethod
+    def of(cls, email: str | None, groups: Iterable[str] = (), **kw) -> "Principal":
+        return cls(email=_norm_email(email), groups=frozenset(groups), **kw)
+
+    @classmethod
+    def unknown(cls, slack_user_id: str | None = None) -> "Principal":
+        return cls(email=None, groups=frozenset(), slack_user_id=slack_user_id)
+
+    def can_see(self, acl: Acl) -> bool:
+        if acl.public:
+            return True
+        if self.email and self.email in acl.users:
+            return True
+        return bool(self.groups & acl.groups)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Everyone who will read an answer. ``public_only`` forces public documents."""
+
+    principals: tuple[Principal, ...] = field(default_factory=tuple)
+    public_only: bool = False
+    reason: str = ""
+
+    @classmethod
+    def of(cls, principal: Principal) -> "Audience":
+        return cls(principals=(principal,))
+
+    @classmethod
+    def everyone(cls, principals: Iterable[Principal], reason: str = "") -> "Audience":
+        unique = {}
+        for p in principals:
+            unique[(p.email, p.groups, p.slack_user_id)] = p
+        return cls(principals=tuple(unique.values()), reason=reason)
+
+    @classmethod
+    def public(cls, reason: str) -> "Audience":
+        return cls(principals=(), public_only=True, reason=reason)
+
+    @property
+    def effectively_public(self) -> bool:
+        """True when only public documents can pass (explicitly, or an unknown member)."""
+        return self.public_only or any(p.email is None and not p.groups for p in self.principals)
+
+    def can_see(self, acl: Acl) -> bool:
+        if not acl.visible_to_anyone:
+            return False
+        if self.public_only or not self.principals:
+            return acl.public
+        return all(p.can_see(acl) for p in self.principals)

@@ -1,0 +1,114 @@
+"""The composition root: builds each service from the settings, once, on first use."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+import redis
+
+from chatops.settings import ConfigError, Settings
+from chatops.state import State
+
+
+class Container:
+    def __init__(self, settings: Settings, *, http_client=None):
+        self.settings = settings
+        self._http_client = http_client  # requests.Session for msal + Graph (tests route it)
+        self._lock = threading.RLock()
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+
+    @cached_property
+    def state(self) -> State:
+        return State(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def gateway(self):
+        from bot.gateway import SlackGateway, make_client
+
+        token = self.settings.slack_bot_token
+        if not token:
+            return None
+        return SlackGateway(make_client(token.get_secret_value(), self.settings.slack_api_url))
+
+    def _email_lookup(self):
+        gateway = self.gateway
+        return gateway.user_email if gateway else None
+
+    @cached_property
+    def identity(self):
+        from connectors.identity.cached import CachedProvider
+
+        s = self.settings
+        kind = s.resolved_identity_provider
+        if kind == "entra":
+            from connectors.identity.entra import EntraProvider
+
+            if not (s.entra_tenant_id and s.entra_client_id and s.entra_client_secret):
+                raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
+            inner = EntraProvider(
+                s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
+                authority_host=s.entra_authority_host, graph_url=s.graph_url,
+                http_client=self._http_client, email_lookup=self._email_lookup(),
+            )
+        else:
+            from connectors.identity.directory import DirectoryProvider
+
+            if not s.directory_file:
+                raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
+            inner = DirectoryProvider.from_file(s.directory_file, email_lookup=self._email_lookup())
+        return CachedProvider(inner, self.redis, prefix=s.key_prefix, ttl=s.identity_cache_ttl)
+
+    @cached_property
+    def embedder(self):
+        from connectors.index.embeddings import Embedder
+
+        return Embedder(self.settings.embedding_model, self.settings.embedding_path,
+                        batch_size=self.settings.embedding_batch_size)
+
+    @cached_property
+    def index(self):
+        from connectors.index.qdrant_index import QdrantIndex
+
+        s = self.settings
+        return QdrantIndex(
+            collection=s.collection, dim=self.embedder.dim, url=s.qdrant_url,
+            path=None if s.qdrant_url else s.index_path,
+            api_key=s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None,
+        )
+
+    @cached_property
+    def llm(self):
+        s = self.settings
+        if not s.llm_configured:
+            return None
+        from connectors.llm.openai_llm import OpenAILLM
+
+        return OpenAILLM(model=s.llm_model,
+                         api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
+                         base_url=s.openai_base_url, timeout=s.llm_timeout,
+                         max_retries=s.llm_max_retries)
+
+    def pipeline(self, *, with_slack: bool = True):
+        from workers.pipelines.ask import Pipeline
+
+        s = self.settings
+        return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
+                        top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
+                        directory=self.channel_directory() if with_slack else None)
+
+    def channel_directory(self):
+        from workers.pipelines.audience import CachedChannelDirectory
+
+        if self.gateway is None:
+            return None
+        return CachedChannelDirectory(self.gateway, self.state, ttl=self.settings.channel_cache_ttl)
+
+    def close(self) -> None:
+        if "index" in self.__dict__:
+            self.index.close()
+        if "redis" in self.__dict__:
+            self.redis.close()

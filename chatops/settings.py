@@ -1,0 +1,187 @@
+"""The one typed settings object.
+
+Built once at process start (``Settings.load()``) and passed in to whatever
+needs it; nothing else in the code base reads ``os.environ``. Secrets come
+from the environment only and are kept as ``SecretStr`` so they never end up
+in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; the message says what and how to fix it."""
+
+
+def _env(name: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class FileConfig(BaseModel):
+    """Structured settings from the ``CHATOPS_CONFIG`` YAML file.
+
+    Unknown top-level keys are rejected so a typo is an error, not a silent
+    default. Later capabilities (actions, sources) add their sections here.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Slack
+    slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+
+    # Queue and shared state
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL")
+    )
+    queue_name: str = Field(default="chatops", validation_alias=AliasChoices("CHATOPS_QUEUE"))
+    key_prefix: str = Field(default="chatops", validation_alias=AliasChoices("CHATOPS_KEY_PREFIX"))
+
+    # Vector index
+    qdrant_url: str | None = _env("QDRANT_URL")
+    qdrant_path: Path | None = _env("QDRANT_PATH")
+    qdrant_api_key: SecretStr | None = _env("QDRANT_API_KEY")
+    collection: str = Field(default="chatops", validation_alias=AliasChoices("CHATOPS_COLLECTION"))
+
+    # Embeddings
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL, validation_alias=AliasChoices("CHATOPS_EMBEDDING_MODEL")
+    )
+    embedding_path: Path | None = _env("CHATOPS_EMBEDDING_PATH")
+    embedding_batch_size: int = Field(
+        default=32, validation_alias=AliasChoices("CHATOPS_EMBEDDING_BATCH_SIZE")
+    )
+
+    # LLM
+    openai_api_key: SecretStr | None = _env("OPENAI_API_KEY")
+    openai_base_url: str | None = _env("OPENAI_BASE_URL")
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("CHATOPS_LLM_MODEL"))
+    llm_timeout: float = Field(default=60.0, validation_alias=AliasChoices("CHATOPS_LLM_TIMEOUT"))
+    llm_max_retries: int = Field(default=2, validation_alias=AliasChoices("CHATOPS_LLM_MAX_RETRIES"))
+
+    # Identity
+    identity_provider: Literal["auto", "entra", "directory"] = Field(
+        default="auto", validation_alias=AliasChoices("CHATOPS_IDENTITY_PROVIDER")
+    )
+    directory_file: Path | None = _env("CHATOPS_DIRECTORY_FILE")
+    entra_tenant_id: str | None = _env("ENTRA_TENANT_ID")
+    entra_client_id: str | None = _env("ENTRA_CLIENT_ID")
+    entra_client_secret: SecretStr | None = _env("ENTRA_CLIENT_SECRET")
+    entra_authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        validation_alias=AliasChoices("ENTRA_AUTHORITY_HOST"),
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com/v1.0", validation_alias=AliasChoices("GRAPH_URL")
+    )
+    identity_cache_ttl: int = Field(default=900, validation_alias=AliasChoices("CHATOPS_IDENTITY_TTL"))
+
+    # Retrieval and answers
+    top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))
+    candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
+    channel_max_members: int = Field(
+        default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")
+    )
+    channel_cache_ttl: int = Field(default=300, validation_alias=AliasChoices("CHATOPS_CHANNEL_TTL"))
+    thread_ttl: int = Field(default=7 * 86400, validation_alias=AliasChoices("CHATOPS_THREAD_TTL"))
+
+    # Worker limits
+    task_soft_time_limit: int = Field(default=120, validation_alias=AliasChoices("CHATOPS_TASK_SOFT_LIMIT"))
+    task_time_limit: int = Field(default=150, validation_alias=AliasChoices("CHATOPS_TASK_HARD_LIMIT"))
+    task_max_retries: int = Field(default=3, validation_alias=AliasChoices("CHATOPS_TASK_MAX_RETRIES"))
+
+    # Files and logs
+    data_dir: Path = Field(default=Path(".data"), validation_alias=AliasChoices("CHATOPS_DATA_DIR"))
+    config_file: Path | None = _env("CHATOPS_CONFIG")
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("CHATOPS_LOG_LEVEL"))
+    log_format: Literal["json", "text"] = Field(
+        default="json", validation_alias=AliasChoices("CHATOPS_LOG_FORMAT")
+    )
+
+    file: FileConfig = Field(default_factory=FileConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.qdrant_url and self.qdrant_path:
+            raise ValueError("set QDRANT_URL or QDRANT_PATH, not both")
+        if self.top_k < 1 or self.candidates < self.top_k:
+            raise ValueError("CHATOPS_CANDIDATES must be at least CHATOPS_TOP_K (and both positive)")
+        return self
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def index_path(self) -> Path:
+        """Folder of the embedded index (used when no QDRANT_URL is set)."""
+        return self.qdrant_path or (self.data_dir / "index")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def resolved_identity_provider(self) -> Literal["entra", "directory"]:
+        if self.identity_provider != "auto":
+            return self.identity_provider
+        if self.entra_tenant_id and self.entra_client_id:
+            return "entra"
+        if self.directory_file:
+            return "directory"
+        raise ConfigError(
+            "no identity provider configured: set ENTRA_TENANT_ID/ENTRA_CLIENT_ID/ENTRA_CLIENT_SECRET "
+            "or CHATOPS_DIRECTORY_FILE"
+        )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        """Read the environment (and the CHATOPS_CONFIG file) once."""
+        try:
+            settings = cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc)) from None
+        if settings.config_file:
+            settings.file = load_file_config(settings.config_file)
+        return settings
+
+
+def load_file_config(path: Path) -> FileConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"CHATOPS_CONFIG points at {path}, which does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping at the top level")
+    try:
+        return FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)

@@ -1,0 +1,36 @@
+"""The identity interface: email (or Slack user id) in, a Principal out.
+
+Providers raise ``UnknownUser`` when the person is not in the directory and
+``IdentityUnavailable`` when the directory could not be asked (network,
+throttling, bad credentials). Callers fail closed on both.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from chatops.access import Principal
+
+
+class UnknownUser(Exception):
+    """The directory does not know this person."""
+
+
+class IdentityUnavailable(Exception):
+    """The directory could not be reached or refused to answer."""
+
+
+# Looks up a Slack user's email (users.info); supplied by the Slack side.
+EmailLookup = Callable[[str], "str | None"]
+
+
+class IdentityProvider(Protocol):
+    name: str
+
+    def by_email(self, email: str) -> Principal:
+        """Resolve a person by email. Raises UnknownUser / IdentityUnavailable."""
+        ...
+
+    def by_slack_id(self, slack_user_id: str) -> Principal:
+        """Resolve a Slack user. Raises UnknownUser / IdentityUnavailable."""
+        ...

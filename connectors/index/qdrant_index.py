@@ -1,0 +1,175 @@
+"""The index on qdrant-client: a Qdrant server or cluster (``QDRANT_URL``) or
+qdrant-client's local mode on disk (``QDRANT_PATH``).
+
+One collection, two named vectors: ``dense`` (cosine) and ``bm25`` (sparse,
+IDF computed by Qdrant). Every search carries the audience filter, in each
+prefetch and in the fused query, and every returned hit is checked again in
+Python against the same audience.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from qdrant_client import QdrantClient, models
+
+from chatops.access import Audience
+from connectors.index.base import Chunk, Hit, Query, SparseVec
+
+log = logging.getLogger(__name__)
+
+DENSE = "dense"
+SPARSE = "bm25"
+_ACL_FIELDS = {
+    "acl_groups": models.PayloadSchemaType.KEYWORD,
+    "acl_users": models.PayloadSchemaType.KEYWORD,
+    "acl_public": models.PayloadSchemaType.BOOL,
+    "source": models.PayloadSchemaType.KEYWORD,
+    "doc_id": models.PayloadSchemaType.KEYWORD,
+}
+
+
+class IndexBusy(Exception):
+    """The embedded index folder is held by another process."""
+
+
+def acl_filter(audience: Audience) -> models.Filter:
+    """The Qdrant filter for 'every member of the audience may see this chunk'."""
+    public = models.FieldCondition(key="acl_public", match=models.MatchValue(value=True))
+    if audience.public_only or not audience.principals:
+        return models.Filter(must=[public])
+    per_person = []
+    for p in audience.principals:
+        should: list = [public]
+        if p.email:
+            should.append(models.FieldCondition(key="acl_users", match=models.MatchAny(any=[p.email])))
+        if p.groups:
+            should.append(models.FieldCondition(key="acl_groups",
+                                                match=models.MatchAny(any=sorted(p.groups))))
+        per_person.append(models.Filter(should=should))
+    return models.Filter(must=per_person)
+
+
+class QdrantIndex:
+    def __init__(self, *, collection: str, dim: int, url: str | None = None,
+                 path: Path | None = None, api_key: str | None = None, rrf_k: int = 60,
+                 timeout: int = 10):
+        if url:
+            self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+            self.kind = "server"
+        else:
+            assert path is not None, "either url or path"
+            Path(path).mkdir(parents=True, exist_ok=True)
+            try:
+                self._client = QdrantClient(path=str(path))
+            except (RuntimeError, BlockingIOError) as exc:
+                if "already accessed" in str(exc) or isinstance(exc, BlockingIOError):
+                    raise IndexBusy(
+                        f"the embedded index at {path} is open in another process (a running "
+                        "worker?); stop it, or point QDRANT_URL at a Qdrant server"
+                    ) from None
+                raise
+            self.kind = "local"
+        self._collection = collection
+        self._dim = dim
+        self._rrf_k = rrf_k
+        # Local mode is plain Python objects; serialise access from worker threads.
+        self._lock = threading.RLock()
+
+    def ensure_collection(self) -> None:
+        with self._lock:
+            if not self._client.collection_exists(self._collection):
+                self._client.create_collection(
+                    self._collection,
+                    vectors_config={DENSE: models.VectorParams(size=self._dim,
+                                                               distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                )
+            for field_name, schema in _ACL_FIELDS.items():
+                self._client.create_payload_index(self._collection, field_name, field_schema=schema)
+
+    def upsert(self, chunks: Sequence[Chunk], dense, sparse: Sequence[SparseVec]) -> None:
+        points = []
+        for chunk, d, s in zip(chunks, dense, sparse, strict=True):
+            vector = {DENSE: [float(x) for x in d]}
+            if s.indices:
+                vector[SPARSE] = models.SparseVector(indices=list(s.indices), values=list(s.values))
+            points.append(models.PointStruct(id=chunk.id, vector=vector, payload=chunk.to_payload()))
+        with self._lock:
+            for start in range(0, len(points), 256):
+                self._client.upsert(self._collection, points=points[start:start + 256], wait=True)
+
+    def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
+        if not doc_ids:
+            return
+        flt = models.Filter(must=[
+            models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
+        ])
+        with self._lock:
+            self._client.delete(self._collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+
+    def document_hashes(self, source: str) -> dict[str, str]:
+        flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
+        out: dict[str, str] = {}
+        offset = None
+        with self._lock:
+            if not self._client.collection_exists(self._collection):
+                return out
+            while True:
+                points, offset = self._client.scroll(
+                    self._collection, scroll_filter=flt, limit=1000, offset=offset,
+                    with_payload=["doc_id", "doc_hash"], with_vectors=False,
+                )
+                for p in points:
+                    out[p.payload["doc_id"]] = p.payload["doc_hash"]
+                if offset is None:
+                    return out
+
+    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int) -> list[Hit]:
+        flt = acl_filter(audience)
+        dense = [float(x) for x in query.dense]
+        with self._lock:
+            if query.sparse is not None and query.sparse.indices:
+                sparse = models.SparseVector(indices=list(query.sparse.indices),
+                                             values=list(query.sparse.values))
+                result = self._client.query_points(
+                    self._collection,
+                    prefetch=[
+                        models.Prefetch(query=dense, using=DENSE, filter=flt, limit=candidates),
+                        models.Prefetch(query=sparse, using=SPARSE, filter=flt, limit=candidates),
+                    ],
+                    query=models.RrfQuery(rrf=models.Rrf(k=self._rrf_k)),
+                    query_filter=flt, limit=limit, with_payload=True,
+                )
+            else:
+                result = self._client.query_points(
+                    self._collection, query=dense, using=DENSE, query_filter=flt,
+                    limit=limit, with_payload=True,
+                )
+        hits = []
+        for point in result.points:
+            chunk = Chunk.from_payload(point.id, point.payload or {})
+            if not audience.can_see(chunk.acl):
+                # The filter and the Python rule disagree: never show it, and say so loudly.
+                log.error("index returned a chunk the audience may not see; dropped",
+                          extra={"doc_id": chunk.doc_id})
+                continue
+            hits.append(Hit(chunk=chunk, score=float(point.score)))
+        return hits
+
+    def count(self) -> int:
+        with self._lock:
+            if not self._client.collection_exists(self._collection):
+                return 0
+            return self._client.count(self._collection, exact=True).count
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass

@@ -1,0 +1,40 @@
+"""Any OpenAI-compatible chat completions server through the openai SDK:
+OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp."""
+
+from __future__ import annotations
+
+import logging
+
+import openai
+
+from connectors.llm.base import Completion, LLMUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class OpenAILLM:
+    def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
+                 timeout: float = 60.0, max_retries: int = 2, temperature: float = 0.1):
+        self.model = model
+        self._client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url,
+                                     timeout=timeout, max_retries=max_retries)
+        self._temperature = temperature
+
+    def complete(self, messages: list[dict], *, max_tokens: int = 800) -> Completion:
+        try:
+            resp = self._client.chat.completions.create(
+                model=self.model, messages=messages, temperature=self._temperature,
+                max_tokens=max_tokens,
+            )
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
+                openai.InternalServerError) as exc:
+            raise LLMUnavailable(f"{type(exc).__name__}") from None
+        except openai.APIStatusError as exc:
+            # 4xx other than 429: our request or our credentials are wrong.
+            raise LLMUnavailable(f"the model server refused the request ({exc.status_code})") from None
+        choice = resp.choices[0] if resp.choices else None
+        text = (choice.message.content or "") if choice else ""
+        usage = resp.usage
+        return Completion(text=text.strip(), model=resp.model or self.model,
+                          prompt_tokens=getattr(usage, "prompt_tokens", None),
+                          completion_tokens=getattr(usage, "completion_tokens", None))

@@ -1,0 +1,1 @@
+"""Document sources: each yields documents with their permissions."""

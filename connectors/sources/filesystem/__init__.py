@@ -1,0 +1,1 @@
+"""Files on disk: Markdown, text, HTML and PDF, permissions from ``.acl.yml``."""

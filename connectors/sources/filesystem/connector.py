@@ -1,0 +1,60 @@
+"""The filesystem source: every supported file below a root folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+from connectors.sources.base import Document
+from connectors.sources.filesystem.acl import ACL_FILE, AclRules
+from connectors.sources.filesystem.parsers import SUPPORTED, parse_file
+
+log = logging.getLogger(__name__)
+
+# Bump when parsing or chunking changes, so re-ingestion refreshes every document.
+PARSER_VERSION = "1"
+
+
+class FilesystemSource:
+    def __init__(self, root: Path, base_url: str | None = None):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{root} is not a folder")
+        self.source_id = f"fs:{self.root}"
+        self.base_url = base_url.rstrip("/") + "/" if base_url else None
+        self.rules = AclRules.load(self.root)
+        self.skipped: list[tuple[str, str]] = []
+
+    def paths(self) -> list[Path]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith(".") or name == ACL_FILE:
+                    continue
+                path = Path(dirpath) / name
+                if path.suffix.lower() in SUPPORTED:
+                    found.append(path)
+        return found
+
+    def documents(self) -> Iterator[Document]:
+        for path in self.paths():
+            rel = path.relative_to(self.root).as_posix()
+            acl = self.rules.acl_for(rel)
+            try:
+                raw = path.read_bytes()
+                title, sections = parse_file(path)
+            except Exception as exc:  # one bad file must not stop the rest
+                log.warning("could not read file; skipped", extra={"path": rel, "error": str(exc)[:200]})
+                self.skipped.append((rel, str(exc)[:200]))
+                continue
+            url = f"{self.base_url}{rel}" if self.base_url else None
+            digest = hashlib.sha256()
+            digest.update(raw)
+            digest.update(json.dumps([PARSER_VERSION, acl.to_payload(), url]).encode())
+            yield Document(doc_id=rel, title=title, sections=tuple(sections), acl=acl,
+                           content_hash=digest.hexdigest(), url=url)

@@ -1,0 +1,1 @@
+"""The work the workers do, as plain functions over connectors."""

@@ -1,0 +1,168 @@
+"""The question pipeline: who is asking, who will read, retrieve, answer.
+
+Used by the Celery task and, in-process, by ``chatops ask``. Every exit is an
+``Answer`` or a ``Refusal`` with a message meant for the asker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chatops.access import Audience, Principal
+from connectors.identity.base import IdentityProvider, IdentityUnavailable, UnknownUser
+from connectors.index.base import Query, VectorIndex
+from connectors.llm.base import LLM, LLMUnavailable
+from workers.pipelines import answer as answers
+
+log = logging.getLogger(__name__)
+
+
+class Refusal(Exception):
+    """The pipeline will not answer; ``str(self)`` is the message for the asker."""
+
+
+class ChannelDirectory(Protocol):
+    """What the pipeline needs to know about a Slack conversation."""
+
+    def members(self, channel: str) -> list[str]: ...
+
+    def is_bot(self, user_id: str) -> bool: ...
+
+
+class Embeds(Protocol):
+    def embed_query(self, text: str): ...
+
+
+@dataclass
+class Question:
+    text: str
+    asker_slack_id: str | None = None
+    asker_email: str | None = None
+    channel: str | None = None
+    channel_type: str | None = None        # "im" for a DM; anything else is shared
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def is_private(self) -> bool:
+        return self.channel is None or self.channel_type == "im"
+
+
+@dataclass
+class Timings:
+    identity_ms: float = 0.0
+    audience_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+
+
+IDENTITY_UNKNOWN = ("I couldn't find you in the company directory, so I can't search any documents "
+                    "for you. Ask your IT team to check that your Slack account's email matches your "
+                    "directory account.")
+IDENTITY_DOWN = ("I couldn't reach the company directory to check what you may see, so I won't "
+                 "answer right now. Please try again in a few minutes.")
+
+
+def resolve_asker(q: Question, identity: IdentityProvider) -> Principal:
+    try:
+        if q.asker_email:
+            return identity.by_email(q.asker_email)
+        if q.asker_slack_id:
+            return identity.by_slack_id(q.asker_slack_id)
+    except UnknownUser:
+        log.warning("asker not in directory; refusing", extra={"user": q.asker_slack_id})
+        raise Refusal(IDENTITY_UNKNOWN) from None
+    except IdentityUnavailable as exc:
+        log.error("identity provider unavailable; refusing", extra={"error": str(exc)})
+        raise Refusal(IDENTITY_DOWN) from None
+    raise Refusal(IDENTITY_UNKNOWN)
+
+
+def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
+                     directory: ChannelDirectory | None, *, max_members: int) -> Audience:
+    """Everyone who will read the answer. Members who can't be resolved see public documents only."""
+    if q.is_private:
+        return Audience.of(asker)
+    if directory is None:
+        return Audience.public("the channel's members could not be listed")
+    try:
+        members = directory.members(q.channel)
+    except Exception as exc:  # noqa: BLE001 - any failure here means: don't widen access
+        log.warning("could not list channel members; public documents only",
+                    extra={"channel": q.channel, "error": type(exc).__name__})
+        return Audience.public("the channel's members could not be listed")
+    humans = [m for m in members if m != asker.slack_user_id and not directory.is_bot(m)]
+    if len(humans) + 1 > max_members:
+        return Audience.public(f"the channel has more than {max_members} members")
+    principals = [asker]
+    for member in humans:
+        try:
+            principals.append(identity.by_slack_id(member))
+        except (UnknownUser, IdentityUnavailable):
+            principals.append(Principal.unknown(member))
+    return Audience.everyone(principals, reason=f"{len(principals)} channel members")
+
+
+@dataclass
+class Pipeline:
+    identity: IdentityProvider
+    index: VectorIndex
+    embedder: Embeds
+    llm: LLM | None
+    top_k: int = 6
+    candidates: int = 50
+    max_members: int = 200
+    directory: ChannelDirectory | None = None
+
+    def ask(self, q: Question) -> tuple[Answer, Timings]:
+        t = Timings()
+        start = time.perf_counter()
+        asker = resolve_asker(q, self.identity)
+        t.identity_ms = (time.perf_counter() - start) * 1000
+
+        start = time.perf_counter()
+        audience = resolve_audience(q, asker, self.identity, self.directory, max_members=self.max_members)
+        t.audience_ms = (time.perf_counter() - start) * 1000
+
+        start = time.perf_counter()
+        search_text = q.text if not q.history else f"{q.history[-1][0]}\n{q.text}"
+        dense, sparse = self.embedder.embed_query(search_text)
+        query = Query(dense=dense, sparse=sparse)
+        hits = self.index.search(query, audience, limit=self.top_k, candidates=self.candidates)
+        hidden = 0
+        if not q.is_private:
+            own = self.index.search(query, Audience.of(asker), limit=self.top_k, candidates=self.candidates)
+            hidden = len({h.chunk.doc_id for h in own if not audience.can_see(h.chunk.acl)})
+        t.retrieval_ms = (time.perf_counter() - start) * 1000
+
+        whom = "you" if q.is_private else "everyone in this conversation"
+        if not hits:
+            result = answers.no_evidence(whom)
+        else:
+            sources = answers.group_sources(hits)
+            start = time.perf_counter()
+            result = self._generate(q, sources)
+            t.generation_ms = (time.perf_counter() - start) * 1000
+        result.hidden_documents = hidden
+        log.info("question answered", extra={
+            "mode": result.mode, "cited": [c.source for c in result.citations],
+            "hidden_documents": hidden, "audience": audience.reason or "asker",
+            "timings_ms": {k: round(v, 1) for k, v in vars(t).items()},
+        })
+        return result, t
+
+    def _generate(self, q: Question, sources) -> "Answer":
+        if self.llm is None:
+            return answers.extractive(sources, note="Extractive answer: no language model is "
+                                      "configured, so here are the most relevant passages.")
+        try:
+            return answers.generate(q.text, sources, self.llm, q.history)
+        except LLMUnavailable as exc:
+            log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
+            return answers.extractive(sources, note="The language model is unavailable right now, so "
+                                      "here are the most relevant passages instead.")
+
+
+Answer = answers.Answer
