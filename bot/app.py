@@ -15,13 +15,18 @@ from chatops.state import State
 Dispatch = Callable[[str, dict], None]
 
 
-def build_app(settings: Settings, *, state: State, dispatch: Dispatch) -> App:
-    if not settings.slack_bot_token or not settings.slack_signing_secret:
-        raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set to serve Slack")
+def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mode: bool = False) -> App:
+    """The Bolt app. Over HTTP every request's signature and age are verified; Socket Mode
+    connections are authenticated by the app token instead."""
+    if not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN must be set to serve Slack")
+    if not socket_mode and not settings.slack_signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET must be set to serve Slack over HTTP")
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     app = App(
         token=settings.slack_bot_token.get_secret_value(),
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+        request_verification_enabled=not socket_mode,
         client=client,
         process_before_response=True,  # the ack means "queued", not merely "received"
         logger=logging.getLogger("chatops.bolt"),

@@ -41,16 +41,21 @@ class _Group(click.Group):
             raise
 
 
-def _settings(ctx) -> Settings:
-    if ctx.obj is None:
-        ctx.obj = Settings.load()
-        logs.setup(ctx.obj.log_level, ctx.obj.log_format)
-    return ctx.obj
+def _settings(ctx, *, service: bool = False) -> Settings:
+    """Settings, built once. One-shot commands log warnings only unless -v is given."""
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Settings.load()
+        verbose = root.params.get("verbose")
+        level = root.obj.log_level if (service or verbose) else "WARNING"
+        logs.setup(level, root.obj.log_format if service else "text")
+    return root.obj
 
 
 @click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log at CHATOPS_LOG_LEVEL in one-shot commands.")
 @click.pass_context
-def main(ctx):
+def main(ctx, verbose: bool):
     """chatops: answers from your documents in Slack, with permissions and citations."""
 
 
@@ -134,7 +139,7 @@ def serve(ctx, host: str, port: int):
     """Serve Slack over HTTP: POST /slack/events and GET /healthz."""
     import uvicorn
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, service=True)
     web = build_web(settings)
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
@@ -166,11 +171,14 @@ def build_web(settings: Settings):
 @click.pass_context
 def worker(ctx, concurrency: int, pool: str | None):
     """Run a Celery worker for questions and clicks."""
-    settings = _settings(ctx)
-    from workers.worker import build
+    settings = _settings(ctx, service=True)
+    from workers.worker import build, default_pool
 
-    app, _container = build(settings)
-    pool = pool or ("prefork" if settings.qdrant_url else "threads")
+    pool = pool or default_pool(settings)
+    if pool == "prefork" and not settings.qdrant_url and concurrency > 1:
+        raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
+                          "or set QDRANT_URL to share a Qdrant server between worker processes")
+    app, _container = build(settings, pool)
     app.worker_main(["worker", "--pool", pool, "--concurrency", str(concurrency),
                      "--queues", settings.queue_name, "--loglevel", settings.log_level,
                      "--without-gossip", "--without-mingle"])
@@ -185,10 +193,10 @@ def socket(ctx):
     from chatops.container import Container
     from workers.celery_app import create_celery, make_dispatch
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, service=True)
     container = Container(settings)
     bolt = build_app(settings, state=container.state,
-                     dispatch=make_dispatch(create_celery(settings), settings))
+                     dispatch=make_dispatch(create_celery(settings), settings), socket_mode=True)
     run_socket_mode(bolt, settings.slack_app_token)
 
 

@@ -6,6 +6,8 @@ import threading
 from functools import cached_property
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
@@ -19,7 +21,9 @@ class Container:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        # Fail fast: callers treat Redis as a cache or report the error; they never wait on it.
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=1,
+                                    retry=Retry(NoBackoff(), 1))
 
     @cached_property
     def state(self) -> State:
@@ -98,6 +102,7 @@ class Container:
         s = self.settings
         return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
                         top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
+                        min_similarity=s.min_similarity,
                         directory=self.channel_directory() if with_slack else None)
 
     def channel_directory(self):

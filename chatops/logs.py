@@ -23,9 +23,9 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _SECRET_PATTERNS = [
-    re.compile(r"xox[abposer]-[A-Za-z0-9-]+"),
-    re.compile(r"xapp-[A-Za-z0-9-]+"),
-    re.compile(r"sk-[A-Za-z0-9_-]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])xox[abposer]-[A-Za-z0-9-]+"),
+    re.compile(r"(?<![A-Za-z0-9])xapp-[A-Za-z0-9-]+"),
+    re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{8,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"(?i)(client_secret=)[^&\s]+"),
     re.compile(r"(?i)(\"?(?:access_token|client_secret|api_key)\"?\s*[:=]\s*\"?)[^\"&,\s]+"),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -40,7 +40,7 @@ class FileConfig(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
 
     # Slack
     slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     # Retrieval and answers
     top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))
     candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
+    min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
     channel_max_members: int = Field(
         default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")
     )
@@ -118,7 +119,12 @@ class Settings(BaseSettings):
         default="json", validation_alias=AliasChoices("CHATOPS_LOG_FORMAT")
     )
 
-    file: FileConfig = Field(default_factory=FileConfig)
+    # Not read from the environment: filled from the CHATOPS_CONFIG file by load().
+    _file: FileConfig = PrivateAttr(default_factory=FileConfig)
+
+    @property
+    def file(self) -> FileConfig:
+        return self._file
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -160,7 +166,7 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise ConfigError(_one_line(exc)) from None
         if settings.config_file:
-            settings.file = load_file_config(settings.config_file)
+            settings._file = load_file_config(settings.config_file)
         return settings
 
 

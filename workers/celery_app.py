@@ -9,6 +9,7 @@ second answer.
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
@@ -43,14 +44,19 @@ def make_dispatch(app: Celery, settings: Settings):
     return dispatch
 
 
-def register_tasks(app: Celery, responder_factory) -> None:
+def register_tasks(app: Celery, responder_factory, *, max_retries: int = 3) -> None:
     """Bind the tasks to a lazily built responder (one per worker process)."""
     holder: dict = {}
+    lock = threading.Lock()
 
     def responder():
-        if "r" not in holder:
-            holder["r"] = responder_factory()
-        return holder["r"]
+        # Worker threads share one responder; build it once (the embedded index admits one opener).
+        with lock:
+            if "r" not in holder:
+                holder["r"] = responder_factory()
+            return holder["r"]
+
+    app.chatops_warm_up = responder  # type: ignore[attr-defined]
 
     from bot.gateway import SlackTransientError
 
@@ -73,8 +79,6 @@ def register_tasks(app: Celery, responder_factory) -> None:
             except Exception:
                 log.exception("task failed")
                 r.fail(payload, cid)
-
-    max_retries = 3
 
     @app.task(name=TASKS["question"], bind=True, max_retries=max_retries)
     def question(self, payload: dict) -> None:

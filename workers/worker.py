@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+from celery import signals
+
 from chatops import logs
 from chatops.container import Container
 from chatops.settings import Settings
@@ -9,13 +13,35 @@ from workers.celery_app import create_celery, register_tasks
 from workers.pipelines.respond import Responder
 
 
-def build(settings: Settings | None = None):
+def default_pool(settings: Settings) -> str:
+    """Threads when the index is embedded (one process may open it), processes otherwise."""
+    return "prefork" if settings.qdrant_url else "threads"
+
+
+def build(settings: Settings | None = None, pool: str | None = None):
     settings = settings or Settings.load()
+    pool = pool or default_pool(settings)
     logs.setup(settings.log_level, settings.log_format)
     app = create_celery(settings)
     container = Container(settings)
-    register_tasks(app, lambda: Responder(container))
+    register_tasks(app, lambda: Responder(container), max_retries=settings.task_max_retries)
+
+    def warm_up(**_kwargs):
+        # Load the model and open the index before the first question, not during it.
+        try:
+            app.chatops_warm_up()
+        except Exception:  # noqa: BLE001 - the first task will report the same problem to the asker
+            logging.getLogger(__name__).exception("worker warm-up failed")
+
+    (signals.worker_process_init if pool == "prefork" else signals.worker_ready).connect(warm_up, weak=False)
     return app, container
 
 
-app, container = build()
+def __getattr__(name: str):
+    # ``celery -A workers.worker worker`` looks up ``app``; build it on first use only.
+    if name in ("app", "celery"):
+        built = globals().get("_built")
+        if built is None:
+            built = globals()["_built"] = build()
+        return built[0]
+    raise AttributeError(name)

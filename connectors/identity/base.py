@@ -34,3 +34,13 @@ class IdentityProvider(Protocol):
     def by_slack_id(self, slack_user_id: str) -> Principal:
         """Resolve a Slack user. Raises UnknownUser / IdentityUnavailable."""
         ...
+
+
+def lookup_email(lookup: EmailLookup | None, slack_user_id: str) -> str | None:
+    """The Slack user's email; a Slack failure means we could not check, not an unknown person."""
+    if lookup is None:
+        return None
+    try:
+        return lookup(slack_user_id)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the directory is unavailable
+        raise IdentityUnavailable(f"could not read the Slack profile: {type(exc).__name__}") from None

@@ -45,11 +45,14 @@ class CachedProvider:
             log.warning("identity cache unavailable", extra={"error": type(exc).__name__})
             raw = None
         if raw is not None:
-            data = json.loads(raw)
-            if data.get("unknown"):
-                raise UnknownUser(key)
-            return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
-                             data.get("display_name"))
+            try:
+                data = json.loads(raw)
+                if data.get("unknown"):
+                    raise UnknownUser(key.split(":", 1)[1])
+                return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
+                                 data.get("display_name"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("unreadable identity cache entry; asking the provider", extra={"key": key})
         try:
             p = load()
         except UnknownUser:

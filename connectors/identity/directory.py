@@ -14,7 +14,7 @@ import yaml
 
 from chatops.access import Principal
 from chatops.settings import ConfigError
-from connectors.identity.base import EmailLookup, UnknownUser
+from connectors.identity.base import EmailLookup, UnknownUser, lookup_email
 
 
 class DirectoryProvider:
@@ -62,7 +62,7 @@ class DirectoryProvider:
         p = self._by_slack.get(slack_user_id)
         if p is not None:
             return p
-        email = self._email_lookup(slack_user_id) if self._email_lookup else None
+        email = lookup_email(self._email_lookup, slack_user_id)
         if not email:
             raise UnknownUser(slack_user_id)
         found = self.by_email(email)

@@ -10,6 +10,7 @@ retried a bounded number of times; anything else that goes wrong raises
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Iterable
 from urllib.parse import quote
@@ -18,7 +19,7 @@ import msal
 import requests
 
 from chatops.access import Principal
-from connectors.identity.base import EmailLookup, IdentityUnavailable, UnknownUser
+from connectors.identity.base import EmailLookup, IdentityUnavailable, UnknownUser, lookup_email
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,12 @@ class EntraProvider:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self._http = http_client or requests.Session()
-        self._app = msal.ConfidentialClientApplication(
-            client_id,
-            client_credential=client_secret,
-            authority=f"{authority_host.rstrip('/')}/{tenant_id}",
-            http_client=self._http,
-        )
+        # msal fetches the tenant's discovery document when the app is built, so build it on
+        # first use: an unreachable Entra is then a failed lookup, not a failed start.
+        self._msal_args = dict(client_id=client_id, client_credential=client_secret,
+                               authority=f"{authority_host.rstrip('/')}/{tenant_id}")
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._app_lock = threading.Lock()
         self._graph = graph_url.rstrip("/")
         self._email_lookup = email_lookup
         self._group_keys = tuple(group_keys)
@@ -62,7 +63,7 @@ class EntraProvider:
     # -- public -----------------------------------------------------------
 
     def by_slack_id(self, slack_user_id: str) -> Principal:
-        email = self._email_lookup(slack_user_id) if self._email_lookup else None
+        email = lookup_email(self._email_lookup, slack_user_id)
         if not email:
             raise UnknownUser(slack_user_id)
         p = self.by_email(email)
@@ -72,11 +73,14 @@ class EntraProvider:
         user = self._find_user(email)
         groups: set[str] = set()
         url = (
-            f"{self._graph}/users/{quote(user['id'])}/transitiveMemberOf/microsoft.graph.group"
+            f"{self._graph}/users/{quote(user['id'], safe='')}/transitiveMemberOf/microsoft.graph.group"
             "?$select=id,displayName&$top=999"
         )
         while url:
-            page = self._get(url)
+            try:
+                page = self._get(url)
+            except _NotFound:  # deleted between the two calls
+                raise UnknownUser(email) from None
             for g in page.get("value", []):
                 for key in self._group_keys:
                     if g.get(key):
@@ -86,9 +90,19 @@ class EntraProvider:
 
     # -- internals --------------------------------------------------------
 
+    def _msal(self) -> msal.ConfidentialClientApplication:
+        with self._app_lock:
+            if self._app is None:
+                try:
+                    self._app = msal.ConfidentialClientApplication(**self._msal_args, http_client=self._http)
+                except (requests.RequestException, ValueError) as exc:
+                    raise IdentityUnavailable(f"Entra authority unusable: {type(exc).__name__}") from None
+            return self._app
+
     def _token(self) -> str:
+        app = self._msal()
         try:
-            result = self._app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+            result = app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         except (requests.RequestException, ValueError) as exc:
             raise IdentityUnavailable(f"Entra token request failed: {type(exc).__name__}") from None
         if not result or "access_token" not in result:
@@ -98,14 +112,17 @@ class EntraProvider:
 
     def _find_user(self, email: str) -> dict:
         try:
-            return self._get(f"{self._graph}/users/{quote(email)}?$select=id,displayName,mail,userPrincipalName")
+            return self._get(f"{self._graph}/users/{quote(email, safe='@')}?$select=id,displayName,mail,userPrincipalName")
         except _NotFound:
             pass
         # Guests and people whose UPN differs from their mail: look up by mail.
         escaped = email.replace("'", "''")
-        page = self._get(
-            f"{self._graph}/users?$filter=mail eq '{quote(escaped)}'&$select=id,displayName,mail"
-        )
+        try:
+            page = self._get(
+                f"{self._graph}/users?$filter=mail eq '{quote(escaped, safe='')}'&$select=id,displayName,mail"
+            )
+        except _NotFound:
+            raise IdentityUnavailable("Graph answered 404 to a user search") from None
         if page.get("value"):
             return page["value"][0]
         raise UnknownUser(email)
@@ -141,6 +158,7 @@ class EntraProvider:
 
 class _NotFound(Exception):
     pass
+
 
 
 def _retry_after(resp: requests.Response, default: float) -> float:

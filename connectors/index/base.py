@@ -58,7 +58,8 @@ class Chunk:
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float
+    score: float              # the ranking score (fused, not comparable across queries)
+    similarity: float = 0.0   # cosine similarity of query and chunk (comparable; used as a floor)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def bm25_dir() -> Path:
 
 def install(progress=print) -> Path:
     """Build the default model folder; a no-op when it is complete."""
+    bm25_dir()  # created now, while the install location is writable
     target = default_model_dir()
     if all((target / f).exists() for f in (*TOKENIZER_FILES, "model.onnx")):
         return target

@@ -10,6 +10,7 @@ Python against the same audience.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -53,6 +54,15 @@ def acl_filter(audience: Audience) -> models.Filter:
     return models.Filter(must=per_person)
 
 
+def _cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
+    if not b:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
 class QdrantIndex:
     def __init__(self, *, collection: str, dim: int, url: str | None = None,
                  path: Path | None = None, api_key: str | None = None, rrf_k: int = 60,
@@ -88,8 +98,9 @@ class QdrantIndex:
                                                                distance=models.Distance.COSINE)},
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 )
-            for field_name, schema in _ACL_FIELDS.items():
-                self._client.create_payload_index(self._collection, field_name, field_schema=schema)
+            if self.kind == "server":  # local mode has no payload indexes (it scans)
+                for field_name, schema in _ACL_FIELDS.items():
+                    self._client.create_payload_index(self._collection, field_name, field_schema=schema)
 
     def upsert(self, chunks: Sequence[Chunk], dense, sparse: Sequence[SparseVec]) -> None:
         points = []
@@ -143,12 +154,12 @@ class QdrantIndex:
                         models.Prefetch(query=sparse, using=SPARSE, filter=flt, limit=candidates),
                     ],
                     query=models.RrfQuery(rrf=models.Rrf(k=self._rrf_k)),
-                    query_filter=flt, limit=limit, with_payload=True,
+                    query_filter=flt, limit=limit, with_payload=True, with_vectors=[DENSE],
                 )
             else:
                 result = self._client.query_points(
                     self._collection, query=dense, using=DENSE, query_filter=flt,
-                    limit=limit, with_payload=True,
+                    limit=limit, with_payload=True, with_vectors=[DENSE],
                 )
         hits = []
         for point in result.points:
@@ -158,7 +169,8 @@ class QdrantIndex:
                 log.error("index returned a chunk the audience may not see; dropped",
                           extra={"doc_id": chunk.doc_id})
                 continue
-            hits.append(Hit(chunk=chunk, score=float(point.score)))
+            hits.append(Hit(chunk=chunk, score=float(point.score),
+                            similarity=_cosine(dense, (point.vector or {}).get(DENSE))))
         return hits
 
     def count(self) -> int:

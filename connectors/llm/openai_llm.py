@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from connectors.llm.base import Completion, LLMUnavailable
 
@@ -32,6 +33,8 @@ class OpenAILLM:
         except openai.APIStatusError as exc:
             # 4xx other than 429: our request or our credentials are wrong.
             raise LLMUnavailable(f"the model server refused the request ({exc.status_code})") from None
+        if not isinstance(resp, ChatCompletion):  # a 200 that was not an API answer (a proxy page)
+            raise LLMUnavailable("the model server answered with something that is not a completion")
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice else ""
         usage = resp.usage

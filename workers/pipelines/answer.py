@@ -29,7 +29,8 @@ documents available, and do not guess.
 
 NO_EVIDENCE_TEXT = "I couldn't find anything about that in the documents available to {whom}."
 
-_CITE = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.IGNORECASE)
+_CITE_WITH_SPACE = re.compile(
+    r"([ \t]*)\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class SourceDoc:
     doc_id: str
     title: str
     url: str | None
-    passages: tuple[str, ...]
+    passages: tuple[str, ...]      # in document order, for the model
     score: float
+    best: str = ""                 # the best-ranked passage, for extractive answers
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]
         doc_hits = by_doc[key][:max_passages]
         first = doc_hits[0].chunk
         passages = tuple(_passage(h) for h in sorted(doc_hits, key=lambda h: h.chunk.position))
-        out.append(SourceDoc(n, first.doc_id, first.title, first.url, passages, doc_hits[0].score))
+        out.append(SourceDoc(n, first.doc_id, first.title, first.url, passages, doc_hits[0].score,
+                             best=_passage(doc_hits[0])))
     return out
 
 
@@ -114,14 +117,17 @@ def build_messages(question: str, sources: Sequence[SourceDoc],
     return messages
 
 
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+
+
 def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[Citation]]:
-    """Drop citations to unknown numbers; renumber the rest by first use."""
+    """Drop citations to unknown numbers; renumber the rest by first use. Code is left alone."""
     by_n = {s.n: s for s in sources}
     renumber: dict[int, int] = {}
 
     def repl(m: re.Match) -> str:
         kept = []
-        for raw in re.findall(r"\d+", m.group(1)):
+        for raw in re.findall(r"\d+", m.group(2)):
             n = int(raw)
             if n not in by_n:
                 continue
@@ -129,11 +135,14 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
                 renumber[n] = len(renumber) + 1
             if renumber[n] not in kept:
                 kept.append(renumber[n])
-        return "".join(f"[{k}]" for k in kept)
+        if not kept:
+            return ""  # the citation and the space before it go
+        return m.group(1) + "".join(f"[{k}]" for k in kept)
 
-    cleaned = _CITE.sub(repl, text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
-    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    pieces = _CODE.split(text)
+    for i in range(0, len(pieces), 2):  # even pieces are prose, odd ones code
+        pieces[i] = _CITE_WITH_SPACE.sub(repl, pieces[i])
+    cleaned = "".join(pieces).strip()
     citations = [Citation(new, by_n[old].title, by_n[old].doc_id, by_n[old].url)
                  for old, new in sorted(renumber.items(), key=lambda kv: kv[1])]
     return cleaned, citations
@@ -154,7 +163,7 @@ def extractive(sources: Sequence[SourceDoc], note: str, max_docs: int = 3,
     lines = []
     citations = []
     for i, s in enumerate(sources[:max_docs], 1):
-        passage = s.passages[0].strip()
+        passage = (s.best or s.passages[0]).strip()
         if len(passage) > max_chars:
             passage = passage[:max_chars].rsplit(" ", 1)[0] + " …"
         quoted = "\n".join("> " + line if line.strip() else ">" for line in passage.splitlines())

@@ -93,14 +93,16 @@ def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
         log.warning("could not list channel members; public documents only",
                     extra={"channel": q.channel, "error": type(exc).__name__})
         return Audience.public("the channel's members could not be listed")
-    humans = [m for m in members if m != asker.slack_user_id and not directory.is_bot(m)]
-    if len(humans) + 1 > max_members:
+    others = [m for m in members if m != asker.slack_user_id]
+    if len(others) + 1 > max_members:
         return Audience.public(f"the channel has more than {max_members} members")
     principals = [asker]
-    for member in humans:
+    for member in others:
         try:
+            if directory.is_bot(member):
+                continue
             principals.append(identity.by_slack_id(member))
-        except (UnknownUser, IdentityUnavailable):
+        except Exception:  # noqa: BLE001 - unknown or unresolvable: this member sees public only
             principals.append(Principal.unknown(member))
     return Audience.everyone(principals, reason=f"{len(principals)} channel members")
 
@@ -114,6 +116,7 @@ class Pipeline:
     top_k: int = 6
     candidates: int = 50
     max_members: int = 200
+    min_similarity: float = 0.3
     directory: ChannelDirectory | None = None
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
@@ -130,10 +133,11 @@ class Pipeline:
         search_text = q.text if not q.history else f"{q.history[-1][0]}\n{q.text}"
         dense, sparse = self.embedder.embed_query(search_text)
         query = Query(dense=dense, sparse=sparse)
-        hits = self.index.search(query, audience, limit=self.top_k, candidates=self.candidates)
+        hits = self._relevant(self.index.search(query, audience, limit=self.top_k, candidates=self.candidates))
         hidden = 0
         if not q.is_private:
-            own = self.index.search(query, Audience.of(asker), limit=self.top_k, candidates=self.candidates)
+            own = self._relevant(self.index.search(query, Audience.of(asker), limit=self.top_k,
+                                                   candidates=self.candidates))
             hidden = len({h.chunk.doc_id for h in own if not audience.can_see(h.chunk.acl)})
         t.retrieval_ms = (time.perf_counter() - start) * 1000
 
@@ -152,6 +156,10 @@ class Pipeline:
             "timings_ms": {k: round(v, 1) for k, v in vars(t).items()},
         })
         return result, t
+
+    def _relevant(self, hits):
+        """Below the similarity floor a passage is noise: better 'not found' than a guess."""
+        return [h for h in hits if h.similarity >= self.min_similarity]
 
     def _generate(self, q: Question, sources) -> "Answer":
         if self.llm is None:

@@ -24,6 +24,7 @@ class Responder:
     def __init__(self, container):
         self.c = container
         self.settings = container.settings
+        self.pipeline = container.pipeline()  # builds identity, index, embedder and LLM client now
 
     # -- questions from Slack ----------------------------------------------------
 
@@ -39,7 +40,7 @@ class Responder:
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
                      channel_type=payload.get("channel_type"), history=history)
         try:
-            answer, _timings = self.c.pipeline().ask(q)
+            answer, _timings = self.pipeline.ask(q)
         except Refusal as refusal:
             gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
             return
@@ -107,7 +108,7 @@ class Responder:
                      history=[tuple(h) for h in offer.get("history") or []])
         placeholder = gateway.post(dm, blocks.working_message())
         try:
-            answer, _ = self.c.pipeline().ask(q)
+            answer, _ = self.pipeline.ask(q)
         except Refusal as refusal:
             gateway.update(dm, placeholder, blocks.refusal_message(str(refusal)))
             return

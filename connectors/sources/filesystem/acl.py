@@ -81,6 +81,8 @@ class AclRules:
             groups, users = raw.get("groups") or [], raw.get("users") or []
             if not isinstance(groups, list) or not isinstance(users, list):
                 raise AclFileError(f"{where}: rule {n}: 'groups' and 'users' must be lists")
+            if not all(isinstance(g, (str, int)) for g in groups) or not all(isinstance(u, str) for u in users):
+                raise AclFileError(f"{where}: rule {n}: 'groups' and 'users' must list names and emails")
             if "public" in raw and not isinstance(raw["public"], bool):
                 raise AclFileError(f"{where}: rule {n}: 'public' must be true or false")
             pattern = raw["match"].lstrip("/")

@@ -10,7 +10,7 @@ import yaml
 
 from connectors.sources.base import Section
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")
 
@@ -81,6 +81,7 @@ class _HtmlToSections(HTMLParser):
         self._in_title = False
         self._heading_level = 0
         self._heading_text: list[str] = []
+        self._seen_h1 = False
 
     def _flush(self):
         body = re.sub(r"[ \t]+", " ", "".join(self._buf))
@@ -110,8 +111,10 @@ class _HtmlToSections(HTMLParser):
             heading = " ".join("".join(self._heading_text).split())
             level = self._heading_level
             self._heading_level = 0
-            if level == 1 and not self.title:
-                self.title = heading
+            if level == 1 and not self._seen_h1:
+                # The first h1 is the page's own title (as <title> usually is): not a section.
+                self._seen_h1 = True
+                self.title = self.title or heading
                 self._path = []
                 return
             self._path = self._path[: level - 1] + [""] * max(0, level - 1 - len(self._path)) + [heading]

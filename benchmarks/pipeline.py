@@ -1,0 +1,253 @@
+"""Slack acknowledgement latency and question-to-posted-answer time, in one run.
+
+    .venv/bin/python benchmarks/pipeline.py --beir ../shared/data/beir [--events 600] [--json]
+
+Part 1 starts `chatops serve` as its own process (real Redis, real Celery
+enqueue, real Bolt signature check) and fires a burst of signed app_mention
+events from several client threads; it reports the client-side latency of
+each acknowledgement and checks that every event was enqueued exactly once.
+
+Part 2 builds a 10,000-chunk embedded index from the BEIR dbpedia and msmarco
+corpora (ACLs spread over ten groups, a fifth public), then runs the worker's
+responder in-process for real queries: identity, audience, embedding, hybrid
+filtered search, a stubbed LLM on loopback, and the Slack posts to a stand-in
+Web API on loopback. It reports the time from task start to the answer being
+posted, and its stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.standins.fake_openai import FakeOpenAI  # noqa: E402
+from tests.standins.fake_slack import FakeSlack, event_body, sign  # noqa: E402
+
+SECRET = "bench-secret"
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def progress(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+def bench_ack(events: int, clients: int) -> dict:
+    run = uuid.uuid4().hex[:8]
+    queue = f"chatops-bench-{run}"
+    slack = FakeSlack(bot_user_id="UBOT").start()
+    port = free_port()
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+           "SLACK_API_URL": slack.url, "REDIS_URL": "redis://127.0.0.1:6379/0", "CHATOPS_QUEUE": queue,
+           "CHATOPS_KEY_PREFIX": f"chatops-bench-{run}", "CHATOPS_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "chatops"), "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("chatops serve did not become healthy: " + server.stderr.read().decode()[-500:])
+
+        def make(i: int) -> bytes:
+            event = {"type": "app_mention", "channel": "CBENCH", "channel_type": "channel", "user": "U1",
+                     "text": f"<@UBOT> question number {i}", "ts": f"{int(time.time())}.{i:06d}"}
+            return event_body(event, event_id=f"Ev{run}{i}")
+
+        warm = requests.Session()
+        for i in range(30):
+            body = make(10_000_000 + i)
+            warm.post(f"{url}/slack/events", data=body, headers={"Content-Type": "application/json", **sign(body, SECRET)})
+        r.delete(queue)
+
+        bodies = [make(i) for i in range(events)]
+        latencies: list[float] = []
+        statuses: list[int] = []
+        lock = threading.Lock()
+        per_client = [bodies[i::clients] for i in range(clients)]
+        barrier = threading.Barrier(clients)
+
+        def client(batch: list[bytes]) -> None:
+            session = requests.Session()
+            barrier.wait()
+            for body in batch:
+                headers = {"Content-Type": "application/json", **sign(body, SECRET)}
+                start = time.perf_counter()
+                resp = session.post(f"{url}/slack/events", data=body, headers=headers, timeout=10)
+                elapsed = (time.perf_counter() - start) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    statuses.append(resp.status_code)
+
+        threads = [threading.Thread(target=client, args=(b,)) for b in per_client]
+        wall = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - wall
+        enqueued = r.llen(queue)
+        return {
+            "events": events, "clients": clients, "ok": statuses.count(200),
+            "enqueued": enqueued, "p50_ms": round(pct(latencies, 0.5), 2),
+            "p99_ms": round(pct(latencies, 0.99), 2), "max_ms": round(max(latencies), 2),
+            "throughput_per_s": round(events / wall, 1),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        slack.stop()
+        r.delete(queue)
+        for key in r.scan_iter(f"chatops-bench-{run}:*"):
+            r.delete(key)
+
+
+# --------------------------------------------------------------------------- part 2
+
+GROUPS = [f"g{i}" for i in range(10)]
+
+
+def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
+    from chatops.access import Acl
+    from chatops.container import Container
+    from chatops.settings import Settings
+    from connectors.sources.beir import BeirSource
+    from workers.pipelines.ingest import ingest
+    from workers.pipelines.respond import Responder
+
+    run = uuid.uuid4().hex[:8]
+    work = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
+    index_dir = index_dir or (work / "index")
+    directory = work / "directory.yml"
+    directory.write_text("users:\n  - {email: asker@bench.example, slack_id: UASK, groups: [g1, g2, g3]}\n"
+                         "  - {email: peer@bench.example, slack_id: UPEER, groups: [g2, g3]}\n")
+    slack = FakeSlack(users={"UASK": {"id": "UASK", "profile": {"email": "asker@bench.example"}},
+                             "UPEER": {"id": "UPEER", "profile": {"email": "peer@bench.example"}}},
+                      channels={"CBENCH": ["UASK", "UPEER", "UBOT"]}, bot_user_id="UBOT").start()
+    llm = FakeOpenAI(reply="Here is the answer from the sources [1].").start()
+    settings = Settings.load(
+        QDRANT_PATH=str(index_dir), CHATOPS_DIRECTORY_FILE=str(directory), SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_API_URL=slack.url, OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="bench",
+        CHATOPS_KEY_PREFIX=f"chatops-bench-{run}", CHATOPS_MIN_SIMILARITY=0.0,
+    )
+    container = Container(settings)
+    rng = random.Random(7)
+
+    def acl_for(doc_id: str) -> Acl:
+        h = random.Random(doc_id).random()
+        if h < 0.2:
+            return Acl.of(public=True)
+        return Acl.of(groups=[GROUPS[int(h * 1000) % len(GROUPS)]])
+
+    try:
+        ingest_s = None
+        if container.index.count() < 10_000:
+            progress("building a 10,000-chunk index from dbpedia + msmarco (a few minutes)")
+            start = time.perf_counter()
+            total = 0
+            for name in ("dbpedia", "msmarco"):
+                report = ingest(BeirSource(beir / name, acl_for=acl_for), container.index, container.embedder,
+                                progress=True)
+                total += report.chunks
+            ingest_s = time.perf_counter() - start
+            progress(f"indexed {total} chunks in {ingest_s:.0f}s")
+        chunks = container.index.count()
+        texts = [json.loads(line)["text"] for name in ("dbpedia", "msmarco")
+                 for line in (beir / name / "queries.jsonl").open()]
+        rng.shuffle(texts)
+        texts = (texts * ((questions // len(texts)) + 1))[:questions]
+        responder = Responder(container)
+        pipeline = container.pipeline()
+        from workers.pipelines.ask import Question
+
+        # warm up: model sessions, caches, connections
+        for t in texts[:5]:
+            responder.question({"channel": "DUASK", "channel_type": "im", "user": "UASK", "text": t,
+                                "ts": f"{time.time():.6f}", "thread_ts": None})
+        results = {}
+        for label, channel, ctype in (("dm", "DUASK", "im"), ("channel", "CBENCH", "channel")):
+            totals, stages = [], {"identity_ms": [], "audience_ms": [], "retrieval_ms": [], "generation_ms": []}
+            for i, text in enumerate(texts):
+                ts = f"{int(time.time())}.{i:06d}"
+                payload = {"channel": channel, "channel_type": ctype, "user": "UASK", "text": text,
+                           "ts": ts, "thread_ts": ts if ctype != "im" else None}
+                start = time.perf_counter()
+                responder.question(payload)
+                totals.append((time.perf_counter() - start) * 1000)
+                _, timing = pipeline.ask(Question(text=text, asker_slack_id="UASK", channel=channel,
+                                                  channel_type=ctype))
+                for k in stages:
+                    stages[k].append(getattr(timing, k))
+            results[label] = {"questions": len(texts), "p50_ms": round(pct(totals, 0.5), 1),
+                              "p99_ms": round(pct(totals, 0.99), 1),
+                              "stages_p50_ms": {k: round(statistics.median(v), 1) for k, v in stages.items()}}
+        return {"chunks": chunks, "index": container.index.kind, "ingest_s": ingest_s, **results}
+    finally:
+        container.close()
+        slack.stop()
+        llm.stop()
+        r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        for key in r.scan_iter(f"chatops-bench-{run}:*"):
+            r.delete(key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--beir", type=Path, default=ROOT.parent / "shared" / "data" / "beir",
+                        help="folder with the BEIR sets dbpedia/ and msmarco/")
+    parser.add_argument("--events", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--questions", type=int, default=60)
+    parser.add_argument("--index-dir", type=Path, help="reuse (or keep) the 10k-chunk index here")
+    parser.add_argument("--skip-answer", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    progress(f"acknowledgement burst: {args.events} signed events from {args.clients} clients")
+    out = {"ack": bench_ack(args.events, args.clients)}
+    if not args.skip_answer:
+        out["answer"] = bench_answer(args.beir, args.questions, args.index_dir)
+    print(json.dumps(out, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

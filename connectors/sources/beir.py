@@ -1,0 +1,42 @@
+"""A BEIR-format folder (corpus.jsonl) as a document source, for evaluation and benchmarks.
+
+Each corpus line is one document (``_id``, ``title``, ``text``). Permissions
+are assigned by a function of the document id (public by default), so
+benchmarks can exercise filtered search with realistic ACL mixes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable, Iterator
+
+from chatops.access import Acl
+from connectors.sources.base import Document, Section
+
+
+class BeirSource:
+    def __init__(self, folder: Path, *, acl_for: Callable[[str], Acl] | None = None,
+                 limit: int | None = None, source_id: str | None = None):
+        self.folder = Path(folder)
+        self.corpus = self.folder / "corpus.jsonl"
+        if not self.corpus.exists():
+            raise FileNotFoundError(f"{self.corpus} not found (is {folder} a BEIR folder?)")
+        self.source_id = source_id or f"beir:{self.folder.name}"
+        self.acl_for = acl_for or (lambda _doc_id: Acl.of(public=True))
+        self.limit = limit
+
+    def documents(self) -> Iterator[Document]:
+        with self.corpus.open() as fh:
+            for n, line in enumerate(fh):
+                if self.limit is not None and n >= self.limit:
+                    return
+                row = json.loads(line)
+                doc_id = str(row["_id"])
+                title = (row.get("title") or "").strip()
+                text = (row.get("text") or "").strip()
+                acl = self.acl_for(doc_id)
+                digest = hashlib.sha256(json.dumps([title, text, acl.to_payload()]).encode()).hexdigest()
+                yield Document(doc_id=doc_id, title=title or doc_id, sections=(Section("", text),),
+                               acl=acl, content_hash=digest)

@@ -1,0 +1,208 @@
+"""A loopback Slack Web API for the real slack_sdk ``WebClient(base_url=...)``.
+
+Plus the other direction: ``sign``, ``event_body`` and ``block_actions_body``
+build what Slack itself would POST to our app (Events API, interactivity).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from urllib.parse import urlencode
+
+from tests.standins._loopback import LoopbackServer, Reply, Request
+
+
+class FakeSlack(LoopbackServer):
+    def __init__(self, users: dict[str, dict] | None = None, channels: dict[str, list[str]] | None = None,
+                 bot_user_id: str = "UBOT", team_id: str = "T123", *, page_size: int = 2,
+                 max_page_size: int | None = None):
+        super().__init__()
+        self.users = dict(users or {})
+        self.channels = {k: list(v) for k, v in (channels or {}).items()}
+        self.bot_user_id = bot_user_id
+        self.team_id = team_id
+        self.page_size = page_size          # conversations.members without `limit`
+        self.max_page_size = max_page_size  # Slack may return fewer than `limit`: cap it
+        self.calls: list[dict] = []
+        self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._ts = itertools.count(1)
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin}/api/"
+
+    # -- test helpers -------------------------------------------------------
+
+    def fail_next(self, method: str, status: int = 429, retry_after: int = 1, count: int = 1) -> None:
+        with self.lock:
+            self._failures.setdefault(method, []).extend([(status, retry_after)] * count)
+
+    def calls_to(self, method: str) -> list[dict]:
+        with self.lock:
+            return [c["params"] for c in self.calls if c["method"] == method]
+
+    def wait_for(self, method: str, predicate=lambda params: True, timeout: float = 15.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for params in self.calls_to(method):
+                if predicate(params):
+                    return params
+            if time.monotonic() >= deadline:
+                with self.lock:
+                    seen = [c["method"] for c in self.calls]
+                raise AssertionError(f"no matching {method} call within {timeout}s; calls: {seen}")
+            time.sleep(0.02)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self._failures.clear()
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        if not request.path.startswith("/api/"):
+            return Reply(404, "not found")
+        method = request.path[len("/api/"):]
+        params = _params(request)
+        call = {"method": method, "params": params, "headers": request.headers}
+        with self.lock:
+            self.calls.append(call)
+            pending = self._failures.get(method)
+            failure = pending.pop(0) if pending else None
+        if failure:
+            status, retry_after = failure
+            if status == 429:
+                return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+            return Reply(status, f"{status} upstream failure")  # like Slack's HTML error pages: not JSON
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        body = handler(params) if handler else {"ok": False, "error": "unknown_method"}
+        with self.lock:
+            call["response"] = body
+            call["response_ts"] = body.get("ts") or body.get("message_ts")
+        return Reply(200, body)
+
+    def _next_ts(self) -> str:
+        micros = 1_700_000_000_000_000 + next(self._ts) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    # -- Web API methods ----------------------------------------------------
+
+    def _auth_test(self, p):
+        return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "chatops",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "B123"}
+
+    def _chat_postMessage(self, p):
+        ts = self._next_ts()
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B123", "ts": ts,
+                   "text": p.get("text", "")}
+        for key in ("blocks", "thread_ts"):
+            if p.get(key):
+                message[key] = p[key]
+        return {"ok": True, "channel": p.get("channel"), "ts": ts, "message": message}
+
+    def _chat_update(self, p):
+        return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
+
+    def _chat_postEphemeral(self, p):
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_members(self, p):
+        members = self.channels.get(p.get("channel", ""))
+        if members is None:
+            return {"ok": False, "error": "channel_not_found"}
+        size = int(p.get("limit") or self.page_size)
+        if self.max_page_size:
+            size = min(size, self.max_page_size)
+        start = int(base64.b64decode(p["cursor"]).decode().split(":")[1]) if p.get("cursor") else 0
+        end = start + size
+        cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
+        return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": cursor}}
+
+    def _users_info(self, p):
+        user = self.users.get(p.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": p["user"], "team_id": self.team_id, "deleted": False,
+                                     "is_bot": False, "profile": {}, **user}}
+
+    def _conversations_open(self, p):
+        first = (p.get("users") or p.get("user") or "").split(",")[0]
+        return {"ok": True, "channel": {"id": "D" + first}}
+
+    def _reactions_add(self, p):
+        return {"ok": True}
+
+    _reactions_remove = _reactions_add
+
+
+def _params(request: Request) -> dict:
+    params: dict = dict(request.query)
+    content_type = request.headers.get("content-type", "")
+    if request.body and content_type.startswith("application/json"):
+        params.update(request.json())
+    elif request.body and content_type.startswith("application/x-www-form-urlencoded"):
+        params.update(request.form())
+    for key in ("blocks", "attachments"):
+        if isinstance(params.get(key), str):
+            params[key] = json.loads(params[key])
+    return params
+
+
+# -- What Slack sends to the app ---------------------------------------------
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers of Slack's v0 request signature over ``body``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def event_body(event: dict, event_id: str, team_id: str = "T123", *, bot_user_id: str = "UBOT",
+               api_app_id: str = "A123") -> bytes:
+    """An Events API ``event_callback`` envelope, as Slack POSTs it."""
+    return json.dumps({
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": bot_user_id,
+                            "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    }).encode()
+
+
+def block_actions_body(user_id: str, channel_id: str, action: dict, message: dict | None = None, *,
+                       team_id: str = "T123", api_app_id: str = "A123") -> bytes:
+    """An interactivity POST (``payload=<json>``) for a click on a message button.
+
+    Without ``message`` the click is on an ephemeral message, which Slack does not echo back.
+    """
+    now = f"{time.time():.6f}"
+    action = {"type": "button", "block_id": "block", "action_ts": now, **action}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "container": {"type": "message", "message_ts": (message or {}).get("ts", now),
+                      "channel_id": channel_id, "is_ephemeral": message is None},
+        "trigger_id": f"{int(time.time())}.trigger",
+        "team": {"id": team_id, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": channel_id.lower()},
+        "state": {"values": {}},
+        "actions": [action],
+    }
+    if message is not None:
+        payload["message"] = message
+    return urlencode({"payload": json.dumps(payload)}).encode()

@@ -1,0 +1,139 @@
+"""EntraProvider with the real msal and requests against the loopback Entra/Graph."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.identity.base import IdentityUnavailable, UnknownUser
+from connectors.identity.entra import EntraProvider
+
+
+def provider(fake, *, client_secret=None, sleeps=None, sleep=None, **kw) -> EntraProvider:
+    """A provider on the fake; ``sleeps`` (a list) records back-off delays instead of sleeping."""
+    if sleep is None:
+        sleep = sleeps.append if sleeps is not None else (lambda seconds: None)
+    return EntraProvider(fake.tenant_id, fake.client_id, client_secret or fake.client_secret,
+                         http_client=fake.session(), sleep=sleep, **kw)
+
+
+def member_of_requests(fake) -> list[str]:
+    return [p for p in fake.paths if "/transitiveMemberOf/" in p]
+
+
+def test_groups_are_collected_across_pages_by_id_and_name(fake_entra):
+    p = provider(fake_entra).by_email("Ana@Example.com")
+    assert p.email == "ana@example.com"
+    assert p.display_name == "Ana Ops"
+    assert p.groups == {"g-1", "g-2", "g-3", "g-4", "g-5",
+                        "engineering", "sre", "oncall", "billing", "all-staff"}
+    pages = member_of_requests(fake_entra)
+    assert len(pages) == 3  # 5 groups, 2 per page, following @odata.nextLink
+    assert "$skiptoken" not in pages[0] and all("$skiptoken" in p for p in pages[1:])
+
+
+def test_group_keys_can_restrict_to_ids(fake_entra):
+    p = provider(fake_entra, group_keys=("id",)).by_email("ana@example.com")
+    assert p.groups == {"g-1", "g-2", "g-3", "g-4", "g-5"}
+
+
+def test_user_without_groups_resolves_with_none(fake_entra):
+    assert provider(fake_entra).by_email("lonely@example.com").groups == frozenset()
+
+
+def test_token_is_fetched_once_and_reused(fake_entra):
+    entra = provider(fake_entra)
+    entra.by_email("ana@example.com")
+    entra.by_email("lonely@example.com")
+    assert fake_entra.token_requests == 1
+    assert fake_entra.graph_requests == (1 + 3) + (1 + 1)  # user + group pages, all with that token
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_is_retried_and_retry_after_honoured(fake_entra, status):
+    sleeps: list[float] = []
+    fake_entra.throttle_next(2, retry_after=3, status=status)
+    p = provider(fake_entra, sleeps=sleeps).by_email("ana@example.com")
+    assert "engineering" in p.groups
+    assert sleeps == ([3.0, 3.0] if status == 429 else [0.5, 1.0])  # 503 without Retry-After: backoff
+
+
+def test_retry_after_is_capped(fake_entra):
+    sleeps: list[float] = []
+    fake_entra.throttle_next(1, retry_after=120)
+    provider(fake_entra, sleeps=sleeps, max_retry_after=5).by_email("ana@example.com")
+    assert sleeps == [5]
+
+
+def test_throttling_beyond_max_attempts_is_unavailable(fake_entra):
+    sleeps: list[float] = []
+    fake_entra.throttle_next(10, retry_after=1)
+    with pytest.raises(IdentityUnavailable, match="429"):
+        provider(fake_entra, sleeps=sleeps, max_attempts=3).by_email("ana@example.com")
+    assert fake_entra.graph_requests == 3
+    assert sleeps == [1.0, 1.0]
+
+
+def test_unknown_user(fake_entra):
+    with pytest.raises(UnknownUser):
+        provider(fake_entra).by_email("nobody@example.com")
+    graph = [p for p in fake_entra.paths if p.startswith("GET /graph/")]
+    assert graph[0].startswith("GET /graph/v1.0/users/nobody@example.com?")
+    assert "$filter=mail eq 'nobody@example.com'" in graph[1]
+
+
+def test_user_whose_upn_differs_is_found_by_mail(fake_entra):
+    p = provider(fake_entra).by_email("guest@partner.example")
+    assert p.groups == {"g-guests", "guests"}
+    assert p.display_name == "Guest Person"
+    assert any("$filter=mail eq 'guest@partner.example'" in path for path in fake_entra.paths)
+
+
+def test_quote_in_email_is_escaped_in_the_filter(fake_entra):
+    fake_entra.users["o'brien@example.com"] = {"id": "id-ob", "displayName": "O'Brien", "upn": "ob@x",
+                                                "groups": [{"id": "g-ob", "displayName": "irish"}]}
+    assert provider(fake_entra).by_email("o'brien@example.com").groups == {"g-ob", "irish"}
+
+
+def test_wrong_client_secret_is_unavailable(fake_entra):
+    with pytest.raises(IdentityUnavailable, match="invalid_client"):
+        provider(fake_entra, client_secret="wrong").by_email("ana@example.com")
+    assert fake_entra.token_requests == 1
+    assert fake_entra.graph_requests == 0
+
+
+def test_by_slack_id_uses_the_email_lookup(fake_entra):
+    emails = {"UANA": "ana@example.com", "UGHOST": "ghost@example.com"}
+    entra = provider(fake_entra, email_lookup=emails.get)
+    p = entra.by_slack_id("UANA")
+    assert (p.email, p.slack_user_id) == ("ana@example.com", "UANA")
+    assert "sre" in p.groups
+    with pytest.raises(UnknownUser):
+        entra.by_slack_id("UGHOST")  # Slack knows an email, Entra does not
+    before = fake_entra.graph_requests
+    with pytest.raises(UnknownUser):
+        entra.by_slack_id("UNOEMAIL")  # no email at all: Graph is not asked
+    assert fake_entra.graph_requests == before
+
+
+def test_graph_down_is_unavailable(fake_entra):
+    entra = provider(fake_entra, max_attempts=2)
+    entra.by_email("ana@example.com")  # token cached, then Graph goes away
+    fake_entra.stop()
+    with pytest.raises(IdentityUnavailable, match="unreachable"):
+        entra.by_email("ana@example.com")
+
+
+def test_user_deleted_between_lookup_and_group_listing(fake_entra):
+    def sleep(seconds):  # while the provider backs off, the account is deleted
+        fake_entra.users.pop("ana@example.com", None)
+
+    fake_entra.throttle_next(1, match="/transitiveMemberOf/")  # the user lookup itself succeeds
+    with pytest.raises((UnknownUser, IdentityUnavailable)):
+        provider(fake_entra, sleep=sleep).by_email("ana@example.com")
+
+
+def test_bad_tenant_is_reported_as_unavailable_at_lookup(fake_entra):
+    entra = EntraProvider("no-such-tenant", fake_entra.client_id, fake_entra.client_secret,
+                          http_client=fake_entra.session(), sleep=lambda s: None)
+    with pytest.raises(IdentityUnavailable):
+        entra.by_email("ana@example.com")

@@ -1,0 +1,139 @@
+"""SlackGateway with the real slack_sdk WebClient against the loopback Slack Web API."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.gateway import SlackGateway, SlackTransientError, make_client
+from tests.standins.fake_slack import block_actions_body, event_body, sign
+
+BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}},
+          {"type": "context", "elements": [{"type": "mrkdwn", "text": "from the docs"}]}]
+
+
+@pytest.fixture
+def gateway(fake_slack) -> SlackGateway:
+    return SlackGateway(make_client("xoxb-test", fake_slack.url, retries=2))
+
+
+def test_post_and_update_a_threaded_message(gateway, fake_slack):
+    ts = gateway.post("C1", {"text": "hello", "blocks": BLOCKS}, thread_ts="1699999999.000001")
+    assert re.fullmatch(r"\d{10}\.\d{6}", ts)
+    [posted] = fake_slack.calls_to("chat.postMessage")
+    assert posted["channel"] == "C1"
+    assert posted["thread_ts"] == "1699999999.000001"
+    assert posted["text"] == "hello"
+    assert posted["blocks"] == BLOCKS
+    assert posted["unfurl_links"] is False and posted["unfurl_media"] is False
+    assert fake_slack.calls[0]["headers"]["authorization"] == "Bearer xoxb-test"
+
+    gateway.update("C1", ts, {"text": "done", "blocks": BLOCKS[:1]})
+    [updated] = fake_slack.calls_to("chat.update")
+    assert (updated["channel"], updated["ts"], updated["text"]) == ("C1", ts, "done")
+    assert updated["blocks"] == BLOCKS[:1]
+
+
+def test_post_without_thread_or_blocks_sends_neither(gateway, fake_slack):
+    first = gateway.post("C1", {"text": "one"})
+    second = gateway.post("C1", {"text": "two"})
+    assert second > first  # distinct, increasing timestamps
+    params = fake_slack.calls_to("chat.postMessage")[0]
+    assert "thread_ts" not in params and "blocks" not in params
+
+
+def test_ephemeral_and_dm(gateway, fake_slack):
+    gateway.post_ephemeral("C1", "UANA", {"text": "only you", "blocks": BLOCKS}, thread_ts="1.2")
+    [eph] = fake_slack.calls_to("chat.postEphemeral")
+    assert (eph["channel"], eph["user"], eph["thread_ts"], eph["blocks"]) == ("C1", "UANA", "1.2", BLOCKS)
+    assert gateway.open_dm("UANA") == "DUANA"
+    assert fake_slack.calls_to("conversations.open") == [{"users": "UANA"}]
+
+
+def test_members_are_paged_through(gateway, fake_slack):
+    assert gateway.members("CFIVE") == ["U1", "U2", "U3", "U4", "U5"]
+    calls = fake_slack.calls_to("conversations.members")
+    assert len(calls) == 3  # the fake returns at most 2 per page, whatever the limit
+    assert "cursor" not in calls[0] and calls[1]["cursor"] and calls[2]["cursor"]
+
+
+def test_members_of_unknown_channel(gateway):
+    with pytest.raises(SlackApiError) as err:
+        gateway.members("CNOPE")
+    assert err.value.response["error"] == "channel_not_found"
+
+
+def test_user_email_and_is_bot_share_one_users_info(gateway, fake_slack):
+    assert gateway.user_email("UANA") == "ana@example.com"
+    assert gateway.is_bot("UANA") is False
+    assert gateway.is_bot("UAPP") is True
+    assert gateway.is_bot("USLACKBOT") is True
+    assert [p["user"] for p in fake_slack.calls_to("users.info")] == ["UANA", "UAPP"]
+
+
+def test_user_email_of_unknown_user_is_none(gateway):
+    assert gateway.user_email("UGONE") is None
+
+
+def test_rate_limit_is_retried_by_the_sdk(gateway, fake_slack):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
+    ts = gateway.post("C1", {"text": "hello"})
+    assert ts
+    attempts = fake_slack.calls_to("chat.postMessage")
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+
+
+def test_persistent_server_errors_are_transient(gateway, fake_slack):
+    fake_slack.fail_next("chat.postMessage", status=500, count=10)
+    with pytest.raises(SlackTransientError, match="500"):
+        gateway.post("C1", {"text": "hello"})
+    assert len(fake_slack.calls_to("chat.postMessage")) == 3  # first try + 2 retries
+
+
+def test_persistent_rate_limit_is_transient(fake_slack):
+    gateway = SlackGateway(make_client("xoxb-test", fake_slack.url, retries=0))
+    fake_slack.fail_next("chat.update", status=429, retry_after=0, count=5)
+    with pytest.raises(SlackTransientError, match="429"):
+        gateway.update("C1", "1.2", {"text": "x"})
+
+
+def test_unreachable_slack_is_transient(fake_slack):
+    gateway = SlackGateway(make_client("xoxb-test", fake_slack.url, retries=0))
+    fake_slack.stop()
+    with pytest.raises(SlackTransientError, match="unreachable"):
+        gateway.post("C1", {"text": "hello"})
+
+
+# -- The other direction: what the fake builds for Slack -> app is what Bolt accepts --------------
+
+def test_signed_event_and_block_action_bodies_pass_bolt(fake_slack):
+    app = App(client=WebClient(token="xoxb-test", base_url=fake_slack.url), signing_secret="s3cret")
+    seen, done = [], threading.Event()
+
+    @app.event("app_mention")
+    def on_mention(event, context):
+        seen.append(("mention", event["text"], context.bot_user_id))
+        done.set()
+
+    @app.action("answer_in_dm")
+    def on_click(ack, body):
+        seen.append(("click", body["user"]["id"], body["container"]["is_ephemeral"]))
+        ack()  # dispatch() returns once acked
+
+    event = {"type": "app_mention", "user": "UANA", "channel": "C1", "text": "<@UBOT> hi", "ts": "1.2"}
+    body = event_body(event, event_id="Ev1")
+    assert app.dispatch(BoltRequest(body=body.decode(), headers=sign(body, "s3cret"))).status == 200
+    assert done.wait(5)
+
+    body = block_actions_body("UANA", "C1", {"action_id": "answer_in_dm", "value": "q1"})
+    assert app.dispatch(BoltRequest(body=body.decode(), headers=sign(body, "s3cret"))).status == 200
+    stale = sign(body, "s3cret", timestamp=1_600_000_000)
+    assert app.dispatch(BoltRequest(body=body.decode(), headers=stale)).status == 401
+    assert app.dispatch(BoltRequest(body=body.decode(), headers=sign(body, "wrong"))).status == 401
+    assert seen == [("mention", "<@UBOT> hi", "UBOT"), ("click", "UANA", True)]
+    assert fake_slack.calls_to("auth.test")  # Bolt verified the token against the fake

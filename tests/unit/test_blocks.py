@@ -1,0 +1,171 @@
+"""bot.blocks: Block Kit payloads within Slack's limits."""
+
+import pytest
+
+from bot import blocks, limits
+from workers.pipelines.answer import Answer, Citation
+
+
+def iter_texts(message):
+    """(kind, text, limit) for every text in a message payload."""
+    yield "message", message["text"], limits.MESSAGE_TEXT_MAX
+    for b in message["blocks"]:
+        if b["type"] == "section":
+            yield "section", b["text"]["text"], limits.SECTION_TEXT_MAX
+        elif b["type"] == "context":
+            for el in b["elements"]:
+                yield "context", el["text"], limits.CONTEXT_TEXT_MAX
+        elif b["type"] == "actions":
+            for el in b["elements"]:
+                yield "button", el["text"]["text"], limits.BUTTON_TEXT_MAX
+                yield "value", el["value"], limits.BUTTON_VALUE_MAX
+
+
+def assert_within_limits(message):
+    assert len(message["blocks"]) <= limits.BLOCKS_PER_MESSAGE
+    for kind, text, limit in iter_texts(message):
+        assert isinstance(text, str) and text, kind
+        assert len(text) <= limit, (kind, len(text))
+
+
+def section_texts(messages):
+    return [b["text"]["text"] for m in messages for b in m["blocks"] if b["type"] == "section"]
+
+
+CITES = [
+    Citation(1, "Leave policy", "hr/leave.md", None),
+    Citation(2, "VPN & remote", "it/vpn.md", "https://wiki.example.com/vpn"),
+]
+
+
+def test_answer_with_sources_section():
+    ans = Answer(text="You get **25 days** [1]. Use the VPN [2].", citations=CITES, mode="llm")
+    (msg,) = blocks.answer_messages(ans)
+    assert_within_limits(msg)
+    types = [b["type"] for b in msg["blocks"]]
+    assert types == ["section", "divider", "section"]
+    assert msg["blocks"][0]["text"] == {"type": "mrkdwn", "text": "You get *25 days* [1]. Use the VPN [2]."}
+    sources = msg["blocks"][2]["text"]["text"]
+    assert sources.startswith("*Sources*\n")
+    assert "[1] *Leave policy* · `hr/leave.md`" in sources
+    assert "[2] <https://wiki.example.com/vpn|VPN &amp; remote> · `it/vpn.md`" in sources
+    # The plain-text fallback names the sources too.
+    assert "Leave policy (hr/leave.md)" in msg["text"]
+    assert "VPN & remote (it/vpn.md)" in msg["text"]
+
+
+def test_answer_without_citations_has_no_sources():
+    (msg,) = blocks.answer_messages(Answer(text="Nothing found.", citations=[], mode="none"))
+    assert [b["type"] for b in msg["blocks"]] == ["section"]
+    assert "Sources" not in msg["text"]
+
+
+def test_note_is_a_context_block_first_and_audience_note_last():
+    ans = Answer(text="quoted", citations=CITES[:1], mode="extractive", note="Model down <sorry>")
+    (msg,) = blocks.answer_messages(ans, audience_note="Only documents everyone in #x may see & read.")
+    first, last = msg["blocks"][0], msg["blocks"][-1]
+    assert first["type"] == "context"
+    assert "Model down &lt;sorry&gt;" in first["elements"][0]["text"]
+    assert last["type"] == "context"
+    assert last["elements"][0]["text"] == "Only documents everyone in #x may see &amp; read."
+    assert_within_limits(msg)
+
+
+def test_long_answer_split_into_sections_within_limits():
+    paragraph = ("This is a fairly ordinary sentence about policies. " * 8).strip()
+    text = "\n\n".join(paragraph for _ in range(60))
+    text = text[:20_000]
+    assert len(text) == 20_000
+    msgs = blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
+    for m in msgs:
+        assert_within_limits(m)
+    body = [t for t in section_texts(msgs) if not t.startswith("*Sources*")]
+    assert len(body) >= 7
+    assert all(len(t) <= limits.SECTION_TEXT_MAX for t in body)
+    # Nothing lost (modulo whitespace).
+    assert "".join("".join(body).split()) == "".join(text.split())
+
+
+def test_long_answer_without_spaces_still_fits():
+    msgs = blocks.answer_messages(Answer(text="x" * 20_000, citations=[], mode="llm"))
+    assert all(len(t) <= limits.SECTION_TEXT_MAX for t in section_texts(msgs))
+    assert sum(len(t) for t in section_texts(msgs)) == 20_000
+    for m in msgs:
+        assert_within_limits(m)
+
+
+def test_huge_answer_split_into_messages_of_at_most_50_blocks():
+    text = "\n\n".join("word " * 550 for _ in range(120))   # ~330k chars -> >100 sections
+    msgs = blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
+    assert len(msgs) >= 3
+    for m in msgs:
+        assert_within_limits(m)
+    assert msgs[1]["text"] == "(continued)"
+    # The sources still come at the very end.
+    assert msgs[-1]["blocks"][-1]["text"]["text"].startswith("*Sources*")
+    total_blocks = sum(len(m["blocks"]) for m in msgs)
+    assert all(len(m["blocks"]) == limits.BLOCKS_PER_MESSAGE for m in msgs[:-1])
+    assert total_blocks == 120 + 2          # one section per paragraph, divider, sources
+    # No block (and no text) was dropped between messages.
+    body = "".join(section_texts(msgs))
+    assert body.count("word") == 550 * 120
+
+
+def test_many_citations_split_sources_within_limits():
+    cites = [Citation(i, f"Document {i} " + "t" * 80, f"folder/{i}/" + "p" * 80 + ".md", None)
+             for i in range(1, 60)]
+    msgs = blocks.answer_messages(Answer(text="answer", citations=cites, mode="llm"))
+    for m in msgs:
+        assert_within_limits(m)
+    joined = "\n".join(section_texts(msgs))
+    for c in cites:
+        assert f"[{c.n}] *{c.title}* · `{c.source}`" in joined
+
+
+def test_fallback_text_is_truncated():
+    (msg,) = blocks.answer_messages(Answer(text="y" * 2500, citations=[], mode="llm"))
+    assert msg["text"] == "y" * 2500
+    msgs = blocks.answer_messages(Answer(text="z " * 5000, citations=[], mode="llm"))
+    assert len(msgs[0]["text"]) == limits.MESSAGE_TEXT_MAX
+
+
+def test_sources_lines():
+    assert blocks.sources_lines(CITES) == [
+        "[1] *Leave policy* · `hr/leave.md`",
+        "[2] <https://wiki.example.com/vpn|VPN &amp; remote> · `it/vpn.md`",
+    ]
+    assert blocks.sources_lines([Citation(3, "<b>", "a&b.md", None)]) == ["[3] *&lt;b&gt;* · `a&amp;b.md`"]
+
+
+@pytest.mark.parametrize("n,noun", [(1, "1 more relevant document "), (3, "3 more relevant documents ")])
+def test_dm_offer(n, noun):
+    msg = blocks.dm_offer(n, "offer-123")
+    assert_within_limits(msg)
+    assert noun in msg["text"]
+    actions = [b for b in msg["blocks"] if b["type"] == "actions"]
+    assert len(actions) == 1
+    (button,) = actions[0]["elements"]
+    assert button["type"] == "button"
+    assert button["action_id"] == "answer_in_dm" == blocks.ANSWER_IN_DM_ACTION
+    assert button["value"] == "offer-123"
+
+
+@pytest.mark.parametrize("message", [
+    blocks.working_message(),
+    blocks.help_message(),
+    blocks.refusal_message("No <b> & " * 1000),
+    blocks.error_message("ref-1", detail="d" * 5000),
+    blocks.dm_offer(2, "o" * 40),
+    blocks.dm_offer_done("Sent & done " * 500),
+])
+def test_every_builder_fits_its_limits(message):
+    assert_within_limits(message)
+
+
+def test_refusal_and_error_escape_text():
+    msg = blocks.refusal_message("too <many> & members")
+    assert msg["blocks"][0]["text"]["text"] == ":no_entry: too &lt;many&gt; &amp; members"
+    err = blocks.error_message("abc123", "timeout")
+    assert "Reference: abc123" in err["text"]
+    assert "(timeout)" in err["text"]
+    assert "abc123" in err["blocks"][0]["text"]["text"]

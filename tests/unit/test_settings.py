@@ -1,0 +1,219 @@
+"""chatops.settings: environment -> typed Settings."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from chatops.settings import ConfigError, FileConfig, Settings, load_file_config
+
+
+def _env_names():
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(name.upper())
+        alias = field.validation_alias
+        if alias is not None:
+            names.update(str(c).upper() for c in getattr(alias, "choices", [alias]))
+    return names
+
+
+ENV_NAMES = _env_names()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    # Settings match env names case-insensitively: clear every spelling.
+    for key in list(os.environ):
+        if key.upper() in ENV_NAMES:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)   # no stray .env or relative paths from the repo
+
+
+def test_documented_env_names_are_the_aliases():
+    documented = {
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "REDIS_URL", "QDRANT_URL",
+        "QDRANT_PATH", "QDRANT_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATOPS_LLM_MODEL",
+        "CHATOPS_CONFIG", "CHATOPS_DATA_DIR", "CHATOPS_DIRECTORY_FILE", "ENTRA_TENANT_ID",
+        "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET", "CHATOPS_TOP_K", "CHATOPS_CANDIDATES",
+    }
+    assert documented <= ENV_NAMES
+
+
+def test_defaults_without_environment():
+    s = Settings.load()
+    assert s.slack_bot_token is None
+    assert s.qdrant_url is None and s.qdrant_path is None
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.llm_model == "gpt-4o-mini"
+    assert s.top_k == 6 and s.candidates == 50
+    assert s.index_path == Path(".data") / "index"
+    assert not s.llm_configured
+    assert s.file == FileConfig()
+
+
+def test_env_names_map_to_fields(monkeypatch, tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1-abc",
+        "SLACK_SIGNING_SECRET": "signsecret",
+        "SLACK_APP_TOKEN": "xapp-1-abc",
+        "REDIS_URL": "redis://redis:6379/3",
+        "QDRANT_URL": "http://qdrant:6333",
+        "QDRANT_API_KEY": "qkey",
+        "CHATOPS_COLLECTION": "docs",
+        "OPENAI_API_KEY": "sk-testkey123456",
+        "OPENAI_BASE_URL": "http://llm:8080/v1",
+        "CHATOPS_LLM_MODEL": "llama-3",
+        "CHATOPS_LLM_TIMEOUT": "12.5",
+        "CHATOPS_TOP_K": "4",
+        "CHATOPS_CANDIDATES": "40",
+        "CHATOPS_MIN_SIMILARITY": "0.25",
+        "CHATOPS_DATA_DIR": str(tmp_path / "data"),
+        "CHATOPS_DIRECTORY_FILE": str(tmp_path / "dir.yml"),
+        "CHATOPS_IDENTITY_PROVIDER": "directory",
+        "CHATOPS_LOG_LEVEL": "DEBUG",
+        "CHATOPS_LOG_FORMAT": "text",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = Settings.load()
+    assert s.slack_bot_token.get_secret_value() == "xoxb-1-abc"
+    assert s.slack_signing_secret.get_secret_value() == "signsecret"
+    assert s.slack_app_token.get_secret_value() == "xapp-1-abc"
+    assert s.redis_url == "redis://redis:6379/3"
+    assert s.qdrant_url == "http://qdrant:6333"
+    assert s.qdrant_api_key.get_secret_value() == "qkey"
+    assert s.collection == "docs"
+    assert s.openai_api_key.get_secret_value() == "sk-testkey123456"
+    assert s.openai_base_url == "http://llm:8080/v1"
+    assert s.llm_model == "llama-3"
+    assert s.llm_timeout == 12.5
+    assert s.top_k == 4 and s.candidates == 40
+    assert s.min_similarity == 0.25
+    assert s.data_dir == tmp_path / "data"
+    assert s.directory_file == tmp_path / "dir.yml"
+    assert s.resolved_identity_provider == "directory"
+    assert s.log_level == "DEBUG" and s.log_format == "text"
+    assert s.llm_configured
+
+
+def test_field_names_are_not_env_names(monkeypatch):
+    # Only the documented names configure chatops; generic names other tools use must not.
+    monkeypatch.setenv("LLM_MODEL", "wrong")
+    monkeypatch.setenv("DATA_DIR", "/somewhere/else")
+    s = Settings.load()
+    assert s.llm_model == "gpt-4o-mini"
+    assert s.data_dir == Path(".data")
+
+
+def test_unrelated_file_env_var_is_ignored(monkeypatch):
+    monkeypatch.setenv("FILE", "/tmp/whatever.txt")
+    assert Settings.load().file == FileConfig()
+
+
+def test_qdrant_path_sets_index_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "idx"))
+    assert Settings.load().index_path == tmp_path / "idx"
+
+
+def test_qdrant_url_and_path_together_is_a_config_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("QDRANT_URL", "http://qdrant:6333")
+    monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "idx"))
+    with pytest.raises(ConfigError, match="QDRANT_URL or QDRANT_PATH"):
+        Settings.load()
+
+
+@pytest.mark.parametrize("top_k,candidates", [("0", "10"), ("10", "5")])
+def test_candidates_must_cover_top_k(monkeypatch, top_k, candidates):
+    monkeypatch.setenv("CHATOPS_TOP_K", top_k)
+    monkeypatch.setenv("CHATOPS_CANDIDATES", candidates)
+    with pytest.raises(ConfigError, match="CHATOPS_CANDIDATES"):
+        Settings.load()
+
+
+def test_bad_value_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("CHATOPS_TOP_K", "many")
+    with pytest.raises(ConfigError):
+        Settings.load()
+    monkeypatch.setenv("CHATOPS_TOP_K", "6")
+    monkeypatch.setenv("CHATOPS_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError):
+        Settings.load()
+
+
+def test_config_file_loaded(monkeypatch, tmp_path):
+    cfg = tmp_path / "chatops.yml"
+    cfg.write_text("sources:\n  - path: /srv/docs\nactions: []\n")
+    monkeypatch.setenv("CHATOPS_CONFIG", str(cfg))
+    s = Settings.load()
+    assert s.config_file == cfg
+    assert s.file.sources == [{"path": "/srv/docs"}]
+
+
+def test_config_file_unknown_top_level_key_is_named(monkeypatch, tmp_path):
+    cfg = tmp_path / "chatops.yml"
+    cfg.write_text("sources: []\nsorces:\n  - path: /srv\n")
+    monkeypatch.setenv("CHATOPS_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match="sorces") as info:
+        Settings.load()
+    assert str(cfg) in str(info.value)
+
+
+def test_config_file_missing_or_invalid(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_file_config(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("sources: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_file_config(bad)
+    scalar = tmp_path / "scalar.yml"
+    scalar.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_file_config(scalar)
+    empty = tmp_path / "empty.yml"
+    empty.write_text("")
+    assert load_file_config(empty) == FileConfig()
+
+
+def test_secrets_do_not_appear_in_repr_or_str(monkeypatch):
+    secrets = {
+        "SLACK_BOT_TOKEN": "xoxb-SECRET-bot",
+        "SLACK_SIGNING_SECRET": "SECRET-signing",
+        "SLACK_APP_TOKEN": "xapp-SECRET-app",
+        "QDRANT_API_KEY": "SECRET-qdrant",
+        "OPENAI_API_KEY": "sk-SECRET-openai",
+        "ENTRA_CLIENT_SECRET": "SECRET-entra",
+    }
+    for k, v in secrets.items():
+        monkeypatch.setenv(k, v)
+    s = Settings.load()
+    dumped = repr(s) + str(s) + repr(s.model_dump())
+    for v in secrets.values():
+        assert v not in dumped
+    assert s.entra_client_secret.get_secret_value() == "SECRET-entra"
+
+
+def test_secret_not_in_config_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-SECRET-in-error")
+    monkeypatch.setenv("QDRANT_URL", "http://q")
+    monkeypatch.setenv("QDRANT_PATH", str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        Settings.load()
+    assert "SECRET" not in str(info.value)
+
+
+def test_identity_provider_resolution(monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="no identity provider"):
+        Settings.load().resolved_identity_provider
+    monkeypatch.setenv("CHATOPS_DIRECTORY_FILE", str(tmp_path / "d.yml"))
+    assert Settings.load().resolved_identity_provider == "directory"
+    monkeypatch.setenv("ENTRA_TENANT_ID", "t")
+    monkeypatch.setenv("ENTRA_CLIENT_ID", "c")
+    assert Settings.load().resolved_identity_provider == "entra"
+
+
+def test_overrides_by_env_name_win_over_environment(monkeypatch):
+    monkeypatch.setenv("CHATOPS_LLM_MODEL", "from-env")
+    monkeypatch.setenv("QDRANT_URL", "http://q")
+    s = Settings.load(CHATOPS_LLM_MODEL="local", CHATOPS_TOP_K=2, CHATOPS_CANDIDATES=3, QDRANT_URL=None)
+    assert (s.llm_model, s.top_k, s.candidates, s.qdrant_url) == ("local", 2, 3, None)
