@@ -25,7 +25,7 @@ def split_text(text: str, limit: int) -> list[str]:
             current = unit
     if current:
         parts.append(current)
-    return parts
+    return [p for p in parts if p.strip()]  # Slack rejects blank section text
 
 
 def _units(text: str, limit: int) -> list[str]:

@@ -94,7 +94,7 @@ class Container:
         return OpenAILLM(model=s.llm_model,
                          api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
                          base_url=s.openai_base_url, timeout=s.llm_timeout,
-                         max_retries=s.llm_max_retries)
+                         max_retries=s.llm_max_retries, max_tokens=s.llm_max_tokens)
 
     def pipeline(self, *, with_slack: bool = True):
         from workers.pipelines.ask import Pipeline

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = _env("OPENAI_BASE_URL")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("CHATOPS_LLM_MODEL"))
     llm_timeout: float = Field(default=60.0, validation_alias=AliasChoices("CHATOPS_LLM_TIMEOUT"))
+    llm_max_tokens: int = Field(default=800, validation_alias=AliasChoices("CHATOPS_LLM_MAX_TOKENS"))
     llm_max_retries: int = Field(default=2, validation_alias=AliasChoices("CHATOPS_LLM_MAX_RETRIES"))
 
     # Identity

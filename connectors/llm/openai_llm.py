@@ -15,17 +15,19 @@ log = logging.getLogger(__name__)
 
 class OpenAILLM:
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
-                 timeout: float = 60.0, max_retries: int = 2, temperature: float = 0.1):
+                 timeout: float = 60.0, max_retries: int = 2, temperature: float = 0.1,
+                 max_tokens: int = 800):
         self.model = model
+        self.max_tokens = max_tokens
         self._client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url,
                                      timeout=timeout, max_retries=max_retries)
         self._temperature = temperature
 
-    def complete(self, messages: list[dict], *, max_tokens: int = 800) -> Completion:
+    def complete(self, messages: list[dict], *, max_tokens: int | None = None) -> Completion:
         try:
             resp = self._client.chat.completions.create(
                 model=self.model, messages=messages, temperature=self._temperature,
-                max_tokens=max_tokens,
+                max_tokens=max_tokens or self.max_tokens,
             )
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                 openai.InternalServerError) as exc:

@@ -1,0 +1,1 @@
+"""Action targets: where an approved proposal is carried out."""
