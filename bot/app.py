@@ -8,7 +8,7 @@ from typing import Callable
 from slack_bolt import App
 
 from bot.gateway import make_client
-from bot.listeners import actions, events
+from bot.listeners import actions, events, proposals
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
 
@@ -33,4 +33,5 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
     )
     events.register(app, state=state, dispatch=dispatch)
     actions.register(app, state=state, dispatch=dispatch)
+    proposals.register(app, state=state, dispatch=dispatch)
     return app

@@ -105,17 +105,42 @@ def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
         try:
             answer, timings = pipeline.ask(q)
         except Refusal as refusal:
+            _record_cli_question(container, q, as_email, None)
             if as_json:
                 click.echo(json.dumps({"answer": str(refusal), "citations": [], "mode": "refused"}))
             else:
                 click.echo(f"refused: {refusal}")
             sys.exit(1)
+        _record_cli_question(container, q, as_email, answer)
+        proposed = [container.proposals.propose(call.name, call.arguments, answer.asker, channel=None,
+                                                thread_ts=None, correlation_id=None)
+                    for call in answer.tool_calls[:3]]
     finally:
         container.close()
     if as_json:
-        click.echo(json.dumps(answer.as_json(), ensure_ascii=False))
+        out = answer.as_json()
+        if proposed:
+            out["proposals"] = [{"id": o.proposal.id, "action": o.proposal.action, "arguments": o.proposal.arguments}
+                                if hasattr(o, "proposal") else {"invalid": o.message()} for o in proposed]
+        click.echo(json.dumps(out, ensure_ascii=False))
         return
     click.echo(render_answer(answer))
+    for o in proposed:
+        if hasattr(o, "proposal"):
+            click.echo(f"proposed {o.proposal.action} {json.dumps(o.proposal.arguments)} as {o.proposal.id}; "
+                       f"approvers: {o.policy.describe()}")
+        else:
+            click.echo(o.message())
+
+
+def _record_cli_question(container, q, email: str, answer) -> None:
+    container.store.record_question(
+        correlation_id=None, team=None, channel=q.channel or "cli", channel_type=q.channel_type or "cli",
+        asker_slack_id=None, asker_email=email, question=q.text,
+        mode=answer.mode if answer else "refused",
+        cited=[c.as_json() for c in answer.citations] if answer else [],
+        audience=answer.audience if answer else "", hidden_documents=answer.hidden_documents if answer else 0,
+        latency_ms=None)
 
 
 def render_answer(answer) -> str:
@@ -151,6 +176,7 @@ def build_web(settings: Settings):
     from workers.celery_app import create_celery, make_dispatch
 
     container = Container(settings)
+    container.catalogue  # noqa: B018 - an invalid action catalogue stops the start, with its reason
     celery = create_celery(settings)
     bolt = build_app(settings, state=container.state, dispatch=make_dispatch(celery, settings))
 
@@ -178,6 +204,9 @@ def worker(ctx, concurrency: int, pool: str | None):
     if pool == "prefork" and not settings.qdrant_url and concurrency > 1:
         raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
                           "or set QDRANT_URL to share a Qdrant server between worker processes")
+    from chatops.container import Container
+
+    Container(settings).catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
     app, _container = build(settings, pool)
     app.worker_main(["worker", "--pool", pool, "--concurrency", str(concurrency),
                      "--queues", settings.queue_name, "--loglevel", settings.log_level,
@@ -207,6 +236,188 @@ def demo(ctx):
     from chatops.demo import run_demo
 
     run_demo()
+
+
+def _when(value: str):
+    """An ISO date/time (UTC if no zone) or a relative age like 30m, 12h, 7d."""
+    from datetime import datetime, timedelta, timezone
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value and value[-1] in units and value[:-1].isdigit():
+        return datetime.now(timezone.utc) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither an ISO date/time nor an age like 7d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _proposal_json(p) -> dict:
+    from dataclasses import asdict
+
+    out = asdict(p)
+    for key, value in out.items():
+        if hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+    return out
+
+
+@main.command()
+@click.argument("action")
+@click.option("--as", "as_email", required=True, metavar="EMAIL", help="The person requesting it.")
+@click.option("--args", "args_json", default="{}", show_default=True, help="The arguments as JSON.")
+@click.pass_context
+def propose(ctx, action: str, as_email: str, args_json: str):
+    """Propose an action as the model would (validated; nothing runs until approved)."""
+    from chatops.container import Container
+    from workers.pipelines.ask import Refusal, Question, resolve_asker
+    from workers.pipelines.proposals import Invalid
+
+    container = Container(_settings(ctx))
+    try:
+        try:
+            requester = resolve_asker(Question(text="", asker_email=as_email), container.identity)
+        except Refusal as refusal:
+            click.echo(f"refused: {refusal}")
+            sys.exit(1)
+        outcome = container.proposals.propose(action, args_json, requester, channel=None, thread_ts=None,
+                                              correlation_id=None)
+    finally:
+        container.close()
+    if isinstance(outcome, Invalid):
+        click.echo(outcome.message())
+        sys.exit(1)
+    p = outcome.proposal
+    click.echo(f"proposed {p.action} {json.dumps(p.arguments)} as {p.id}; approvers: {outcome.policy.describe()}; "
+               f"expires {p.expires_at.isoformat()}")
+
+
+@main.group()
+def proposals():
+    """Action proposals and their decisions."""
+
+
+@proposals.command("list")
+@click.option("--state", type=click.Choice(["proposed", "approved", "executing", "succeeded", "failed",
+                                            "rejected", "expired"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def proposals_list(ctx, state: str | None, limit: int, as_json: bool):
+    """List proposals, newest first."""
+    from chatops.container import Container
+
+    container = Container(_settings(ctx))
+    try:
+        rows = container.store.list_proposals(state=state, limit=limit)
+    finally:
+        container.close()
+    for p in rows:
+        if as_json:
+            click.echo(json.dumps(_proposal_json(p)))
+        else:
+            click.echo(f"{p.id}  {p.state:9s}  {p.created_at:%Y-%m-%d %H:%M}  {p.action}  "
+                       f"{json.dumps(p.arguments)}  by {p.requested_by_email}")
+
+
+@proposals.command("show")
+@click.argument("proposal_id")
+@click.pass_context
+def proposals_show(ctx, proposal_id: str):
+    """One proposal with its audit events."""
+    from chatops.container import Container
+
+    container = Container(_settings(ctx))
+    try:
+        p = container.store.get_proposal(proposal_id)
+        if p is None:
+            raise click.ClickException(f"no proposal {proposal_id}")
+        events = container.store.events(proposal_id)
+    finally:
+        container.close()
+    click.echo(json.dumps({"proposal": _proposal_json(p), "events": events}, indent=2, default=str))
+
+
+def _cli_decision(ctx, proposal_id: str, decision: str, as_email: str, reason: str | None):
+    from chatops.container import Container
+    from workers.pipelines.ask import Refusal, Question, resolve_asker
+    from workers.pipelines.proposals import Refused
+
+    settings = _settings(ctx)
+    if not settings.cli_decisions:
+        raise ConfigError("decisions from the command line are off; decide in Slack, or set "
+                          "CHATOPS_CLI_DECISIONS=true on this host (recorded as via=cli)")
+    container = Container(settings)
+    try:
+        try:
+            actor = resolve_asker(Question(text="", asker_email=as_email), container.identity)
+        except Refusal as refusal:
+            click.echo(f"refused: {refusal}")
+            sys.exit(1)
+        outcome = container.proposals.decide(proposal_id, decision, actor, reason=reason, via="cli")
+    finally:
+        container.close()
+    if isinstance(outcome, Refused):
+        click.echo(f"refused: {outcome.message}")
+        sys.exit(1)
+    final = outcome.executed or outcome.proposal
+    summary = (final.result or {}).get("summary")
+    click.echo(f"{final.id}: {final.state}" + (f" — {summary}" if summary else ""))
+
+
+@proposals.command("approve")
+@click.argument("proposal_id")
+@click.option("--as", "as_email", required=True, metavar="EMAIL")
+@click.pass_context
+def proposals_approve(ctx, proposal_id: str, as_email: str):
+    """Approve as EMAIL (needs CHATOPS_CLI_DECISIONS=true); runs the action once if allowed."""
+    _cli_decision(ctx, proposal_id, "approve", as_email, None)
+
+
+@proposals.command("reject")
+@click.argument("proposal_id")
+@click.option("--as", "as_email", required=True, metavar="EMAIL")
+@click.option("--reason")
+@click.pass_context
+def proposals_reject(ctx, proposal_id: str, as_email: str, reason: str | None):
+    """Reject as EMAIL (needs CHATOPS_CLI_DECISIONS=true)."""
+    _cli_decision(ctx, proposal_id, "reject", as_email, reason)
+
+
+@proposals.command("expire")
+@click.pass_context
+def proposals_expire(ctx):
+    """Mark overdue proposals expired (run it from cron; clicks also expire them lazily)."""
+    from chatops.container import Container
+
+    container = Container(_settings(ctx))
+    try:
+        expired = container.proposals.expire_overdue()
+    finally:
+        container.close()
+    click.echo(f"{len(expired)} proposal(s) expired")
+
+
+@main.group()
+def audit():
+    """The audit trail."""
+
+
+@audit.command("export")
+@click.option("--since", "since", required=True, help="ISO date/time (UTC) or an age like 7d.")
+@click.option("--until", "until", help="ISO date/time (UTC).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.pass_context
+def audit_export(ctx, since: str, until: str | None, fmt: str):
+    """Every audit event since a time, one JSON object a line."""
+    from chatops.container import Container
+
+    container = Container(_settings(ctx))
+    try:
+        for event in container.store.export(_when(since), _when(until) if until else None):
+            click.echo(json.dumps(event, ensure_ascii=False, default=str))
+    finally:
+        container.close()
 
 
 @main.group()

@@ -96,13 +96,38 @@ class Container:
                          base_url=s.openai_base_url, timeout=s.llm_timeout,
                          max_retries=s.llm_max_retries, max_tokens=s.llm_max_tokens)
 
+    @cached_property
+    def store(self):
+        from chatops.store import Store
+
+        return Store.for_url(self.settings.resolved_database_url)
+
+    @cached_property
+    def catalogue(self):
+        import requests
+
+        from chatops.catalogue import Catalogue
+        from connectors.actions.base import ConnectorDeps
+
+        actions = self.settings.file.actions
+        if not actions:
+            return Catalogue.empty()
+        deps = ConnectorDeps(http=self._http_client or requests.Session(), secret=self.settings.secret)
+        return Catalogue.load(actions, deps)
+
+    @cached_property
+    def proposals(self):
+        from workers.pipelines.proposals import ProposalService
+
+        return ProposalService(self.store, self.catalogue, identity=self.identity)
+
     def pipeline(self, *, with_slack: bool = True):
         from workers.pipelines.ask import Pipeline
 
         s = self.settings
         return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
                         top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
-                        min_similarity=s.min_similarity,
+                        min_similarity=s.min_similarity, catalogue=self.catalogue,
                         directory=self.channel_directory() if with_slack else None)
 
     def channel_directory(self):
@@ -115,5 +140,7 @@ class Container:
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()
+        if "store" in self.__dict__:
+            self.store.close()
         if "redis" in self.__dict__:
             self.redis.close()

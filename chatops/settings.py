@@ -8,6 +8,7 @@ in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,6 +113,10 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(default=150, validation_alias=AliasChoices("CHATOPS_TASK_HARD_LIMIT"))
     task_max_retries: int = Field(default=3, validation_alias=AliasChoices("CHATOPS_TASK_MAX_RETRIES"))
 
+    # Audit trail and proposals (SQLite under the data folder unless DATABASE_URL is set)
+    database_url: str | None = _env("DATABASE_URL")
+    cli_decisions: bool = Field(default=False, validation_alias=AliasChoices("CHATOPS_CLI_DECISIONS"))
+
     # Files and logs
     data_dir: Path = Field(default=Path(".data"), validation_alias=AliasChoices("CHATOPS_DATA_DIR"))
     config_file: Path | None = _env("CHATOPS_CONFIG")
@@ -141,6 +146,15 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """Folder of the embedded index (used when no QDRANT_URL is set)."""
         return self.qdrant_path or (self.data_dir / "index")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'chatops.db').resolve()}"
+
+    def secret(self, env_name: str) -> str | None:
+        """A secret named in the CHATOPS_CONFIG file (e.g. an action's ``secret_env``)."""
+        value = os.environ.get(env_name)
+        return value if value else None
 
     @property
     def llm_configured(self) -> bool:

@@ -19,7 +19,8 @@ from chatops.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASKS = {"question": "chatops.question", "answer_in_dm": "chatops.answer_in_dm"}
+TASKS = {"question": "chatops.question", "answer_in_dm": "chatops.answer_in_dm",
+         "decision": "chatops.decision"}
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -87,3 +88,7 @@ def register_tasks(app: Celery, responder_factory, *, max_retries: int = 3) -> N
     @app.task(name=TASKS["answer_in_dm"], bind=True, max_retries=max_retries)
     def answer_in_dm(self, payload: dict) -> None:
         run(self, "answer_in_dm", payload)
+
+    @app.task(name=TASKS["decision"], bind=True, max_retries=max_retries)
+    def decision(self, payload: dict) -> None:
+        run(self, "decision", payload)

@@ -11,14 +11,24 @@ class LLMUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for. Never executed as such: at most proposed."""
+
+    name: str
+    arguments: str          # raw JSON text, as the model wrote it
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class LLM(Protocol):
     model: str
 
-    def complete(self, messages: list[dict], *, max_tokens: int | None = None) -> Completion: ...
+    def complete(self, messages: list[dict], *, max_tokens: int | None = None,
+                 tools: list[dict] | None = None) -> Completion: ...

@@ -8,7 +8,7 @@ import logging
 import openai
 from openai.types.chat import ChatCompletion
 
-from connectors.llm.base import Completion, LLMUnavailable
+from connectors.llm.base import Completion, LLMUnavailable, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,13 @@ class OpenAILLM:
                                      timeout=timeout, max_retries=max_retries)
         self._temperature = temperature
 
-    def complete(self, messages: list[dict], *, max_tokens: int | None = None) -> Completion:
+    def complete(self, messages: list[dict], *, max_tokens: int | None = None,
+                 tools: list[dict] | None = None) -> Completion:
+        extra = {"tools": tools, "tool_choice": "auto"} if tools else {}
         try:
             resp = self._client.chat.completions.create(
                 model=self.model, messages=messages, temperature=self._temperature,
-                max_tokens=max_tokens or self.max_tokens,
+                max_tokens=max_tokens or self.max_tokens, **extra,
             )
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                 openai.InternalServerError) as exc:
@@ -39,7 +41,13 @@ class OpenAILLM:
             raise LLMUnavailable("the model server answered with something that is not a completion")
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice else ""
+        calls = tuple(
+            ToolCall(name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in ((choice.message.tool_calls or []) if choice else [])
+            if getattr(c, "function", None) is not None
+        )
         usage = resp.usage
         return Completion(text=text.strip(), model=resp.model or self.model,
                           prompt_tokens=getattr(usage, "prompt_tokens", None),
-                          completion_tokens=getattr(usage, "completion_tokens", None))
+                          completion_tokens=getattr(usage, "completion_tokens", None),
+                          tool_calls=calls)

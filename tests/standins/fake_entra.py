@@ -10,11 +10,20 @@ For ``authority=https://login.microsoftonline.com/<tenant>`` msal 1.x asks for
 ``GET /<tenant>/v2.0/.well-known/openid-configuration`` (when the app is built)
 and ``POST /<tenant>/oauth2/v2.0/token``. It skips instance discovery for
 well-known hosts, but ``/common/discovery/instance`` is served too.
+
+Groups (optional, ``groups={object_id: {"displayName", "owners": [...], "members": [...]}}``)
+add ``POST /v1.0/groups/{id}/members/$ref`` (204; Graph's 400 "One or more added
+object references already exist" for a member; memberships are recorded in the
+group's ``members`` list of user ids) and ``GET /v1.0/groups/{id}/owners``
+(paged like the group listing). An owner is a dict of its directory object:
+``{"id", "mail", "userPrincipalName"}`` and optionally ``"@odata.type"``
+(default ``#microsoft.graph.user``).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import itertools
 import re
 from urllib.parse import unquote, urlencode
@@ -27,15 +36,23 @@ from tests.standins._loopback import LoopbackServer, Reply, Request
 LOGIN = "https://login.microsoftonline.com"
 GRAPH = "https://graph.microsoft.com"
 _MAIL_FILTER = re.compile(r"^mail eq '((?:[^']|'')*)'$", re.IGNORECASE)
+_OBJECT_REF = re.compile(r"^https://graph\.microsoft\.com/(?:v1\.0|beta)/directoryObjects/([^/?#]+)$")
+ALREADY_EXISTS = ("One or more added object references already exist for the following "
+                  "modified properties: 'members'.")
 
 
 class FakeEntra(LoopbackServer):
     def __init__(self, tenant_id: str = "tenant-1", users: dict[str, dict] | None = None, page_size: int = 2,
-                 *, client_id: str = "client-1", client_secret: str = "secret-1"):
+                 *, client_id: str = "client-1", client_secret: str = "secret-1",
+                 groups: dict[str, dict] | None = None):
         super().__init__()
         self.tenant_id = tenant_id
         self.users = dict(users or {})
         self.page_size = page_size
+        self.groups = copy.deepcopy(groups or {})
+        for group in self.groups.values():
+            group.setdefault("owners", [])
+            group.setdefault("members", [])
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_requests = 0
@@ -154,7 +171,39 @@ class FakeEntra(LoopbackServer):
             if found is None:
                 return Reply(404, _error("Request_ResourceNotFound"))
             return Reply(200, self._groups_page(found[1]["groups"], path, request.query, select))
+        if len(parts) == 5 and parts[:2] == ["v1.0", "groups"] and parts[3:] == ["members", "$ref"] \
+                and request.method == "POST":
+            return self._add_member(parts[2], request)
+        if len(parts) == 4 and parts[:2] == ["v1.0", "groups"] and parts[3] == "owners" \
+                and request.method == "GET":
+            group = self.groups.get(parts[2])
+            if group is None:
+                return Reply(404, _not_found(parts[2]))
+            owners = [{"@odata.type": o.get("@odata.type", "#microsoft.graph.user"), "id": o["id"],
+                       **_pick({k: v for k, v in o.items() if k not in ("@odata.type", "id")}, select)}
+                      for o in group["owners"]]
+            return Reply(200, self._page(owners, path, request.query))
         return Reply(400, _error("BadRequest"))
+
+    def _add_member(self, group_id: str, request: Request) -> Reply:
+        group = self.groups.get(group_id)
+        if group is None:
+            return Reply(404, _not_found(group_id))
+        try:
+            ref = request.json()
+        except ValueError:
+            return Reply(400, _error("BadRequest", "Unable to read JSON request payload."))
+        match = _OBJECT_REF.match(ref.get("@odata.id", "")) if isinstance(ref, dict) else None
+        if not match:
+            return Reply(400, _error("Request_BadRequest", "Invalid object identifier."))
+        user_id = unquote(match.group(1))
+        if not any(u["id"] == user_id for u in self.users.values()):
+            return Reply(404, _not_found(user_id))
+        with self.lock:
+            if user_id in group["members"]:
+                return Reply(400, _error("Request_BadRequest", ALREADY_EXISTS))
+            group["members"].append(user_id)
+        return Reply(204, b"")
 
     def _find(self, key: str) -> tuple[str, dict] | None:
         for email, user in self.users.items():
@@ -168,12 +217,15 @@ class FakeEntra(LoopbackServer):
                 "userPrincipalName": user.get("upn", email)}
 
     def _groups_page(self, groups: list[dict], path: str, query: dict[str, str], select: list[str]) -> dict:
+        return self._page([{"@odata.type": "#microsoft.graph.group", **_pick(g, select)} for g in groups],
+                          path, query)
+
+    def _page(self, items: list[dict], path: str, query: dict[str, str]) -> dict:
+        """One page of directory objects (``page_size`` at most), with ``@odata.nextLink`` if more."""
         start = int(base64.urlsafe_b64decode(query["$skiptoken"])) if "$skiptoken" in query else 0
         end = start + min(int(query.get("$top") or 100), self.page_size)
-        page = {"@odata.context": f"{GRAPH}/v1.0/$metadata#directoryObjects",
-                "value": [{"@odata.type": "#microsoft.graph.group", **_pick(g, select)}
-                          for g in groups[start:end]]}
-        if end < len(groups):
+        page = {"@odata.context": f"{GRAPH}/v1.0/$metadata#directoryObjects", "value": items[start:end]}
+        if end < len(items):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             rest["$skiptoken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
             page["@odata.nextLink"] = f"{GRAPH}{path}?{urlencode(rest, safe='$,=')}"
@@ -196,5 +248,11 @@ def _pick(obj: dict, select: list[str]) -> dict:
     return {k: v for k, v in obj.items() if k in select} if select else dict(obj)
 
 
-def _error(code: str) -> dict:
-    return {"error": {"code": code, "message": f"fake Graph: {code}"}}
+def _error(code: str, message: str | None = None) -> dict:
+    return {"error": {"code": code, "message": message or f"fake Graph: {code}"}}
+
+
+def _not_found(object_id: str) -> dict:
+    return _error("Request_ResourceNotFound",
+                  f"Resource '{object_id}' does not exist or one of its queried reference-property "
+                  "objects are not present.")

@@ -44,6 +44,7 @@ class Question:
     channel: str | None = None
     channel_type: str | None = None        # "im" for a DM; anything else is shared
     history: list[tuple[str, str]] = field(default_factory=list)
+    allow_actions: bool = True              # offer the action catalogue to the model
 
     @property
     def is_private(self) -> bool:
@@ -117,6 +118,7 @@ class Pipeline:
     candidates: int = 50
     max_members: int = 200
     min_similarity: float = 0.3
+    catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
     directory: ChannelDirectory | None = None
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
@@ -142,14 +144,20 @@ class Pipeline:
         t.retrieval_ms = (time.perf_counter() - start) * 1000
 
         whom = "you" if q.is_private else "everyone in this conversation"
-        if not hits:
+        tools = (self.catalogue.tools(asker)
+                 if (q.allow_actions and self.llm is not None and self.catalogue is not None) else [])
+        if not hits and not tools:
             result = answers.no_evidence(whom)
         else:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
-            result = self._generate(q, sources)
+            result = self._generate(q, sources, tools)
             t.generation_ms = (time.perf_counter() - start) * 1000
+            if not hits and not result.tool_calls:
+                result = answers.no_evidence(whom)  # no sources: never let the model guess
         result.hidden_documents = hidden
+        result.asker = asker
+        result.audience = audience.reason or "asker"
         log.info("question answered", extra={
             "mode": result.mode, "cited": [c.source for c in result.citations],
             "hidden_documents": hidden, "audience": audience.reason or "asker",
@@ -161,12 +169,12 @@ class Pipeline:
         """Below the similarity floor a passage is noise: better 'not found' than a guess."""
         return [h for h in hits if h.similarity >= self.min_similarity]
 
-    def _generate(self, q: Question, sources) -> "Answer":
+    def _generate(self, q: Question, sources, tools: list[dict]) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
                                       "configured, so here are the most relevant passages.")
         try:
-            return answers.generate(q.text, sources, self.llm, q.history)
+            return answers.generate(q.text, sources, self.llm, q.history, tools=tools)
         except LLMUnavailable as exc:
             log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
             return answers.extractive(sources, note="The language model is unavailable right now, so "

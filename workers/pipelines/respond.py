@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
-from bot import blocks
+from bot import blocks, proposal_blocks
 from bot.gateway import SlackTransientError
 from workers.pipelines.ask import Question, Refusal
+from workers.pipelines.proposals import Invalid, Refused
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ class Responder:
         self.c = container
         self.settings = container.settings
         self.pipeline = container.pipeline()  # builds identity, index, embedder and LLM client now
+        self.store = container.store
+        self.proposals = container.proposals
 
     # -- questions from Slack ----------------------------------------------------
 
@@ -39,12 +43,16 @@ class Responder:
         history = state.thread_history(channel, thread_ts) if thread_ts else []
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
                      channel_type=payload.get("channel_type"), history=history)
+        started = time.perf_counter()
         try:
             answer, _timings = self.pipeline.ask(q)
         except Refusal as refusal:
             gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
+            self._record(payload, q, None, refused=str(refusal))
             return
         self._post_answer(channel, placeholder, thread_ts, answer, q)
+        self._record(payload, q, answer, latency_ms=(time.perf_counter() - started) * 1000)
+        self._propose(answer, payload, thread_ts or placeholder)
         if thread_ts:
             state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.settings.thread_ttl)
         if answer.hidden_documents and not q.is_private:
@@ -53,6 +61,75 @@ class Responder:
                            OFFER_TTL, "offer", offer_id)
             gateway.post_ephemeral(channel, payload["user"],
                                    blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)
+
+    def _record(self, payload: dict, q: Question, answer, *, refused: str | None = None,
+                latency_ms: float | None = None) -> None:
+        try:
+            self.store.record_question(
+                correlation_id=payload.get("cid"), team=payload.get("team"), channel=q.channel,
+                channel_type=q.channel_type, asker_slack_id=q.asker_slack_id,
+                asker_email=getattr(getattr(answer, "asker", None), "email", None), question=q.text,
+                mode="refused" if refused else answer.mode,
+                cited=[c.as_json() for c in answer.citations] if answer else [],
+                audience=answer.audience if answer else "", hidden_documents=answer.hidden_documents if answer else 0,
+                latency_ms=latency_ms,
+            )
+        except Exception:  # noqa: BLE001 - the answer is posted; the audit gap must be loud
+            log.exception("could not write the question to the audit trail")
+
+    def _propose(self, answer, payload: dict, thread_ts: str) -> None:
+        for call in (answer.tool_calls or [])[:3]:
+            outcome = self.proposals.propose(call.name, call.arguments, answer.asker, channel=payload["channel"],
+                                             thread_ts=thread_ts, correlation_id=payload.get("cid"))
+            if isinstance(outcome, Invalid):
+                self.c.gateway.post(payload["channel"], blocks.refusal_message(outcome.message()), thread_ts=thread_ts)
+                continue
+            ts = self.c.gateway.post(payload["channel"], self._proposal_message(outcome.proposal), thread_ts=thread_ts)
+            self.store.set_message(outcome.proposal.id, ts)
+
+    def _proposal_message(self, p) -> dict:
+        spec = self.proposals.catalogue.specs.get(p.action)
+        return proposal_blocks.proposal_blocks(
+            proposal_id=p.id, action=p.action, description=spec.description if spec else p.action,
+            arguments=p.arguments, requested_by_slack=p.requested_by_slack, requested_by_email=p.requested_by_email,
+            approvers=self.proposals.policy_of(p).describe(), expires_at=p.expires_at, state=p.state,
+            decided_by_slack=p.decided_by_slack, decided_by_email=p.decided_by_email, reason=p.reason,
+            result_summary=(p.result or {}).get("summary"), result_url=(p.result or {}).get("url"))
+
+    # -- Approve / Reject ---------------------------------------------------------
+
+    def decision(self, payload: dict) -> None:
+        gateway = self.c.gateway
+        user, channel = payload.get("user"), payload.get("channel")
+        try:
+            actor = self.c.identity.by_slack_id(user)
+        except Exception as exc:  # noqa: BLE001 - unknown or unreachable: nobody decides anything
+            log.warning("could not resolve the clicker; decision refused", extra={"error": type(exc).__name__})
+            self.store.audit("click_refused", proposal_id=payload.get("proposal_id"), actor_slack_id=user,
+                             correlation_id=payload.get("cid"), detail={"why": "identity not resolved"})
+            if channel and user:
+                gateway.post_ephemeral(channel, user, blocks.refusal_message(
+                    "I couldn't confirm who you are in the company directory, so I can't record your decision."))
+            return
+
+        def show(p) -> None:
+            if p is not None and p.channel and p.message_ts:
+                gateway.update(p.channel, p.message_ts, self._proposal_message(p))
+
+        outcome = self.proposals.decide(payload["proposal_id"], payload["decision"], actor,
+                                        reason=payload.get("reason"), correlation_id=payload.get("cid"),
+                                        on_approved=show)
+        if isinstance(outcome, Refused):
+            if channel and user:
+                gateway.post_ephemeral(channel, user, blocks.refusal_message(outcome.message))
+            return
+        final = outcome.executed or outcome.proposal
+        show(final)
+        if outcome.executed is not None and final.state in ("succeeded", "failed") and final.channel:
+            result = final.result or {}
+            gateway.post(final.channel, proposal_blocks.execution_result_message(
+                final.action, final.state == "succeeded", result.get("summary", ""), result.get("url")),
+                thread_ts=final.thread_ts)
 
     def _placeholder(self, payload: dict) -> str:
         state, gateway = self.c.state, self.c.gateway
@@ -75,6 +152,14 @@ class Responder:
 
     def fail(self, payload: dict, reference: str, detail: str = "") -> None:
         """Best effort: tell the asker something went wrong, where they asked."""
+        if "proposal_id" in payload:
+            try:
+                if payload.get("channel") and payload.get("user"):
+                    self.c.gateway.post_ephemeral(payload["channel"], payload["user"],
+                                                  blocks.error_message(reference, detail))
+            except Exception:  # noqa: BLE001
+                log.exception("could not tell the clicker about the failure")
+            return
         try:
             key = f"{payload['channel']}:{payload['ts']}"
             ts = self.c.state.get_json("placeholder", key)
@@ -105,7 +190,7 @@ class Responder:
             return
         dm = gateway.open_dm(user)
         q = Question(text=offer["question"], asker_slack_id=user, channel=dm, channel_type="im",
-                     history=[tuple(h) for h in offer.get("history") or []])
+                     history=[tuple(h) for h in offer.get("history") or []], allow_actions=False)
         placeholder = gateway.post(dm, blocks.working_message())
         try:
             answer, _ = self.pipeline.ask(q)

@@ -1,0 +1,118 @@
+"""Block Kit for action proposals: the proposal with its buttons, its outcome, the reject modal.
+
+Pure functions of plain values. The buttons carry only the proposal id; the
+worker looks everything else up, so nothing in a payload can be forged into
+a different action.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot import limits
+from bot.mrkdwn import escape, link
+
+APPROVE_ACTION = "proposal_approve"
+REJECT_ACTION = "proposal_reject"
+REJECT_MODAL = "proposal_reject_modal"
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason_input"
+
+_STATE_LINES = {
+    "approved": ":white_check_mark: Approved by {who} — running…",
+    "executing": ":gear: Approved by {who} — running…",
+    "succeeded": ":white_check_mark: Approved by {who} — done: {summary}",
+    "failed": ":x: Approved by {who} — failed: {summary}",
+    "rejected": ":no_entry_sign: Rejected by {who}{reason}",
+    "expired": ":hourglass: Expired before anyone approved it — nothing was done.",
+}
+
+
+def _slack_date(when: datetime) -> str:
+    ts = int(when.timestamp())
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{ts}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _arguments_text(arguments: dict) -> str:
+    lines = []
+    for key, value in arguments.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"• *{escape(str(key))}*: `{escape(str(shown))}`")
+    return "\n".join(lines) if lines else "_no arguments_"
+
+
+def _person(slack_id: str | None, email: str | None) -> str:
+    if slack_id:
+        return f"<@{slack_id}>"
+    return escape(email or "someone")
+
+
+def proposal_blocks(*, proposal_id: str, action: str, description: str, arguments: dict,
+                    requested_by_slack: str | None, requested_by_email: str | None,
+                    approvers: str, expires_at: datetime, state: str = "proposed",
+                    decided_by_slack: str | None = None, decided_by_email: str | None = None,
+                    reason: str | None = None, result_summary: str | None = None,
+                    result_url: str | None = None) -> dict:
+    body = f"{escape(description)}\n\n{_arguments_text(arguments)}"
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": limits.truncate(f"Proposed action: {action}", 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(body, limits.SECTION_TEXT_MAX)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": limits.truncate(
+            f"Requested by {_person(requested_by_slack, requested_by_email)} · "
+            f"Approvers: {escape(approvers)} · Expires {_slack_date(expires_at)} · ID `{proposal_id[:8]}`",
+            limits.CONTEXT_TEXT_MAX)}]},
+    ]
+    if state == "proposed":
+        blocks.append({"type": "actions", "block_id": f"proposal:{proposal_id}", "elements": [
+            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": proposal_id,
+             "text": {"type": "plain_text", "text": "Approve"},
+             "confirm": {"title": {"type": "plain_text", "text": "Run this action?"},
+                         "text": {"type": "mrkdwn", "text": limits.truncate(
+                             f"*{escape(action)}* will run with the arguments shown.", 300)},
+                         "confirm": {"type": "plain_text", "text": "Approve"},
+                         "deny": {"type": "plain_text", "text": "Cancel"}}},
+            {"type": "button", "action_id": REJECT_ACTION, "style": "danger", "value": proposal_id,
+             "text": {"type": "plain_text", "text": "Reject"}},
+        ]})
+        text = f"Proposed action {action}: waiting for approval by {approvers}"
+    else:
+        summary = escape(result_summary or "")
+        if result_url:
+            summary += " " + link(result_url, "(open)")
+        line = _STATE_LINES.get(state, state).format(
+            who=_person(decided_by_slack, decided_by_email),
+            summary=summary or "no details",
+            reason=f": {escape(reason)}" if reason else "",
+        )
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
+                                                        "text": limits.truncate(line, limits.CONTEXT_TEXT_MAX)}]})
+        text = f"Proposed action {action}: {state}"
+    return {"text": limits.truncate(text, limits.MESSAGE_TEXT_MAX), "blocks": blocks}
+
+
+def reject_modal(proposal_id: str, channel: str | None, message_ts: str | None) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": REJECT_MODAL,
+        "private_metadata": json.dumps({"proposal_id": proposal_id, "channel": channel, "message_ts": message_ts}),
+        "title": {"type": "plain_text", "text": "Reject the proposal"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{
+            "type": "input", "block_id": REASON_BLOCK, "optional": True,
+            "label": {"type": "plain_text", "text": "Reason (shown in the thread)"},
+            "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True,
+                        "max_length": 500},
+        }],
+    }
+
+
+def execution_result_message(action: str, ok: bool, summary: str, url: str | None) -> dict:
+    icon = ":white_check_mark:" if ok else ":x:"
+    text = f"{icon} {escape(action)} {'succeeded' if ok else 'failed'}: {escape(summary)}"
+    if url:
+        text += " " + link(url, "open")
+    return {"text": limits.truncate(f"{action} {'succeeded' if ok else 'failed'}: {summary}", limits.MESSAGE_TEXT_MAX),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}}]}

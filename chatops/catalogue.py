@@ -1,0 +1,173 @@
+"""The action catalogue: what the model may propose, who may approve, how it runs.
+
+Read from the ``actions:`` list of the CHATOPS_CONFIG file. Every problem is a
+``ConfigError`` at start-up that names the action and the field, e.g.
+``action 'restart_service': approvers.groups: Input should be a valid list``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from chatops.access import Principal
+from chatops.settings import ConfigError
+
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")  # also a valid OpenAI function name
+
+
+class ApproverSpec(BaseModel):
+    model_config = {"extra": "forbid"}
+    groups: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+
+class ActionSpec(BaseModel):
+    """One catalogue entry. Keys not listed here are the connector's settings."""
+
+    model_config = {"extra": "allow"}
+
+    name: str
+    description: str
+    kind: str
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    approvers: ApproverSpec | None = None
+    requesters: list[str] | None = None
+    allow_self_approval: bool | None = None
+    expires_after: int = Field(default=86400, gt=0)
+    idempotent: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must start with a letter and use only letters, digits, '_' or '-' (max 64)")
+        return v
+
+    @field_validator("parameters")
+    @classmethod
+    def _schema(cls, v: dict) -> dict:
+        try:
+            Draft202012Validator.check_schema(v)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if v.get("type") != "object":
+            raise ValueError("must be a JSON Schema of type 'object'")
+        return v
+
+    @property
+    def connector_settings(self) -> dict:
+        return dict(self.model_extra or {})
+
+
+@dataclass(frozen=True)
+class ApproverPolicy:
+    """Who may approve one proposal, fixed when the proposal is made."""
+
+    groups: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()          # emails
+    requester_alone: bool = False
+    allow_self_approval: bool = False
+
+    def as_json(self) -> dict:
+        return {"groups": list(self.groups), "users": list(self.users),
+                "requester_alone": self.requester_alone}
+
+    @classmethod
+    def from_json(cls, data: dict, allow_self_approval: bool) -> "ApproverPolicy":
+        return cls(tuple(data.get("groups") or ()), tuple(data.get("users") or ()),
+                   bool(data.get("requester_alone")), allow_self_approval)
+
+    def describe(self) -> str:
+        if self.requester_alone:
+            return "the requester"
+        parts = [f"group {g}" for g in self.groups] + list(self.users)
+        return ", ".join(parts) if parts else "nobody (no approvers could be determined)"
+
+
+class Catalogue:
+    def __init__(self, specs: list[ActionSpec], connectors: dict[str, Any]):
+        self.specs = {s.name: s for s in specs}
+        self.connectors = connectors
+
+    @classmethod
+    def empty(cls) -> "Catalogue":
+        return cls([], {})
+
+    @classmethod
+    def load(cls, raw_actions: list[dict], deps) -> "Catalogue":
+        from connectors.actions.base import ConnectorConfigError
+        from connectors.actions.registry import build_connector
+
+        specs, connectors = [], {}
+        for i, raw in enumerate(raw_actions, 1):
+            label = f"action '{raw.get('name')}'" if isinstance(raw, dict) and raw.get("name") else f"action {i}"
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{label}: must be a mapping")
+            try:
+                spec = ActionSpec.model_validate(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err.get("loc", ())) or "?"
+                raise ConfigError(f"{label}: {field}: {err.get('msg')}") from None
+            if spec.name in connectors:
+                raise ConfigError(f"{label}: name: defined twice")
+            try:
+                connectors[spec.name] = build_connector(spec.kind, spec.connector_settings, deps)
+            except ConnectorConfigError as exc:
+                raise ConfigError(f"{label}: {exc}") from None
+            specs.append(spec)
+        return cls(specs, connectors)
+
+    # -- what a person may request -------------------------------------------------
+
+    def may_request(self, spec: ActionSpec, person: Principal) -> bool:
+        if spec.requesters is None:
+            return person.email is not None
+        return bool(set(spec.requesters) & person.groups)
+
+    def requestable(self, person: Principal) -> list[ActionSpec]:
+        return [s for s in self.specs.values() if self.may_request(s, person)]
+
+    def tools(self, person: Principal) -> list[dict]:
+        """OpenAI function-calling tool definitions for what this person may request."""
+        return [{"type": "function", "function": {
+            "name": s.name, "description": s.description, "parameters": s.parameters}}
+            for s in self.requestable(person)]
+
+    # -- validation and approvers --------------------------------------------------
+
+    def argument_errors(self, name: str, arguments: Any) -> list[str]:
+        spec = self.specs.get(name)
+        if spec is None:
+            return [f"there is no action called {name!r}"]
+        if not isinstance(arguments, dict):
+            return ["the arguments must be an object"]
+        validator = Draft202012Validator(spec.parameters)
+        errors = []
+        for err in sorted(validator.iter_errors(arguments), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in err.path)
+            errors.append(f"{where}: {err.message}" if where else err.message)
+        return errors
+
+    def policy(self, name: str, arguments: dict) -> ApproverPolicy:
+        spec = self.specs[name]
+        if spec.approvers is not None:
+            groups, users, alone = tuple(spec.approvers.groups), tuple(u.lower() for u in spec.approvers.users), False
+        else:
+            default = self.connectors[name].default_approvers(arguments)
+            if default is None:
+                groups, users, alone = (), (), True
+            else:
+                groups, users, alone = tuple(default.groups), tuple(u.lower() for u in default.users), False
+        allow_self = spec.allow_self_approval if spec.allow_self_approval is not None else alone
+        return ApproverPolicy(groups, users, alone, allow_self)
+
+    def idempotent(self, name: str) -> bool:
+        spec = self.specs[name]
+        return spec.idempotent if spec.idempotent is not None else bool(self.connectors[name].idempotent)

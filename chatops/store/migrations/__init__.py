@@ -1,0 +1,1 @@
+"""Alembic migrations of the chatops store (run them with ``Store.migrate()``)."""

@@ -1,0 +1,131 @@
+"""SQLAlchemy models of the durable records: questions, proposals, audit events.
+
+These are the *current* shape of the tables; the schema itself is created and
+changed only by the Alembic migrations in ``chatops/store/migrations`` (never
+``metadata.create_all``), so every change here needs a new migration.
+
+Datetimes are timezone-aware UTC everywhere. ``UTCDateTime`` refuses naive
+values on the way in and makes sure values read back are aware UTC on every
+backend (SQLite has no time zone type and returns naive values; PostgreSQL
+returns them in the session's time zone).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only takes and only gives aware UTC values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError("naive datetime: pass a timezone-aware value (e.g. datetime.now(timezone.utc))")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            # SQLite stores text; a fixed UTC format without offset keeps
+            # string comparison (expires_at > :now, at >= :since) correct.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Question(Base):
+    """One question the bot handled (or refused), without the answer text."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    team: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    channel_type: Mapped[str | None] = mapped_column(String(16))
+    asker_slack_id: Mapped[str | None] = mapped_column(String(32))
+    asker_email: Mapped[str | None] = mapped_column(String(320))
+    question: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    cited: Mapped[list[Any]] = mapped_column(JSON)
+    audience: Mapped[str | None] = mapped_column(String(200))
+    hidden_documents: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class Proposal(Base):
+    """An action the model proposed; a person approves or rejects it in Slack."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    action: Mapped[str] = mapped_column(String(100))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by_slack: Mapped[str] = mapped_column(String(32))
+    requested_by_email: Mapped[str | None] = mapped_column(String(320))
+    approvers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    allow_self_approval: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_slack: Mapped[str | None] = mapped_column(String(32))
+    decided_by_email: Mapped[str | None] = mapped_column(String(320))
+    reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_proposals_state", "state"),
+        Index("ix_proposals_created_at", "created_at"),
+    )
+
+
+class AuditEvent(Base):
+    """Append-only trail: one row per thing that happened."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    proposal_id: Mapped[str | None] = mapped_column(String(32))
+    question_id: Mapped[int | None] = mapped_column(Integer)
+    actor_slack_id: Mapped[str | None] = mapped_column(String(32))
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_proposal_id", "proposal_id"),
+    )

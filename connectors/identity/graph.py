@@ -1,0 +1,216 @@
+"""A small Microsoft Graph client with an app-only token (msal client credentials).
+
+Shared by the identity provider (``EntraProvider``) and the ``entra_group``
+action connector so the token and retry logic exist once:
+
+* the msal app is built on first use (msal fetches the tenant's discovery
+  document when it is built, so an unreachable Entra is a failed call, not a
+  failed start) and keeps the token in its cache;
+* 429 and 5xx are retried a bounded number of times, honouring Retry-After
+  (capped), network errors too; anything else raises ``GraphError``.
+
+Error messages never contain the client secret or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import quote
+
+import msal
+import requests
+
+log = logging.getLogger(__name__)
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+class GraphError(Exception):
+    """Graph (or the token endpoint) could not be asked or refused.
+
+    ``status`` is the HTTP status if Graph answered; ``code``/``graph_message`` are
+    Graph's (or msal's) error code and message; ``transient`` says whether trying
+    again later may help (network trouble, throttling, 5xx).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 graph_message: str | None = None, transient: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.graph_message = graph_message
+        self.transient = transient
+
+
+class GraphNotFound(GraphError):
+    """Graph answered 404."""
+
+
+class GraphClient:
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        authority_host: str = "https://login.microsoftonline.com",
+        graph_url: str = "https://graph.microsoft.com/v1.0",
+        http_client: requests.Session | None = None,
+        scope: str = GRAPH_SCOPE,
+        max_attempts: int = 4,
+        max_retry_after: float = 10.0,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._http = http_client or requests.Session()
+        self._msal_args = dict(client_id=client_id, client_credential=client_secret,
+                               authority=f"{authority_host.rstrip('/')}/{tenant_id}")
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._app_lock = threading.Lock()
+        self._base = graph_url.rstrip("/")
+        self._scope = scope
+        self._max_attempts = max(1, max_attempts)
+        self._max_retry_after = max_retry_after
+        self._timeout = timeout
+        self._sleep = sleep
+
+    def __repr__(self) -> str:  # never the secret
+        return f"GraphClient({self._base!r}, authority={self._msal_args['authority']!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL (``@odata.nextLink``) as is; a path relative to ``graph_url``."""
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return f"{self._base}/{path_or_url.lstrip('/')}"
+
+    # -- requests ---------------------------------------------------------
+
+    def get(self, path_or_url: str) -> dict:
+        """GET, JSON out. Raises ``GraphNotFound`` on 404, ``GraphError`` otherwise."""
+        return self._request("GET", self.url(path_or_url)) or {}
+
+    def get_all(self, path_or_url: str) -> list[dict]:
+        """Every ``value`` item, following ``@odata.nextLink``."""
+        items: list[dict] = []
+        url: str | None = self.url(path_or_url)
+        while url:
+            page = self.get(url)
+            items.extend(page.get("value", []))
+            url = page.get("@odata.nextLink")
+        return items
+
+    def post(self, path_or_url: str, body: Any, *, retry: bool = True) -> dict | None:
+        """POST JSON; the JSON answer, or None for an empty one (204).
+
+        Retried like GET: pass ``retry=False`` unless repeating the request is harmless.
+        """
+        return self._request("POST", self.url(path_or_url), json_body=body,
+                             attempts=self._max_attempts if retry else 1)
+
+    def find_user(self, email: str, select: str = "id,displayName,mail,userPrincipalName") -> dict | None:
+        """The user whose UPN or mail is ``email``; None if there is none."""
+        try:
+            return self.get(f"/users/{quote(email, safe='@')}?$select={select}")
+        except GraphNotFound:
+            pass
+        # Guests and people whose UPN differs from their mail: look up by mail.
+        escaped = email.replace("'", "''")
+        try:
+            page = self.get(f"/users?$filter=mail eq '{quote(escaped, safe='')}'&$select={select}")
+        except GraphNotFound:
+            raise GraphError("Graph answered 404 to a user search", status=404) from None
+        found = page.get("value") or []
+        return found[0] if found else None
+
+    # -- internals --------------------------------------------------------
+
+    def _msal(self) -> msal.ConfidentialClientApplication:
+        with self._app_lock:
+            if self._app is None:
+                try:
+                    self._app = msal.ConfidentialClientApplication(**self._msal_args, http_client=self._http)
+                except (requests.RequestException, ValueError) as exc:
+                    raise GraphError(f"Entra authority unusable: {type(exc).__name__}",
+                                     transient=isinstance(exc, requests.RequestException)) from None
+            return self._app
+
+    def token(self) -> str:
+        """An access token for Graph (from msal's cache while it is valid)."""
+        app = self._msal()
+        try:
+            result = app.acquire_token_for_client(scopes=[self._scope])
+        except (requests.RequestException, ValueError) as exc:
+            raise GraphError(f"Entra token request failed: {type(exc).__name__}",
+                             transient=isinstance(exc, requests.RequestException)) from None
+        if not result or "access_token" not in result:
+            code = (result or {}).get("error", "unknown_error")
+            raise GraphError(f"Entra refused the token request ({code})", code=code,
+                             transient=code in ("temporarily_unavailable", "server_error"))
+        return result["access_token"]
+
+    def _request(self, method: str, url: str, *, json_body: Any = None, attempts: int | None = None):
+        attempts = attempts or self._max_attempts
+        for attempt in range(1, attempts + 1):
+            headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+            try:
+                resp = self._http.request(method, url, headers=headers, json=json_body,
+                                          timeout=self._timeout,
+                                          allow_redirects=method == "GET")
+            except requests.RequestException as exc:
+                if attempt == attempts:
+                    raise GraphError(f"Graph unreachable: {type(exc).__name__}", transient=True) from None
+                self._sleep(min(2 ** attempt * 0.25, self._max_retry_after))
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                if attempt == attempts:
+                    code, message = _graph_error(resp)
+                    raise GraphError(f"Graph answered {resp.status_code} after {attempt} attempts",
+                                     status=resp.status_code, code=code, graph_message=message,
+                                     transient=True)
+                delay = retry_after(resp, default=2 ** attempt * 0.25)
+                log.warning("graph throttled or failing, retrying",
+                            extra={"status": resp.status_code, "delay_s": delay})
+                self._sleep(min(delay, self._max_retry_after))
+                continue
+            if resp.status_code == 404:
+                code, message = _graph_error(resp)
+                raise GraphNotFound("Graph answered 404", status=404, code=code, graph_message=message)
+            if resp.status_code >= 300:
+                code, message = _graph_error(resp)
+                raise GraphError(f"Graph answered {resp.status_code}", status=resp.status_code,
+                                 code=code, graph_message=message)
+            if resp.status_code == 204 or not resp.content:
+                return None
+            try:
+                return resp.json()
+            except ValueError:
+                raise GraphError("Graph answered with something that is not JSON",
+                                 status=resp.status_code) from None
+        raise GraphError("Graph retries exhausted", transient=True)  # pragma: no cover - loop always returns
+
+
+def _graph_error(resp: requests.Response) -> tuple[str | None, str | None]:
+    """Graph's ``{"error": {"code", "message"}}``, if the body is that."""
+    try:
+        err = resp.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return None, None
+    if not isinstance(err, dict):
+        return None, None
+    code, message = err.get("code"), err.get("message")
+    return (str(code) if code else None), (str(message)[:300] if message else None)
+
+
+def retry_after(resp: requests.Response, default: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds form), else ``default``."""
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", default)))
+    except ValueError:
+        return default

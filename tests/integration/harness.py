@@ -1,0 +1,201 @@
+"""A running chatops for end-to-end tests: web app + real worker process + stand-ins.
+
+``System.start(...)`` writes a corpus and a directory, ingests through the CLI,
+starts ``chatops worker`` as a subprocess (real Celery on the real Redis, a
+unique queue and key prefix per system) and serves the real FastAPI/Bolt app
+with uvicorn on a loopback port. Slack and the LLM are stand-ins on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from tests.standins.fake_openai import FakeOpenAI
+from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign
+
+SECRET = "e2e-signing-secret"
+BOT = "UBOT"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def text_of(params: dict) -> str:
+    """All visible text of a message payload: its fallback text and every block's text."""
+    parts = [params.get("text") or ""]
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    parts.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(params.get("blocks") or [])
+    return "\n".join(parts)
+
+
+_counter = iter(range(1_000_000))
+
+
+def new_ts() -> str:
+    return f"{int(time.time())}.{next(_counter):06d}"
+
+
+class System:
+    def __init__(self, root: Path, slack: FakeSlack, llm: FakeOpenAI, env: dict):
+        self.root, self.slack, self.llm, self.env = root, slack, llm, env
+        self.worker: subprocess.Popen | None = None
+        self.server = None
+        self.url = ""
+        self.log_path = root / "worker.log"
+
+    @classmethod
+    def start(cls, root: Path, *, corpus: dict[str, str], directory: str, users: dict, channels: dict,
+              reply, extra_env: dict | None = None) -> "System":
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+        except redis.RedisError:
+            pytest.skip("Redis is not running on 127.0.0.1:6379")
+        for rel, text in corpus.items():
+            (root / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / "corpus" / rel).write_text(text)
+        (root / "directory.yml").write_text(directory)
+        run = uuid.uuid4().hex[:8]
+        slack = FakeSlack(users=users, channels=channels, bot_user_id=BOT).start()
+        llm = FakeOpenAI(reply=reply).start()
+        env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("SLACK_", "OPENAI_", "CHATOPS_", "QDRANT_", "ENTRA_", "DATABASE_"))},
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "CHATOPS_QUEUE": f"chatops-e2e-{run}",
+            "CHATOPS_KEY_PREFIX": f"chatops-e2e-{run}",
+            "CHATOPS_DATA_DIR": str(root / "data"),
+            "CHATOPS_DIRECTORY_FILE": str(root / "directory.yml"),
+            "SLACK_BOT_TOKEN": "xoxb-e2e-token",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "OPENAI_BASE_URL": llm.base_url,
+            "OPENAI_API_KEY": "sk-e2e-not-a-real-key",
+            "CHATOPS_LLM_TIMEOUT": "3",
+            "CHATOPS_LLM_MAX_RETRIES": "0",
+            "CHATOPS_LOG_FORMAT": "json",
+            **(extra_env or {}),
+        }
+        system = cls(root, slack, llm, env)
+        system._ingest()
+        system._start_worker()
+        system._start_web()
+        return system
+
+    def chatops(self) -> str:
+        return str(Path(sys.executable).parent / "chatops")
+
+    def _ingest(self) -> None:
+        done = subprocess.run([self.chatops(), "ingest", str(self.root / "corpus")], env=self.env,
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+
+    def _start_worker(self) -> None:
+        self._log_file = open(self.log_path, "w")
+        self.worker = subprocess.Popen([self.chatops(), "worker", "--concurrency", "2"], env=self.env,
+                                       stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def _start_web(self) -> None:
+        import uvicorn
+
+        from chatops.cli import build_web
+        from chatops.settings import Settings
+
+        names = ("SLACK_", "CHATOPS_", "REDIS_", "DATABASE_")
+        settings = Settings.load(**{k: v for k, v in self.env.items() if k.startswith(names)})
+        port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(build_web(settings), host="127.0.0.1", port=port,
+                                                    log_level="warning"))
+        threading.Thread(target=self.server.run, daemon=True).start()
+        deadline = time.time() + 15
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "web app did not start"
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.worker is not None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+            self._log_file.close()
+        self.slack.stop()
+        self.llm.stop()
+        r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        for key in r.scan_iter(f"{self.env['CHATOPS_KEY_PREFIX']}:*"):
+            r.delete(key)
+        r.delete(self.env["CHATOPS_QUEUE"])
+
+    # -- Slack traffic ---------------------------------------------------------------
+
+    def post_event(self, event: dict, *, secret: str = SECRET, retry: int | None = None,
+                   timestamp: int | None = None) -> requests.Response:
+        body = event_body(event, event_id=f"Ev{uuid.uuid4().hex[:10]}")
+        headers = {"Content-Type": "application/json", **sign(body, secret, timestamp)}
+        if retry is not None:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
+
+    def click(self, user: str, channel: str, button: dict, message: dict | None = None,
+              action_ts: str | None = None) -> requests.Response:
+        action = {**button, "block_id": button.get("block_id", "b1"), "action_ts": action_ts or new_ts()}
+        body = block_actions_body(user, channel, action, message)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
+        return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
+
+    def mention(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> dict:
+        event = {"type": "app_mention", "channel": channel, "user": user, "text": f"<@{BOT}> {text}",
+                 "ts": new_ts(), "channel_type": "channel"}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    def final_reply(self, channel: str, thread_ts: str, timeout: float = 30.0) -> str:
+        """The text of the answer that replaced the working message in this thread."""
+        self.slack.wait_for("chat.postMessage",
+                            lambda p: p.get("channel") == channel and p.get("thread_ts") == thread_ts,
+                            timeout=timeout)
+        update = self.slack.wait_for(
+            "chat.update", lambda p: p.get("channel") == channel and self.thread_of(p) == thread_ts,
+            timeout=timeout)
+        return text_of(update)
+
+    def thread_of(self, update_params: dict) -> str | None:
+        """Which thread a chat.update belongs to: the thread of the message it updates."""
+        for call in list(self.slack.calls):
+            if call["method"] == "chat.postMessage" and call.get("response_ts") == update_params.get("ts"):
+                return call["params"].get("thread_ts")
+        return None
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
