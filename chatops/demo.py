@@ -90,7 +90,7 @@ SCENARIOS = (
 )
 
 
-def demo_settings() -> Settings:
+def demo_settings(config: Path | None = None) -> Settings:
     """The environment, with everything that locates data pinned to the demo."""
     return Settings.load(
         CHATOPS_DATA_DIR=str(DATA_DIR),
@@ -101,7 +101,7 @@ def demo_settings() -> Settings:
         CHATOPS_IDENTITY_PROVIDER="directory",
         CHATOPS_KEY_PREFIX=KEY_PREFIX,
         SLACK_BOT_TOKEN=None,
-        CHATOPS_CONFIG=None,
+        CHATOPS_CONFIG=str(config) if config else None,
     )
 
 
@@ -180,7 +180,12 @@ def run_demo() -> None:
     from workers.pipelines.ask import Question, Refusal
     from workers.pipelines.ingest import ingest
 
-    settings = demo_settings()
+    import os
+
+    from chatops import demo_actions
+
+    receiver, actions_config = demo_actions.prepare(DATA_DIR, os.environ)
+    settings = demo_settings(actions_config)
     # Keep the terminal for the demo's own output: only errors (for example a chunk the
     # index filter should have removed) are logged, unless debugging was asked for.
     debug = settings.log_level.upper() == "DEBUG"
@@ -250,8 +255,12 @@ def run_demo() -> None:
                         where = c.url or c.source
                         out.line(f"[{c.n}] {c.title} — {where}", indent="      ")
                 _check(out, ask, answer, failures, warnings)
+
+        out.section(f"{len(SCENARIOS) + 1}. An action that needs a person's approval")
+        demo_actions.run(out, container, receiver, failures)
     finally:
         container.close()
+        receiver.stop()
 
     out.section("Summary")
     total = sum(len(s.asks) for s in SCENARIOS)
@@ -260,7 +269,8 @@ def run_demo() -> None:
         for f in failures:
             out.line(f"- {f}", indent="  ")
     else:
-        out.line(f"✓ All {total} permission checks passed: nobody was shown a document they may not see.")
+        out.line(f"✓ All {total} permission checks passed: nobody was shown a document they may not see; "
+                 "the action ran once, after an allowed person's approval.")
     for w in warnings:
         out.line(f"! {w}")
     out.line(f"Finished in {time.perf_counter() - started:.1f} s.")

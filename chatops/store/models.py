@@ -87,11 +87,11 @@ class Proposal(Base):
     action: Mapped[str] = mapped_column(String(100))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16))
-    requested_by_slack: Mapped[str] = mapped_column(String(32))
+    requested_by_slack: Mapped[str | None] = mapped_column(String(32))
     requested_by_email: Mapped[str | None] = mapped_column(String(320))
     approvers: Mapped[dict[str, Any]] = mapped_column(JSON)
     allow_self_approval: Mapped[bool] = mapped_column(Boolean)
-    channel: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))  # None: proposed outside Slack (CLI)
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]

@@ -85,11 +85,11 @@ class Proposal:
     action: str
     arguments: dict[str, Any]
     state: str
-    requested_by_slack: str
+    requested_by_slack: str | None
     requested_by_email: str | None
     approvers: dict[str, Any]
     allow_self_approval: bool
-    channel: str
+    channel: str | None
     thread_ts: str | None
     message_ts: str | None
     created_at: datetime
@@ -297,11 +297,11 @@ class Store:
         *,
         action: str,
         arguments: dict[str, Any],
-        requested_by_slack: str,
+        requested_by_slack: str | None,
         requested_by_email: str | None,
         approvers: dict[str, Any],
         allow_self_approval: bool,
-        channel: str,
+        channel: str | None,
         thread_ts: str | None,
         expires_at: datetime,
         correlation_id: str | None,

@@ -23,7 +23,7 @@ import redis
 import requests
 
 from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign
+from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
 
 SECRET = "e2e-signing-secret"
 BOT = "UBOT"
@@ -128,6 +128,11 @@ class System:
 
         names = ("SLACK_", "CHATOPS_", "REDIS_", "DATABASE_")
         settings = Settings.load(**{k: v for k, v in self.env.items() if k.startswith(names)})
+        # Secrets that actions name by environment variable (the web process checks the catalogue).
+        self._exported = [k for k in self.env if k.endswith("_SECRET") and not k.startswith(names)
+                          and k not in os.environ]
+        for key in self._exported:
+            os.environ[key] = self.env[key]
         port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(build_web(settings), host="127.0.0.1", port=port,
                                                     log_level="warning"))
@@ -139,6 +144,8 @@ class System:
         self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
+        for key in getattr(self, "_exported", []):
+            os.environ.pop(key, None)
         if self.server is not None:
             self.server.should_exit = True
         if self.worker is not None:
@@ -170,6 +177,11 @@ class System:
               action_ts: str | None = None) -> requests.Response:
         action = {**button, "block_id": button.get("block_id", "b1"), "action_ts": action_ts or new_ts()}
         body = block_actions_body(user, channel, action, message)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
+        return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
+
+    def submit_view(self, user: str, view: dict, values: dict) -> requests.Response:
+        body = view_submission_body(user, view, values)
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
         return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
 

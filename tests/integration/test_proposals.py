@@ -122,7 +122,9 @@ def test_two_approvers_clicking_at_once_run_it_exactly_once(service, store, hook
     for t in threads:
         t.join()
     assert len(hook.requests) == 1
-    assert sum(isinstance(o, Decided) for o in outcomes) == 1
+    # Sam's click either won or found it already approved; Ana's second click is either refused
+    # ("already") or, caught between approval and execution, confirms it without running it again.
+    assert 1 <= sum(isinstance(o, Decided) for o in outcomes) <= 2
     assert all("already" in o.message for o in outcomes if isinstance(o, Refused))
     assert store.get_proposal(p.id).state == "succeeded"
     assert kinds(store, p.id).count("executing") == 1

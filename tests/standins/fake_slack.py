@@ -138,6 +138,13 @@ class FakeSlack(LoopbackServer):
     def _reactions_add(self, p):
         return {"ok": True}
 
+    def _views_open(self, p):
+        if not p.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = p.get("view")
+        view = json.loads(view) if isinstance(view, str) else dict(view or {})
+        return {"ok": True, "view": {"id": f"V{next(self._ts):06d}", **view}}
+
     _reactions_remove = _reactions_add
 
 
@@ -205,4 +212,21 @@ def block_actions_body(user_id: str, channel_id: str, action: dict, message: dic
     }
     if message is not None:
         payload["message"] = message
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def view_submission_body(user_id: str, view: dict, values: dict, *, view_id: str = "V000001",
+                         team_id: str = "T123", api_app_id: str = "A123") -> bytes:
+    """An interactivity POST for a modal's submit button; ``values`` as Slack nests them:
+    ``{block_id: {action_id: {"type": ..., "value": ...}}}``."""
+    payload = {
+        "type": "view_submission",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "trigger_id": f"{int(time.time())}.trigger",
+        "team": {"id": team_id, "domain": "fake"},
+        "view": {**view, "id": view_id, "team_id": team_id, "state": {"values": values}},
+        "response_urls": [],
+    }
     return urlencode({"payload": json.dumps(payload)}).encode()

@@ -200,7 +200,12 @@ class ProposalService:
         if proposal is None:
             return "I can't find that proposal."
         who = f" by {proposal.decided_by_email}" if proposal.decided_by_email else ""
-        return f"This proposal is already {proposal.state}{who}."
+        phrases = {
+            "approved": f"already approved{who}", "executing": f"already approved{who} and running",
+            "succeeded": f"already approved{who} and done", "failed": f"already approved{who}; it failed",
+            "rejected": f"already rejected{who}", "expired": "already expired",
+        }
+        return f"This proposal is {phrases.get(proposal.state, 'already ' + proposal.state)}."
 
     # Executing ----------------------------------------------------------------
 

@@ -1,0 +1,359 @@
+"""The index on Qdrant Edge (``qdrant-edge-py``): Qdrant's engine in this process.
+
+Same contract as :class:`connectors.index.qdrant_index.QdrantIndex`: one shard
+with two named vectors, ``dense`` (cosine) and ``bm25`` (sparse, IDF computed
+by the engine); payload indexes on the ACL fields and on ``source``/``doc_id``;
+every search carries the audience filter in each prefetch and in the fused
+query, and every returned hit is checked again in Python against the same
+audience.
+
+Things about qdrant-edge 0.9 this module works around or relies on:
+
+* ``MatchValue(True)`` never matches a boolean payload: the binding converts a
+  Python ``bool`` to the integer 1 (``bool`` is an ``int`` subclass and the
+  integer variant is tried first). ``numpy.True_`` is not an ``int`` and comes
+  through as a real boolean, so the public condition is built with it.
+* The engine takes a lock on the shard's WAL: a second ``EdgeShard`` on the
+  same folder, in this process or another, fails with a plain ``Exception``
+  ("... WouldBlock"). We also hold our own ``flock`` on ``edge.lock`` from
+  construction to ``close()``, so a second opener gets :class:`IndexBusy`
+  before touching the engine, whatever the engine's message says, and two
+  processes cannot both decide to *create* the shard.
+* HNSW is built only by ``optimize()`` (there is no background optimizer);
+  until then searches are exact (brute force over the payload-index-filtered
+  points). ``optimize()`` holds the GIL for its whole run (minutes at 100k
+  points), so it is never called implicitly: call :meth:`EdgeIndex.optimize`
+  after a bulk ingest, from the process that ingests.
+* ``query``/``count``/``scroll`` release the GIL and the engine guards its
+  segments with its own locks, so reads run concurrently; writes are
+  serialised here.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import math
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import qdrant_edge as qe
+
+from chatops.access import Audience
+from connectors.index.base import Chunk, Hit, Query, SparseVec
+from connectors.index.qdrant_index import IndexBusy
+
+log = logging.getLogger(__name__)
+
+DENSE = "dense"
+SPARSE = "bm25"
+SHARD_DIR = "shard"
+LOCK_FILE = "edge.lock"
+_ACL_FIELDS = {
+    "acl_groups": qe.PayloadSchemaType.Keyword,
+    "acl_users": qe.PayloadSchemaType.Keyword,
+    "acl_public": qe.PayloadSchemaType.Bool,
+    "source": qe.PayloadSchemaType.Keyword,
+    "doc_id": qe.PayloadSchemaType.Keyword,
+}
+_WRITE_BATCH = 256
+
+# See the module docstring: a Python bool would become MatchValue(1) and match nothing.
+_TRUE = np.True_
+
+
+def _public_condition() -> qe.FieldCondition:
+    match = qe.MatchValue(_TRUE)
+    if not isinstance(match.value, bool):  # pragma: no cover - guards a binding change
+        raise RuntimeError("qdrant_edge no longer builds a boolean MatchValue from numpy.True_; "
+                           "the acl_public condition would match nothing")
+    return qe.FieldCondition(key="acl_public", match=match)
+
+
+def acl_filter(audience: Audience) -> qe.Filter:
+    """The Qdrant Edge filter for 'every member of the audience may see this chunk'.
+
+    The same shape as :func:`connectors.index.qdrant_index.acl_filter`: a ``must``
+    over one ``should`` group per person (public, or the person's email among the
+    users, or one of the person's groups); only public for a public-only or empty
+    audience; never an empty ``MatchAny``.
+    """
+    if audience.public_only or not audience.principals:
+        return qe.Filter(must=[_public_condition()])
+    per_person = []
+    for p in audience.principals:
+        should: list = [_public_condition()]
+        if p.email:
+            should.append(qe.FieldCondition(key="acl_users", match=qe.MatchAny([p.email])))
+        if p.groups:
+            should.append(qe.FieldCondition(key="acl_groups", match=qe.MatchAny(sorted(p.groups))))
+        per_person.append(qe.Filter(should=should))
+    return qe.Filter(must=per_person)
+
+
+def _cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
+    if not b:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def _busy(path: Path) -> IndexBusy:
+    return IndexBusy(
+        f"the embedded index at {path} is open in another process (a running worker?); "
+        "stop it, or point QDRANT_URL at a Qdrant server"
+    )
+
+
+class _Gate:
+    """Shared/exclusive gate: reads and writes share it, ``close`` takes it alone
+    (waits for calls in flight, then no new call gets in)."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._active = 0
+        self._closing = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the edge index is closed")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if not self._active:
+                    self._cond.notify_all()
+
+    def close(self) -> bool:
+        """Wait until idle and shut the gate; False if it was already shut."""
+        with self._cond:
+            if self._closing:
+                return False
+            self._closing = True
+            self._cond.wait_for(lambda: self._active == 0)
+            return True
+
+
+class EdgeIndex:
+    kind = "edge"
+
+    def __init__(self, *, path: Path, dim: int, rrf_k: int = 60, exact: bool = False,
+                 indexing_threshold_kb: int | None = None):
+        """Open (or prepare to create) the shard under ``path``.
+
+        ``exact`` makes every dense search a full scan (``SearchParams(exact=True)``),
+        ignoring HNSW: slower on a large optimised shard, for comparisons and tests.
+        ``indexing_threshold_kb`` is the segment size above which ``optimize()`` builds
+        HNSW (engine default 10,000 KB, about 6,500 vectors of 384 floats); None keeps
+        what the shard has.
+        """
+        self._path = Path(path)
+        self._shard_path = self._path / SHARD_DIR
+        self._dim = dim
+        self._rrf_k = rrf_k
+        self._params = qe.SearchParams(exact=True) if exact else None
+        self._indexing_threshold_kb = indexing_threshold_kb
+        self._write_lock = threading.Lock()
+        self._gate = _Gate()
+        self._path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._take_lock()
+        self._shard: qe.EdgeShard | None = None
+        try:
+            if self._exists():
+                self._shard = self._open(lambda: qe.EdgeShard.load(str(self._shard_path), self._config()))
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _take_lock(self) -> int:
+        fd = os.open(self._path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise _busy(self._path) from None
+            raise
+        return fd
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    def _exists(self) -> bool:
+        return (self._shard_path / "edge_config.json").exists()
+
+    def _config(self) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=self._dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            optimizers=(qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
+                        if self._indexing_threshold_kb is not None else None),
+        )
+
+    def _open(self, opener) -> qe.EdgeShard:
+        try:
+            return opener()
+        except Exception as exc:  # the binding raises plain Exception for engine errors
+            if "WouldBlock" in str(exc):  # the engine's own WAL lock
+                raise _busy(self._path) from None
+            raise
+
+    # -- the VectorIndex protocol ------------------------------------------------------------
+
+    def ensure_collection(self) -> None:
+        with self._gate.shared(), self._write_lock:
+            if self._shard is None:
+                self._shard = self._open(lambda: qe.EdgeShard.create(str(self._shard_path), self._config()))
+            have = set(self._shard.info().payload_schema)
+            missing = [name for name in _ACL_FIELDS if name not in have]
+            for name in missing:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, _ACL_FIELDS[name]))
+            if missing:
+                self._shard.flush()
+
+    def upsert(self, chunks: Sequence[Chunk], dense, sparse: Sequence[SparseVec]) -> None:
+        points = []
+        for chunk, d, s in zip(chunks, dense, sparse, strict=True):
+            vector: dict = {DENSE: [float(x) for x in d]}
+            if s.indices:
+                vector[SPARSE] = qe.SparseVector(list(s.indices), [float(v) for v in s.values])
+            points.append(qe.Point(chunk.id, vector, chunk.to_payload()))
+        if not points:
+            return
+        with self._gate.shared(), self._write_lock:
+            shard = self._require()
+            for start in range(0, len(points), _WRITE_BATCH):
+                shard.update(qe.UpdateOperation.upsert_points(points[start:start + _WRITE_BATCH]))
+            shard.flush()
+
+    def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
+        if not doc_ids:
+            return
+        flt = qe.Filter(must=[
+            qe.FieldCondition(key="source", match=qe.MatchValue(source)),
+            qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids))),
+        ])
+        with self._gate.shared(), self._write_lock:
+            if self._shard is None:
+                return
+            self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+            self._shard.flush()
+
+    def document_hashes(self, source: str) -> dict[str, str]:
+        flt = qe.Filter(must=[qe.FieldCondition(key="source", match=qe.MatchValue(source))])
+        out: dict[str, str] = {}
+        with self._gate.shared():
+            if self._shard is None:
+                return out
+            offset = None
+            while True:
+                records, offset = self._shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=1000, filter=flt, with_payload=["doc_id", "doc_hash"],
+                    with_vector=False,
+                ))
+                for r in records:
+                    payload = r.payload or {}
+                    out[payload["doc_id"]] = payload["doc_hash"]
+                if offset is None:
+                    return out
+
+    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int) -> list[Hit]:
+        flt = acl_filter(audience)
+        dense = [float(x) for x in query.dense]
+        dense_query = qe.Query.Nearest(dense, using=DENSE)
+        if query.sparse is not None and query.sparse.indices:
+            sparse = qe.SparseVector(list(query.sparse.indices), [float(v) for v in query.sparse.values])
+            request = qe.QueryRequest(
+                limit=limit,
+                prefetches=[
+                    qe.Prefetch(limit=candidates, query=dense_query, filter=flt, params=self._params),
+                    qe.Prefetch(limit=candidates, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt),
+                ],
+                query=qe.Fusion.Rrf(k=self._rrf_k),
+                filter=flt, with_payload=True, with_vector=[DENSE],
+            )
+        else:
+            request = qe.QueryRequest(limit=limit, query=dense_query, filter=flt, params=self._params,
+                                      with_payload=True, with_vector=[DENSE])
+        with self._gate.shared():
+            if self._shard is None:  # nothing ingested yet
+                return []
+            points = self._shard.query(request)
+        hits = []
+        for point in points:
+            chunk = Chunk.from_payload(point.id, point.payload or {})
+            if not audience.can_see(chunk.acl):
+                # The filter and the Python rule disagree: never show it, and say so loudly.
+                log.error("index returned a chunk the audience may not see; dropped",
+                          extra={"doc_id": chunk.doc_id})
+                continue
+            vectors = point.vector if isinstance(point.vector, dict) else {}
+            hits.append(Hit(chunk=chunk, score=float(point.score),
+                            similarity=_cosine(dense, vectors.get(DENSE))))
+        return hits
+
+    def count(self) -> int:
+        with self._gate.shared():
+            if self._shard is None:
+                return 0
+            return self._shard.count(qe.CountRequest(exact=True))
+
+    def close(self) -> None:
+        if not self._gate.close():
+            return
+        with self._write_lock:
+            shard, self._shard = self._shard, None
+            try:
+                if shard is not None:
+                    shard.flush()
+                    shard.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                log.exception("closing the edge index failed")
+            finally:
+                self._release_lock()
+
+    # -- beyond the protocol ---------------------------------------------------------------
+
+    def optimize(self) -> bool:
+        """Build HNSW (and merge/vacuum segments) now; True if anything changed.
+
+        Blocking, CPU-heavy, and it holds the GIL throughout: every other Python
+        thread of this process stops until it returns. Run it after a bulk ingest
+        in the ingesting process, not in a process that is answering questions.
+        """
+        with self._gate.shared(), self._write_lock:
+            if self._shard is None:
+                return False
+            changed = self._shard.optimize()
+            self._shard.flush()
+            return changed
+
+    def _require(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise RuntimeError("the edge index has no shard yet: call ensure_collection() first")
+        return self._shard
+
+    def __del__(self):  # pragma: no cover - safety net for a forgotten close()
+        try:
+            if getattr(self, "_lock_fd", None) is not None:
+                self.close()
+        except Exception:
+            pass
