@@ -24,7 +24,8 @@ def _context(text: str) -> dict:
 
 
 def _message(text: str, blocks: list[dict]) -> dict:
-    return {"text": limits.truncate(text, limits.MESSAGE_TEXT_MAX), "blocks": blocks}
+    # The fallback text shows in notifications; escape it so it cannot @-mention anyone.
+    return {"text": limits.truncate(escape(text), limits.MESSAGE_TEXT_MAX), "blocks": blocks}
 
 
 def working_message() -> dict:

@@ -8,7 +8,7 @@ a different action.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from bot import limits
 from bot.mrkdwn import escape, link
@@ -31,7 +31,7 @@ _STATE_LINES = {
 
 def _slack_date(when: datetime) -> str:
     ts = int(when.timestamp())
-    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    fallback = when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{ts}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
@@ -89,7 +89,7 @@ def proposal_blocks(*, proposal_id: str, action: str, description: str, argument
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
                                                         "text": limits.truncate(line, limits.CONTEXT_TEXT_MAX)}]})
         text = f"Proposed action {action}: {state}"
-    return {"text": limits.truncate(text, limits.MESSAGE_TEXT_MAX), "blocks": blocks}
+    return {"text": limits.truncate(escape(text), limits.MESSAGE_TEXT_MAX), "blocks": blocks}
 
 
 def reject_modal(proposal_id: str, channel: str | None, message_ts: str | None) -> dict:
@@ -114,5 +114,6 @@ def execution_result_message(action: str, ok: bool, summary: str, url: str | Non
     text = f"{icon} {escape(action)} {'succeeded' if ok else 'failed'}: {escape(summary)}"
     if url:
         text += " " + link(url, "open")
-    return {"text": limits.truncate(f"{action} {'succeeded' if ok else 'failed'}: {summary}", limits.MESSAGE_TEXT_MAX),
+    return {"text": limits.truncate(escape(f"{action} {'succeeded' if ok else 'failed'}: {summary}"),
+                                    limits.MESSAGE_TEXT_MAX),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}}]}

@@ -45,7 +45,7 @@ class ActionSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError("must start with a letter and use only letters, digits, '_' or '-' (max 64)")
         return v
 

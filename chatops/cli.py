@@ -33,7 +33,7 @@ class _Group(click.Group):
             raise
         except Exception as exc:  # noqa: BLE001
             if isinstance(exc, _user_errors()):
-                message = str(exc).strip() or type(exc).__name__
+                message = " ".join(str(exc).split()) or type(exc).__name__
                 if isinstance(exc, __import__("redis").exceptions.ConnectionError):
                     message = f"cannot reach Redis ({exc}); start it or set REDIS_URL"
                 click.echo(f"error: {message}", err=True)

@@ -51,7 +51,7 @@ def test_answer_with_sources_section():
     assert "[2] <https://wiki.example.com/vpn|VPN &amp; remote> · `it/vpn.md`" in sources
     # The plain-text fallback names the sources too.
     assert "Leave policy (hr/leave.md)" in msg["text"]
-    assert "VPN & remote (it/vpn.md)" in msg["text"]
+    assert "VPN &amp; remote (it/vpn.md)" in msg["text"]  # escaped: the fallback is mrkdwn too
 
 
 def test_answer_without_citations_has_no_sources():
