@@ -76,6 +76,9 @@ def ingest(ctx, path: Path, base_url: str | None):
     try:
         report = run_ingest(FilesystemSource(path, base_url), container.index, container.embedder,
                             progress=sys.stderr.isatty())
+        optimize = getattr(container.index, "optimize", None)
+        if optimize is not None and (report.added or report.updated or report.deleted):
+            optimize()  # build the HNSW graph here, in the one-shot process, not in the worker
     finally:
         container.close()
     click.echo(report.summary())

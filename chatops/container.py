@@ -78,6 +78,10 @@ class Container:
         from connectors.index.qdrant_index import QdrantIndex
 
         s = self.settings
+        if not s.qdrant_url and s.index_engine == "edge":
+            from connectors.index.edge_index import EdgeIndex
+
+            return EdgeIndex(path=s.index_path, dim=self.embedder.dim)
         return QdrantIndex(
             collection=s.collection, dim=self.embedder.dim, url=s.qdrant_url,
             path=None if s.qdrant_url else s.index_path,

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = _env("QDRANT_PATH")
     qdrant_api_key: SecretStr | None = _env("QDRANT_API_KEY")
     collection: str = Field(default="chatops", validation_alias=AliasChoices("CHATOPS_COLLECTION"))
+    # The embedded engine when QDRANT_URL is not set: "edge" (Qdrant's own engine in-process:
+    # HNSW, payload indexes) or "local" (qdrant-client's pure-Python local mode).
+    index_engine: Literal["edge", "local"] = Field(default="edge",
+                                                   validation_alias=AliasChoices("CHATOPS_INDEX_ENGINE"))
 
     # Embeddings
     embedding_model: str = Field(

@@ -37,8 +37,12 @@ class State:
         pipe.expire(key, ttl)
         pipe.execute()
 
+    def mark_thread(self, channel: str, thread_ts: str, ttl: int) -> None:
+        """The bot is answering in this thread: later messages in it are follow-ups."""
+        self.redis.set(self._k("botthread", channel, thread_ts), "1", ex=ttl)
+
     def is_bot_thread(self, channel: str, thread_ts: str) -> bool:
-        return bool(self.redis.exists(self._k("thread", channel, thread_ts)))
+        return bool(self.redis.exists(self._k("botthread", channel, thread_ts)))
 
     def thread_history(self, channel: str, thread_ts: str) -> list[tuple[str, str]]:
         raw = self.redis.lrange(self._k("thread", channel, thread_ts), 0, -1)

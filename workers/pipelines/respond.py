@@ -36,6 +36,8 @@ class Responder:
         gateway, state = self.c.gateway, self.c.state
         channel, thread_ts = payload["channel"], payload.get("thread_ts")
         placeholder = self._placeholder(payload)
+        if thread_ts:
+            state.mark_thread(channel, thread_ts, ttl=self.settings.thread_ttl)
         text = (payload.get("text") or "").strip()
         if not text:
             gateway.update(channel, placeholder, blocks.help_message())
@@ -50,11 +52,11 @@ class Responder:
             gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
             self._record(payload, q, None, refused=str(refusal))
             return
+        if thread_ts:  # before posting, so a quick follow-up already has this exchange as context
+            state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.settings.thread_ttl)
         self._post_answer(channel, placeholder, thread_ts, answer, q)
         self._record(payload, q, answer, latency_ms=(time.perf_counter() - started) * 1000)
         self._propose(answer, payload, thread_ts or placeholder)
-        if thread_ts:
-            state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.settings.thread_ttl)
         if answer.hidden_documents and not q.is_private:
             offer_id = secrets.token_urlsafe(12)
             state.set_json({"question": text, "asker": payload.get("user"), "history": history},
