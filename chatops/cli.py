@@ -423,6 +423,50 @@ def audit_export(ctx, since: str, until: str | None, fmt: str):
         container.close()
 
 
+@main.group(name="eval")
+def eval_group():
+    """Measure retrieval quality."""
+
+
+@eval_group.command("retrieval")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--k", default=10, show_default=True, type=int)
+@click.option("--stage", "stages", multiple=True,
+              type=click.Choice(["dense", "sparse", "rrf", "weighted", "all"]),
+              help="Strategies to score (repeatable); default: the configured one (CHATOPS_RETRIEVAL).")
+@click.option("--dense-weight", type=float, help="Weight of the dense list in 'weighted' fusion.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_weight: float | None, as_json: bool):
+    """nDCG@k, recall@k, MRR@k and latency on a BEIR folder (ingested into a throwaway index)."""
+    from connectors.index.retriever import STRATEGIES
+    from chatops.container import Container
+    from workers.pipelines.evaluate import evaluate
+
+    settings = _settings(ctx)
+    chosen = list(STRATEGIES) if "all" in stages else list(stages) or [settings.retrieval]
+    container = Container(settings)
+
+    def index_factory(path: Path, dim: int):
+        from connectors.index.edge_index import EdgeIndex
+        from connectors.index.qdrant_index import QdrantIndex
+
+        if settings.index_engine == "local":
+            return QdrantIndex(collection="eval", dim=dim, path=path)
+        return EdgeIndex(path=path, dim=dim)
+
+    results = evaluate(folder, embedder=container.embedder, index_factory=index_factory, strategies=chosen,
+                       k=k, dense_weight=settings.dense_weight if dense_weight is None else dense_weight,
+                       candidates=settings.candidates, progress=sys.stderr.isatty())
+    if as_json:
+        click.echo(json.dumps(results[chosen[0]] if len(chosen) == 1 else results))
+        return
+    for strategy, m in results.items():
+        click.echo(f"{strategy:9s} nDCG@{k} {m[f'ndcg@{k}']:.4f}  recall@{k} {m[f'recall@{k}']:.4f}  "
+                   f"MRR@{k} {m[f'mrr@{k}']:.4f}  queries {m['queries']}  "
+                   f"latency p50 {m['latency_ms']['p50']:.1f} ms p99 {m['latency_ms']['p99']:.1f} ms")
+
+
 @main.group()
 def models():
     """Offline embedding models."""

@@ -132,6 +132,7 @@ class Container:
         return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
                         top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
                         min_similarity=s.min_similarity, catalogue=self.catalogue,
+                        strategy=s.retrieval, dense_weight=s.dense_weight,
                         directory=self.channel_directory() if with_slack else None)
 
     def channel_directory(self):

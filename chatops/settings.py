@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # Retrieval and answers
     top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))
     candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
+    retrieval: Literal["dense", "sparse", "rrf", "weighted"] = Field(
+        default="weighted", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
+    dense_weight: float = Field(default=0.75, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
     min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
     channel_max_members: int = Field(
         default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")

@@ -278,11 +278,19 @@ class EdgeIndex:
                 if offset is None:
                     return out
 
-    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int) -> list[Hit]:
+    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int,
+               mode: str = "hybrid") -> list[Hit]:
         flt = acl_filter(audience)
         dense = [float(x) for x in query.dense]
         dense_query = qe.Query.Nearest(dense, using=DENSE)
-        if query.sparse is not None and query.sparse.indices:
+        has_sparse = query.sparse is not None and bool(query.sparse.indices)
+        if mode == "sparse":
+            if not has_sparse:
+                return []
+            sparse = qe.SparseVector(list(query.sparse.indices), [float(v) for v in query.sparse.values])
+            request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt,
+                                      with_payload=True, with_vector=[DENSE])
+        elif mode == "hybrid" and has_sparse:
             sparse = qe.SparseVector(list(query.sparse.indices), [float(v) for v in query.sparse.values])
             request = qe.QueryRequest(
                 limit=limit,

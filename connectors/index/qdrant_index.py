@@ -140,11 +140,21 @@ class QdrantIndex:
                 if offset is None:
                     return out
 
-    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int) -> list[Hit]:
+    def search(self, query: Query, audience: Audience, *, limit: int, candidates: int,
+               mode: str = "hybrid") -> list[Hit]:
         flt = acl_filter(audience)
         dense = [float(x) for x in query.dense]
+        has_sparse = query.sparse is not None and bool(query.sparse.indices)
+        if mode == "sparse" and not has_sparse:
+            return []
         with self._lock:
-            if query.sparse is not None and query.sparse.indices:
+            if mode == "sparse":
+                result = self._client.query_points(
+                    self._collection, using=SPARSE, query_filter=flt, limit=limit, with_payload=True,
+                    with_vectors=[DENSE], query=models.SparseVector(indices=list(query.sparse.indices),
+                                                                    values=list(query.sparse.values)),
+                )
+            elif mode == "hybrid" and has_sparse:
                 sparse = models.SparseVector(indices=list(query.sparse.indices),
                                              values=list(query.sparse.values))
                 result = self._client.query_points(

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from chatops.access import Audience, Principal
 from connectors.identity.base import IdentityProvider, IdentityUnavailable, UnknownUser
-from connectors.index.base import Query, VectorIndex
+from connectors.index.base import VectorIndex
+from connectors.index.retriever import Retriever
 from connectors.llm.base import LLM, LLMUnavailable
 from workers.pipelines import answer as answers
 
@@ -118,6 +119,8 @@ class Pipeline:
     candidates: int = 50
     max_members: int = 200
     min_similarity: float = 0.3
+    strategy: str = "weighted"             # see connectors.index.retriever
+    dense_weight: float = 0.75
     catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
     directory: ChannelDirectory | None = None
 
@@ -133,13 +136,13 @@ class Pipeline:
 
         start = time.perf_counter()
         search_text = q.text if not q.history else f"{q.history[-1][0]}\n{q.text}"
-        dense, sparse = self.embedder.embed_query(search_text)
-        query = Query(dense=dense, sparse=sparse)
-        hits = self._relevant(self.index.search(query, audience, limit=self.top_k, candidates=self.candidates))
+        retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
+                              dense_weight=self.dense_weight, candidates=self.candidates)
+        query = retriever.embed(search_text)
+        hits = self._relevant(retriever.search(query, audience, limit=self.top_k))
         hidden = 0
         if not q.is_private:
-            own = self._relevant(self.index.search(query, Audience.of(asker), limit=self.top_k,
-                                                   candidates=self.candidates))
+            own = self._relevant(retriever.search(query, Audience.of(asker), limit=self.top_k))
             hidden = len({h.chunk.doc_id for h in own if not audience.can_see(h.chunk.acl)})
         t.retrieval_ms = (time.perf_counter() - start) * 1000
 

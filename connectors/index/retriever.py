@@ -1,0 +1,70 @@
+"""Retrieval strategies over any VectorIndex: one place that decides how results are ranked.
+
+* ``dense`` / ``sparse``: one retriever alone (raw scores).
+* ``rrf``: the engine's reciprocal rank fusion of both (k=60).
+* ``weighted``: both candidate lists fetched with the audience filter, each list's scores
+  normalised per query (min-max), then combined as w * dense + (1 - w) * sparse. Unlike RRF
+  it keeps how far apart the scores are, so a weak BM25 list cannot outvote a strong dense hit.
+
+Every strategy passes the audience to the index, which filters in the engine and re-checks
+every hit in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+from chatops.access import Audience
+from connectors.index.base import Hit, Query, VectorIndex
+
+Strategy = Literal["dense", "sparse", "rrf", "weighted"]
+STRATEGIES: tuple[str, ...] = ("dense", "sparse", "rrf", "weighted")
+
+
+class QueryEmbedder(Protocol):
+    def embed_query(self, text: str): ...
+
+
+@dataclass
+class Retriever:
+    index: VectorIndex
+    embedder: QueryEmbedder
+    strategy: Strategy = "weighted"
+    dense_weight: float = 0.75
+    candidates: int = 50
+
+    def embed(self, text: str) -> Query:
+        dense, sparse = self.embedder.embed_query(text)
+        return Query(dense=dense, sparse=sparse)
+
+    def search(self, query: Query, audience: Audience, limit: int) -> list[Hit]:
+        if self.strategy in ("dense", "sparse"):
+            return self.index.search(query, audience, limit=limit, candidates=self.candidates,
+                                     mode=self.strategy)
+        if self.strategy == "rrf":
+            return self.index.search(query, audience, limit=limit, candidates=self.candidates, mode="hybrid")
+        pool = max(limit, self.candidates)
+        dense = self.index.search(query, audience, limit=pool, candidates=pool, mode="dense")
+        sparse = self.index.search(query, audience, limit=pool, candidates=pool, mode="sparse")
+        return fuse_weighted(dense, sparse, self.dense_weight)[:limit]
+
+
+def _minmax(hits: list[Hit]) -> dict[str, float]:
+    if not hits:
+        return {}
+    scores = [h.score for h in hits]
+    lo, hi = min(scores), max(scores)
+    span = hi - lo
+    return {h.chunk.id: (h.score - lo) / span if span > 0 else 1.0 for h in hits}
+
+
+def fuse_weighted(dense: list[Hit], sparse: list[Hit], dense_weight: float) -> list[Hit]:
+    """Convex combination of per-query min-max normalised scores; ties keep dense order."""
+    d, s = _minmax(dense), _minmax(sparse)
+    by_id = {h.chunk.id: h for h in sparse}
+    by_id.update({h.chunk.id: h for h in dense})  # prefer the dense hit (it has the similarity)
+    order = {cid: i for i, cid in enumerate(list(d) + [c for c in s if c not in d])}
+    fused = {cid: dense_weight * d.get(cid, 0.0) + (1 - dense_weight) * s.get(cid, 0.0) for cid in by_id}
+    ranked = sorted(fused, key=lambda cid: (-fused[cid], order[cid]))
+    return [replace(by_id[cid], score=fused[cid]) for cid in ranked]
