@@ -162,14 +162,27 @@ def render_answer(answer) -> str:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Web processes (one per core handles bursts best; they share nothing but Redis).")
 @click.pass_context
-def serve(ctx, host: str, port: int):
+def serve(ctx, host: str, port: int, workers: int):
     """Serve Slack over HTTP: POST /slack/events and GET /healthz."""
     import uvicorn
 
     settings = _settings(ctx, service=True)
-    web = build_web(settings)
-    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+    if workers > 1:
+        build_web(settings)  # fail here, once, on bad configuration
+        uvicorn.run("chatops.cli:web_factory", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False)
+        return
+    uvicorn.run(build_web(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+def web_factory():
+    """The web app for each worker process of ``chatops serve --workers N``."""
+    settings = Settings.load()
+    logs.setup(settings.log_level, settings.log_format)
+    return build_web(settings)
 
 
 def build_web(settings: Settings):

@@ -41,7 +41,10 @@ def create_celery(settings: Settings) -> Celery:
 def make_dispatch(app: Celery, settings: Settings):
     """The web process's side: send a task by name (no worker code imported)."""
     def dispatch(kind: str, payload: dict) -> None:
-        app.send_task(TASKS[kind], kwargs={"payload": payload}, queue=settings.queue_name)
+        # argsrepr/kwargsrepr: no question text in message headers or monitoring (and no
+        # per-message repr cost on the acknowledgement path).
+        app.send_task(TASKS[kind], kwargs={"payload": payload}, queue=settings.queue_name,
+                      argsrepr="()", kwargsrepr=f"{{payload: {kind} {payload.get('cid', '')}}}")
     return dispatch
 
 
