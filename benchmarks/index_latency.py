@@ -17,27 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
-import uuid
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _synthetic import DIM, latency_summary, machine_info, synthetic_chunk, unit_vectors  # noqa: E402
 
 from chatops.access import Acl, Audience, Principal  # noqa: E402
-from connectors.index.base import Chunk, Query, SparseVec  # noqa: E402
+from connectors.index.base import Query, SparseVec  # noqa: E402
 
-DIM = 384
 VOCAB = 30_000
 GROUPS = [f"g{i}" for i in range(10)]
-_NS = uuid.UUID("3d3f1f8a-61f5-4b0e-8a57-0c7b0f1e2a44")
 
 
 def terms(rng: np.random.Generator, n: int, dist: str) -> np.ndarray:
@@ -58,15 +54,12 @@ def batches(n: int, seed: int, dist: str, size: int = 1000):
     rng = np.random.default_rng(seed)
     for start in range(0, n, size):
         m = min(size, n - start)
-        dense = rng.normal(size=(m, DIM)).astype(np.float32)
-        dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+        dense = unit_vectors(rng, m)
         chunks, sp = [], []
         for j in range(m):
             i = start + j
             acl = Acl.of(public=True) if rng.random() < 0.2 else Acl.of(groups=[GROUPS[int(rng.integers(10))]])
-            chunks.append(Chunk(id=str(uuid.uuid5(_NS, str(i))), source="fs:/bench", doc_id=f"doc/{i // 4}.md",
-                                title=f"Doc {i // 4}", heading=f"Part {i % 4}", text=f"synthetic chunk {i}",
-                                position=i % 4, acl=acl, doc_hash=f"h{i // 4}"))
+            chunks.append(synthetic_chunk(i, acl))
             sp.append(sparse(rng, int(rng.integers(15, 26)), dist))
         yield chunks, dense.tolist(), sp
 
@@ -91,10 +84,7 @@ def measure(index, queries, audience, *, limit, candidates, warmup) -> dict:
         hits = index.search(q, audience, limit=limit, candidates=candidates)
         ms.append((time.perf_counter() - t) * 1000)
         n_hits += len(hits)
-    a = np.asarray(ms)
-    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-            "mean_ms": round(float(a.mean()), 2), "max_ms": round(float(a.max()), 2),
-            "queries": len(ms), "mean_hits": round(n_hits / len(ms), 1)}
+    return {**latency_summary(ms), "queries": len(ms), "mean_hits": round(n_hits / len(ms), 1)}
 
 
 def run(impl: str, args) -> dict:
@@ -164,9 +154,7 @@ def main(argv=None) -> int:
         "setup": {"dim": DIM, "vocab": VOCAB, "sparse_nnz": "15-25", "terms": args.terms, "groups": len(GROUPS),
                   "public_fraction": 0.2, "principal_groups": 3, "visible_fraction_expected": 0.44,
                   "limit": args.limit, "candidates": args.candidates, "query_terms": args.query_terms},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "qdrant_edge_py": metadata.version("qdrant-edge-py"),
-                    "qdrant_client": metadata.version("qdrant-client")},
+        "machine": machine_info("qdrant-edge-py", "qdrant-client"),
         "results": [run(impl, args) for impl in impls],
     }
     json.dump(report, sys.stdout, indent=2)

@@ -448,9 +448,12 @@ def eval_group():
               type=click.Choice(["dense", "sparse", "rrf", "weighted", "all"]),
               help="Strategies to score (repeatable); default: the configured one (CHATOPS_RETRIEVAL).")
 @click.option("--dense-weight", type=float, help="Weight of the dense list in 'weighted' fusion.")
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Keep the index here and reuse it next time (unchanged documents are skipped).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_weight: float | None, as_json: bool):
+def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_weight: float | None,
+                   index_dir: Path | None, as_json: bool):
     """nDCG@k, recall@k, MRR@k and latency on a BEIR folder (ingested into a throwaway index)."""
     from connectors.index.retriever import STRATEGIES
     from chatops.container import Container
@@ -470,7 +473,7 @@ def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_wei
 
     results = evaluate(folder, embedder=container.embedder, index_factory=index_factory, strategies=chosen,
                        k=k, dense_weight=settings.dense_weight if dense_weight is None else dense_weight,
-                       candidates=settings.candidates, progress=sys.stderr.isatty())
+                       candidates=settings.candidates, progress=sys.stderr.isatty(), index_dir=index_dir)
     if as_json:
         click.echo(json.dumps(results[chosen[0]] if len(chosen) == 1 else results))
         return

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
     retrieval: Literal["dense", "sparse", "rrf", "weighted"] = Field(
         default="weighted", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
-    dense_weight: float = Field(default=0.75, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
+    dense_weight: float = Field(default=0.95, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
     min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
     channel_max_members: int = Field(
         default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")

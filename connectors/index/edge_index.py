@@ -156,7 +156,8 @@ class EdgeIndex:
         """Open (or prepare to create) the shard under ``path``.
 
         ``exact`` makes every dense search a full scan (``SearchParams(exact=True)``),
-        ignoring HNSW: slower on a large optimised shard, for comparisons and tests.
+        ignoring HNSW: slower on a large optimised shard, for comparisons and tests
+        (``search(..., exact=...)`` overrides it for one call).
         ``indexing_threshold_kb`` is the segment size above which ``optimize()`` builds
         HNSW (engine default 10,000 KB, about 6,500 vectors of 384 floats); None keeps
         what the shard has.
@@ -165,7 +166,9 @@ class EdgeIndex:
         self._shard_path = self._path / SHARD_DIR
         self._dim = dim
         self._rrf_k = rrf_k
-        self._params = qe.SearchParams(exact=True) if exact else None
+        self._approx_params: qe.SearchParams | None = None
+        self._exact_params = qe.SearchParams(exact=True)
+        self._params = self._exact_params if exact else self._approx_params
         self._indexing_threshold_kb = indexing_threshold_kb
         self._write_lock = threading.Lock()
         self._gate = _Gate()
@@ -279,7 +282,10 @@ class EdgeIndex:
                     return out
 
     def search(self, query: Query, audience: Audience, *, limit: int, candidates: int,
-               mode: str = "hybrid") -> list[Hit]:
+               mode: str = "hybrid", exact: bool | None = None) -> list[Hit]:
+        """``exact``: True forces a full scan of the dense search for this call, False the
+        HNSW search; None (the default) follows the ``exact`` given to the constructor."""
+        params = self._params if exact is None else (self._exact_params if exact else self._approx_params)
         flt = acl_filter(audience)
         dense = [float(x) for x in query.dense]
         dense_query = qe.Query.Nearest(dense, using=DENSE)
@@ -295,14 +301,14 @@ class EdgeIndex:
             request = qe.QueryRequest(
                 limit=limit,
                 prefetches=[
-                    qe.Prefetch(limit=candidates, query=dense_query, filter=flt, params=self._params),
+                    qe.Prefetch(limit=candidates, query=dense_query, filter=flt, params=params),
                     qe.Prefetch(limit=candidates, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt),
                 ],
                 query=qe.Fusion.Rrf(k=self._rrf_k),
                 filter=flt, with_payload=True, with_vector=[DENSE],
             )
         else:
-            request = qe.QueryRequest(limit=limit, query=dense_query, filter=flt, params=self._params,
+            request = qe.QueryRequest(limit=limit, query=dense_query, filter=flt, params=params,
                                       with_payload=True, with_vector=[DENSE])
         with self._gate.shared():
             if self._shard is None:  # nothing ingested yet

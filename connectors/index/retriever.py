@@ -31,7 +31,7 @@ class Retriever:
     index: VectorIndex
     embedder: QueryEmbedder
     strategy: Strategy = "weighted"
-    dense_weight: float = 0.75
+    dense_weight: float = 0.95
     candidates: int = 50
 
     def embed(self, text: str) -> Query:

@@ -120,7 +120,7 @@ class Pipeline:
     max_members: int = 200
     min_similarity: float = 0.3
     strategy: str = "weighted"             # see connectors.index.retriever
-    dense_weight: float = 0.75
+    dense_weight: float = 0.95
     catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
     directory: ChannelDirectory | None = None
 

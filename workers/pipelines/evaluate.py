@@ -82,11 +82,15 @@ def score(beir: BeirSet, retriever: Retriever, k: int = 10, progress: bool = Fal
 
 
 def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k: int = 10,
-             dense_weight: float = 0.75, candidates: int = 50, progress: bool = False) -> dict:
-    """Ingest ``folder`` into a fresh index and score each strategy; {strategy: metrics}."""
+             dense_weight: float = 0.95, candidates: int = 50, progress: bool = False,
+             index_dir: Path | None = None) -> dict:
+    """Ingest ``folder`` into an index and score each strategy; {strategy: metrics}.
+
+    The index is thrown away unless ``index_dir`` is given; ingesting into a kept index again
+    skips every unchanged document, so repeated experiments cost only the queries."""
     beir = BeirSet.load(folder)
     with tempfile.TemporaryDirectory(prefix="chatops-eval-") as tmp:
-        index = index_factory(Path(tmp), embedder.dim)
+        index = index_factory(Path(index_dir) if index_dir else Path(tmp), embedder.dim)
         try:
             ingest(BeirSource(folder), index, embedder, progress=progress)
             optimize = getattr(index, "optimize", None)
