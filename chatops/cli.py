@@ -406,12 +406,22 @@ def proposals_expire(ctx):
     """Mark overdue proposals expired (run it from cron; clicks also expire them lazily)."""
     from chatops.container import Container
 
+    from workers.pipelines.respond import proposal_message
+
     container = Container(_settings(ctx))
     try:
         expired = container.proposals.expire_overdue()
+        updated = 0
+        for p in expired:  # take the buttons off the Slack message, where there is one
+            if container.gateway is not None and p.channel and p.message_ts:
+                try:
+                    container.gateway.update(p.channel, p.message_ts, proposal_message(p, container.proposals))
+                    updated += 1
+                except Exception as exc:  # noqa: BLE001 - the state change stands; say what failed
+                    click.echo(f"could not update the Slack message of {p.id}: {type(exc).__name__}", err=True)
     finally:
         container.close()
-    click.echo(f"{len(expired)} proposal(s) expired")
+    click.echo(f"{len(expired)} proposal(s) expired, {updated} Slack message(s) updated")
 
 
 @main.group()

@@ -549,12 +549,12 @@ def test_proposals_expire(any_db_cli, hook):
     cli.env["CHATOPS_CLI_DECISIONS"] = "true"
     lapsing = propose(cli, action="flush_cache", args="{}")
     lasting = propose(cli)
-    assert cli("proposals", "expire").stdout == "0 proposal(s) expired\n"
+    assert cli("proposals", "expire").stdout == "0 proposal(s) expired, 0 Slack message(s) updated\n"
     time.sleep(1.1)
     result = cli("proposals", "expire")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "1 proposal(s) expired\n"
-    assert cli("proposals", "expire").stdout == "0 proposal(s) expired\n"
+    assert result.stdout == "1 proposal(s) expired, 0 Slack message(s) updated\n"
+    assert cli("proposals", "expire").stdout == "0 proposal(s) expired, 0 Slack message(s) updated\n"
     expired = [json.loads(line)["id"] for line in
                cli("proposals", "list", "--state", "expired", "--json").stdout.splitlines()]
     assert expired == [lapsing]

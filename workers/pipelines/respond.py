@@ -90,13 +90,7 @@ class Responder:
             self.store.set_message(outcome.proposal.id, ts)
 
     def _proposal_message(self, p) -> dict:
-        spec = self.proposals.catalogue.specs.get(p.action)
-        return proposal_blocks.proposal_blocks(
-            proposal_id=p.id, action=p.action, description=spec.description if spec else p.action,
-            arguments=p.arguments, requested_by_slack=p.requested_by_slack, requested_by_email=p.requested_by_email,
-            approvers=self.proposals.policy_of(p).describe(), expires_at=p.expires_at, state=p.state,
-            decided_by_slack=p.decided_by_slack, decided_by_email=p.decided_by_email, reason=p.reason,
-            result_summary=(p.result or {}).get("summary"), result_url=(p.result or {}).get("url"))
+        return proposal_message(p, self.proposals)
 
     # -- Approve / Reject ---------------------------------------------------------
 
@@ -202,4 +196,15 @@ class Responder:
         self._post_answer(dm, placeholder, None, answer, q)
 
 
-__all__ = ["Responder", "SlackTransientError"]
+def proposal_message(p, proposals) -> dict:
+    """The Slack message of a proposal in its current state."""
+    spec = proposals.catalogue.specs.get(p.action)
+    return proposal_blocks.proposal_blocks(
+        proposal_id=p.id, action=p.action, description=spec.description if spec else p.action,
+        arguments=p.arguments, requested_by_slack=p.requested_by_slack, requested_by_email=p.requested_by_email,
+        approvers=proposals.policy_of(p).describe(), expires_at=p.expires_at, state=p.state,
+        decided_by_slack=p.decided_by_slack, decided_by_email=p.decided_by_email, reason=p.reason,
+        result_summary=(p.result or {}).get("summary"), result_url=(p.result or {}).get("url"))
+
+
+__all__ = ["Responder", "SlackTransientError", "proposal_message"]
