@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from chatops.cli import main
 from chatops.settings import Settings
+from tests.actions_example import catalogue
 from tests.standins.fake_webhook import FakeWebhook
 
 pytestmark = pytest.mark.redis
@@ -75,24 +76,7 @@ ENV_NAMES = _settings_env_names() | set(SECRETS)
 
 
 def catalogue_yaml(url: str) -> str:
-    return f"""
-actions:
-  - name: restart_service
-    kind: webhook
-    description: Restart one service in one environment.
-    url: {url}
-    secret_env: RESTART_HOOK_SECRET
-    parameters:
-      type: object
-      properties:
-        service: {{type: string, enum: [billing, search]}}
-        env: {{type: string, enum: [staging, production]}}
-      required: [service, env]
-      additionalProperties: false
-    approvers: {{groups: [sre]}}
-    allow_self_approval: false
-    expires_after: 3600
-  - name: flush_cache
+    return catalogue(url, f"""  - name: flush_cache
     kind: webhook
     description: Flush a cache; the proposal lapses after a second.
     url: {url}
@@ -100,7 +84,7 @@ actions:
     parameters: {{type: object, properties: {{}}, additionalProperties: false}}
     approvers: {{groups: [sre]}}
     expires_after: 1
-"""
+""")
 
 
 def write_corpus(root: Path) -> Path:

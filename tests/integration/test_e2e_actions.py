@@ -14,6 +14,7 @@ import time
 import pytest
 
 from chatops.store import Store
+from tests.actions_example import catalogue
 from tests.integration.harness import BOT, System, text_of
 from tests.standins.fake_webhook import FakeWebhook
 
@@ -36,24 +37,7 @@ users:
 
 
 def actions_yaml(url: str) -> str:
-    return f"""
-actions:
-  - name: restart_service
-    kind: webhook
-    description: Restart one service in one environment.
-    url: {url}
-    secret_env: RESTART_HOOK_SECRET
-    parameters:
-      type: object
-      properties:
-        service: {{type: string, enum: [billing, search]}}
-        env: {{type: string, enum: [staging, production]}}
-      required: [service, env]
-      additionalProperties: false
-    approvers: {{groups: [sre]}}
-    allow_self_approval: false
-    expires_after: 3600
-"""
+    return catalogue(url)
 
 
 def tool_call(arguments: dict) -> dict:

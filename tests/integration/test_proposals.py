@@ -17,6 +17,7 @@ from chatops.access import Principal
 from chatops.catalogue import Catalogue
 from chatops.settings import ConfigError
 from connectors.actions.base import ConnectorDeps
+from tests.actions_example import catalogue
 from tests.standins.fake_webhook import FakeWebhook
 from workers.pipelines.proposals import Decided, Invalid, ProposalService, Refused
 
@@ -28,30 +29,13 @@ BEN = Principal.of("ben@corp.example", ["engineering"], slack_user_id="UBEN")  #
 
 
 def catalogue_yaml(url: str) -> str:
-    return f"""
-actions:
-  - name: restart_service
-    kind: webhook
-    description: Restart one service in one environment.
-    url: {url}
-    secret_env: RESTART_HOOK_SECRET
-    parameters:
-      type: object
-      properties:
-        service: {{type: string, enum: [billing, search]}}
-        env: {{type: string, enum: [staging, production]}}
-      required: [service, env]
-      additionalProperties: false
-    approvers: {{groups: [sre]}}
-    allow_self_approval: false
-    expires_after: 3600
-  - name: clear_cache
+    return catalogue(url, f"""  - name: clear_cache
     kind: webhook
     description: Clear my own cache.
     url: {url}
     secret_env: RESTART_HOOK_SECRET
     parameters: {{type: object, properties: {{}}, additionalProperties: false}}
-"""
+""")
 
 
 class Clock:
