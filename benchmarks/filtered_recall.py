@@ -3,7 +3,9 @@
 An ACL filter that matches few points is where an approximate index silently
 loses results: the graph walk has to get past many points the filter rejects.
 This builds an EdgeIndex of N synthetic points (seeded random unit 384-d dense
-vectors, no sparse vectors, no embedding model), builds HNSW with
+vectors, no sparse vectors, no embedding model; ``--data clustered`` draws them
+around 1,000 random centres instead, cosine ~0.7 to their centre, closer to real
+embeddings), builds HNSW with
 ``EdgeIndex.optimize()``, and for each selectivity runs the same dense-only
 queries twice, through the normal (approximate) path and with the per-call
 ``exact=True`` override, for one principal whose single group matches that
@@ -24,14 +26,18 @@ load and optimize times, segment / indexed-vector counts, peak RSS.
 
     .venv/bin/python benchmarks/filtered_recall.py --points 20000
     .venv/bin/python benchmarks/filtered_recall.py --points 100000 --json --path /tmp/fr100k
+    # the engine's own default threshold, i.e. EdgeIndex before FULL_SCAN_THRESHOLD_KB:
+    .venv/bin/python benchmarks/filtered_recall.py --points 20000 --full-scan-threshold-kb 10000
 
 Reading the numbers: the engine does not use HNSW for a filter whose estimated
-cardinality is below ``full_scan_threshold`` (10,000 KB by default, about 6,666
-vectors of 384 floats); it scans the points the payload index selects, which is
-exact. So small selectivities on small corpora are exact by construction.
-Random vectors are a hard case for HNSW (no cluster structure; the 2nd..k-th
-neighbours are barely closer than everything else), so recall here is a lower
-bound for real embeddings.
+cardinality is below ``full_scan_threshold`` (EdgeIndex's default
+:data:`~connectors.index.edge_index.FULL_SCAN_THRESHOLD_KB`, 200,000 KB, is about
+133,000 vectors of 384 floats; the engine's own default, 10,000 KB, about 6,666);
+it scans the points the payload index selects, which is exact: ``search_path``
+in the output says which path the size of the filter implies. Uniform random
+vectors are a hard case for HNSW (no cluster structure; the 2nd..k-th neighbours
+are barely closer than everything else), so recall on them is a lower bound for
+real embeddings.
 """
 
 from __future__ import annotations
@@ -53,15 +59,14 @@ from _synthetic import (DIM, latency_summary, machine_info, peak_rss_mb, point_i
 
 from chatops.access import Acl, Audience, Principal  # noqa: E402
 from connectors.index.base import Query, SparseVec  # noqa: E402
-from connectors.index.edge_index import EdgeIndex  # noqa: E402
+from connectors.index.edge_index import FULL_SCAN_THRESHOLD_KB, EdgeIndex  # noqa: E402
 
 DEFAULT_SELECTIVITIES = (0.01, 0.1, 0.5)
 REST = "rest"
 META = "filtered_recall.json"
 NO_SPARSE = SparseVec((), ())
 BATCH = 1000
-# the engine's default full_scan_threshold (KB) in vectors of DIM float32
-FULL_SCAN_THRESHOLD_POINTS = 10_000 * 1024 // (DIM * 4)
+CENTRES = 1000  # --data clustered
 
 
 def progress(msg: str) -> None:
@@ -72,12 +77,26 @@ def group_name(selectivity: float) -> str:
     return f"p{selectivity * 100:02g}"
 
 
-def corpus(n: int, seed: int):
-    """(start, dense, u) in batches: dense float32 (m, DIM) unit vectors, u uniform in [0, 1)."""
+def threshold_points(kb: int) -> int:
+    """The engine's full_scan_threshold (KB of vectors) in vectors of DIM float32."""
+    return kb * 1024 // (DIM * 4)
+
+
+def corpus(n: int, seed: int, data: str = "uniform"):
+    """(start, dense, u) in batches: dense float32 (m, DIM) unit vectors, u uniform in [0, 1).
+
+    ``uniform``: uniform on the sphere. ``clustered``: a random one of CENTRES random unit
+    centres plus Gaussian noise of norm ~1, renormalised (cosine ~0.7 to the centre).
+    """
     rng = np.random.default_rng(seed)
+    centres = unit_vectors(np.random.default_rng(seed + 100), CENTRES) if data == "clustered" else None
     for start in range(0, n, BATCH):
         m = min(BATCH, n - start)
-        dense = unit_vectors(rng, m)
+        if centres is None:
+            dense = unit_vectors(rng, m)
+        else:
+            dense = centres[rng.integers(0, CENTRES, m)] + rng.normal(size=(m, DIM)).astype(np.float32) / np.sqrt(DIM)
+            dense /= np.linalg.norm(dense, axis=1, keepdims=True)
         yield start, dense, rng.random(m)
 
 
@@ -92,13 +111,13 @@ def make_queries(sources_vecs: np.ndarray, seed: int, noise: float) -> np.ndarra
     return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
 
 
-def brute_force(n: int, seed: int, queries: np.ndarray, selectivities, k: int) -> dict:
+def brute_force(n: int, seed: int, data: str, queries: np.ndarray, selectivities, k: int) -> dict:
     """Exact filtered top-k by numpy, streaming over the corpus: selectivity -> (ids per query, visible count)."""
     nq = len(queries)
     best = {s: (np.full((nq, k), -np.inf, dtype=np.float32), np.full((nq, k), -1, dtype=np.int64))
             for s in selectivities}
     visible = dict.fromkeys(selectivities, 0)
-    for start, dense, u in corpus(n, seed):
+    for start, dense, u in corpus(n, seed, data):
         scores = queries @ dense.T  # (nq, m)
         ids = np.arange(start, start + len(u))
         for s in selectivities:
@@ -143,10 +162,10 @@ def recall_stats(got: list[list[str]], expected: list[set[str]]) -> dict:
 
 
 def open_or_build(args, path: Path, out: dict) -> EdgeIndex:
-    meta = {"points": args.points, "seed": args.seed, "dim": DIM,
+    meta = {"points": args.points, "seed": args.seed, "dim": DIM, "data": args.data,
             "selectivities": sorted(args.selectivity)}
     meta_path = path.parent / META
-    index = EdgeIndex(path=path, dim=DIM)
+    index = EdgeIndex(path=path, dim=DIM, full_scan_threshold_kb=args.full_scan_threshold_kb)
     try:
         index.ensure_collection()
         have = index.count()
@@ -162,7 +181,7 @@ def open_or_build(args, path: Path, out: dict) -> EdgeIndex:
         meta_path.write_text(json.dumps(meta))
         t = time.perf_counter()
         step = max(args.points // 10, BATCH)
-        for start, dense, u in corpus(args.points, args.seed):
+        for start, dense, u in corpus(args.points, args.seed, args.data):
             chunks = [synthetic_chunk(start + j, acl_for(float(u[j]), args.selectivity)) for j in range(len(u))]
             index.upsert(chunks, dense.tolist(), [NO_SPARSE] * len(chunks))
             done = start + len(u)
@@ -197,13 +216,13 @@ def run(args, base: Path) -> dict:
         nq = min(args.queries, args.points)
         sources = np.sort(np.random.default_rng(args.seed + 1).choice(args.points, nq, replace=False))
         src_vecs = np.empty((nq, DIM), dtype=np.float32)
-        for start, dense, _ in corpus(args.points, args.seed):
+        for start, dense, _ in corpus(args.points, args.seed, args.data):
             sel = (sources >= start) & (sources < start + len(dense))
             src_vecs[sel] = dense[sources[sel] - start]
         qmat = make_queries(src_vecs, args.seed, args.noise)
         queries = [Query(dense=v.tolist(), sparse=None) for v in qmat]
         progress(f"numpy brute force for {nq} queries x {len(args.selectivity)} selectivities ...")
-        truth = brute_force(args.points, args.seed, qmat, args.selectivity, args.k)
+        truth = brute_force(args.points, args.seed, args.data, qmat, args.selectivity, args.k)
 
         warmup = min(args.warmup, nq)
         out["selectivities"] = []
@@ -219,7 +238,8 @@ def run(args, base: Path) -> dict:
             row = {
                 "selectivity": s, "group": group, "visible_points": visible,
                 "visible_fraction": round(visible / args.points, 4),
-                "hnsw_expected": visible >= FULL_SCAN_THRESHOLD_POINTS,
+                "search_path": ("filtered HNSW" if visible >= threshold_points(args.full_scan_threshold_kb)
+                                else "exact scan (payload index)"),
                 "recall_at_k": recall_stats(approx, expected),
                 "approx": {**latency_summary(approx_ms), "mean_hits": round(float(np.mean([len(a) for a in approx])), 2)},
                 "exact": {**latency_summary(exact_ms), "mean_hits": round(float(np.mean([len(e) for e in exact])), 2)},
@@ -263,6 +283,11 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=10, help="hits per search; recall@k")
     ap.add_argument("--selectivity", type=float, action="append",
                     help="fraction of points the filter matches (repeatable; default 0.01 0.1 0.5)")
+    ap.add_argument("--data", choices=["uniform", "clustered"], default="uniform",
+                    help="dense vectors: uniform on the sphere, or around 1,000 random centres")
+    ap.add_argument("--full-scan-threshold-kb", type=int, default=FULL_SCAN_THRESHOLD_KB,
+                    help="EdgeIndex full_scan_threshold_kb (default: EdgeIndex's, %(default)s; "
+                         "the engine's own default is 10000)")
     ap.add_argument("--noise", type=float, default=0.3, help="query = stored vector + noise * random unit vector")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--seed", type=int, default=11)
@@ -289,8 +314,9 @@ def main(argv=None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     report = {
         "setup": {"dim": DIM, "points": args.points, "queries": min(args.queries, args.points), "k": args.k,
-                  "mode": "dense", "selectivities": args.selectivity, "noise": args.noise, "seed": args.seed,
-                  "target": args.target, "full_scan_threshold_points": FULL_SCAN_THRESHOLD_POINTS,
+                  "mode": "dense", "data": args.data, "selectivities": args.selectivity, "noise": args.noise,
+                  "seed": args.seed, "target": args.target, "full_scan_threshold_kb": args.full_scan_threshold_kb,
+                  "full_scan_threshold_points": threshold_points(args.full_scan_threshold_kb),
                   "acl": "one group per selectivity (u < s), else 'rest'; no public points",
                   "principal": "bench@example.com in the one group"},
         "machine": machine_info("qdrant-edge-py"),

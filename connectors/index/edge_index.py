@@ -21,9 +21,11 @@ Things about qdrant-edge 0.9 this module works around or relies on:
   processes cannot both decide to *create* the shard.
 * HNSW is built only by ``optimize()`` (there is no background optimizer);
   until then searches are exact (brute force over the payload-index-filtered
-  points). ``optimize()`` holds the GIL for its whole run (minutes at 100k
-  points), so it is never called implicitly: call :meth:`EdgeIndex.optimize`
-  after a bulk ingest, from the process that ingests.
+  points); after it, too, a filter matching less than ``full_scan_threshold_kb``
+  of vectors is searched exactly (see :data:`FULL_SCAN_THRESHOLD_KB`).
+  ``optimize()`` holds the GIL for its whole run (minutes at 100k points), so it
+  is never called implicitly: call :meth:`EdgeIndex.optimize` after a bulk
+  ingest, from the process that ingests.
 * ``query``/``count``/``scroll`` let other Python threads run (measured: a
   spinning thread keeps ~40% of its speed during queries, ~0% during
   ``optimize()``, ~2% during ``flush()``) and the engine guards its segments with
@@ -65,6 +67,15 @@ _ACL_FIELDS = {
     "doc_id": qe.PayloadSchemaType.Keyword,
 }
 _WRITE_BATCH = 256
+# A filter matching less than this much dense-vector data (KB; 200,000 KB is about 133,000
+# vectors of 384 floats), in a segment, is answered by an exact scan of the points the payload
+# index selects, not by HNSW (which optimize() still builds, for broader filters). The engine's
+# default (10,000 KB) sends broader ACL filters to filtered HNSW, which lost results in
+# benchmarks/filtered_recall.py at 100k points: recall@10 0.63 / 0.24 with 10% / 50% visible
+# (uniform random vectors), 0.987 / 0.996 (clustered ones); no hnsw_ef, ACORN, m or payload_m
+# setting reached 0.99 for less than the exact scan costs (~8 / ~21 ms p50 there, 2 cores).
+FULL_SCAN_THRESHOLD_KB = 200_000
+_HNSW_M, _HNSW_EF_CONSTRUCT = 16, 100  # the engine's defaults, restated: HnswIndexConfig needs them
 
 # See the module docstring: a Python bool would become MatchValue(1) and match nothing.
 _TRUE = np.True_
@@ -152,7 +163,8 @@ class EdgeIndex:
     kind = "edge"
 
     def __init__(self, *, path: Path, dim: int, rrf_k: int = 60, exact: bool = False,
-                 indexing_threshold_kb: int | None = None):
+                 indexing_threshold_kb: int | None = None,
+                 full_scan_threshold_kb: int | None = FULL_SCAN_THRESHOLD_KB):
         """Open (or prepare to create) the shard under ``path``.
 
         ``exact`` makes every dense search a full scan (``SearchParams(exact=True)``),
@@ -160,7 +172,10 @@ class EdgeIndex:
         (``search(..., exact=...)`` overrides it for one call).
         ``indexing_threshold_kb`` is the segment size above which ``optimize()`` builds
         HNSW (engine default 10,000 KB, about 6,500 vectors of 384 floats); None keeps
-        what the shard has.
+        what the shard has. ``full_scan_threshold_kb``: filters matching less vector data
+        than this are searched exactly (:data:`FULL_SCAN_THRESHOLD_KB`); None keeps what the
+        shard has (engine default 10,000 KB). A changed value reaches an existing shard's
+        segments at its next ``optimize()``.
         """
         self._path = Path(path)
         self._shard_path = self._path / SHARD_DIR
@@ -170,6 +185,7 @@ class EdgeIndex:
         self._exact_params = qe.SearchParams(exact=True)
         self._params = self._exact_params if exact else self._approx_params
         self._indexing_threshold_kb = indexing_threshold_kb
+        self._full_scan_threshold_kb = full_scan_threshold_kb
         self._write_lock = threading.Lock()
         self._gate = _Gate()
         self._path.mkdir(parents=True, exist_ok=True)
@@ -212,6 +228,9 @@ class EdgeIndex:
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             optimizers=(qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
                         if self._indexing_threshold_kb is not None else None),
+            hnsw_config=(qe.HnswIndexConfig(m=_HNSW_M, ef_construct=_HNSW_EF_CONSTRUCT,
+                                            full_scan_threshold=self._full_scan_threshold_kb)
+                         if self._full_scan_threshold_kb is not None else None),
         )
 
     def _open(self, opener) -> qe.EdgeShard:

@@ -1,8 +1,8 @@
 """``EdgeIndex.search(..., exact=...)``: a per-call override of the instance's ``exact``.
 
-Two edge indexes hold the same 400 seeded points with a real HNSW graph (indexing
-threshold lowered to 1 KB, then ``optimize()``): one opened with the defaults, one
-with ``exact=True``. ``exact=True`` on the default index must give what the exact
+Two edge indexes hold the same 400 seeded points with a real HNSW graph that
+searches really use (indexing and full-scan thresholds lowered to 1 and 10 KB, then
+``optimize()``): one opened with ``exact`` left at its default, one with ``exact=True``. ``exact=True`` on the default index must give what the exact
 instance gives (and, dense-only, what numpy brute force gives); leaving ``exact``
 out must keep each instance's behaviour; and the flag must reach the engine's
 request (at 400 points HNSW is usually exact anyway, so results alone could not
@@ -61,8 +61,9 @@ AUDIENCES = {
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     base = tmp_path_factory.mktemp("exact-override")
-    indexes = {"default": EdgeIndex(path=base / "default", dim=DIM, indexing_threshold_kb=1),
-               "exact": EdgeIndex(path=base / "exact", dim=DIM, indexing_threshold_kb=1, exact=True)}
+    kw = {"dim": DIM, "indexing_threshold_kb": 1, "full_scan_threshold_kb": 10}
+    indexes = {"default": EdgeIndex(path=base / "default", **kw),
+               "exact": EdgeIndex(path=base / "exact", exact=True, **kw)}
     for idx in indexes.values():
         idx.ensure_collection()
         idx.upsert(CHUNKS, DENSE.tolist(), SPARSE)

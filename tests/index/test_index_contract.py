@@ -581,8 +581,8 @@ def big(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("big") / request.param
     if request.param == "edge":
         idx = open_edge(path)
-    else:  # lower the indexing threshold so optimize() really builds HNSW on 3,000 points
-        idx = open_edge(path, indexing_threshold_kb=1)
+    else:  # lower both thresholds so optimize() builds HNSW on 3,000 points and search uses it
+        idx = open_edge(path, indexing_threshold_kb=1, full_scan_threshold_kb=10)  # and search it
     chunks, dense, sparse, _ = BIG
     idx.ensure_collection()
     idx.upsert(chunks, dense.tolist(), sparse)
