@@ -552,6 +552,32 @@ def test_proposals_expire(any_db_cli, hook):
     assert hook.requests == []
 
 
+def test_expire_takes_the_buttons_off_the_slack_message(cli, tmp_path, hook):
+    from chatops.store import Store
+    from tests.integration.harness import text_of
+    from tests.standins.fake_slack import FakeSlack
+
+    store = Store.for_url(f"sqlite:///{tmp_path / 'data' / 'chatops.db'}")
+    try:
+        p = store.create_proposal(
+            action="restart_service", arguments={"service": "billing", "env": "staging"},
+            requested_by_slack="UBEN", requested_by_email=BEN, approvers={"groups": ["sre"]},
+            allow_self_approval=False, channel="COPS", thread_ts="1700000000.000100",
+            expires_at=datetime.now(timezone.utc) - timedelta(seconds=1), correlation_id=None)
+        store.set_message(p.id, "1700000000.000200")
+    finally:
+        store.close()
+    with FakeSlack() as slack:
+        result = cli("proposals", "expire", SLACK_API_URL=slack.url)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "1 proposal(s) expired, 1 Slack message(s) updated\n"
+        update = slack.wait_for("chat.update", lambda params: params.get("ts") == "1700000000.000200")
+    assert update["channel"] == "COPS"
+    assert "Expired before anyone approved it" in text_of(update)
+    assert not [b for b in update["blocks"] if b.get("type") == "actions"]  # no buttons left
+    assert hook.requests == []
+
+
 # -- audit export -----------------------------------------------------------------------
 
 
