@@ -39,6 +39,8 @@ users:
 
 def _reply(request: dict) -> str:
     """A scripted model: cites source 1 and names its title, like a model that read it."""
+    if request["messages"][0]["content"].startswith("Rewrite the user's last message"):
+        return "Which cluster does the billing service restart run on?"
     prompt = request["messages"][-1]["content"]
     titles = re.findall(r'<source n="(\d+)" title="([^"]*)"', prompt)
     if not titles:
@@ -129,9 +131,14 @@ def test_follow_up_in_answered_thread_is_answered(system):
     answers = in_thread()
     assert len(answers) == 2, "the follow-up was not answered in the thread"
     assert "runbooks/restart-billing.md" in text_of(answers[-1])
-    # The model saw the earlier exchange as context.
+    # The follow-up was rewritten into a standalone question (with the thread as context), and
+    # the answer was written with the earlier exchange in view.
+    rewrites = [r for r in system.llm.requests if r["messages"][0]["content"].startswith("Rewrite")]
+    assert any("how do I restart the billing service?" in r["messages"][-1]["content"]
+               and "which cluster" in r["messages"][-1]["content"] for r in rewrites)
     assert any(any(m["content"] == "how do I restart the billing service?" for m in r["messages"])
-               for r in system.llm.requests if "which cluster" in r["messages"][-1]["content"])
+               for r in system.llm.requests if "which cluster" in r["messages"][-1]["content"]
+               and r not in rewrites)
 
 def test_unthreaded_channel_message_is_ignored_and_bot_messages_too(system):
     n = len(system.slack.calls_to("chat.postMessage"))

@@ -126,6 +126,21 @@ def build_messages(question: str, sources: Sequence[SourceDoc],
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
 
 
+REWRITE_PROMPT = """Rewrite the user's last message as one standalone search question, using the \
+conversation only to resolve what it refers to. Reply with the question alone, no preamble."""
+
+
+def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict]:
+    """Messages asking the model to turn a follow-up into a standalone question."""
+    lines = []
+    for q, a in history[-3:]:
+        lines.append(f"User: {q}")
+        lines.append(f"Assistant: {a[:600]}")
+    lines.append(f"User: {question}")
+    return [{"role": "system", "content": REWRITE_PROMPT},
+            {"role": "user", "content": "\n".join(lines)}]
+
+
 def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[Citation]]:
     """Drop citations to unknown numbers; renumber the rest by first use. Code is left alone."""
     by_n = {s.n: s for s in sources}

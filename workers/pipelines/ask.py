@@ -135,7 +135,7 @@ class Pipeline:
         t.audience_ms = (time.perf_counter() - start) * 1000
 
         start = time.perf_counter()
-        search_text = q.text if not q.history else f"{q.history[-1][0]}\n{q.text}"
+        search_text = self._standalone(q)
         retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
                               dense_weight=self.dense_weight, candidates=self.candidates)
         query = retriever.embed(search_text)
@@ -167,6 +167,22 @@ class Pipeline:
             "timings_ms": {k: round(v, 1) for k, v in vars(t).items()},
         })
         return result, t
+
+    def _standalone(self, q: Question) -> str:
+        """The text to search for. A thread follow-up ("and on staging?") is rewritten into a
+        standalone question by the model when there is one; otherwise the previous question is
+        prepended so retrieval keeps the thread's subject."""
+        if not q.history:
+            return q.text
+        fallback = f"{q.history[-1][0]}\n{q.text}"
+        if self.llm is None:
+            return fallback
+        try:
+            rewritten = self.llm.complete(answers.rewrite_messages(q.text, q.history), max_tokens=80).text
+        except LLMUnavailable:
+            return fallback
+        rewritten = " ".join(rewritten.split())
+        return rewritten if 0 < len(rewritten) <= 500 else fallback
 
     def _relevant(self, hits):
         """Below the similarity floor a passage is noise: better 'not found' than a guess."""

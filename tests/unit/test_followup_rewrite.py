@@ -1,0 +1,46 @@
+"""Thread follow-ups become standalone search questions (through the model when there is one)."""
+
+from connectors.llm.base import Completion, LLMUnavailable
+from workers.pipelines.ask import Pipeline, Question
+
+HISTORY = [("how do I restart the billing service?", "Drain the queue, then restart [1].")]
+
+
+class ScriptedLLM:
+    model = "scripted"
+
+    def __init__(self, reply=None, fail=False):
+        self.reply, self.fail, self.calls = reply, fail, []
+
+    def complete(self, messages, *, max_tokens=None, tools=None):
+        self.calls.append(messages)
+        if self.fail:
+            raise LLMUnavailable("down")
+        return Completion(text=self.reply, model=self.model)
+
+
+def pipeline(llm):
+    return Pipeline(identity=None, index=None, embedder=None, llm=llm)
+
+
+def test_a_question_without_history_is_searched_as_asked():
+    llm = ScriptedLLM("unused")
+    assert pipeline(llm)._standalone(Question(text="what is the VPN address?")) == "what is the VPN address?"
+    assert llm.calls == []
+
+
+def test_a_follow_up_is_rewritten_by_the_model_with_the_thread_as_context():
+    llm = ScriptedLLM("  Which cluster runs the billing\nservice restart?  ")
+    text = pipeline(llm)._standalone(Question(text="and which cluster?", history=HISTORY))
+    assert text == "Which cluster runs the billing service restart?"
+    prompt = llm.calls[0][-1]["content"]
+    assert "how do I restart the billing service?" in prompt and prompt.endswith("User: and which cluster?")
+
+
+def test_without_a_model_or_when_it_fails_the_previous_question_is_prepended():
+    q = Question(text="and which cluster?", history=HISTORY)
+    expected = "how do I restart the billing service?\nand which cluster?"
+    assert pipeline(None)._standalone(q) == expected
+    assert pipeline(ScriptedLLM(fail=True))._standalone(q) == expected
+    assert pipeline(ScriptedLLM(""))._standalone(q) == expected
+    assert pipeline(ScriptedLLM("x" * 600))._standalone(q) == expected
