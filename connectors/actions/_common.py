@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterable, TypeVar
+from typing import Any, ClassVar, Iterable, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from pydantic import BaseModel, ValidationError
 
-from connectors.actions.base import ConnectorConfigError, ConnectorDeps, ExecutionResult
+from connectors.actions.base import Approvers, ConnectorConfigError, ConnectorDeps, ExecutionResult
 
 log = logging.getLogger("connectors.actions")
 
@@ -172,3 +172,24 @@ def json_body(resp: requests.Response) -> Any:
 def _shorten(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+class SecretHttpConnector:
+    """What the HTTP connectors share: a validated config, one secret checked at start-up (not
+    at approval time), a timeout, and no default approvers (the requester alone)."""
+
+    config_model: ClassVar[type]     # the connector's Config
+    secret_field: ClassVar[str]      # the Config field that names the secret's env variable
+
+    def __init__(self, config, deps: ConnectorDeps):
+        self.config = config
+        self._deps = deps
+        require_secret(deps, self.secret_field, getattr(config, self.secret_field))
+        self._timeout = timeout_for(config.timeout, deps)
+
+    @classmethod
+    def from_settings(cls, settings: dict, deps: ConnectorDeps):
+        return cls(parse_config(cls.config_model, settings), deps)
+
+    def default_approvers(self, arguments: dict) -> Approvers | None:
+        return None

@@ -11,15 +11,14 @@ Arguments: ``summary`` (required), ``description`` (optional text),
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, bad_arguments, body_text, check_base_url, json_body,
-                                        parse_config, require_secret, status_failure, timeout_for,
-                                        transport_failure)
-from connectors.actions.base import Approvers, ConnectorDeps, ExecutionContext, ExecutionResult
+from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, json_body,
+                                        status_failure, transport_failure)
+from connectors.actions.base import ExecutionContext, ExecutionResult
 
 TARGET = "Jira"
 
@@ -58,22 +57,11 @@ def adf_document(text: str) -> dict:
     return {"type": "doc", "version": 1, "content": content}
 
 
-class JiraConnector:
+class JiraConnector(SecretHttpConnector):
     kind: ClassVar[str] = "jira"
     idempotent: bool = False
-
-    def __init__(self, config: Config, deps: ConnectorDeps):
-        self.config = config
-        self._deps = deps
-        require_secret(deps, "token_env", config.token_env)
-        self._timeout = timeout_for(config.timeout, deps)
-
-    @classmethod
-    def from_settings(cls, settings: dict, deps: ConnectorDeps) -> Self:
-        return cls(parse_config(Config, settings), deps)
-
-    def default_approvers(self, arguments: dict) -> Approvers | None:
-        return None
+    config_model: ClassVar[type] = Config
+    secret_field: ClassVar[str] = "token_env"
 
     def build_fields(self, arguments: dict) -> dict | str:
         """The issue's ``fields``, or what is wrong with the arguments."""

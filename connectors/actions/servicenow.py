@@ -13,16 +13,15 @@ up by sys_id, then display value), otherwise leave it off.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, bad_arguments, body_text, check_base_url, json_body,
-                                        parse_config, require_secret, status_failure, timeout_for,
-                                        transport_failure)
-from connectors.actions.base import Approvers, ConnectorDeps, ExecutionContext, ExecutionResult
+from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, json_body,
+                                        status_failure, transport_failure)
+from connectors.actions.base import ExecutionContext, ExecutionResult
 
 TARGET = "ServiceNow"
 _LEVELS = ("1", "2", "3")
@@ -43,22 +42,11 @@ class Config(BaseModel):
         return check_base_url(value)
 
 
-class ServiceNowConnector:
+class ServiceNowConnector(SecretHttpConnector):
     kind: ClassVar[str] = "servicenow"
     idempotent: bool = False
-
-    def __init__(self, config: Config, deps: ConnectorDeps):
-        self.config = config
-        self._deps = deps
-        require_secret(deps, "password_env", config.password_env)
-        self._timeout = timeout_for(config.timeout, deps)
-
-    @classmethod
-    def from_settings(cls, settings: dict, deps: ConnectorDeps) -> Self:
-        return cls(parse_config(Config, settings), deps)
-
-    def default_approvers(self, arguments: dict) -> Approvers | None:
-        return None
+    config_model: ClassVar[type] = Config
+    secret_field: ClassVar[str] = "password_env"
 
     def build_record(self, arguments: dict, ctx: ExecutionContext) -> dict | str:
         """The incident record to create, or what is wrong with the arguments."""

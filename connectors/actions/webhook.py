@@ -17,15 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import ClassVar, Self
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, body_text, check_http_url, parse_config, require_secret,
-                                        status_failure, timeout_for, transport_failure)
-from connectors.actions.base import Approvers, ConnectorDeps, ExecutionContext, ExecutionResult
+from connectors.actions._common import (Scrubber, SecretHttpConnector, body_text, check_http_url, status_failure, transport_failure)
+from connectors.actions.base import ConnectorDeps, ExecutionContext, ExecutionResult
 
 SIGNATURE_HEADER = "X-Chatops-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -60,23 +59,15 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-class WebhookConnector:
+class WebhookConnector(SecretHttpConnector):
     kind: ClassVar[str] = "webhook"
     idempotent: bool = True
+    config_model: ClassVar[type] = Config
+    secret_field: ClassVar[str] = "secret_env"
 
     def __init__(self, config: Config, deps: ConnectorDeps):
-        self.config = config
-        self._deps = deps
-        require_secret(deps, "secret_env", config.secret_env)  # fail at start, not at approval time
+        super().__init__(config, deps)
         self._host = urlsplit(config.url).hostname or "the webhook"
-        self._timeout = timeout_for(config.timeout, deps)
-
-    @classmethod
-    def from_settings(cls, settings: dict, deps: ConnectorDeps) -> Self:
-        return cls(parse_config(Config, settings), deps)
-
-    def default_approvers(self, arguments: dict) -> Approvers | None:
-        return None
 
     def execute(self, arguments: dict, ctx: ExecutionContext) -> ExecutionResult:
         secret = self._deps.secret(self.config.secret_env)
