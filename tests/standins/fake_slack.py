@@ -138,6 +138,10 @@ class FakeSlack(LoopbackServer):
     def _reactions_add(self, p):
         return {"ok": True}
 
+    def _apps_connections_open(self, p):
+        url = getattr(self, "socket_url", None)
+        return {"ok": True, "url": url} if url else {"ok": False, "error": "not_allowed_token_type"}
+
     def _views_open(self, p):
         if not p.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
