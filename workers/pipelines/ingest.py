@@ -39,7 +39,10 @@ class IngestReport:
 
 
 def ingest(source: DocumentSource, index: VectorIndex, embedder: Embedder, *,
-           progress: bool = False, batch_chunks: int = 256) -> IngestReport:
+           progress: bool = False, batch_chunks: int = 1024) -> IngestReport:
+    """``batch_chunks``: chunks gathered before embedding. The embedder sorts each gathering by
+    length, so a larger one wastes less compute on padding (256 measured 0.52–0.85 of the
+    model's own throughput, 1024 measured 0.93); memory stays bounded by it."""
     index.ensure_collection()
     report = IngestReport(source=source.source_id)
     existing = index.document_hashes(source.source_id)
