@@ -110,6 +110,15 @@ class Audience:
         """True when only public documents can pass (explicitly, or an unknown member)."""
         return self.public_only or any(p.email is None and not p.groups for p in self.principals)
 
+    def filter_terms(self) -> list[tuple[str | None, tuple[str, ...]]] | None:
+        """The rule as an index filter needs it: None means public documents only; otherwise
+        one (email, groups) term per person, each read as "public, or lists this email, or
+        shares one of these groups", all of which must hold. Each index engine translates
+        these terms into its own filter classes."""
+        if self.public_only or not self.principals:
+            return None
+        return [(p.email, tuple(sorted(p.groups))) for p in self.principals]
+
     def can_see(self, acl: Acl) -> bool:
         if not acl.visible_to_anyone:
             return False

@@ -16,7 +16,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     import redis
 
     from connectors.index.models import ModelMissing
-    from connectors.index.qdrant_index import IndexBusy
+    from connectors.index.base import IndexBusy
     from connectors.sources.filesystem.acl import AclFileError
 
     return (ConfigError, IndexBusy, ModelMissing, AclFileError, FileNotFoundError,

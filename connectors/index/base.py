@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Sequence
 
 from chatops.access import Acl, Audience
+
+
+class IndexBusy(Exception):
+    """The embedded index folder is held by another process."""
+
+    @classmethod
+    def at(cls, path: Path) -> "IndexBusy":
+        return cls(f"the embedded index at {path} is open in another process (a running worker?); "
+                   "stop it, or point QDRANT_URL at a Qdrant server")
+
+
+def cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
+    """Cosine similarity of a query and a stored vector (0 when the vector is missing)."""
+    if not b:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
-import math
 import os
 import threading
 from contextlib import contextmanager
@@ -50,8 +49,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, Query, SparseVec
-from connectors.index.qdrant_index import IndexBusy
+from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, cosine
 
 log = logging.getLogger(__name__)
 
@@ -97,33 +95,18 @@ def acl_filter(audience: Audience) -> qe.Filter:
     users, or one of the person's groups); only public for a public-only or empty
     audience; never an empty ``MatchAny``.
     """
-    if audience.public_only or not audience.principals:
+    terms = audience.filter_terms()
+    if terms is None:
         return qe.Filter(must=[_public_condition()])
     per_person = []
-    for p in audience.principals:
+    for email, groups in terms:
         should: list = [_public_condition()]
-        if p.email:
-            should.append(qe.FieldCondition(key="acl_users", match=qe.MatchAny([p.email])))
-        if p.groups:
-            should.append(qe.FieldCondition(key="acl_groups", match=qe.MatchAny(sorted(p.groups))))
+        if email:
+            should.append(qe.FieldCondition(key="acl_users", match=qe.MatchAny([email])))
+        if groups:
+            should.append(qe.FieldCondition(key="acl_groups", match=qe.MatchAny(list(groups))))
         per_person.append(qe.Filter(should=should))
     return qe.Filter(must=per_person)
-
-
-def _cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
-    if not b:
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
-def _busy(path: Path) -> IndexBusy:
-    return IndexBusy(
-        f"the embedded index at {path} is open in another process (a running worker?); "
-        "stop it, or point QDRANT_URL at a Qdrant server"
-    )
 
 
 class _Gate:
@@ -207,7 +190,7 @@ class EdgeIndex:
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise _busy(self._path) from None
+                raise IndexBusy.at(self._path) from None
             raise
         return fd
 
@@ -238,7 +221,7 @@ class EdgeIndex:
             return opener()
         except Exception as exc:  # the binding raises plain Exception for engine errors
             if "WouldBlock" in str(exc):  # the engine's own WAL lock
-                raise _busy(self._path) from None
+                raise IndexBusy.at(self._path) from None
             raise
 
     # -- the VectorIndex protocol ------------------------------------------------------------
@@ -343,7 +326,7 @@ class EdgeIndex:
                 continue
             vectors = point.vector if isinstance(point.vector, dict) else {}
             hits.append(Hit(chunk=chunk, score=float(point.score),
-                            similarity=_cosine(dense, vectors.get(DENSE))))
+                            similarity=cosine(dense, vectors.get(DENSE))))
         return hits
 
     def count(self) -> int:

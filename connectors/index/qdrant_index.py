@@ -10,7 +10,6 @@ Python against the same audience.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +17,7 @@ from typing import Sequence
 from qdrant_client import QdrantClient, models
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, Query, SparseVec
+from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, cosine
 
 log = logging.getLogger(__name__)
 
@@ -33,34 +32,21 @@ _ACL_FIELDS = {
 }
 
 
-class IndexBusy(Exception):
-    """The embedded index folder is held by another process."""
-
-
 def acl_filter(audience: Audience) -> models.Filter:
     """The Qdrant filter for 'every member of the audience may see this chunk'."""
     public = models.FieldCondition(key="acl_public", match=models.MatchValue(value=True))
-    if audience.public_only or not audience.principals:
+    terms = audience.filter_terms()
+    if terms is None:
         return models.Filter(must=[public])
     per_person = []
-    for p in audience.principals:
+    for email, groups in terms:
         should: list = [public]
-        if p.email:
-            should.append(models.FieldCondition(key="acl_users", match=models.MatchAny(any=[p.email])))
-        if p.groups:
-            should.append(models.FieldCondition(key="acl_groups",
-                                                match=models.MatchAny(any=sorted(p.groups))))
+        if email:
+            should.append(models.FieldCondition(key="acl_users", match=models.MatchAny(any=[email])))
+        if groups:
+            should.append(models.FieldCondition(key="acl_groups", match=models.MatchAny(any=list(groups))))
         per_person.append(models.Filter(should=should))
     return models.Filter(must=per_person)
-
-
-def _cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
-    if not b:
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 class QdrantIndex:
@@ -77,10 +63,7 @@ class QdrantIndex:
                 self._client = QdrantClient(path=str(path))
             except (RuntimeError, BlockingIOError) as exc:
                 if "already accessed" in str(exc) or isinstance(exc, BlockingIOError):
-                    raise IndexBusy(
-                        f"the embedded index at {path} is open in another process (a running "
-                        "worker?); stop it, or point QDRANT_URL at a Qdrant server"
-                    ) from None
+                    raise IndexBusy.at(path) from None
                 raise
             self.kind = "local"
         self._collection = collection
@@ -180,7 +163,7 @@ class QdrantIndex:
                           extra={"doc_id": chunk.doc_id})
                 continue
             hits.append(Hit(chunk=chunk, score=float(point.score),
-                            similarity=_cosine(dense, (point.vector or {}).get(DENSE))))
+                            similarity=cosine(dense, (point.vector or {}).get(DENSE))))
         return hits
 
     def count(self) -> int:

@@ -40,7 +40,8 @@ from chatops.access import Acl, Audience, Principal
 from connectors.index.base import Chunk, Hit, Query, SparseVec
 from connectors.index.edge_index import EdgeIndex
 from connectors.index.edge_index import acl_filter as edge_acl_filter
-from connectors.index.qdrant_index import IndexBusy, QdrantIndex
+from connectors.index.base import IndexBusy
+from connectors.index.qdrant_index import QdrantIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 384

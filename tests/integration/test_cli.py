@@ -25,8 +25,8 @@ import redis
 from click.testing import CliRunner
 
 from chatops.cli import main
-from chatops.settings import Settings
 from tests.actions_example import catalogue
+from tests.settings_env import settings_env_names
 from tests.standins.fake_webhook import FakeWebhook
 
 pytestmark = pytest.mark.redis
@@ -62,17 +62,7 @@ NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "msal", "slack_sdk", "slack_bol
 ID = re.compile(r"\bas ([0-9a-f]{32});")
 
 
-def _settings_env_names() -> set[str]:
-    names = set()
-    for name, field in Settings.model_fields.items():
-        names.add(name.upper())
-        alias = field.validation_alias
-        if alias is not None:
-            names.update(str(c).upper() for c in getattr(alias, "choices", [alias]))
-    return names
-
-
-ENV_NAMES = _settings_env_names() | set(SECRETS)
+ENV_NAMES = settings_env_names() | set(SECRETS)
 
 
 def catalogue_yaml(url: str) -> str:

@@ -6,19 +6,9 @@ from pathlib import Path
 import pytest
 
 from chatops.settings import ConfigError, FileConfig, Settings, load_file_config
+from tests.settings_env import settings_env_names
 
-
-def _env_names():
-    names = set()
-    for name, field in Settings.model_fields.items():
-        names.add(name.upper())
-        alias = field.validation_alias
-        if alias is not None:
-            names.update(str(c).upper() for c in getattr(alias, "choices", [alias]))
-    return names
-
-
-ENV_NAMES = _env_names()
+ENV_NAMES = settings_env_names()
 
 
 @pytest.fixture(autouse=True)
