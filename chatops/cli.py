@@ -137,13 +137,11 @@ def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
 
 
 def _record_cli_question(container, q, email: str, answer) -> None:
-    container.store.record_question(
-        correlation_id=None, team=None, channel=q.channel or "cli", channel_type=q.channel_type or "cli",
-        asker_slack_id=None, asker_email=email, question=q.text,
-        mode=answer.mode if answer else "refused",
-        cited=[c.as_json() for c in answer.citations] if answer else [],
-        audience=answer.audience if answer else "", hidden_documents=answer.hidden_documents if answer else 0,
-        latency_ms=None)
+    from workers.pipelines.ask import question_record
+
+    fields = question_record(q, answer, asker_email=email)
+    fields.update(channel=q.channel or "cli", channel_type=q.channel_type or "cli")
+    container.store.record_question(correlation_id=None, team=None, latency_ms=None, **fields)
 
 
 def render_answer(answer) -> str:

@@ -14,7 +14,7 @@ import time
 
 from bot import blocks, proposal_blocks
 from bot.gateway import SlackTransientError
-from workers.pipelines.ask import Question, Refusal
+from workers.pipelines.ask import Question, Refusal, question_record
 from workers.pipelines.proposals import Invalid, Refused
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Responder:
             answer, _timings = self.pipeline.ask(q)
         except Refusal as refusal:
             gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
-            self._record(payload, q, None, refused=str(refusal))
+            self._record(payload, q, None)
             return
         if thread_ts:  # before posting, so a quick follow-up already has this exchange as context
             state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.settings.thread_ttl)
@@ -64,18 +64,10 @@ class Responder:
             gateway.post_ephemeral(channel, payload["user"],
                                    blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)
 
-    def _record(self, payload: dict, q: Question, answer, *, refused: str | None = None,
-                latency_ms: float | None = None) -> None:
+    def _record(self, payload: dict, q: Question, answer, *, latency_ms: float | None = None) -> None:
         try:
-            self.store.record_question(
-                correlation_id=payload.get("cid"), team=payload.get("team"), channel=q.channel,
-                channel_type=q.channel_type, asker_slack_id=q.asker_slack_id,
-                asker_email=getattr(getattr(answer, "asker", None), "email", None), question=q.text,
-                mode="refused" if refused else answer.mode,
-                cited=[c.as_json() for c in answer.citations] if answer else [],
-                audience=answer.audience if answer else "", hidden_documents=answer.hidden_documents if answer else 0,
-                latency_ms=latency_ms,
-            )
+            self.store.record_question(correlation_id=payload.get("cid"), team=payload.get("team"),
+                                       latency_ms=latency_ms, **question_record(q, answer))
         except Exception:  # noqa: BLE001 - the answer is posted; the audit gap must be loud
             log.exception("could not write the question to the audit trail")
 
