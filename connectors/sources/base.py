@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Collection, Iterator, Protocol
 
 from chatops.access import Acl
 
@@ -27,6 +27,8 @@ class Document:
 class DocumentSource(Protocol):
     source_id: str
 
-    def documents(self) -> Iterator[Document]:
-        """Every document the source holds now (deleted ones simply do not appear)."""
+    def documents(self, only: Collection[str] | None = None) -> Iterator[Document]:
+        """Every document the source holds now (deleted ones simply do not appear); with
+        ``only``, just the documents with those ids that it still holds (for a batch of an
+        ingestion split across workers)."""
         ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 from chatops.access import Acl
 from connectors.sources.base import Document, Section
@@ -27,13 +27,18 @@ class BeirSource:
         self.acl_for = acl_for or (lambda _doc_id: Acl.of(public=True))
         self.limit = limit
 
-    def documents(self) -> Iterator[Document]:
+    def documents(self, only: Collection[str] | None = None) -> Iterator[Document]:
+        wanted = None if only is None else set(only)
         with self.corpus.open() as fh:
             for n, line in enumerate(fh):
-                if self.limit is not None and n >= self.limit:
+                if (self.limit is not None and n >= self.limit) or wanted == set():  # past the limit, or all found
                     return
                 row = json.loads(line)
                 doc_id = str(row["_id"])
+                if wanted is not None:
+                    if doc_id not in wanted:
+                        continue
+                    wanted.discard(doc_id)
                 title = (row.get("title") or "").strip()
                 text = (row.get("text") or "").strip()
                 acl = self.acl_for(doc_id)

@@ -6,8 +6,8 @@ import hashlib
 import json
 import logging
 import os
-from pathlib import Path
-from typing import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Collection, Iterator
 
 from connectors.sources.base import Document
 from connectors.sources.filesystem.acl import ACL_FILE, AclRules
@@ -33,16 +33,29 @@ class FilesystemSource:
         found = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith(".") or name == ACL_FILE:
-                    continue
-                path = Path(dirpath) / name
-                if path.suffix.lower() in SUPPORTED:
-                    found.append(path)
+            found.extend(Path(dirpath) / name for name in sorted(filenames) if _indexable(name))
         return found
 
-    def documents(self) -> Iterator[Document]:
-        for path in self.paths():
+    def paths_of(self, doc_ids: Collection[str]) -> list[Path]:
+        """The files these ids (relative paths) name, where :meth:`paths` would list them too:
+        below the root, through no hidden or symlinked folder, supported, still there."""
+        found = []
+        for rel in sorted(set(doc_ids)):
+            parts = PurePosixPath(rel).parts
+            if not parts or PurePosixPath(rel).is_absolute() or any(p in ("", ".", "..") for p in parts):
+                continue
+            if any(p.startswith(".") for p in parts[:-1]) or not _indexable(parts[-1]):
+                continue
+            folders = [self.root.joinpath(*parts[:i]) for i in range(1, len(parts))]
+            path = self.root.joinpath(*parts)
+            if path.is_file() and not any(f.is_symlink() for f in folders):
+                found.append(path)
+        return found
+
+    def documents(self, only: Collection[str] | None = None) -> Iterator[Document]:
+        """Every file below the root, or with ``only`` just those relative paths (reading only
+        those files; an id whose file is gone is left out)."""
+        for path in self.paths() if only is None else self.paths_of(only):
             rel = path.relative_to(self.root).as_posix()
             acl = self.rules.acl_for(rel)
             try:
@@ -58,3 +71,7 @@ class FilesystemSource:
             digest.update(json.dumps([PARSER_VERSION, acl.to_payload(), url]).encode())
             yield Document(doc_id=rel, title=title, sections=tuple(sections), acl=acl,
                            content_hash=digest.hexdigest(), url=url)
+
+
+def _indexable(name: str) -> bool:
+    return not name.startswith(".") and name != ACL_FILE and Path(name).suffix.lower() in SUPPORTED
