@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(default=150, validation_alias=AliasChoices("CHATOPS_TASK_HARD_LIMIT"))
     task_max_retries: int = Field(default=3, validation_alias=AliasChoices("CHATOPS_TASK_MAX_RETRIES"))
 
+    # Ingestion through the workers (chatops ingest --via-workers): documents and chunks per
+    # batch task, and one ingest task's time limit (seconds; the hard limit is 30 s more).
+    ingest_batch_docs: int = Field(default=64, ge=1, validation_alias=AliasChoices("CHATOPS_INGEST_BATCH_DOCS"))
+    ingest_batch_chunks: int = Field(default=1024, ge=1,
+                                     validation_alias=AliasChoices("CHATOPS_INGEST_BATCH_CHUNKS"))
+    ingest_time_limit: int = Field(default=900, ge=1, validation_alias=AliasChoices("CHATOPS_INGEST_TIME_LIMIT"))
+
     # Audit trail and proposals (SQLite under the data folder unless DATABASE_URL is set)
     database_url: str | None = _env("DATABASE_URL")
     cli_decisions: bool = Field(default=False, validation_alias=AliasChoices("CHATOPS_CLI_DECISIONS"))
@@ -153,6 +160,11 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """Folder of the embedded index (used when no QDRANT_URL is set)."""
         return self.qdrant_path or (self.data_dir / "index")
+
+    @property
+    def ingest_queue(self) -> str:
+        """Ingest tasks' own queue, beside the questions' (every worker consumes both)."""
+        return f"{self.queue_name}.ingest"
 
     @property
     def resolved_database_url(self) -> str:

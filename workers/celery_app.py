@@ -1,26 +1,32 @@
 """The Celery app on Redis, and the tasks it runs.
 
-Tasks carry ids and text only. Delivery is at-least-once (``acks_late``;
-a worker that dies mid-task gets its task redelivered), and the responder is
-written so a redelivery updates the same Slack message instead of posting a
-second answer.
+Slack tasks carry ids and the question's text; ingest tasks carry ids and paths
+only. Delivery is at-least-once (``acks_late``; a worker that dies mid-task gets
+its task redelivered): the responder is written so a redelivery updates the same
+Slack message instead of posting a second answer, and an ingest batch counts once.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from typing import Any, Callable
 
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
+from kombu import Queue
 
 from chatops.logs import correlated
 from chatops.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASKS = {"question": "chatops.question", "answer_in_dm": "chatops.answer_in_dm",
-         "decision": "chatops.decision"}
+SLACK_TASKS = {"question": "chatops.question", "answer_in_dm": "chatops.answer_in_dm",
+               "decision": "chatops.decision"}
+INGEST_TASKS = {"ingest_plan": "chatops.ingest_plan", "ingest_batch": "chatops.ingest_batch"}
+TASKS = {**SLACK_TASKS, **INGEST_TASKS}
+HARD_LIMIT_MARGIN = 30  # seconds between an ingest task's soft and hard time limits
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -30,68 +36,109 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_default_queue=settings.queue_name,
+        # Consumed by a worker started without --queues (``celery -A workers.worker worker``).
+        task_queues=[Queue(settings.queue_name), Queue(settings.ingest_queue)],
         task_soft_time_limit=settings.task_soft_time_limit, task_time_limit=settings.task_time_limit,
-        broker_transport_options={"visibility_timeout": max(3600, settings.task_time_limit * 4)},
+        # Longer than any task may run, or Redis hands a running task to a second worker.
+        broker_transport_options={"visibility_timeout": max(
+            3600, settings.task_time_limit * 4, (settings.ingest_time_limit + HARD_LIMIT_MARGIN) * 2)},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False, worker_redirect_stdouts=False,
     )
     return app
 
 
+def queue_for(kind: str, settings: Settings) -> str:
+    """Ingestion has its own queue, so questions do not wait behind a whole ingestion."""
+    return settings.ingest_queue if kind in INGEST_TASKS else settings.queue_name
+
+
 def make_dispatch(app: Celery, settings: Settings):
-    """The web process's side: send a task by name (no worker code imported)."""
+    """Send a task by name (the web process, the CLI and the ingest planner; no worker code imported)."""
     def dispatch(kind: str, payload: dict) -> None:
         # argsrepr/kwargsrepr: no question text in message headers or monitoring (and no
         # per-message repr cost on the acknowledgement path).
-        app.send_task(TASKS[kind], kwargs={"payload": payload}, queue=settings.queue_name,
+        app.send_task(TASKS[kind], kwargs={"payload": payload}, queue=queue_for(kind, settings),
                       argsrepr="()", kwargsrepr=f"{{payload: {kind} {payload.get('cid', '')}}}")
     return dispatch
 
 
-def register_tasks(app: Celery, responder_factory, *, max_retries: int = 3) -> None:
-    """Bind the tasks to a lazily built responder (one per worker process)."""
-    holder: dict = {}
-    lock = threading.Lock()
+class Services:
+    """The objects tasks run on, each built once per worker process on first use, under one
+    lock: they share the container's index (the embedded one admits one opener) and model."""
 
-    def responder():
-        # Worker threads share one responder; build it once (the embedded index admits one opener).
-        with lock:
-            if "r" not in holder:
-                holder["r"] = responder_factory()
-            return holder["r"]
+    def __init__(self, factories: dict[str, Callable[[], Any]]):
+        self._factories = factories
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
-    app.chatops_warm_up = responder  # type: ignore[attr-defined]
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._factories[name]()
+            return self._built[name]
 
+
+def register_tasks(app: Celery, services: Services, *, max_retries: int = 3,
+                   ingest_time_limit: int | None = None) -> None:
+    """Bind every task in TASKS to its runner: Slack tasks to the ``responder`` service, ingest
+    tasks to the ``ingest`` service (failures recorded through ``ingest_jobs``)."""
+    app.chatops_warm_up = lambda: services.get("responder")  # type: ignore[attr-defined]
+    ingest_limits = ({"soft_time_limit": ingest_time_limit, "time_limit": ingest_time_limit + HARD_LIMIT_MARGIN}
+                     if ingest_time_limit else {})
+    bindings = {**{kind: (_run_slack, {}) for kind in SLACK_TASKS},
+                **{kind: (_run_ingest, ingest_limits) for kind in INGEST_TASKS}}
+    for kind, (runner, limits) in bindings.items():
+        _define(app, TASKS[kind], functools.partial(runner, services, kind), max_retries=max_retries, **limits)
+
+
+def _define(app: Celery, name: str, body, **options) -> None:
+    @app.task(name=name, bind=True, **options)
+    def task(self, payload: dict) -> None:
+        body(self, payload)
+
+
+def _retry_or(task, exc: BaseException, give_up) -> None:
+    """Retry with backoff (1, 2, 4 s ...) while retries are left; then ``give_up()``."""
+    if task.request.retries >= task.max_retries:
+        log.error("giving up after retries", extra={"error": str(exc)})
+        give_up()
+        return
+    delay = 2 ** task.request.retries
+    log.warning("transient failure; will retry", extra={"error": str(exc), "in_s": delay})
+    raise task.retry(countdown=delay, exc=exc)
+
+
+def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
     from bot.gateway import SlackTransientError
 
-    def run(task, fn_name: str, payload: dict) -> None:
-        with correlated(payload.get("cid")) as cid:
-            r = responder()
-            try:
-                getattr(r, fn_name)(payload)
-            except SlackTransientError as exc:
-                if task.request.retries >= task.max_retries:
-                    log.error("giving up after retries", extra={"error": str(exc)})
-                    r.fail(payload, cid, "Slack kept failing")
-                    return
-                delay = 2 ** task.request.retries
-                log.warning("transient failure; will retry", extra={"error": str(exc), "in_s": delay})
-                raise task.retry(countdown=delay, exc=exc)
-            except SoftTimeLimitExceeded:
-                log.error("task ran out of time")
-                r.fail(payload, cid, "it took too long")
-            except Exception:
-                log.exception("task failed")
-                r.fail(payload, cid)
+    with correlated(payload.get("cid")) as cid:
+        r = services.get("responder")
+        try:
+            getattr(r, kind)(payload)
+        except SlackTransientError as exc:
+            _retry_or(task, exc, lambda: r.fail(payload, cid, "Slack kept failing"))
+        except SoftTimeLimitExceeded:
+            log.error("task ran out of time")
+            r.fail(payload, cid, "it took too long")
+        except Exception:
+            log.exception("task failed")
+            r.fail(payload, cid)
 
-    @app.task(name=TASKS["question"], bind=True, max_retries=max_retries)
-    def question(self, payload: dict) -> None:
-        run(self, "question", payload)
 
-    @app.task(name=TASKS["answer_in_dm"], bind=True, max_retries=max_retries)
-    def answer_in_dm(self, payload: dict) -> None:
-        run(self, "answer_in_dm", payload)
+def _run_ingest(services: Services, kind: str, task, payload: dict) -> None:
+    from workers.pipelines.ingest_tasks import is_transient, one_line, record_failure
 
-    @app.task(name=TASKS["decision"], bind=True, max_retries=max_retries)
-    def decision(self, payload: dict) -> None:
-        run(self, "decision", payload)
+    with correlated(payload.get("cid")):
+        jobs = services.get("ingest_jobs")
+        try:
+            getattr(services.get("ingest"), kind)(payload)
+        except SoftTimeLimitExceeded:
+            log.error("ingest task ran out of time")
+            record_failure(jobs, payload, f"ran out of time ({task.soft_time_limit} s)")
+        except Exception as exc:
+            if is_transient(exc):
+                _retry_or(task, exc, lambda: record_failure(jobs, payload, one_line(exc)))
+                return
+            log.exception("ingest task failed")
+            record_failure(jobs, payload, one_line(exc))

@@ -9,7 +9,7 @@ from celery import signals
 from chatops import logs
 from chatops.container import Container
 from chatops.settings import Settings
-from workers.celery_app import create_celery, register_tasks
+from workers.celery_app import Services, create_celery, make_dispatch, register_tasks
 from workers.pipelines.respond import Responder
 
 
@@ -24,7 +24,8 @@ def build(settings: Settings | None = None, pool: str | None = None):
     logs.setup(settings.log_level, settings.log_format)
     app = create_celery(settings)
     container = Container(settings)
-    register_tasks(app, lambda: Responder(container), max_retries=settings.task_max_retries)
+    register_tasks(app, services(app, container), max_retries=settings.task_max_retries,
+                   ingest_time_limit=settings.ingest_time_limit)
 
     def warm_up(**_kwargs):
         # Load the model and open the index before the first question, not during it.
@@ -35,6 +36,23 @@ def build(settings: Settings | None = None, pool: str | None = None):
 
     (signals.worker_process_init if pool == "prefork" else signals.worker_ready).connect(warm_up, weak=False)
     return app, container
+
+
+def services(app, container: Container) -> Services:
+    """What the tasks run on; the ingest tasks use the index and model the responder uses."""
+    from workers.pipelines.ingest_jobs import IngestJobs
+    from workers.pipelines.ingest_tasks import IngestTasks
+
+    settings = container.settings
+
+    def jobs() -> IngestJobs:
+        return IngestJobs(container.redis, settings.key_prefix)
+
+    return Services({
+        "responder": lambda: Responder(container),
+        "ingest_jobs": jobs,
+        "ingest": lambda: IngestTasks(container.index, container.embedder, jobs(), make_dispatch(app, settings)),
+    })
 
 
 def __getattr__(name: str):

@@ -1,0 +1,87 @@
+"""The worker's side of ``chatops ingest --via-workers``: plan a source, write its batches.
+
+Uses the index and the embedder the worker process already holds. Task payloads
+carry a job id, a source spec (:mod:`connectors.sources.spec`) and document ids,
+never document text. Progress and results go to the job record
+(:class:`workers.pipelines.ingest_jobs.IngestJobs`).
+
+Never calls the embedded index's ``optimize()``: it holds the GIL for minutes and
+this process answers questions. Searches stay exact until a one-shot ``chatops
+ingest`` builds HNSW (README, "Ingestion through the workers").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from connectors.sources.spec import open_source
+from workers.pipelines.ingest import write_batch
+from workers.pipelines.ingest_jobs import IngestJobs, batch_id
+from workers.pipelines.ingest_plan import plan_ingest
+
+log = logging.getLogger(__name__)
+
+
+class IngestTasks:
+    def __init__(self, index, embedder, jobs: IngestJobs, dispatch: Callable[[str, dict], None]):
+        self.index = index
+        self.embedder = embedder
+        self.jobs = jobs
+        self.dispatch = dispatch
+
+    def ingest_plan(self, payload: dict) -> None:
+        """Compare the source with the index, record the plan, remove the documents gone from
+        the source and send one ``ingest_batch`` task per batch. A redelivered plan re-sends the
+        recorded plan's unfinished batches (planning again would see half-written batches)."""
+        job, spec = payload["job"], payload["source"]
+        self.jobs.start(job)
+        source = open_source(spec)
+        recorded = self.jobs.plan(job)
+        if recorded is None:
+            plan = plan_ingest(source, self.index, max_docs=payload["batch_docs"],
+                               max_chunks=payload["batch_chunks"])
+            batches = {batch_id(n): ids for n, ids in enumerate(plan.batches)}
+            self.jobs.record_plan(job, plan.report, batches, plan.gone)
+            recorded = self.jobs.plan(job)
+        batches, gone = recorded
+        self.index.delete_documents(source.source_id, gone)
+        finished = self.jobs.finished_batches(job)
+        todo = [b for b in batches if b not in finished]
+        log.info("ingest planned", extra={"source": source.source_id, "batches": len(batches),
+                                          "sending": len(todo), "removed": len(gone)})
+        for batch in todo:
+            self.dispatch("ingest_batch", {"cid": payload.get("cid"), "job": job, "source": spec, "batch": batch,
+                                           "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
+
+    def ingest_batch(self, payload: dict) -> None:
+        source = open_source(payload["source"])
+        result = write_batch(source, payload["ids"], self.index, self.embedder,
+                             batch_chunks=payload["batch_chunks"])
+        counted = self.jobs.account(payload["job"], payload["batch"], chunks=result.chunks, skipped=result.skipped)
+        log.info("ingest batch written", extra={"batch": payload["batch"], "documents": len(payload["ids"]),
+                                                "chunks": result.chunks, "counted": counted})
+
+
+def record_failure(jobs: IngestJobs, payload: dict, reason: str) -> None:
+    """A batch that failed for good is counted as failed; a failed plan fails the job."""
+    if "batch" in payload:
+        jobs.account(payload["job"], payload["batch"], failure=reason)
+    else:
+        jobs.fail(payload["job"], reason)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the network, Redis or a Qdrant server hiccupped (not a bad file or spec)."""
+    import redis
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError,
+                            ResponseHandlingException))
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
