@@ -18,9 +18,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from connectors.index.models import ModelMissing
     from connectors.index.base import IndexBusy
     from connectors.sources.filesystem.acl import AclFileError
+    from chatops.ingest_remote import JobFailed, NoWorker
 
     return (ConfigError, IndexBusy, ModelMissing, AclFileError, FileNotFoundError,
-            redis.exceptions.ConnectionError)
+            redis.exceptions.ConnectionError, NoWorker, JobFailed)
 
 
 class _Group(click.Group):
@@ -62,25 +63,88 @@ def main(ctx, verbose: bool):
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--base-url", help="Link documents as BASE_URL/<relative path> in citations.")
+@click.option("--via-workers", is_flag=True,
+              help="Hand the work to the running workers, in batch tasks (they must see PATH at the same "
+                   "absolute path).")
+@click.option("--batch-docs", type=click.IntRange(min=1),
+              help="With --via-workers: documents per batch task (default CHATOPS_INGEST_BATCH_DOCS).")
+@click.option("--wait/--no-wait", default=True,
+              help="With --via-workers: follow the job to its end (default), or print its id and return.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="With --via-workers: seconds to wait for a worker to take the job.")
 @click.pass_context
-def ingest(ctx, path: Path, base_url: str | None):
+def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs: int | None, wait: bool,
+           timeout: float):
     """Index a folder of Markdown, text, HTML and PDF files (permissions from its .acl.yml)."""
     from chatops.container import Container
+    from connectors.index.base import IndexBusy
     from connectors.sources.filesystem.connector import FilesystemSource
     from workers.pipelines.ingest import ingest as run_ingest
 
     settings = _settings(ctx)
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder")
+    if via_workers:
+        _ingest_via_workers(settings, FilesystemSource(path, base_url), base_url, batch_docs=batch_docs,
+                            wait=wait, timeout=timeout)
+        return
+    given = [flag for name, flag in (("batch_docs", "--batch-docs"), ("wait", "--wait/--no-wait"),
+                                     ("timeout", "--timeout"))
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(", ".join(given) + ": only with --via-workers")
     container = Container(settings)
     try:
-        report = run_ingest(FilesystemSource(path, base_url), container.index, container.embedder,
+        try:
+            index = container.index
+        except IndexBusy as exc:
+            raise IndexBusy(f"{exc}; or hand the ingestion to that worker: chatops ingest --via-workers") from None
+        report = run_ingest(FilesystemSource(path, base_url), index, container.embedder,
                             progress=sys.stderr.isatty())
-        optimize = getattr(container.index, "optimize", None)
-        if optimize is not None and (report.added or report.updated or report.deleted):
-            optimize()  # build the HNSW graph here, in the one-shot process, not in the worker
+        optimize = getattr(index, "optimize", None)
+        if optimize is not None:
+            # Build the HNSW graph here, in the one-shot process, never in the worker; also when
+            # nothing changed here, for what ingest --via-workers wrote (a no-op when nothing needs it).
+            optimize()
     finally:
         container.close()
+    _print_report(report)
+
+
+def _ingest_via_workers(settings: Settings, source, base_url: str | None, *, batch_docs: int | None,
+                        wait: bool, timeout: float) -> None:
+    """Send the plan task and follow the job in Redis; no index, no model in this process."""
+    from chatops.container import Container
+    from chatops.ingest_remote import submit, wait as follow
+    from connectors.sources.spec import filesystem_spec
+    from workers.celery_app import create_celery, make_dispatch
+    from workers.pipelines.ingest_jobs import IngestJobs
+
+    container = Container(settings)
+    try:
+        jobs = IngestJobs(container.redis, settings.key_prefix)
+        job = submit(jobs, make_dispatch(create_celery(settings), settings), filesystem_spec(source.root, base_url),
+                     source.source_id, batch_docs=batch_docs or settings.ingest_batch_docs,
+                     batch_chunks=settings.ingest_batch_chunks)
+        if not wait:
+            click.echo(job)
+            return
+        try:
+            report = follow(jobs, job, pickup_timeout=timeout, progress=sys.stderr.isatty(),
+                            where=f"the same REDIS_URL and CHATOPS_QUEUE (queue {settings.ingest_queue})")
+        except KeyboardInterrupt:
+            click.echo(f"stopped following ingest job {job}; the workers carry on", err=True)
+            sys.exit(130)
+    finally:
+        container.close()
+    _print_report(report)
+    for label, reason in report.failed:
+        click.echo(f"  failed {label}: {reason}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_report(report) -> None:
     click.echo(report.summary())
     for rel, why in report.skipped:
         click.echo(f"  skipped {rel}: {why}", err=True)
@@ -210,7 +274,7 @@ def build_web(settings: Settings):
               help="Default: threads with an embedded index (one process may open it), prefork otherwise.")
 @click.pass_context
 def worker(ctx, concurrency: int, pool: str | None):
-    """Run a Celery worker for questions and clicks."""
+    """Run a Celery worker for questions, clicks and ingestion (ingest --via-workers)."""
     settings = _settings(ctx, service=True)
     from workers.worker import build, default_pool
 
@@ -223,7 +287,8 @@ def worker(ctx, concurrency: int, pool: str | None):
     Container(settings).catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
     app, _container = build(settings, pool)
     app.worker_main(["worker", "--pool", pool, "--concurrency", str(concurrency),
-                     "--queues", settings.queue_name, "--loglevel", settings.log_level,
+                     "--queues", f"{settings.queue_name},{settings.ingest_queue}",
+                     "--loglevel", settings.log_level,
                      "--without-gossip", "--without-mingle"])
 
 

@@ -71,7 +71,8 @@ class System:
 
     @classmethod
     def start(cls, root: Path, *, corpus: dict[str, str], directory: str, users: dict, channels: dict,
-              reply, extra_env: dict | None = None) -> "System":
+              reply, extra_env: dict | None = None, ingest: bool = True) -> "System":
+        """``ingest=False``: the worker starts on an empty index (the test ingests)."""
         try:
             redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
         except redis.RedisError:
@@ -102,8 +103,9 @@ class System:
             **(extra_env or {}),
         }
         system = cls(root, slack, llm, env)
-        system._ingest()
-        system._start_worker()
+        if ingest:
+            system._ingest()
+        system.start_worker()
         system._start_web()
         return system
 
@@ -111,14 +113,31 @@ class System:
         return str(Path(sys.executable).parent / "chatops")
 
     def _ingest(self) -> None:
-        done = subprocess.run([self.chatops(), "ingest", str(self.root / "corpus")], env=self.env,
-                              capture_output=True, text=True, timeout=180)
+        done = self.cli("ingest", str(self.root / "corpus"))
         assert done.returncode == 0, done.stderr
 
-    def _start_worker(self) -> None:
-        self._log_file = open(self.log_path, "w")
+    def cli(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
+        """``chatops ARGS`` as its own process, with this system's settings (and ``env`` on top)."""
+        return subprocess.run([self.chatops(), *args], env={**self.env, **env}, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start_worker(self) -> None:
+        self._log_file = open(self.log_path, "a")
         self.worker = subprocess.Popen([self.chatops(), "worker", "--concurrency", "2"], env=self.env,
                                        stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def stop_worker(self) -> None:
+        """Stop the worker (and so release the embedded index it holds)."""
+        if self.worker is None:
+            return
+        self.worker.terminate()
+        try:
+            self.worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.worker.kill()
+            self.worker.wait()
+        self.worker = None
+        self._log_file.close()
 
     def _start_web(self) -> None:
         import uvicorn
@@ -148,19 +167,13 @@ class System:
             os.environ.pop(key, None)
         if self.server is not None:
             self.server.should_exit = True
-        if self.worker is not None:
-            self.worker.terminate()
-            try:
-                self.worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
-            self._log_file.close()
+        self.stop_worker()
         self.slack.stop()
         self.llm.stop()
         r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         for key in r.scan_iter(f"{self.env['CHATOPS_KEY_PREFIX']}:*"):
             r.delete(key)
-        r.delete(self.env["CHATOPS_QUEUE"])
+        r.delete(self.env["CHATOPS_QUEUE"], f"{self.env['CHATOPS_QUEUE']}.ingest")
 
     # -- Slack traffic ---------------------------------------------------------------
 

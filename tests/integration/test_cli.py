@@ -645,3 +645,67 @@ def test_verbose_logs_carry_no_secrets(cli, hook):
     result = cli("-v", "proposals", "approve", proposal_id, "--as", ANA)
     assert result.exit_code == 0, result.output
     assert len(hook.requests) == 1
+
+
+# -- ingest --via-workers (the end-to-end run with a worker: test_ingest_via_workers.py) -----
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """--via-workers must neither load the embedding model nor open the index."""
+    def refuse(*_a, **_k):
+        raise AssertionError("the CLI loaded the embedding model")
+
+    monkeypatch.setattr("connectors.index.embeddings.Embedder.__init__", refuse)
+
+
+def _drop_queue(queue: str) -> None:
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    client.delete(queue, f"{queue}.ingest")
+    client.close()
+
+
+def test_ingest_via_workers_with_no_worker_is_one_error_line(tmp_path, key_prefix, redis_up, no_model):
+    corpus = write_corpus(tmp_path / "corpus")
+    queue = f"chatops-test-noworker-{uuid.uuid4().hex[:8]}"
+    cli = Cli(base_env(CHATOPS_DATA_DIR=str(tmp_path / "data"), CHATOPS_KEY_PREFIX=key_prefix, CHATOPS_QUEUE=queue))
+    try:
+        started = time.monotonic()
+        result = cli("ingest", str(corpus), "--via-workers", "--timeout", "1")
+        took = time.monotonic() - started
+        line = one_line_error(result)
+        assert "no worker took ingest job" in line and "is `chatops worker` running" in line
+        assert f"queue {queue}.ingest" in line
+        assert result.exit_code == 2 and took < 10
+        assert not (tmp_path / "data" / "index").exists()
+        assert redis.Redis.from_url("redis://127.0.0.1:6379/0").llen(f"{queue}.ingest") == 1  # still queued
+    finally:
+        _drop_queue(queue)
+    cli.assert_no_secrets()
+
+
+def test_ingest_via_workers_no_wait_prints_the_job_id(tmp_path, key_prefix, redis_up, no_model):
+    corpus = write_corpus(tmp_path / "corpus")
+    queue = f"chatops-test-nowait-{uuid.uuid4().hex[:8]}"
+    cli = Cli(base_env(CHATOPS_DATA_DIR=str(tmp_path / "data"), CHATOPS_KEY_PREFIX=key_prefix, CHATOPS_QUEUE=queue))
+    try:
+        result = cli("ingest", str(corpus), "--via-workers", "--no-wait")
+        assert result.exit_code == 0, result.output
+        job = result.stdout.strip()
+        assert re.fullmatch(r"[0-9a-f]{32}", job)
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        assert client.hget(f"{key_prefix}:ingest:{job}", "state") == b"queued"
+        message = json.loads(client.lindex(f"{queue}.ingest", 0))
+        assert message["headers"]["task"] == "chatops.ingest_plan"
+        assert str(corpus) not in json.dumps(message["headers"])  # the task's arguments stay out of headers
+    finally:
+        _drop_queue(queue)
+
+
+@pytest.mark.parametrize("option", [["--no-wait"], ["--batch-docs", "4"], ["--timeout", "3"]])
+def test_via_workers_options_need_via_workers(tmp_path, key_prefix, option):
+    corpus = write_corpus(tmp_path / "corpus")
+    cli = Cli(base_env(CHATOPS_DATA_DIR=str(tmp_path / "data"), CHATOPS_KEY_PREFIX=key_prefix))
+    result = cli("ingest", str(corpus), *option)
+    assert result.exit_code == 2 and "only with --via-workers" in result.stderr
+    assert not (tmp_path / "data" / "index").exists()
