@@ -165,7 +165,8 @@ def open_or_build(args, path: Path, out: dict) -> EdgeIndex:
     meta = {"points": args.points, "seed": args.seed, "dim": DIM, "data": args.data,
             "selectivities": sorted(args.selectivity)}
     meta_path = path.parent / META
-    index = EdgeIndex(path=path, dim=DIM, full_scan_threshold_kb=args.full_scan_threshold_kb)
+    index = EdgeIndex(path=path, dim=DIM, full_scan_threshold_kb=args.full_scan_threshold_kb,
+                      quantization=not args.no_quantization)
     try:
         index.ensure_collection()
         have = index.count()
@@ -288,6 +289,8 @@ def main(argv=None) -> int:
     ap.add_argument("--full-scan-threshold-kb", type=int, default=FULL_SCAN_THRESHOLD_KB,
                     help="EdgeIndex full_scan_threshold_kb (default: EdgeIndex's, %(default)s; "
                          "the engine's own default is 10000)")
+    ap.add_argument("--no-quantization", action="store_true",
+                    help="float vectors only (EdgeIndex(quantization=False)); default: int8 + rescoring")
     ap.add_argument("--noise", type=float, default=0.3, help="query = stored vector + noise * random unit vector")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--seed", type=int, default=11)
@@ -316,6 +319,7 @@ def main(argv=None) -> int:
         "setup": {"dim": DIM, "points": args.points, "queries": min(args.queries, args.points), "k": args.k,
                   "mode": "dense", "data": args.data, "selectivities": args.selectivity, "noise": args.noise,
                   "seed": args.seed, "target": args.target, "full_scan_threshold_kb": args.full_scan_threshold_kb,
+                  "quantization": "off" if args.no_quantization else "int8, rescore x2",
                   "full_scan_threshold_points": threshold_points(args.full_scan_threshold_kb),
                   "acl": "one group per selectivity (u < s), else 'rest'; no public points",
                   "principal": "bench@example.com in the one group"},

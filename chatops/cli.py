@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from chatops import logs
-from chatops.settings import ConfigError, Settings
+from chatops.settings import STRATEGIES, ConfigError, Settings
 
 # Exceptions that are the user's (or the environment's) to fix: one line, no traceback.
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -518,7 +518,7 @@ def eval_group():
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--k", default=10, show_default=True, type=int)
 @click.option("--stage", "stages", multiple=True,
-              type=click.Choice(["dense", "sparse", "rrf", "weighted", "all"]),
+              type=click.Choice([*STRATEGIES, "all"]),
               help="Strategies to score (repeatable); default: the configured one (CHATOPS_RETRIEVAL).")
 @click.option("--dense-weight", type=float, help="Weight of the dense list in 'weighted' fusion.")
 @click.option("--index-dir", type=click.Path(path_type=Path),
@@ -528,7 +528,6 @@ def eval_group():
 def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_weight: float | None,
                    index_dir: Path | None, as_json: bool):
     """nDCG@k, recall@k, MRR@k and latency on a BEIR folder (ingested into a throwaway index)."""
-    from connectors.index.retriever import STRATEGIES
     from chatops.container import Container
     from workers.pipelines.evaluate import evaluate
 

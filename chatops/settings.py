@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# How results are ranked (connectors/index/retriever.py says what each one does).
+RetrievalStrategy = Literal["dense", "sparse", "rrf", "weighted", "feedback"]
+STRATEGIES: tuple[str, ...] = get_args(RetrievalStrategy)
 
 
 class ConfigError(Exception):
@@ -105,8 +108,8 @@ class Settings(BaseSettings):
     # Retrieval and answers
     top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))
     candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
-    retrieval: Literal["dense", "sparse", "rrf", "weighted"] = Field(
-        default="weighted", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
+    retrieval: RetrievalStrategy = Field(
+        default="feedback", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
     dense_weight: float = Field(default=0.95, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
     min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
     channel_max_members: int = Field(

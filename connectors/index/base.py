@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
+
+import numpy as np
 
 from chatops.access import Acl, Audience
 
@@ -21,12 +22,11 @@ class IndexBusy(Exception):
 
 def cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
     """Cosine similarity of a query and a stored vector (0 when the vector is missing)."""
-    if not b:
+    if b is None or len(b) == 0:
         return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
+    return float(va @ vb) / (na * nb) if na and nb else 0.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class Hit:
     chunk: Chunk
     score: float              # the ranking score (fused, not comparable across queries)
     similarity: float = 0.0   # cosine similarity of query and chunk (comparable; used as a floor)
+    # The chunk's dense vector as stored, when the index returned it (pseudo-relevance feedback).
+    vector: Sequence[float] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

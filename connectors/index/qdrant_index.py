@@ -162,8 +162,9 @@ class QdrantIndex:
                 log.error("index returned a chunk the audience may not see; dropped",
                           extra={"doc_id": chunk.doc_id})
                 continue
-            hits.append(Hit(chunk=chunk, score=float(point.score),
-                            similarity=cosine(dense, (point.vector or {}).get(DENSE))))
+            vector = (point.vector or {}).get(DENSE)
+            hits.append(Hit(chunk=chunk, score=float(point.score), similarity=cosine(dense, vector),
+                            vector=vector))
         return hits
 
     def count(self) -> int:

@@ -5,6 +5,11 @@
 * ``weighted``: both candidate lists fetched with the audience filter, each list's scores
   normalised per query (min-max), then combined as w * dense + (1 - w) * sparse. Unlike RRF
   it keeps how far apart the scores are, so a weak BM25 list cannot outvote a strong dense hit.
+* ``feedback``: ``weighted``, with the dense list searched a second time by the query moved
+  toward the centroid of its own top ``feedback_docs`` dense hits (Rocchio pseudo-relevance
+  feedback, weight ``feedback_weight``). The feedback hits come from the filtered search, so
+  the moved query only ever carries what the audience may see. Similarities stay those of
+  the original question (they decide "couldn't find", not the expanded query).
 
 Every strategy passes the audience to the index, which filters in the engine and re-checks
 every hit in Python.
@@ -13,13 +18,15 @@ every hit in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Protocol, Sequence
+
+import numpy as np
 
 from chatops.access import Audience
-from connectors.index.base import Hit, Query, VectorIndex
+from chatops.settings import STRATEGIES, RetrievalStrategy as Strategy
+from connectors.index.base import Hit, Query, VectorIndex, cosine
 
-Strategy = Literal["dense", "sparse", "rrf", "weighted"]
-STRATEGIES: tuple[str, ...] = ("dense", "sparse", "rrf", "weighted")
+__all__ = ["STRATEGIES", "Retriever", "Strategy", "fuse_weighted", "rocchio"]
 
 
 class QueryEmbedder(Protocol):
@@ -30,9 +37,11 @@ class QueryEmbedder(Protocol):
 class Retriever:
     index: VectorIndex
     embedder: QueryEmbedder
-    strategy: Strategy = "weighted"
+    strategy: Strategy = "feedback"
     dense_weight: float = 0.95
     candidates: int = 50
+    feedback_docs: int = 10
+    feedback_weight: float = 0.5
 
     def embed(self, text: str) -> Query:
         dense, sparse = self.embedder.embed_query(text)
@@ -46,8 +55,33 @@ class Retriever:
             return self.index.search(query, audience, limit=limit, candidates=self.candidates, mode="hybrid")
         pool = max(limit, self.candidates)
         dense = self.index.search(query, audience, limit=pool, candidates=pool, mode="dense")
+        if self.strategy == "feedback":
+            dense = self._with_feedback(query, dense, audience, pool)
         sparse = self.index.search(query, audience, limit=pool, candidates=pool, mode="sparse")
         return fuse_weighted(dense, sparse, self.dense_weight)[:limit]
+
+    def _with_feedback(self, query: Query, dense: list[Hit], audience: Audience, pool: int) -> list[Hit]:
+        moved = rocchio(query.dense, [h.vector for h in dense[:self.feedback_docs]], self.feedback_weight)
+        if moved is None:
+            return dense
+        again = self.index.search(Query(dense=moved, sparse=None), audience, limit=pool, candidates=pool,
+                                  mode="dense")
+        return [replace(h, similarity=cosine(query.dense, h.vector)) for h in again]
+
+
+def rocchio(query: Sequence[float], vectors: Sequence[Sequence[float] | None], weight: float) -> list[float] | None:
+    """The unit query moved toward the mean of ``vectors`` (unit-normalised); None when there are
+    none to learn from (no hits, or an index that returned no vectors)."""
+    usable = [v for v in vectors if v is not None and len(v)]
+    if not usable:
+        return None
+    q = np.asarray(query, dtype=np.float64)
+    q = q / (np.linalg.norm(q) or 1.0)
+    docs = np.asarray(usable, dtype=np.float64)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True).clip(min=1e-12)
+    moved = q + weight * docs.mean(axis=0)
+    norm = np.linalg.norm(moved)
+    return (moved / norm).tolist() if norm else None
 
 
 def _minmax(hits: list[Hit]) -> dict[str, float]:

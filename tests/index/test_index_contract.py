@@ -251,6 +251,8 @@ def test_hits_round_trip_the_chunk_and_carry_cosine_similarity(loaded):
         assert h.chunk.url == CORPUS.chunks[i].url and h.chunk.acl == CORPUS.chunks[i].acl
         assert h.similarity == pytest.approx(float(qv @ CORPUS.dense[i]), abs=1e-5)
         assert h.score == pytest.approx(h.similarity, abs=1e-5)  # dense-only: the score is the cosine
+        assert h.vector is not None  # the stored vector comes back (pseudo-relevance feedback uses it)
+        assert np.asarray(h.vector) == pytest.approx(CORPUS.dense[i], abs=1e-5)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 

@@ -31,10 +31,10 @@ def test_eval_reports_standard_metrics_per_stage(tmp_path):
     write_beir(tmp_path / "tiny")
     env = {"CHATOPS_DATA_DIR": str(tmp_path / "data"), "CHATOPS_KEY_PREFIX": "chatops-eval-test"}
     result = CliRunner().invoke(main, ["eval", "retrieval", str(tmp_path / "tiny"), "--json",
-                                       "--stage", "dense", "--stage", "weighted"], env=env)
+                                       "--stage", "dense", "--stage", "weighted", "--stage", "feedback"], env=env)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output.strip().splitlines()[-1])
-    for stage in ("dense", "weighted"):
+    for stage in ("dense", "weighted", "feedback"):
         m = out[stage]
         assert set(m) == {"ndcg@10", "recall@10", "mrr@10", "queries", "latency_ms"}
         assert m["queries"] == 3

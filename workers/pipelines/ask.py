@@ -131,7 +131,7 @@ class Pipeline:
     candidates: int = 50
     max_members: int = 200
     min_similarity: float = 0.3
-    strategy: str = "weighted"             # see connectors.index.retriever
+    strategy: str = "feedback"             # see connectors.index.retriever
     dense_weight: float = 0.95
     catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
     directory: ChannelDirectory | None = None
