@@ -8,6 +8,8 @@ site can download it (``CHATOPS_EMBEDDING_MODEL``).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +19,24 @@ from connectors.index.models import bm25_dir, default_model_dir, ModelMissing
 from connectors.index.stopwords import ENGLISH_STOPWORDS
 
 log = logging.getLogger(__name__)
+
+_M_ARENA_MAX = -8  # glibc mallopt() parameter
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for this process (as MALLOC_ARENA_MAX would); False where
+    there is no glibc.
+
+    Measured on 1,024-chunk gatherings of ~70-word texts: with ONNX Runtime's arena on, RSS went
+    1,054 -> 1,704 MB over three gatherings (and ~2 GB at 17,000 documents of a 100,000-document
+    ingest); with it off, 327 -> 656 MB, because every inference thread freed into its own malloc
+    arena; with it off and two arenas, 355 / 393 / 337 MB, flat.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
 
 class Embedder:
     def __init__(self, model_name: str, model_path: Path | None = None, *, batch_size: int = 32,
@@ -33,7 +53,10 @@ class Embedder:
                     "(make does this for you)"
                 )
         kwargs = {"specific_model_path": str(model_path)} if model_path else {}
-        self.dense = TextEmbedding(model_name, threads=threads, **kwargs)
+        limit_malloc_arenas()
+        # No ONNX Runtime memory arena: it keeps the largest buffers of every batch shape it has
+        # seen, and batches sorted by length have many shapes (see limit_malloc_arenas).
+        self.dense = TextEmbedding(model_name, threads=threads, enable_cpu_mem_arena=False, **kwargs)
         self.sparse = SparseTextEmbedding("Qdrant/bm25", specific_model_path=str(bm25_dir()),
                                           stopwords=ENGLISH_STOPWORDS)
         self.batch_size = batch_size
