@@ -5,11 +5,13 @@
 * ``weighted``: both candidate lists fetched with the audience filter, each list's scores
   normalised per query (min-max), then combined as w * dense + (1 - w) * sparse. Unlike RRF
   it keeps how far apart the scores are, so a weak BM25 list cannot outvote a strong dense hit.
-* ``feedback``: ``weighted``, with the dense list searched a second time by the query moved
-  toward the centroid of its own top ``feedback_docs`` dense hits (Rocchio pseudo-relevance
-  feedback, weight ``feedback_weight``). The feedback hits come from the filtered search, so
-  the moved query only ever carries what the audience may see. Similarities stay those of
-  the original question (they decide "couldn't find", not the expanded query).
+* ``feedback``: ``weighted``, with the dense scores replaced by those of the query moved toward
+  the centroid of its own top ``feedback_docs`` dense hits (Rocchio pseudo-relevance feedback,
+  weight ``feedback_weight``), computed over the candidates both searches returned (no third
+  search: a second full search scored the same nDCG@10 on dbpedia and msmarco and cost one more
+  filtered scan). The feedback hits come from the filtered search, so the moved query only ever
+  carries what the audience may see. Similarities stay those of the original question (they
+  decide "couldn't find", not the expanded query).
 
 Every strategy passes the audience to the index, which filters in the engine and re-checks
 every hit in Python.
@@ -55,18 +57,26 @@ class Retriever:
             return self.index.search(query, audience, limit=limit, candidates=self.candidates, mode="hybrid")
         pool = max(limit, self.candidates)
         dense = self.index.search(query, audience, limit=pool, candidates=pool, mode="dense")
-        if self.strategy == "feedback":
-            dense = self._with_feedback(query, dense, audience, pool)
         sparse = self.index.search(query, audience, limit=pool, candidates=pool, mode="sparse")
+        if self.strategy == "feedback":
+            dense = self._with_feedback(query, dense, sparse, pool)
         return fuse_weighted(dense, sparse, self.dense_weight)[:limit]
 
-    def _with_feedback(self, query: Query, dense: list[Hit], audience: Audience, pool: int) -> list[Hit]:
+    def _with_feedback(self, query: Query, dense: list[Hit], sparse: list[Hit], pool: int) -> list[Hit]:
+        """The candidates of both lists, ranked by cosine to the moved query (dense list order)."""
         moved = rocchio(query.dense, [h.vector for h in dense[:self.feedback_docs]], self.feedback_weight)
         if moved is None:
             return dense
-        again = self.index.search(Query(dense=moved, sparse=None), audience, limit=pool, candidates=pool,
-                                  mode="dense")
-        return [replace(h, similarity=cosine(query.dense, h.vector)) for h in again]
+        candidates = {h.chunk.id: h for h in sparse if h.vector is not None}
+        candidates.update({h.chunk.id: h for h in dense if h.vector is not None})
+        if not candidates:
+            return dense
+        hits = list(candidates.values())
+        q = np.asarray(moved)
+        scores = np.asarray([h.vector for h in hits], dtype=np.float64) @ q  # stored vectors are unit
+        order = np.argsort(-scores, kind="stable")[:pool]
+        return [replace(hits[i], score=float(scores[i]), similarity=cosine(query.dense, hits[i].vector))
+                for i in order]
 
 
 def rocchio(query: Sequence[float], vectors: Sequence[Sequence[float] | None], weight: float) -> list[float] | None:

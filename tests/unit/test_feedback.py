@@ -60,13 +60,15 @@ def test_feedback_moves_the_query_toward_the_top_hits_and_reranks():
     fed = Retriever(index, Embedder(), strategy="feedback", feedback_docs=1, feedback_weight=1.0,
                     dense_weight=1.0)
     hits = fed.search(query, ALICE, limit=3)
-    modes = [m for m, _, _ in index.calls]
-    assert modes == ["dense", "dense", "sparse"]
-    # the second dense search used q + top-1 vector (b), normalised, and the same audience
-    expected = np.array([1.0, 0.0, 0.0]) + np.array([0.8, 0.6, 0.0])
-    assert index.calls[1][1] == pytest.approx((expected / np.linalg.norm(expected)).tolist())
+    assert [m for m, _, _ in index.calls] == ["dense", "sparse"]  # no third search: the pool is re-scored
     assert all(aud is ALICE for _, _, aud in index.calls)
-    assert [h.chunk.id for h in hits] == ["b", "c", "d"]  # c moved above d
+    # ranked by the moved query q + top-1 vector (b), normalised: c moved above d
+    moved = np.array([1.0, 0.0, 0.0]) + np.array([0.8, 0.6, 0.0])
+    moved /= np.linalg.norm(moved)
+    assert [h.chunk.id for h in hits] == ["b", "c", "d"]
+    raw = {cid: float(np.asarray(v) @ moved) for cid, v in index.vectors.items()}
+    middle = (raw["c"] - raw["d"]) / (raw["b"] - raw["d"])
+    assert [h.score for h in hits] == pytest.approx([1.0, middle, 0.0])  # min-max of the moved cosines
     # similarities are those of the original question, not of the moved query
     assert {h.chunk.id: h.similarity for h in hits} == pytest.approx({"b": 0.8, "c": 0.3, "d": 0.5}, abs=1e-3)
 
@@ -82,6 +84,21 @@ def test_feedback_without_stored_vectors_is_plain_weighted():
     hits = fed.search(Query(dense=[1.0, 0.0, 0.0], sparse=None), ALICE, limit=2)
     assert [m for m, _, _ in index.calls] == ["dense", "sparse"]
     assert [h.chunk.id for h in hits] == ["b", "c"]
+
+
+def test_feedback_ranks_sparse_only_candidates_by_the_moved_query():
+    class SparseFinds(RecordingIndex):
+        def search(self, query, audience, *, limit, candidates, mode="hybrid", exact=None):
+            if mode == "sparse":
+                self.calls.append((mode, list(query.dense), audience))
+                return [Hit(chunk=chunk("e"), score=7.0, vector=[0.6, 0.8, 0.0])]
+            return super().search(query, audience, limit=limit, candidates=candidates, mode=mode)
+
+    index = SparseFinds({"b": [0.8, 0.6, 0.0], "d": [0.5, 0.0, 0.866]})
+    hits = Retriever(index, Embedder(), strategy="feedback", feedback_docs=1, feedback_weight=1.0,
+                     dense_weight=1.0).search(Query(dense=[1.0, 0.0, 0.0], sparse=None), ALICE, limit=3)
+    assert [h.chunk.id for h in hits] == ["b", "e", "d"]  # e came from BM25 only, scored by the moved query
+    assert hits[1].similarity == pytest.approx(0.6)      # ... and its similarity is to the question
 
 
 def test_feedback_on_an_empty_result_searches_once():
