@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
 from chatops.access import Acl, Audience
+
+log = logging.getLogger(__name__)
 
 
 class IndexBusy(Exception):
@@ -18,15 +21,6 @@ class IndexBusy(Exception):
     def at(cls, path: Path) -> "IndexBusy":
         return cls(f"the embedded index at {path} is open in another process (a running worker?); "
                    "stop it, or point QDRANT_URL at a Qdrant server")
-
-
-def cosine(a: Sequence[float], b: Sequence[float] | None) -> float:
-    """Cosine similarity of a query and a stored vector (0 when the vector is missing)."""
-    if b is None or len(b) == 0:
-        return 0.0
-    va, vb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    na, nb = float(np.linalg.norm(va)), float(np.linalg.norm(vb))
-    return float(va @ vb) / (na * nb) if na and nb else 0.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +77,31 @@ class Hit:
     similarity: float = 0.0   # cosine similarity of query and chunk (comparable; used as a floor)
     # The chunk's dense vector as stored, when the index returned it (pseudo-relevance feedback).
     vector: Sequence[float] | None = field(default=None, compare=False, repr=False)
+
+
+def checked_hits(audience: Audience, query: Sequence[float],
+                 rows: Iterable[tuple[object, dict | None, float, Sequence[float] | None]]) -> list[Hit]:
+    """Hits from an engine's (id, payload, score, dense vector) rows, each re-checked against the
+    audience in Python, with the cosine similarity to ``query`` computed for all rows at once."""
+    kept: list[tuple[Chunk, float, Sequence[float] | None]] = []
+    for point_id, payload, score, vector in rows:
+        chunk = Chunk.from_payload(point_id, payload or {})
+        if not audience.can_see(chunk.acl):
+            # The filter and the Python rule disagree: never show it, and say so loudly.
+            log.error("index returned a chunk the audience may not see; dropped", extra={"doc_id": chunk.doc_id})
+            continue
+        kept.append((chunk, float(score), vector))
+    with_vectors = [i for i, (_, _, v) in enumerate(kept) if v is not None and len(v)]
+    similarity = [0.0] * len(kept)
+    if with_vectors:
+        m = np.asarray([kept[i][2] for i in with_vectors], dtype=np.float64)
+        q = np.asarray(query, dtype=np.float64)
+        norms = np.linalg.norm(m, axis=1) * (np.linalg.norm(q) or 1.0)
+        sims = (m @ q) / np.where(norms > 0, norms, 1.0)
+        for row, (i, s) in enumerate(zip(with_vectors, sims.tolist())):
+            similarity[i] = s
+            kept[i] = (kept[i][0], kept[i][1], m[row])  # as an array: feedback stacks them again
+    return [Hit(chunk=c, score=s, similarity=sim, vector=v) for (c, s, v), sim in zip(kept, similarity)]
 
 
 @dataclass(frozen=True)

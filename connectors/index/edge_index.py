@@ -49,7 +49,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, cosine
+from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, checked_hits
 
 log = logging.getLogger(__name__)
 
@@ -329,18 +329,9 @@ class EdgeIndex:
             if self._shard is None:  # nothing ingested yet
                 return []
             points = self._shard.query(request)
-        hits = []
-        for point in points:
-            chunk = Chunk.from_payload(point.id, point.payload or {})
-            if not audience.can_see(chunk.acl):
-                # The filter and the Python rule disagree: never show it, and say so loudly.
-                log.error("index returned a chunk the audience may not see; dropped",
-                          extra={"doc_id": chunk.doc_id})
-                continue
-            vector = (point.vector if isinstance(point.vector, dict) else {}).get(DENSE)
-            hits.append(Hit(chunk=chunk, score=float(point.score), similarity=cosine(dense, vector),
-                            vector=vector))
-        return hits
+        return checked_hits(audience, dense, (
+            (point.id, point.payload, point.score,
+             (point.vector if isinstance(point.vector, dict) else {}).get(DENSE)) for point in points))
 
     def count(self) -> int:
         with self._gate.shared():

@@ -17,7 +17,7 @@ from typing import Sequence
 from qdrant_client import QdrantClient, models
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, cosine
+from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, checked_hits
 
 log = logging.getLogger(__name__)
 
@@ -154,18 +154,8 @@ class QdrantIndex:
                     self._collection, query=dense, using=DENSE, query_filter=flt,
                     limit=limit, with_payload=True, with_vectors=[DENSE],
                 )
-        hits = []
-        for point in result.points:
-            chunk = Chunk.from_payload(point.id, point.payload or {})
-            if not audience.can_see(chunk.acl):
-                # The filter and the Python rule disagree: never show it, and say so loudly.
-                log.error("index returned a chunk the audience may not see; dropped",
-                          extra={"doc_id": chunk.doc_id})
-                continue
-            vector = (point.vector or {}).get(DENSE)
-            hits.append(Hit(chunk=chunk, score=float(point.score), similarity=cosine(dense, vector),
-                            vector=vector))
-        return hits
+        return checked_hits(audience, dense, (
+            (point.id, point.payload, point.score, (point.vector or {}).get(DENSE)) for point in result.points))
 
     def count(self) -> int:
         with self._lock:

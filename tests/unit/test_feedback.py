@@ -91,14 +91,14 @@ def test_feedback_ranks_sparse_only_candidates_by_the_moved_query():
         def search(self, query, audience, *, limit, candidates, mode="hybrid", exact=None):
             if mode == "sparse":
                 self.calls.append((mode, list(query.dense), audience))
-                return [Hit(chunk=chunk("e"), score=7.0, vector=[0.6, 0.8, 0.0])]
+                return [Hit(chunk=chunk("e"), score=7.0, similarity=0.6, vector=[0.6, 0.8, 0.0])]
             return super().search(query, audience, limit=limit, candidates=candidates, mode=mode)
 
     index = SparseFinds({"b": [0.8, 0.6, 0.0], "d": [0.5, 0.0, 0.866]})
     hits = Retriever(index, Embedder(), strategy="feedback", feedback_docs=1, feedback_weight=1.0,
                      dense_weight=1.0).search(Query(dense=[1.0, 0.0, 0.0], sparse=None), ALICE, limit=3)
     assert [h.chunk.id for h in hits] == ["b", "e", "d"]  # e came from BM25 only, scored by the moved query
-    assert hits[1].similarity == pytest.approx(0.6)      # ... and its similarity is to the question
+    assert hits[1].similarity == pytest.approx(0.6)      # ... and keeps its similarity to the question
 
 
 def test_feedback_on_an_empty_result_searches_once():
