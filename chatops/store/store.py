@@ -24,6 +24,8 @@ stored with such tokens masked instead, so that the record is not lost.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import time
 import json
 import uuid
 from contextlib import contextmanager
@@ -513,6 +515,21 @@ def _export_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _enable_wal(cur: Any) -> None:
+    """Switch to WAL. Switching needs an exclusive lock and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection is switching the same fresh file
+    (seen with four processes migrating a new database together): retry for the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     """WAL + busy timeout on every connection; real transactions (BEGIN IMMEDIATE for writes).
 
@@ -528,7 +545,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cur)
         finally:
             cur.close()
 

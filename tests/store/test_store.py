@@ -408,3 +408,26 @@ def test_datetimes_are_aware_utc(store, db_url, backend):
 
     with pytest.raises(ValueError):
         _propose(store, expires_at=datetime(2031, 6, 1, 12, 0))  # naive
+
+
+def test_switching_to_wal_retries_while_another_connection_switches():
+    """SQLite refuses the journal-mode switch at once ("database is locked", no busy handler) while
+    another connection switches the same new file; four migrators on a fresh file hit it."""
+    import sqlite3
+
+    from chatops.store.store import _enable_wal
+
+    class Cursor:
+        def __init__(self, refusals: int, message: str = "database is locked"):
+            self.refusals, self.message, self.calls = refusals, message, 0
+
+        def execute(self, sql):
+            self.calls += 1
+            if self.calls <= self.refusals:
+                raise sqlite3.OperationalError(self.message)
+
+    cur = Cursor(refusals=3)
+    _enable_wal(cur)
+    assert cur.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _enable_wal(Cursor(refusals=1, message="disk I/O error"))  # anything else is not retried
