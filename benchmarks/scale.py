@@ -97,11 +97,7 @@ class SyntheticDense:
         v = self.centres[self.rng.integers(len(self.centres), size=len(texts))]
         v = v + 0.8 * self.rng.normal(size=v.shape)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        sparse = [s for s in self.real.sparse.embed(list(texts), batch_size=256)]
-        from connectors.index.base import SparseVec
-
-        return v.astype(np.float32).tolist(), [SparseVec(tuple(int(i) for i in s.indices),
-                                                         tuple(float(x) for x in s.values)) for s in sparse]
+        return v.astype(np.float32).tolist(), self.real.embed_sparse(texts)
 
 
 def run_ingest(corpus: Path, index: Path, impl: str, url: str | None, optimize: bool,

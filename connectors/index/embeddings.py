@@ -72,12 +72,18 @@ class Embedder:
         sparse: list = [None] * len(texts)
         for pos, i in enumerate(order):
             dense[i] = dense_sorted[pos]
-            s = sparse_sorted[pos]
-            sparse[i] = SparseVec(tuple(int(x) for x in s.indices), tuple(float(x) for x in s.values))
+            sparse[i] = _sparse_vec(sparse_sorted[pos])
         return dense, sparse
+
+    def embed_sparse(self, texts: Sequence[str]) -> list[SparseVec]:
+        """BM25 vectors alone, in the order given."""
+        return [_sparse_vec(s) for s in self.sparse.embed(list(texts), batch_size=self.batch_size)]
 
     def embed_query(self, text: str) -> tuple[list[float], SparseVec]:
         dense = next(iter(self.dense.query_embed(text)))
-        s = next(iter(self.sparse.query_embed(text)))
-        return [float(x) for x in dense], SparseVec(tuple(int(x) for x in s.indices),
-                                                    tuple(float(x) for x in s.values))
+        return [float(x) for x in dense], _sparse_vec(next(iter(self.sparse.query_embed(text))))
+
+
+def _sparse_vec(s) -> SparseVec:
+    """fastembed's SparseEmbedding (numpy arrays) as the index's plain SparseVec."""
+    return SparseVec(tuple(int(x) for x in s.indices), tuple(float(x) for x in s.values))
