@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/retrieval_quality.py --beir ../shared/data/beir --index-dir /tmp/rq
 
-Each set goes through the real ingestion path into the default embedded index (kept under
+Each set goes through the real ingestion path into the embedded index (``CHATOPS_INDEX_ENGINE``) (kept under
 ``--index-dir/<set>`` when given, so a second run costs only the queries) and is scored with
 every retrieval strategy, as `chatops eval retrieval SET --stage all` does. ``business-reports``
 is skipped by default: its judgements do not match its corpus. Prints a Markdown table on stderr
@@ -20,9 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chatops.container import Container  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
-from connectors.index.edge_index import EdgeIndex  # noqa: E402
 from connectors.index.retriever import STRATEGIES  # noqa: E402
-from workers.pipelines.evaluate import evaluate  # noqa: E402
+from workers.pipelines.evaluate import evaluate, throwaway_index  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,7 +39,7 @@ def main(argv=None) -> int:
     for folder in sets:
         print(f"[bench] {folder.name}", file=sys.stderr, flush=True)
         results[folder.name] = evaluate(
-            folder, embedder=container.embedder, index_factory=lambda path, dim: EdgeIndex(path=path, dim=dim),
+            folder, embedder=container.embedder, index_factory=throwaway_index(settings.index_engine),
             strategies=list(STRATEGIES), k=args.k, dense_weight=settings.dense_weight,
             candidates=settings.candidates, progress=True,
             index_dir=args.index_dir / folder.name if args.index_dir else None)

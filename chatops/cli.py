@@ -529,21 +529,14 @@ def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_wei
                    index_dir: Path | None, as_json: bool):
     """nDCG@k, recall@k, MRR@k and latency on a BEIR folder (ingested into a throwaway index)."""
     from chatops.container import Container
-    from workers.pipelines.evaluate import evaluate
+    from workers.pipelines.evaluate import evaluate, throwaway_index
 
     settings = _settings(ctx)
     chosen = list(STRATEGIES) if "all" in stages else list(stages) or [settings.retrieval]
     container = Container(settings)
 
-    def index_factory(path: Path, dim: int):
-        from connectors.index.edge_index import EdgeIndex
-        from connectors.index.qdrant_index import QdrantIndex
-
-        if settings.index_engine == "local":
-            return QdrantIndex(collection="eval", dim=dim, path=path)
-        return EdgeIndex(path=path, dim=dim)
-
-    results = evaluate(folder, embedder=container.embedder, index_factory=index_factory, strategies=chosen,
+    results = evaluate(folder, embedder=container.embedder, index_factory=throwaway_index(settings.index_engine),
+                       strategies=chosen,
                        k=k, dense_weight=settings.dense_weight if dense_weight is None else dense_weight,
                        candidates=settings.candidates, progress=sys.stderr.isatty(), index_dir=index_dir)
     if as_json:

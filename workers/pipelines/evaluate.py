@@ -81,6 +81,18 @@ def score(beir: BeirSet, retriever: Retriever, k: int = 10, progress: bool = Fal
             "latency_ms": {"p50": round(percentile(latency, 0.5), 2), "p99": round(percentile(latency, 0.99), 2)}}
 
 
+def throwaway_index(engine: str):
+    """The evaluation index factory for an embedded engine (``CHATOPS_INDEX_ENGINE``): path, dim -> index."""
+    def factory(path: Path, dim: int):
+        from connectors.index.edge_index import EdgeIndex
+        from connectors.index.qdrant_index import QdrantIndex
+
+        if engine == "local":
+            return QdrantIndex(collection="eval", dim=dim, path=path)
+        return EdgeIndex(path=path, dim=dim)
+    return factory
+
+
 def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k: int = 10,
              dense_weight: float = 0.95, candidates: int = 50, progress: bool = False,
              index_dir: Path | None = None) -> dict:
