@@ -139,7 +139,10 @@ def test_the_override_reaches_the_engine(pair, which, mode, monkeypatch):
         idx.search(q, AUDIENCES["broad"], limit=5, candidates=10, mode=mode, exact=exact)
     implicit, forced_exact, forced_approx = (_dense_params(r, mode) for r in spy.requests)
     assert forced_exact is not None and forced_exact.exact is True
+    assert forced_exact.quantization.ignore is True  # exact means the float vectors, not the int8 copy
     assert forced_approx is None or forced_approx.exact is False
+    # the normal search reads the int8 copy and rescores twice the candidates with the floats
+    assert forced_approx.quantization.rescore is True and forced_approx.quantization.oversampling == 2.0
     if which == "exact":
         assert implicit is not None and implicit.exact is True
     else:
