@@ -1,6 +1,6 @@
 """Ingestion and end-to-end query latency at scale, through the real code paths.
 
-Three steps, each printing one JSON document:
+Four steps, each printing one JSON document:
 
     # 1. a 100,000-document BEIR-format corpus (not kept in git), made of sentences drawn
     #    from the shared dbpedia and msmarco corpora, each document as long as a real one
@@ -14,6 +14,11 @@ Three steps, each printing one JSON document:
     #    configured retrieval strategy with an ACL filter (a person in 3 of 10 groups, ~44 %
     #    of the chunks visible); p50/p99 per stage over the shared sets' real queries
     .venv/bin/python benchmarks/scale.py query --index /tmp/i100k --impl edge --beir ../shared/data/beir
+
+    # 4. (Qdrant Edge only) where a search's time goes: the engine's calls alone, same index,
+    #    same questions and filter: dense on the int8 copy / on floats, BM25, with and without
+    #    payloads and vectors in the answer, and fetching them by id afterwards
+    .venv/bin/python benchmarks/scale.py engine --index /tmp/i100k --beir ../shared/data/beir
 
 Documents get an ACL from a hash of their id: a fifth public, the rest one of ten groups.
 ``--impl local`` is qdrant-client's local mode (``QDRANT_PATH``); a Qdrant server is
@@ -173,6 +178,62 @@ def run_query(index: Path, impl: str, url: str | None, beir: Path, rounds: int, 
     return out
 
 
+def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
+    import qdrant_edge as qe
+
+    from chatops.settings import DEFAULT_EMBEDDING_MODEL
+    from connectors.index.edge_index import DENSE, SPARSE, EdgeIndex, acl_filter
+    from connectors.index.embeddings import Embedder
+
+    edge = EdgeIndex(path=index, dim=384)
+    shard = edge._shard  # the benchmark times the engine's own calls, below the index interface
+    embedder = Embedder(DEFAULT_EMBEDDING_MODEL)
+    flt = acl_filter(Audience.of(Principal.of("bench@example.com", ["g1", "g2", "g3"])))
+    questions = [embedder.embed_query(text) for text in load_queries(beir)]
+    int8 = edge._approx_params
+    floats = qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+
+    def dense(params, with_payload):
+        return lambda q: shard.query(qe.QueryRequest(
+            limit=candidates, query=qe.Query.Nearest(q[0], using=DENSE), filter=flt, params=params,
+            with_payload=with_payload, with_vector=[DENSE] if with_payload else False))
+
+    def sparse(with_payload):
+        return lambda q: shard.query(qe.QueryRequest(
+            limit=candidates, query=qe.Query.Nearest(qe.SparseVector(list(q[1].indices), list(q[1].values)),
+                                                     using=SPARSE),
+            filter=flt, with_payload=with_payload, with_vector=[DENSE] if with_payload else False))
+
+    def fetch(q):
+        ids = [p.id for p in dense(int8, False)(q)]
+        t = time.perf_counter()
+        shard.retrieve(ids, True, [DENSE])
+        return time.perf_counter() - t
+
+    calls = {
+        "dense int8+rescore, ids only": dense(int8, False),
+        "dense int8+rescore, with payload+vector": dense(int8, True),
+        "dense exact floats, ids only": dense(floats, False),
+        "bm25, ids only": sparse(False),
+        "bm25, with payload+vector": sparse(True),
+    }
+    out: dict = {"impl": "edge", "count": edge.count(), "candidates": candidates, "ms": {}}
+    for name, call in calls.items():
+        for q in questions[:10]:
+            call(q)
+        ms = []
+        for _ in range(rounds):
+            for q in questions:
+                t = time.perf_counter()
+                call(q)
+                ms.append((time.perf_counter() - t) * 1000)
+        out["ms"][name] = latency_summary(ms)
+    out["ms"][f"retrieve {candidates} payloads+vectors by id"] = latency_summary(
+        [fetch(q) * 1000 for _ in range(rounds) for q in questions])
+    edge.close()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="step", required=True)
@@ -186,6 +247,11 @@ def main(argv=None) -> int:
         p.add_argument("--index", type=Path, required=True, help="index folder (embedded engines)")
         p.add_argument("--impl", choices=["edge", "local", "server"], default="edge")
         p.add_argument("--url", help="Qdrant server URL for --impl server")
+    e = sub.add_parser("engine")
+    e.add_argument("--index", type=Path, required=True, help="a Qdrant Edge index folder built by `ingest`")
+    e.add_argument("--beir", type=Path, required=True)
+    e.add_argument("--rounds", type=int, default=3)
+    e.add_argument("--candidates", type=int, default=50, help="hits per search (the retriever's pool)")
     sub.choices["ingest"].add_argument("--corpus", type=Path, required=True)
     sub.choices["ingest"].add_argument("--no-optimize", action="store_true")
     sub.choices["ingest"].add_argument("--synthetic-dense", action="store_true",
@@ -203,6 +269,8 @@ def main(argv=None) -> int:
     elif args.step == "ingest":
         result = run_ingest(args.corpus, args.index, args.impl, args.url, not args.no_optimize,
                             args.synthetic_dense)
+    elif args.step == "engine":
+        result = run_engine(args.index, args.beir, args.rounds, args.candidates)
     else:
         result = run_query(args.index, args.impl, args.url, args.beir, args.rounds, args.limit, args.optimize,
                            args.strategy)
