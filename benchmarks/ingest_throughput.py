@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/ingest_throughput.py --beir ../shared/data/beir/dbpedia --docs 2000
 
 Each measurement runs in its own process so its peak RSS is its own:
-  * ``embed``: the dense model alone on the chunks' texts (sorted by length, the same batch size);
+  * ``embed``: the dense model alone on the chunks' texts (``Embedder.embed_dense``: sorted by
+    length, the same batches as ingestion);
   * ``ingest``: the whole path — read, chunk, dense + BM25 embedding, upserts into a fresh
     embedded index.
 The ratio ingest/embed is the share of time the pipeline spends on anything but the model.
@@ -38,10 +39,8 @@ def run_embed(beir: Path, docs: int, batch: int) -> dict:
 
     texts = _texts(beir, docs)
     embedder = Container(Settings.load(CHATOPS_EMBEDDING_BATCH_SIZE=str(batch))).embedder
-    ordered = sorted(texts, key=len)
     start = time.perf_counter()
-    for _ in embedder.dense.embed(ordered, batch_size=batch):
-        pass
+    embedder.embed_dense(texts)
     seconds = time.perf_counter() - start
     return {"chunks": len(texts), "seconds": round(seconds, 2), "chunks_per_s": round(len(texts) / seconds, 1)}
 

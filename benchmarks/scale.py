@@ -122,6 +122,7 @@ def run_ingest(corpus: Path, index: Path, impl: str, url: str | None, optimize: 
            "peak_rss_mb_model_loaded": rss_model, "peak_rss_mb_after_ingest": peak_rss_mb()}
     build = getattr(container.index, "optimize", None)
     if optimize and build is not None:
+        container.release_embedder()  # as `chatops ingest` does before optimize()
         start = time.perf_counter()
         build()
         out["optimize_s"] = round(time.perf_counter() - start, 1)

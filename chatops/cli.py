@@ -105,6 +105,8 @@ def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs:
         if optimize is not None:
             # Build the HNSW graph here, in the one-shot process, never in the worker; also when
             # nothing changed here, for what ingest --via-workers wrote (a no-op when nothing needs it).
+            # The model's memory goes first: the two together are the ingestion's peak.
+            container.release_embedder()
             optimize()
     finally:
         container.close()

@@ -71,7 +71,8 @@ class Container:
         from connectors.index.embeddings import Embedder
 
         return Embedder(self.settings.embedding_model, self.settings.embedding_path,
-                        batch_size=self.settings.embedding_batch_size)
+                        batch_size=self.settings.embedding_batch_size,
+                        batch_tokens=self.settings.embedding_batch_tokens)
 
     @cached_property
     def index(self):
@@ -141,6 +142,15 @@ class Container:
         if self.gateway is None:
             return None
         return CachedChannelDirectory(self.gateway, self.state, ttl=self.settings.channel_cache_ttl)
+
+    def release_embedder(self) -> None:
+        """Drop the embedding model and hand its memory back to the system (the next use loads
+        it again). The model keeps its largest working set for as long as it lives: the one-shot
+        ingest releases it before ``optimize()``, which needs its own."""
+        from connectors.index.embeddings import release_free_memory
+
+        if self.__dict__.pop("embedder", None) is not None:
+            release_free_memory()
 
     def close(self) -> None:
         if "index" in self.__dict__:

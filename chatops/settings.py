@@ -77,7 +77,12 @@ class Settings(BaseSettings):
     )
     embedding_path: Path | None = _env("CHATOPS_EMBEDDING_PATH")
     embedding_batch_size: int = Field(
-        default=32, validation_alias=AliasChoices("CHATOPS_EMBEDDING_BATCH_SIZE")
+        default=32, ge=1, validation_alias=AliasChoices("CHATOPS_EMBEDDING_BATCH_SIZE")
+    )
+    # Padded word pieces per batch (see connectors.index.embeddings.token_batches): bounds the
+    # model's working memory, which ONNX Runtime keeps at its high-water mark.
+    embedding_batch_tokens: int = Field(
+        default=2048, ge=1, validation_alias=AliasChoices("CHATOPS_EMBEDDING_BATCH_TOKENS")
     )
 
     # LLM

@@ -1,0 +1,47 @@
+"""Embedding batches bounded by texts and by padded word pieces (connectors.index.embeddings)."""
+
+from __future__ import annotations
+
+from connectors.index.embeddings import estimated_tokens, token_batches
+from connectors.index.models import MAX_TOKENS
+
+
+def text(tokens: int) -> str:
+    """A text the estimate puts at exactly ``tokens`` word pieces (below the cap)."""
+    return "x" * ((tokens - 2) * 4)
+
+
+def test_estimate_is_capped_where_the_tokenizer_truncates():
+    assert estimated_tokens("") == 2                       # [CLS] and [SEP]
+    assert estimated_tokens("abcd" * 10) == 12
+    assert estimated_tokens("x" * 100_000) == MAX_TOKENS
+
+
+def test_short_texts_fill_batches_up_to_the_count():
+    texts = [text(10)] * 70
+    assert [len(b) for b in token_batches(texts, max_texts=32, max_tokens=2048)] == [32, 32, 6]
+
+
+def test_long_texts_take_smaller_batches_by_padded_length():
+    # 64-piece texts: 2048 / 64 = 32 a batch; 256-piece texts: 8 a batch
+    texts = [text(64)] * 40 + ["y" * 5000] * 20
+    sizes = [len(b) for b in token_batches(texts, max_texts=32, max_tokens=2048)]
+    assert sizes == [32, 8, 8, 8, 4]
+    assert sum(sizes) == 60
+
+
+def test_padding_counts_the_longest_text_of_the_batch():
+    # 10 + 10 + 100: padded to 100 pieces each, 3 x 100 > 250, so the long one starts a batch
+    texts = [text(10), text(10), text(100), text(100)]
+    assert [len(b) for b in token_batches(texts, max_texts=32, max_tokens=250)] == [2, 2]
+
+
+def test_a_text_over_the_budget_still_gets_a_batch_of_its_own():
+    texts = ["y" * 5000, "y" * 5000]
+    assert [len(b) for b in token_batches(texts, max_texts=32, max_tokens=100)] == [1, 1]
+
+
+def test_order_and_content_are_kept():
+    texts = [text(n) for n in range(3, 200, 7)]
+    flat = [t for b in token_batches(texts, max_texts=5, max_tokens=600) for t in b]
+    assert flat == texts
