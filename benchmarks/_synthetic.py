@@ -55,6 +55,18 @@ def peak_rss_mb() -> float:
     return round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+def rss_mb() -> float:
+    """Resident set size of this process now (Linux: /proc/self/status; elsewhere the peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
 def machine_info(*packages: str) -> dict:
     info = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     for name in packages:

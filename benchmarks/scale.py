@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _synthetic import latency_summary, machine_info, peak_rss_mb  # noqa: E402
+from _synthetic import latency_summary, machine_info, peak_rss_mb, rss_mb  # noqa: E402
 
 from chatops.access import Acl, Audience, Principal  # noqa: E402
 
@@ -112,10 +112,12 @@ def run_ingest(corpus: Path, index: Path, impl: str, url: str | None, optimize: 
     from workers.pipelines.ingest import ingest
 
     container = Container(settings_for(impl, index, url))
-    embedder = SyntheticDense(container.embedder) if synthetic_dense else container.embedder
+    container.index  # noqa: B018 - loads the model (the index asks it for the dimension)
     rss_model = peak_rss_mb()
     start = time.perf_counter()
-    report = ingest(BeirSource(corpus, acl_for=acl_for), container.index, embedder, progress=True)
+    # no reference to the embedder is kept here: release_embedder() below must be able to free it
+    report = ingest(BeirSource(corpus, acl_for=acl_for), container.index,
+                    SyntheticDense(container.embedder) if synthetic_dense else container.embedder, progress=True)
     seconds = time.perf_counter() - start
     out = {"impl": impl, "synthetic_dense": synthetic_dense, "chunks": report.chunks, "seconds": round(seconds, 1),
            "chunks_per_s": round(report.chunks / seconds, 1) if seconds else None,
@@ -123,6 +125,7 @@ def run_ingest(corpus: Path, index: Path, impl: str, url: str | None, optimize: 
     build = getattr(container.index, "optimize", None)
     if optimize and build is not None:
         container.release_embedder()  # as `chatops ingest` does before optimize()
+        out["rss_mb_before_optimize"] = rss_mb()
         start = time.perf_counter()
         build()
         out["optimize_s"] = round(time.perf_counter() - start, 1)
