@@ -309,7 +309,7 @@ class EdgeIndex:
                 return []
             sparse = qe.SparseVector(list(query.sparse.indices), [float(v) for v in query.sparse.values])
             request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt,
-                                      with_payload=False, with_vector=False)
+                                      with_payload=True, with_vector=[DENSE])
         elif mode == "hybrid" and has_sparse:
             sparse = qe.SparseVector(list(query.sparse.indices), [float(v) for v in query.sparse.values])
             request = qe.QueryRequest(
@@ -319,32 +319,18 @@ class EdgeIndex:
                     qe.Prefetch(limit=candidates, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt),
                 ],
                 query=qe.Fusion.Rrf(k=self._rrf_k),
-                filter=flt, with_payload=False, with_vector=False,
+                filter=flt, with_payload=True, with_vector=[DENSE],
             )
         else:
             request = qe.QueryRequest(limit=limit, query=dense_query, filter=flt, params=params,
-                                      with_payload=False, with_vector=False)
+                                      with_payload=True, with_vector=[DENSE])
         with self._gate.shared():
             if self._shard is None:  # nothing ingested yet
                 return []
-            scored = self._shard.query(request)
-            # Payloads and vectors by id, in a second call: see _fetch.
-            records = self._fetch([point.id for point in scored])
+            points = self._shard.query(request)
         return checked_hits(audience, dense, (
-            (point.id, record.payload, point.score,
-             (record.vector if isinstance(record.vector, dict) else {}).get(DENSE))
-            for point in scored if (record := records.get(point.id)) is not None))
-
-    def _fetch(self, ids: list) -> dict:
-        """Payload and dense vector of each id (a point deleted since the search is left out).
-
-        qdrant-edge 0.9 makes ``query(with_payload=True)`` slow: 50 hits with payload and
-        vector cost ~31 ms against ~5 ms for the same search without them, on 100k chunks;
-        ``retrieve`` of the same 50 ids takes ~0.3 ms. So searches ask for ids and scores only.
-        """
-        if not ids:
-            return {}
-        return {record.id: record for record in self._shard.retrieve(ids, True, [DENSE])}
+            (point.id, point.payload, point.score,
+             (point.vector if isinstance(point.vector, dict) else {}).get(DENSE)) for point in points))
 
     def count(self) -> int:
         with self._gate.shared():
