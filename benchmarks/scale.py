@@ -17,7 +17,7 @@ Four steps, each printing one JSON document:
 
     # 4. (Qdrant Edge only) where a search's time goes: the engine's calls alone, same index,
     #    same questions and filter: dense on the int8 copy / on floats, BM25, with and without
-    #    payloads and vectors in the answer, and fetching them by id afterwards
+    #    payloads and vectors in the answer
     .venv/bin/python benchmarks/scale.py engine --index /tmp/i100k --beir ../shared/data/beir
 
 Documents get an ACL from a hash of their id: a fifth public, the rest one of ten groups.
@@ -208,12 +208,6 @@ def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
                                                      using=SPARSE),
             filter=flt, with_payload=with_payload, with_vector=[DENSE] if with_payload else False))
 
-    def fetch(q):
-        ids = [p.id for p in dense(int8, False)(q)]
-        t = time.perf_counter()
-        shard.retrieve(ids, True, [DENSE])
-        return time.perf_counter() - t
-
     calls = {
         "dense int8+rescore, ids only": dense(int8, False),
         "dense int8+rescore, with payload+vector": dense(int8, True),
@@ -232,8 +226,6 @@ def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
                 call(q)
                 ms.append((time.perf_counter() - t) * 1000)
         out["ms"][name] = latency_summary(ms)
-    out["ms"][f"retrieve {candidates} payloads+vectors by id"] = latency_summary(
-        [fetch(q) * 1000 for _ in range(rounds) for q in questions])
     edge.close()
     return out
 
