@@ -54,6 +54,7 @@ def _libc():
     except (OSError, AttributeError):
         return None
 
+
 def estimated_tokens(text: str) -> int:
     """Word pieces ``text`` becomes, estimated from its length (English averages over four
     characters a piece, so this errs high) and capped where the tokenizer truncates."""
