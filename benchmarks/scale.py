@@ -189,9 +189,9 @@ def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
     from connectors.index.edge_index import DENSE, SPARSE, EdgeIndex, acl_filter
     from connectors.index.embeddings import Embedder
 
-    edge = EdgeIndex(path=index, dim=384)
-    shard = edge._shard  # the benchmark times the engine's own calls, below the index interface
     embedder = Embedder(DEFAULT_EMBEDDING_MODEL)
+    edge = EdgeIndex(path=index, dim=embedder.dim)
+    shard = edge._shard  # the benchmark times the engine's own calls, below the index interface
     flt = acl_filter(Audience.of(Principal.of("bench@example.com", ["g1", "g2", "g3"])))
     questions = [embedder.embed_query(text) for text in load_queries(beir)]
     int8 = edge._approx_params
