@@ -24,9 +24,9 @@ stored with such tokens masked instead, so that the record is not lost.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
-import json
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
