@@ -1,4 +1,5 @@
-"""Embedding batches bounded by texts and by padded word pieces (connectors.index.embeddings)."""
+"""Embedding batches bounded by texts and by padded word pieces (connectors.index.embeddings),
+the setting behind the bound, and releasing the model (Container.release_embedder)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,33 @@ def test_order_and_content_are_kept():
     texts = [text(n) for n in range(3, 200, 7)]
     flat = [t for b in token_batches(texts, max_texts=5, max_tokens=600) for t in b]
     assert flat == texts
+
+
+def test_release_embedder_drops_the_containers_only_reference(tmp_path):
+    import weakref
+
+    from chatops.container import Container
+    from chatops.settings import Settings
+
+    class Model:  # stands in for the loaded Embedder; only its lifetime matters here
+        pass
+
+    container = Container(Settings.load(QDRANT_PATH=str(tmp_path / "index")))
+    container.release_embedder()                     # nothing loaded yet: nothing to do
+    model = Model()
+    container.__dict__["embedder"] = model          # as the cached property stores it
+    alive = weakref.ref(model)
+    del model
+    container.release_embedder()
+    assert alive() is None                           # freed, so its memory can go back
+    assert "embedder" not in container.__dict__      # the next use loads the model again
+
+
+def test_batch_tokens_setting_reaches_settings_and_rejects_zero():
+    import pytest
+
+    from chatops.settings import ConfigError, Settings
+
+    assert Settings.load(CHATOPS_EMBEDDING_BATCH_TOKENS="512").embedding_batch_tokens == 512
+    with pytest.raises(ConfigError, match="CHATOPS_EMBEDDING_BATCH_TOKENS"):
+        Settings.load(CHATOPS_EMBEDDING_BATCH_TOKENS="0")
