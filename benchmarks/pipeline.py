@@ -123,7 +123,7 @@ def bench_ack(events: int, clients: int, workers: int = 2) -> dict:
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{url}/livez", timeout=1).status_code == 200:
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)

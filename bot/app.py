@@ -8,7 +8,8 @@ from typing import Callable
 from slack_bolt import App
 
 from bot.gateway import make_client
-from bot.listeners import actions, events, proposals
+from bot.listeners import actions, events, membership, proposals
+from bot.tenancy import only_ours
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
 
@@ -31,7 +32,12 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
         process_before_response=True,  # the ack means "queued", not merely "received"
         logger=logging.getLogger("chatops.bolt"),
     )
+    if not settings.slack_app_id:
+        logging.getLogger(__name__).warning(
+            "SLACK_APP_ID is not set: requests are not checked against this app's id")
+    app.middleware(only_ours(app_id=settings.slack_app_id, team_ids=settings.slack_team_ids))
     events.register(app, state=state, dispatch=dispatch)
+    membership.register(app, state=state)
     actions.register(app, state=state, dispatch=dispatch)
     proposals.register(app, state=state, dispatch=dispatch)
     return app

@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot import limits
-from bot.mrkdwn import escape, link, to_mrkdwn
+from bot.links import LinkPolicy
+from bot.mrkdwn import escape, link, plain_text, to_mrkdwn
 
 ANSWER_IN_DM_ACTION = "answer_in_dm"
 
 
-def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}}
+def _section(text: str, *, verbatim: bool = False) -> dict:
+    """``verbatim``: Slack links no bare URL and expands no name in it (answers: model text)."""
+    obj = {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}
+    if verbatim:
+        obj["verbatim"] = True
+    return {"type": "section", "text": obj}
 
 
 def _context(text: str) -> dict:
@@ -58,13 +63,28 @@ def sources_lines(citations: Iterable) -> list[str]:
     return lines
 
 
-def answer_messages(answer, *, audience_note: str = "") -> list[dict]:
-    """An ``Answer`` (see workers.pipelines.answer) as one or more messages."""
+# Under every answer: it was written by a model (or quoted), and it reports nothing. Approvals,
+# executions and permission changes are announced only by chatops' own status messages.
+GENERATED_LABEL = {
+    "llm": ":robot_face: Generated from the sources above. It cannot approve or run anything; "
+           "only chatops' own status messages report approvals and actions.",
+    "extractive": ":robot_face: Passages quoted from the sources above, not written by a person.",
+}
+EMPTY_ANSWER = "I have no answer text for this."
+
+
+def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, ...] = ()) -> list[dict]:
+    """An ``Answer`` (see workers.pipelines.answer) as one or more messages (always at least one).
+
+    Links: only to the answer's cited sources and ``link_hosts``; other URLs are shown inert."""
+    links = LinkPolicy.of((c.url for c in answer.citations), link_hosts)
     blocks: list[dict] = []
     if answer.note:
         blocks.append(_context(f":information_source: {escape(answer.note)}"))
-    for part in limits.split_text(to_mrkdwn(answer.text), limits.SECTION_TEXT_MAX):
-        blocks.append(_section(part))
+    for part in limits.split_text(to_mrkdwn(answer.text, links), limits.SECTION_TEXT_MAX):
+        blocks.append(_section(part, verbatim=True))
+    if not blocks:
+        blocks.append(_section(EMPTY_ANSWER))
     if answer.citations:
         blocks.append({"type": "divider"})
         for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
@@ -72,8 +92,11 @@ def answer_messages(answer, *, audience_note: str = "") -> list[dict]:
             blocks.append(_section(part))
     if audience_note:
         blocks.append(_context(escape(audience_note)))
+    label = GENERATED_LABEL.get(answer.mode)
+    if label:
+        blocks.append(_context(label))
 
-    fallback = answer.text
+    fallback = plain_text(answer.text, links) or EMPTY_ANSWER
     if answer.citations:
         fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {c.title} ({c.source})" for c in answer.citations)
     messages = []

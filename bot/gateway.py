@@ -20,6 +20,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 
+NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
+
+
 class SlackTransientError(Exception):
     """Slack rate-limited us or failed on its side; worth retrying later."""
 
@@ -59,19 +62,20 @@ class SlackGateway:
 
     # Messages ----------------------------------------------------------------
 
+    # Every message goes out with unfurling off: a link in an answer must never make Slack fetch it.
+
     def post(self, channel: str, message: dict, thread_ts: str | None = None) -> str:
         resp = _call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts,
-                     text=message["text"], blocks=message.get("blocks"), unfurl_links=False,
-                     unfurl_media=False)
+                     text=message["text"], blocks=message.get("blocks"), **NO_UNFURL)
         return resp["ts"]
 
     def update(self, channel: str, ts: str, message: dict) -> None:
         _call(self.client.chat_update, channel=channel, ts=ts, text=message["text"],
-              blocks=message.get("blocks"))
+              blocks=message.get("blocks"), **NO_UNFURL)
 
     def post_ephemeral(self, channel: str, user: str, message: dict, thread_ts: str | None = None) -> None:
         _call(self.client.chat_postEphemeral, channel=channel, user=user, thread_ts=thread_ts,
-              text=message["text"], blocks=message.get("blocks"))
+              text=message["text"], blocks=message.get("blocks"), **NO_UNFURL)
 
     def open_dm(self, user: str) -> str:
         resp = _call(self.client.conversations_open, users=user)
@@ -101,14 +105,10 @@ class SlackGateway:
             self._users[user_id] = (now + self._ttl, info)
         return info
 
-    def user_email(self, user_id: str) -> str | None:
-        try:
-            info = self.user(user_id)
-        except SlackApiError as exc:
-            if exc.response.get("error") == "user_not_found":
-                return None
-            raise
-        return (info.get("profile") or {}).get("email")
+    def auth(self) -> dict:
+        """``auth.test``: the bot's own user, workspace and Enterprise Grid organisation."""
+        resp = _call(self.client.auth_test)
+        return {k: resp.get(k) for k in ("team_id", "enterprise_id", "user_id", "bot_id")}
 
     def is_bot(self, user_id: str) -> bool:
         if user_id == "USLACKBOT":

@@ -1,28 +1,111 @@
-"""The FastAPI app: ``POST /slack/events`` (events, interactivity, commands) and ``GET /healthz``.
+"""The FastAPI app: ``POST /slack/events`` (events, interactivity, commands), ``GET /healthz``
+(Redis and the workers: 503 when questions would not be answered) and ``GET /livez`` (the
+process answers).
 
-This process never opens the index; it verifies, de-duplicates and enqueues.
+This process never opens the index; it verifies, de-duplicates and enqueues. Before
+Bolt sees a request, the body is bounded (413 above ``max_body_bytes``, refused
+before it is read) and must be what Slack sends: a JSON object, or form data whose
+``payload`` is a JSON object (400 otherwise). Signature headers that are not even
+shaped like Slack's are refused with 401.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
+from chatops import metrics
+
 log = logging.getLogger(__name__)
 
+_TIMESTAMP = re.compile(r"^\d{1,12}$")
+_SIGNATURE = re.compile(r"^v0=[0-9a-fA-F]{1,128}$")
 
-def create_web_app(bolt_app, *, ready) -> FastAPI:
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, detail: str):
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise _Refused(400, "malformed", "bad Content-Length")
+        if int(declared) > limit:
+            raise _Refused(413, "too_large", f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, "too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_headers(request: Request) -> None:
+    timestamp = request.headers.get("x-slack-request-timestamp")
+    signature = request.headers.get("x-slack-signature")
+    if (timestamp is not None and not _TIMESTAMP.fullmatch(timestamp)) or \
+            (signature is not None and not _SIGNATURE.fullmatch(signature)):
+        raise _Refused(401, "bad_signature_header", "malformed signature headers")
+
+
+def _json_object(text: str, what: str) -> None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _Refused(400, "malformed", f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _Refused(400, "malformed", f"{what} is not a JSON object")
+
+
+def _check_body(content_type: str, body: bytes) -> None:
+    """Refuse (400) what Bolt could not parse: it would answer 500."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused(400, "malformed", "body is not UTF-8") from None
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/json":
+        _json_object(text, "body")
+    elif kind == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=1000)
+        except ValueError:
+            raise _Refused(400, "malformed", "body is not form data") from None
+        if "payload" in form:
+            _json_object(form["payload"][0], "payload")
+    else:
+        raise _Refused(400, "malformed", "unsupported content type")
+
+
+def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576) -> FastAPI:
     """``ready()`` returns (ok, detail) for the health check."""
     api = FastAPI(title="chatops", docs_url=None, redoc_url=None, openapi_url=None)
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        content_type = request.headers.get("content-type", "")
+        try:
+            _check_headers(request)
+            body = await _read_bounded(request, max_body_bytes)
+            _check_body(content_type, body)
+        except _Refused as refused:
+            metrics.SLACK_REQUESTS_REFUSED.labels(reason=refused.reason).inc()
+            log.warning("refused a request to /slack/events", extra={"status": refused.status,
+                                                                     "why": refused.detail})
+            return Response(content=refused.detail, status_code=refused.status, media_type="text/plain")
         bolt_request = to_bolt_request(request, body)
-        if request.headers.get("content-type", "").startswith("application/json"):
+        if content_type.startswith("application/json"):
             # Events: verify, de-duplicate, enqueue — a few milliseconds of local work, cheaper
             # inline than handing over to a thread.
             bolt_response = bolt_app.dispatch(bolt_request)
@@ -39,5 +122,9 @@ def create_web_app(bolt_app, *, ready) -> FastAPI:
     async def healthz() -> Response:
         ok, detail = await run_in_threadpool(ready)
         return Response(content=detail, status_code=200 if ok else 503, media_type="text/plain")
+
+    @api.get("/livez")
+    async def livez() -> Response:
+        return Response(content="ok", media_type="text/plain")
 
     return api

@@ -84,22 +84,29 @@ class Principal:
 
 @dataclass(frozen=True)
 class Audience:
-    """Everyone who will read an answer. ``public_only`` forces public documents."""
+    """Everyone who will read an answer. ``public_only`` forces public documents.
+
+    A channel's audience also keeps which members it was built from (``members``: Slack
+    user ids, bots included) and when that list was read (``as_of``, Unix time), so the
+    answer can be checked against the channel as it is just before it is posted."""
 
     principals: tuple[Principal, ...] = field(default_factory=tuple)
     public_only: bool = False
     reason: str = ""
+    members: frozenset[str] = frozenset()
+    as_of: float | None = None
 
     @classmethod
     def of(cls, principal: Principal) -> "Audience":
         return cls(principals=(principal,))
 
     @classmethod
-    def everyone(cls, principals: Iterable[Principal], reason: str = "") -> "Audience":
+    def everyone(cls, principals: Iterable[Principal], reason: str = "", *,
+                 members: Iterable[str] = (), as_of: float | None = None) -> "Audience":
         unique = {}
         for p in principals:
             unique[(p.email, p.groups, p.slack_user_id)] = p
-        return cls(principals=tuple(unique.values()), reason=reason)
+        return cls(principals=tuple(unique.values()), reason=reason, members=frozenset(members), as_of=as_of)
 
     @classmethod
     def public(cls, reason: str) -> "Audience":

@@ -3,20 +3,24 @@
 Read from the ``actions:`` list of the CHATOPS_CONFIG file. Every problem is a
 ``ConfigError`` at start-up that names the action and the field, e.g.
 ``action 'restart_service': approvers.groups: Input should be a valid list``.
+Group names in ``approvers.groups`` and ``requesters`` resolve through the
+``groups:`` alias table (chatops/groups.py) once, at load: from then on the
+catalogue holds group ids, as people's principals do.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chatops.access import Principal
-from chatops.settings import ConfigError
+from chatops.errors import ConfigError
+from chatops.groups import GroupNames
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")  # also a valid OpenAI function name
 
@@ -83,24 +87,31 @@ class ApproverPolicy:
         return cls(tuple(data.get("groups") or ()), tuple(data.get("users") or ()),
                    bool(data.get("requester_alone")), allow_self_approval)
 
-    def describe(self) -> str:
+    def describe(self, label: Callable[[str], str] = str) -> str:
+        """``label``: a readable name for a group id (its alias)."""
         if self.requester_alone:
             return "the requester"
-        parts = [f"group {g}" for g in self.groups] + list(self.users)
+        parts = [f"group {label(g)}" for g in self.groups] + list(self.users)
         return ", ".join(parts) if parts else "nobody (no approvers could be determined)"
 
 
 class Catalogue:
-    def __init__(self, specs: list[ActionSpec], connectors: dict[str, Any]):
+    def __init__(self, specs: list[ActionSpec], connectors: dict[str, Any], groups: GroupNames | None = None):
         self.specs = {s.name: s for s in specs}
         self.connectors = connectors
+        self.groups = groups or GroupNames()
 
     @classmethod
-    def empty(cls) -> "Catalogue":
-        return cls([], {})
+    def empty(cls, groups: GroupNames | None = None) -> "Catalogue":
+        return cls([], {}, groups)
+
+    def describe(self, policy: ApproverPolicy) -> str:
+        """Who may approve, with groups by their aliases."""
+        return policy.describe(self.groups.label)
 
     @classmethod
-    def load(cls, raw_actions: list[dict], deps) -> "Catalogue":
+    def load(cls, raw_actions: list[dict], deps, groups: GroupNames | None = None) -> "Catalogue":
+        names = groups or GroupNames()
         from connectors.actions.base import ConnectorConfigError
         from connectors.actions.registry import build_connector
 
@@ -117,12 +128,13 @@ class Catalogue:
                 raise ConfigError(f"{label}: {field}: {err.get('msg')}") from None
             if spec.name in connectors:
                 raise ConfigError(f"{label}: name: defined twice")
+            spec = _with_group_ids(spec, names, label)
             try:
                 connectors[spec.name] = build_connector(spec.kind, spec.connector_settings, deps)
             except ConnectorConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
             specs.append(spec)
-        return cls(specs, connectors)
+        return cls(specs, connectors, names)
 
     # -- what a person may request -------------------------------------------------
 
@@ -171,3 +183,14 @@ class Catalogue:
     def idempotent(self, name: str) -> bool:
         spec = self.specs[name]
         return spec.idempotent if spec.idempotent is not None else bool(self.connectors[name].idempotent)
+
+
+def _with_group_ids(spec: ActionSpec, names: GroupNames, label: str) -> ActionSpec:
+    """The spec with its ``requesters`` and ``approvers.groups`` as group ids."""
+    update: dict[str, Any] = {}
+    if spec.requesters is not None:
+        update["requesters"] = list(names.resolve_all(spec.requesters, f"{label}: requesters"))
+    if spec.approvers is not None and spec.approvers.groups:
+        groups = list(names.resolve_all(spec.approvers.groups, f"{label}: approvers.groups"))
+        update["approvers"] = spec.approvers.model_copy(update={"groups": groups})
+    return spec.model_copy(update=update) if update else spec

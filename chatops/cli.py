@@ -85,8 +85,8 @@ def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs:
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder")
     if via_workers:
-        _ingest_via_workers(settings, FilesystemSource(path, base_url), base_url, batch_docs=batch_docs,
-                            wait=wait, timeout=timeout)
+        _ingest_via_workers(settings, FilesystemSource(path, base_url, settings.group_names), base_url,
+                            batch_docs=batch_docs, wait=wait, timeout=timeout)
         return
     given = [flag for name, flag in (("batch_docs", "--batch-docs"), ("wait", "--wait/--no-wait"),
                                      ("timeout", "--timeout"))
@@ -99,7 +99,7 @@ def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs:
             index = container.index
         except IndexBusy as exc:
             raise IndexBusy(f"{exc}; or hand the ingestion to that worker: chatops ingest --via-workers") from None
-        report = run_ingest(FilesystemSource(path, base_url), index, container.embedder,
+        report = run_ingest(FilesystemSource(path, base_url, settings.group_names), index, container.embedder,
                             progress=sys.stderr.isatty())
         optimize = getattr(index, "optimize", None)
         if optimize is not None:
@@ -197,7 +197,7 @@ def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
     for o in proposed:
         if hasattr(o, "proposal"):
             click.echo(f"proposed {o.proposal.action} {json.dumps(o.proposal.arguments)} as {o.proposal.id}; "
-                       f"approvers: {o.policy.describe()}")
+                       f"approvers: {container.proposals.catalogue.describe(o.policy)}")
         else:
             click.echo(o.message())
 
@@ -255,6 +255,8 @@ def build_web(settings: Settings):
     from chatops.container import Container
     from workers.celery_app import create_celery, make_dispatch
 
+    from workers.health import web_status
+
     container = Container(settings)
     container.catalogue  # noqa: B018 - an invalid action catalogue stops the start, with its reason
     celery = create_celery(settings)
@@ -263,19 +265,22 @@ def build_web(settings: Settings):
     def ready():
         try:
             container.redis.ping()
+            return web_status(container.redis, settings.key_prefix, settings.queue_name,
+                              settings.worker_stale_after)
         except Exception as exc:  # noqa: BLE001
             return False, f"redis unavailable: {type(exc).__name__}"
-        return True, "ok"
 
-    return create_web_app(bolt, ready=ready)
+    return create_web_app(bolt, ready=ready, max_body_bytes=settings.max_body_bytes)
 
 
 @main.command()
 @click.option("--concurrency", default=4, show_default=True, type=int)
 @click.option("--pool", type=click.Choice(["threads", "prefork", "solo"]), default=None,
               help="Default: threads with an embedded index (one process may open it), prefork otherwise.")
+@click.option("--health-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve GET /healthz and /metrics on this port (default CHATOPS_WORKER_HEALTH_PORT).")
 @click.pass_context
-def worker(ctx, concurrency: int, pool: str | None):
+def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     """Run a Celery worker for questions, clicks and ingestion (ingest --via-workers)."""
     settings = _settings(ctx, service=True)
     from workers.worker import build, default_pool
@@ -287,11 +292,32 @@ def worker(ctx, concurrency: int, pool: str | None):
     from chatops.container import Container
 
     Container(settings).catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
-    app, _container = build(settings, pool)
+    app, _container = build(settings, pool, health_port=health_port)
     app.worker_main(["worker", "--pool", pool, "--concurrency", str(concurrency),
                      "--queues", f"{settings.queue_name},{settings.ingest_queue}",
                      "--loglevel", settings.log_level,
                      "--without-gossip", "--without-mingle"])
+
+
+@main.command()
+@click.argument("url", default="http://127.0.0.1:3000/livez")
+@click.option("--timeout", type=float, default=3.0, show_default=True)
+def healthcheck(url: str, timeout: float):
+    """Exit 0 if URL answers 200 (for container health checks: the web's /livez or /healthz, the
+    worker's http://127.0.0.1:PORT/healthz)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - an operator's URL
+            body = resp.read(200).decode("utf-8", "replace")
+            click.echo(body)
+            return
+    except urllib.error.HTTPError as exc:
+        click.echo(f"unhealthy: {exc.code} {exc.read(200).decode('utf-8', 'replace')}", err=True)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"unhealthy: {exc}", err=True)
+    sys.exit(1)
 
 
 @main.command()
@@ -369,7 +395,8 @@ def propose(ctx, action: str, as_email: str, args_json: str):
         click.echo(outcome.message())
         sys.exit(1)
     p = outcome.proposal
-    click.echo(f"proposed {p.action} {json.dumps(p.arguments)} as {p.id}; approvers: {outcome.policy.describe()}; "
+    approvers = container.catalogue.describe(outcome.policy)
+    click.echo(f"proposed {p.action} {json.dumps(p.arguments)} as {p.id}; approvers: {approvers}; "
                f"expires {p.expires_at.isoformat()}")
 
 

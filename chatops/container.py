@@ -38,9 +38,17 @@ class Container:
             return None
         return SlackGateway(make_client(token.get_secret_value(), self.settings.slack_api_url))
 
+    @cached_property
+    def people(self):
+        """Slack users as the directory sees them (None without a Slack token)."""
+        from bot.people import SlackPeople
+
+        if self.gateway is None:
+            return None
+        return SlackPeople(self.gateway, team_ids=self.settings.slack_team_ids, guests=self.settings.slack_guests)
+
     def _email_lookup(self):
-        gateway = self.gateway
-        return gateway.user_email if gateway else None
+        return self.people.email_for_directory if self.people is not None else None
 
     @cached_property
     def identity(self):
@@ -56,6 +64,7 @@ class Container:
             inner = EntraProvider(
                 s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
                 authority_host=s.entra_authority_host, graph_url=s.graph_url,
+                instance_discovery=s.entra_instance_discovery,
                 http_client=self._http_client, email_lookup=self._email_lookup(),
             )
         else:
@@ -63,7 +72,8 @@ class Container:
 
             if not s.directory_file:
                 raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
-            inner = DirectoryProvider.from_file(s.directory_file, email_lookup=self._email_lookup())
+            inner = DirectoryProvider.from_file(s.directory_file, email_lookup=self._email_lookup(),
+                                                groups=s.group_names)
         return CachedProvider(inner, self.redis, prefix=s.key_prefix, ttl=s.identity_cache_ttl)
 
     @cached_property
@@ -116,9 +126,9 @@ class Container:
 
         actions = self.settings.file.actions
         if not actions:
-            return Catalogue.empty()
+            return Catalogue.empty(self.settings.group_names)
         deps = ConnectorDeps(http=self._http_client or requests.Session(), secret=self.settings.secret)
-        return Catalogue.load(actions, deps)
+        return Catalogue.load(actions, deps, groups=self.settings.group_names)
 
     @cached_property
     def proposals(self):

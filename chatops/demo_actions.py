@@ -18,6 +18,17 @@ from pathlib import Path
 
 SECRET_ENV = "CHATOPS_DEMO_HOOK_SECRET"
 
+# The demo's groups by readable name. With Entra the values are the groups' object ids (a group's
+# display name can be chosen by anyone who creates a group); the demo's directory file lists the
+# same names, which resolve through this table on both sides.
+GROUPS_YAML = """\
+groups:
+  engineering: 3f6d2c1e-8a4b-4c7d-9e21-5b0a7c3d1e01
+  sre: 7f0c2a4e-3c1d-4b8e-9a51-0d2f6c7b8e91
+  hr: 0b7e5d1c-2f4a-4e6b-8c3d-9a1f2e3d4c5b
+  finance: c2d4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f
+"""
+
 ACTIONS_YAML = """\
 actions:
   - name: restart_service
@@ -77,8 +88,8 @@ def prepare(data_dir: Path, environ) -> tuple[Receiver, Path]:
     secret = environ.setdefault(SECRET_ENV, secrets.token_hex(16))
     receiver = Receiver(secret)
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = data_dir / "actions.yml"
-    config.write_text(ACTIONS_YAML.format(url=receiver.url, secret_env=SECRET_ENV))
+    config = data_dir / "config.yml"
+    config.write_text(GROUPS_YAML + ACTIONS_YAML.format(url=receiver.url, secret_env=SECRET_ENV))
     return receiver, config
 
 
@@ -102,7 +113,7 @@ def run(out, container, receiver: Receiver, failures: list[str]) -> None:
         return
     p = outcome.proposal
     out.line(f"Proposal {p.id[:8]}: restart_service {json.dumps(p.arguments)} — {p.state}, "
-             f"approvers: {outcome.policy.describe()}", indent="    ")
+             f"approvers: {container.catalogue.describe(outcome.policy)}", indent="    ")
 
     out.line("Ben clicks Approve:")
     refused = service.decide(p.id, "approve", ben, via="demo")

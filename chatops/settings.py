@@ -16,14 +16,15 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chatops.errors import ConfigError
+from chatops.groups import GroupNames
+
+__all__ = ["ConfigError", "GroupNames", "Settings", "FileConfig", "STRATEGIES", "DEFAULT_EMBEDDING_MODEL"]
+
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # How results are ranked (connectors/index/retriever.py says what each one does).
 RetrievalStrategy = Literal["dense", "sparse", "rrf", "weighted", "feedback"]
 STRATEGIES: tuple[str, ...] = get_args(RetrievalStrategy)
-
-
-class ConfigError(Exception):
-    """The configuration is wrong; the message says what and how to fix it."""
 
 
 def _env(name: str) -> Any:
@@ -39,6 +40,8 @@ class FileConfig(BaseModel):
 
     model_config = {"extra": "forbid"}
 
+    # Readable names for groups -> the identity provider's group ids (chatops/groups.py).
+    groups: dict[str, str] = Field(default_factory=dict)
     actions: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -53,6 +56,18 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
     )
+    # Only events and clicks for this app (``api_app_id``) and these workspaces are handled; people
+    # of other workspaces (Slack Connect) are strangers. Teams default to the bot token's own.
+    slack_app_id: str | None = _env("SLACK_APP_ID")
+    slack_team_ids_raw: str | None = Field(default=None,
+                                           validation_alias=AliasChoices("SLACK_TEAM_IDS", "SLACK_TEAM_ID"))
+    # Guests (Slack's is_restricted / is_ultra_restricted): "directory" resolves them like anyone
+    # else, through the directory (a guest it does not know sees nothing private); "unknown"
+    # treats every guest as unknown (public documents only).
+    slack_guests: Literal["directory", "unknown"] = Field(
+        default="directory", validation_alias=AliasChoices("CHATOPS_SLACK_GUESTS"))
+    # Request bodies above this many bytes are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, validation_alias=AliasChoices("CHATOPS_MAX_BODY_BYTES"))
 
     # Queue and shared state
     redis_url: str = Field(
@@ -108,6 +123,10 @@ class Settings(BaseSettings):
     graph_url: str = Field(
         default="https://graph.microsoft.com/v1.0", validation_alias=AliasChoices("GRAPH_URL")
     )
+    # False for an authority msal does not know (a sovereign cloud, a proxy, a test double): msal
+    # then never asks Microsoft's public instance discovery. TLS trust: REQUESTS_CA_BUNDLE.
+    entra_instance_discovery: bool = Field(default=True,
+                                           validation_alias=AliasChoices("ENTRA_INSTANCE_DISCOVERY"))
     identity_cache_ttl: int = Field(default=900, validation_alias=AliasChoices("CHATOPS_IDENTITY_TTL"))
 
     # Retrieval and answers
@@ -121,12 +140,26 @@ class Settings(BaseSettings):
         default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")
     )
     channel_cache_ttl: int = Field(default=300, validation_alias=AliasChoices("CHATOPS_CHANNEL_TTL"))
+    # Before a channel answer is posted, its member list is read again if it is older than this
+    # (seconds): an answer never uses a wider audience than the channel had that long before.
+    channel_fresh: float = Field(default=5.0, ge=0, validation_alias=AliasChoices("CHATOPS_CHANNEL_FRESH"))
+    # Hosts an answer may link to besides its own cited sources (comma-separated; "*.corp.example"
+    # for a domain and its subdomains). Any other URL is shown inert.
+    link_hosts_raw: str | None = Field(default=None, validation_alias=AliasChoices("CHATOPS_LINK_HOSTS"))
     thread_ttl: int = Field(default=7 * 86400, validation_alias=AliasChoices("CHATOPS_THREAD_TTL"))
 
     # Worker limits
     task_soft_time_limit: int = Field(default=120, validation_alias=AliasChoices("CHATOPS_TASK_SOFT_LIMIT"))
     task_time_limit: int = Field(default=150, validation_alias=AliasChoices("CHATOPS_TASK_HARD_LIMIT"))
     task_max_retries: int = Field(default=3, validation_alias=AliasChoices("CHATOPS_TASK_MAX_RETRIES"))
+    # A Slack task's lease (seconds): renewed while it runs; once it lapses (the worker died) any
+    # worker re-queues the task (workers/inflight.py).
+    task_lease_ttl: int = Field(default=30, ge=5, validation_alias=AliasChoices("CHATOPS_TASK_LEASE_TTL"))
+    # The worker's own health endpoint (GET /healthz on this port; unset: none).
+    worker_health_port: int | None = _env("CHATOPS_WORKER_HEALTH_PORT")
+    # The web /healthz fails when no worker has shown a sign of life (or questions wait and none
+    # was taken) for this many seconds.
+    worker_stale_after: int = Field(default=120, ge=10, validation_alias=AliasChoices("CHATOPS_WORKER_STALE_AFTER"))
 
     # Ingestion through the workers (chatops ingest --via-workers): documents and chunks per
     # batch task, and one ingest task's time limit (seconds; the hard limit is 30 s more).
@@ -149,6 +182,7 @@ class Settings(BaseSettings):
 
     # Not read from the environment: filled from the CHATOPS_CONFIG file by load().
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
+    _group_names: GroupNames | None = PrivateAttr(default=None)
 
     @property
     def file(self) -> FileConfig:
@@ -184,6 +218,28 @@ class Settings(BaseSettings):
         return value if value else None
 
     @property
+    def slack_team_ids(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in (self.slack_team_ids_raw or "").split(",") if t.strip())
+
+    @property
+    def link_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in (self.link_hosts_raw or "").split(",") if h.strip())
+
+    @property
+    def uses_entra(self) -> bool:
+        """Entra is (or, with "auto", would be) the identity provider."""
+        if self.identity_provider != "auto":
+            return self.identity_provider == "entra"
+        return bool(self.entra_tenant_id and self.entra_client_id)
+
+    @property
+    def group_names(self) -> GroupNames:
+        """How configured group names resolve (the ``groups:`` alias table; object ids with Entra)."""
+        if self._group_names is None:
+            self._group_names = GroupNames(self.file.groups, require_object_ids=self.uses_entra)
+        return self._group_names
+
+    @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
 
@@ -209,6 +265,7 @@ class Settings(BaseSettings):
             raise ConfigError(_one_line(exc)) from None
         if settings.config_file:
             settings._file = load_file_config(settings.config_file)
+        settings.group_names  # noqa: B018 - a bad alias table stops the start, naming the alias
         return settings
 
 

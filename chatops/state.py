@@ -57,6 +57,9 @@ class State:
     def set_json(self, value: Any, ttl: int, *key: str) -> None:
         self.redis.set(self._k("cache", *key), json.dumps(value), ex=ttl)
 
+    def drop_json(self, *key: str) -> None:
+        self.redis.delete(self._k("cache", *key))
+
     def pop_json(self, *key: str) -> Any:
         raw = self.redis.getdel(self._k("cache", *key))
         return json.loads(raw) if raw is not None else None

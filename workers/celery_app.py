@@ -1,9 +1,10 @@
 """The Celery app on Redis, and the tasks it runs.
 
 Slack tasks carry ids and the question's text; ingest tasks carry ids and paths
-only. Delivery is at-least-once (``acks_late``; a worker that dies mid-task gets
-its task redelivered): the responder is written so a redelivery updates the same
-Slack message instead of posting a second answer, and an ingest batch counts once.
+only. Delivery is at-least-once (``acks_late``). A Slack task holds a lease while it
+runs (``workers.inflight``): if its worker dies, another worker re-queues it within
+seconds, and the done mark and the recorded steps (``workers.progress``) make every
+copy after the first a no-op. An ingest batch counts once.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 import threading
 from typing import Any, Callable
 
+import redis
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu import Queue
 
+from chatops import metrics
 from chatops.logs import correlated
 from chatops.settings import Settings
 
@@ -29,6 +32,17 @@ TASKS = {**SLACK_TASKS, **INGEST_TASKS}
 HARD_LIMIT_MARGIN = 30  # seconds between an ingest task's soft and hard time limits
 
 
+def visibility_timeout(settings: Settings) -> int:
+    """Seconds before Redis hands an unacknowledged task to another worker: longer than any task
+    may run (an ingest batch included), or a running task would run twice."""
+    return max(3600, settings.task_time_limit * 4, (settings.ingest_time_limit + HARD_LIMIT_MARGIN) * 2)
+
+
+def redelivery_window(settings: Settings) -> int:
+    """How long a task can come back: done marks and recorded steps are kept this long."""
+    return visibility_timeout(settings) + 3600
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery("chatops", broker=settings.redis_url)
     app.conf.update(
@@ -39,9 +53,9 @@ def create_celery(settings: Settings) -> Celery:
         # Consumed by a worker started without --queues (``celery -A workers.worker worker``).
         task_queues=[Queue(settings.queue_name), Queue(settings.ingest_queue)],
         task_soft_time_limit=settings.task_soft_time_limit, task_time_limit=settings.task_time_limit,
-        # Longer than any task may run, or Redis hands a running task to a second worker.
-        broker_transport_options={"visibility_timeout": max(
-            3600, settings.task_time_limit * 4, (settings.ingest_time_limit + HARD_LIMIT_MARGIN) * 2)},
+        # Longer than any task may run, or Redis hands a running task to a second worker. Slack
+        # tasks do not wait for it: their leases bring them back within seconds (workers.inflight).
+        broker_transport_options={"visibility_timeout": visibility_timeout(settings)},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False, worker_redirect_stdouts=False,
     )
@@ -110,20 +124,38 @@ def _retry_or(task, exc: BaseException, give_up) -> None:
 
 
 def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
+    """Run a Slack task under its lease; skip it when done or running elsewhere; report failures."""
     from bot.gateway import SlackTransientError
 
     with correlated(payload.get("cid")) as cid:
+        inflight = services.get("inflight")
+        try:
+            begun = inflight.begin(kind, payload)
+            services.get("health").consumed()
+        except redis.RedisError as exc:  # cannot tell whether it ran: try again later
+            _retry_or(task, exc, lambda: log.error("task dropped: Redis unreachable", extra={"kind": kind}))
+            return
+        if begun != "run":
+            metrics.TASKS_SKIPPED.labels(why=begun).inc()
+            log.info("task skipped", extra={"kind": kind, "why": begun})
+            return
         r = services.get("responder")
         try:
             getattr(r, kind)(payload)
-        except SlackTransientError as exc:
-            _retry_or(task, exc, lambda: r.fail(payload, cid, "Slack kept failing"))
+        except (SlackTransientError, redis.RedisError) as exc:
+            if task.request.retries < task.max_retries:
+                inflight.pause(kind, payload)
+            _retry_or(task, exc, lambda: r.fail(kind, payload, cid, "Slack kept failing"))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")
-            r.fail(payload, cid, "it took too long")
+            r.fail(kind, payload, cid, "it took too long")
         except Exception:
             log.exception("task failed")
-            r.fail(payload, cid)
+            r.fail(kind, payload, cid)
+        try:
+            inflight.finish(kind, payload)
+        except redis.RedisError as exc:
+            log.error("could not mark the task done", extra={"kind": kind, "error": type(exc).__name__})
 
 
 def _run_ingest(services: Services, kind: str, task, payload: dict) -> None:

@@ -44,6 +44,7 @@ class Config(BaseModel):
     client_secret_env: str = Field(min_length=1)
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
+    instance_discovery: bool = True   # False for an authority host msal does not know
     groups: dict[str, str] = Field(min_length=1)  # name shown to people -> Entra group object id
     timeout: float | None = Field(default=None, gt=0)
 
@@ -76,6 +77,7 @@ class EntraGroupConnector:
         self._graph = GraphClient(
             config.tenant_id, config.client_id, secret,
             authority_host=config.authority_host, graph_url=config.graph_url, http_client=deps.http,
+            instance_discovery=config.instance_discovery,
             max_attempts=3, timeout=config.timeout if config.timeout is not None else deps.timeout,
             sleep=deps.extra.get("sleep", time.sleep),
         )

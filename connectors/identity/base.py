@@ -16,6 +16,13 @@ class UnknownUser(Exception):
     """The directory does not know this person."""
 
 
+class ExternalPerson(UnknownUser):
+    """A Slack user who is not one of the organisation's own people: someone of another
+    organisation in a shared (Slack Connect) channel, or a guest when guests are treated as
+    unknown. Never resolved through the directory (a profile email is theirs to choose);
+    sees public documents only."""
+
+
 class IdentityUnavailable(Exception):
     """The directory could not be reached or refused to answer."""
 
@@ -42,5 +49,7 @@ def lookup_email(lookup: EmailLookup | None, slack_user_id: str) -> str | None:
         return None
     try:
         return lookup(slack_user_id)
+    except UnknownUser:
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the directory is unavailable
         raise IdentityUnavailable(f"could not read the Slack profile: {type(exc).__name__}") from None

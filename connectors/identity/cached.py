@@ -14,11 +14,12 @@ import logging
 import redis
 
 from chatops.access import Principal
-from connectors.identity.base import IdentityProvider, UnknownUser
+from connectors.identity.base import ExternalPerson, IdentityProvider, UnknownUser
 
 log = logging.getLogger(__name__)
 
 _UNKNOWN = {"unknown": True}
+_EXTERNAL = {"unknown": True, "external": True}
 
 
 class CachedProvider:
@@ -27,7 +28,8 @@ class CachedProvider:
         self.inner = inner
         self.name = inner.name
         self._redis = client
-        self._prefix = f"{prefix}:identity:{inner.name}"
+        # v2: groups are object ids only (v1 entries also held display names; never read them).
+        self._prefix = f"{prefix}:identity:v2:{inner.name}"
         self._ttl = ttl
         self._negative_ttl = negative_ttl
 
@@ -48,15 +50,15 @@ class CachedProvider:
             try:
                 data = json.loads(raw)
                 if data.get("unknown"):
-                    raise UnknownUser(key.split(":", 1)[1])
+                    raise (ExternalPerson if data.get("external") else UnknownUser)(key.split(":", 1)[1])
                 return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
                                  data.get("display_name"))
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("unreadable identity cache entry; asking the provider", extra={"key": key})
         try:
             p = load()
-        except UnknownUser:
-            self._store(full, _UNKNOWN, self._negative_ttl)
+        except UnknownUser as exc:
+            self._store(full, _EXTERNAL if isinstance(exc, ExternalPerson) else _UNKNOWN, self._negative_ttl)
             raise
         self._store(full, {"email": p.email, "groups": sorted(p.groups),
                            "slack_user_id": p.slack_user_id, "display_name": p.display_name}, self._ttl)

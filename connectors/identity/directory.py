@@ -4,6 +4,9 @@
       - email: ana@example.com
         slack_id: U0123          # optional; users.info email is used otherwise
         groups: [engineering, sre]
+
+Groups are matched as written, after the ``groups:`` alias table of
+``CHATOPS_CONFIG`` (an alias listed here becomes its id, as it does in an ACL).
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from pathlib import Path
 import yaml
 
 from chatops.access import Principal
-from chatops.settings import ConfigError
+from chatops.errors import ConfigError
+from chatops.groups import GroupNames
 from connectors.identity.base import EmailLookup, UnknownUser, lookup_email
 
 
 class DirectoryProvider:
     name = "directory"
 
-    def __init__(self, users: list[dict], email_lookup: EmailLookup | None = None):
+    def __init__(self, users: list[dict], email_lookup: EmailLookup | None = None,
+                 groups: GroupNames | None = None):
+        names = groups or GroupNames()
         self._by_email: dict[str, Principal] = {}
         self._by_slack: dict[str, Principal] = {}
         self._email_lookup = email_lookup
@@ -32,7 +38,7 @@ class DirectoryProvider:
                 raise ConfigError(f"directory entry {entry['email']}: 'groups' must be a list")
             p = Principal.of(
                 entry["email"],
-                [str(g) for g in groups],
+                names.resolve_all(groups, f"directory entry {entry['email']}: groups"),
                 slack_user_id=entry.get("slack_id"),
                 display_name=entry.get("name"),
             )
@@ -41,7 +47,8 @@ class DirectoryProvider:
                 self._by_slack[p.slack_user_id] = p
 
     @classmethod
-    def from_file(cls, path: Path, email_lookup: EmailLookup | None = None) -> "DirectoryProvider":
+    def from_file(cls, path: Path, email_lookup: EmailLookup | None = None,
+                  groups: GroupNames | None = None) -> "DirectoryProvider":
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except FileNotFoundError:
@@ -50,7 +57,7 @@ class DirectoryProvider:
             raise ConfigError(f"directory file {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("users", []), list):
             raise ConfigError(f"directory file {path} must have a top-level 'users:' list")
-        return cls(data.get("users") or [], email_lookup)
+        return cls(data.get("users") or [], email_lookup, groups)
 
     def by_email(self, email: str) -> Principal:
         p = self._by_email.get(email.strip().lower())

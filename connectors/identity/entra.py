@@ -2,7 +2,10 @@
 
 Slack user -> email (users.info, supplied by the caller) -> Graph
 ``/users/{email}`` -> ``/users/{id}/transitiveMemberOf/microsoft.graph.group``
-following ``@odata.nextLink``. Throttling (429 with Retry-After) and 5xx are
+following ``@odata.nextLink``. A person's groups are the groups' **object ids**
+only, never their display names: in a default tenant anyone may create a group
+and name it after a real one (configuration names groups through the alias
+table, chatops/groups.py). Throttling (429 with Retry-After) and 5xx are
 retried a bounded number of times; anything else that goes wrong raises
 ``IdentityUnavailable`` so the caller fails closed.
 """
@@ -10,7 +13,7 @@ retried a bounded number of times; anything else that goes wrong raises
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Callable
 from urllib.parse import quote
 
 import requests
@@ -35,7 +38,7 @@ class EntraProvider:
         graph_url: str = "https://graph.microsoft.com/v1.0",
         http_client: requests.Session | None = None,
         email_lookup: EmailLookup | None = None,
-        group_keys: Iterable[str] = ("id", "displayName"),
+        instance_discovery: bool = True,
         max_attempts: int = 4,
         max_retry_after: float = 10.0,
         timeout: float = 10.0,
@@ -46,10 +49,10 @@ class EntraProvider:
         self._client = GraphClient(
             tenant_id, client_id, client_secret,
             authority_host=authority_host, graph_url=graph_url, http_client=http_client,
-            max_attempts=max_attempts, max_retry_after=max_retry_after, timeout=timeout, sleep=sleep,
+            instance_discovery=instance_discovery, max_attempts=max_attempts,
+            max_retry_after=max_retry_after, timeout=timeout, sleep=sleep,
         )
         self._email_lookup = email_lookup
-        self._group_keys = tuple(group_keys)
 
     # -- public -----------------------------------------------------------
 
@@ -65,7 +68,7 @@ class EntraProvider:
         groups: set[str] = set()
         url = (
             f"/users/{quote(user['id'], safe='')}/transitiveMemberOf/microsoft.graph.group"
-            "?$select=id,displayName&$top=999"
+            "?$select=id&$top=999"
         )
         while url:
             try:
@@ -73,9 +76,8 @@ class EntraProvider:
             except _NotFound:  # deleted between the two calls
                 raise UnknownUser(email) from None
             for g in page.get("value", []):
-                for key in self._group_keys:
-                    if g.get(key):
-                        groups.add(str(g[key]))
+                if g.get("id"):
+                    groups.add(str(g["id"]).lower())
             url = page.get("@odata.nextLink")
         return Principal.of(email, groups, display_name=user.get("displayName"))
 

@@ -6,6 +6,10 @@ action connector so the token and retry logic exist once:
 * the msal app is built on first use (msal fetches the tenant's discovery
   document when it is built, so an unreachable Entra is a failed call, not a
   failed start) and keeps the token in its cache;
+* ``instance_discovery=False`` is for an authority host msal does not know (a
+  sovereign cloud, a corporate proxy, a test double): msal then never asks
+  Microsoft's public instance discovery endpoint. TLS trust is that of the
+  ``requests`` session, which honours ``REQUESTS_CA_BUNDLE``;
 * 429 and 5xx are retried a bounded number of times, honouring Retry-After
   (capped), network errors too; anything else raises ``GraphError``.
 
@@ -60,6 +64,7 @@ class GraphClient:
         graph_url: str = "https://graph.microsoft.com/v1.0",
         http_client: requests.Session | None = None,
         scope: str = GRAPH_SCOPE,
+        instance_discovery: bool = True,
         max_attempts: int = 4,
         max_retry_after: float = 10.0,
         timeout: float = 10.0,
@@ -68,6 +73,8 @@ class GraphClient:
         self._http = http_client or requests.Session()
         self._msal_args = dict(client_id=client_id, client_credential=client_secret,
                                authority=f"{authority_host.rstrip('/')}/{tenant_id}")
+        if not instance_discovery:
+            self._msal_args["instance_discovery"] = False
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_lock = threading.Lock()
         self._base = graph_url.rstrip("/")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from chatops.groups import GroupNames
 from connectors.sources.base import DocumentSource
 
 
@@ -25,25 +26,27 @@ def beir_spec(folder: Path, limit: int | None = None) -> dict:
     return {"kind": "beir", "path": str(Path(folder).resolve()), "limit": limit}
 
 
-def _filesystem(spec: dict) -> DocumentSource:
+def _filesystem(spec: dict, groups: GroupNames | None) -> DocumentSource:
     from connectors.sources.filesystem.connector import FilesystemSource
 
-    return FilesystemSource(Path(spec["path"]), spec.get("base_url"))
+    return FilesystemSource(Path(spec["path"]), spec.get("base_url"), groups)
 
 
-def _beir(spec: dict) -> DocumentSource:
+def _beir(spec: dict, groups: GroupNames | None) -> DocumentSource:
     from connectors.sources.beir import BeirSource
 
     return BeirSource(Path(spec["path"]), limit=spec.get("limit"))
 
 
-OPENERS: dict[str, Callable[[dict], DocumentSource]] = {"filesystem": _filesystem, "beir": _beir}
+OPENERS: dict[str, Callable[[dict, GroupNames | None], DocumentSource]] = {
+    "filesystem": _filesystem, "beir": _beir}
 
 
-def open_source(spec: dict) -> DocumentSource:
+def open_source(spec: dict, groups: GroupNames | None = None) -> DocumentSource:
+    """The source a spec names; ``groups`` resolves the group names its permissions use."""
     opener = OPENERS.get(spec.get("kind", ""))
     if opener is None:
         raise SourceSpecError(f"unknown source kind {spec.get('kind')!r} (known: {', '.join(OPENERS)})")
     if not spec.get("path"):
         raise SourceSpecError(f"a {spec['kind']} source needs a path")
-    return opener(spec)
+    return opener(spec, groups)

@@ -77,7 +77,7 @@ def test_second_lookup_is_served_from_the_cache(r, prefix, inner):
     second = cache.by_email("  ANA@example.com ")  # same person, same key
     assert first == second == Principal("ana@example.com", frozenset({"engineering", "sre"}), "UANA", "Ana")
     assert inner.calls == [("by_email", "ana@example.com")]
-    key = f"{prefix}:identity:directory:email:ana@example.com"
+    key = f"{prefix}:identity:v2:directory:email:ana@example.com"
     assert json.loads(r.get(key))["groups"] == ["engineering", "sre"]
     assert 800 < r.ttl(key) <= 900
 
@@ -95,7 +95,7 @@ def test_unknown_users_are_cached_only_briefly(r, prefix, inner):
         with pytest.raises(UnknownUser):
             cache.by_slack_id("UGHOST")
     assert len(inner.calls) == 1  # the miss was remembered...
-    assert 0 < r.pttl(f"{prefix}:identity:directory:slack:UGHOST") <= 1000
+    assert 0 < r.pttl(f"{prefix}:identity:v2:directory:slack:UGHOST") <= 1000
 
     # ...only until negative_ttl passes: then someone just added to the directory gets in.
     inner.inner = DirectoryProvider(DIRECTORY + [{"email": "ghost@example.com", "groups": ["new"]}],

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.gateway import SlackGateway, SlackTransientError, make_client
+from bot.people import SlackPeople
 from tests.standins.fake_slack import block_actions_body, event_body, sign
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}},
@@ -69,7 +70,7 @@ def test_members_of_unknown_channel(gateway):
 
 
 def test_user_email_and_is_bot_share_one_users_info(gateway, fake_slack):
-    assert gateway.user_email("UANA") == "ana@example.com"
+    assert SlackPeople(gateway).email_for_directory("UANA") == "ana@example.com"
     assert gateway.is_bot("UANA") is False
     assert gateway.is_bot("UAPP") is True
     assert gateway.is_bot("USLACKBOT") is True
@@ -77,7 +78,7 @@ def test_user_email_and_is_bot_share_one_users_info(gateway, fake_slack):
 
 
 def test_user_email_of_unknown_user_is_none(gateway):
-    assert gateway.user_email("UGONE") is None
+    assert SlackPeople(gateway).email_for_directory("UGONE") is None
 
 
 def test_rate_limit_is_retried_by_the_sdk(gateway, fake_slack):

@@ -43,8 +43,10 @@ def test_answer_with_sources_section():
     (msg,) = blocks.answer_messages(ans)
     assert_within_limits(msg)
     types = [b["type"] for b in msg["blocks"]]
-    assert types == ["section", "divider", "section"]
-    assert msg["blocks"][0]["text"] == {"type": "mrkdwn", "text": "You get *25 days* [1]. Use the VPN [2]."}
+    assert types == ["section", "divider", "section", "context"]
+    assert msg["blocks"][0]["text"] == {"type": "mrkdwn", "text": "You get *25 days* [1]. Use the VPN [2].",
+                                        "verbatim": True}
+    assert msg["blocks"][-1]["elements"][0]["text"] == blocks.GENERATED_LABEL["llm"]
     sources = msg["blocks"][2]["text"]["text"]
     assert sources.startswith("*Sources*\n")
     assert "[1] *Leave policy* · `hr/leave.md`" in sources
@@ -63,11 +65,12 @@ def test_answer_without_citations_has_no_sources():
 def test_note_is_a_context_block_first_and_audience_note_last():
     ans = Answer(text="quoted", citations=CITES[:1], mode="extractive", note="Model down <sorry>")
     (msg,) = blocks.answer_messages(ans, audience_note="Only documents everyone in #x may see & read.")
-    first, last = msg["blocks"][0], msg["blocks"][-1]
+    first, last = msg["blocks"][0], msg["blocks"][-2]
     assert first["type"] == "context"
     assert "Model down &lt;sorry&gt;" in first["elements"][0]["text"]
     assert last["type"] == "context"
     assert last["elements"][0]["text"] == "Only documents everyone in #x may see &amp; read."
+    assert msg["blocks"][-1]["elements"][0]["text"] == blocks.GENERATED_LABEL["extractive"]
     assert_within_limits(msg)
 
 
@@ -101,11 +104,11 @@ def test_huge_answer_split_into_messages_of_at_most_50_blocks():
     for m in msgs:
         assert_within_limits(m)
     assert msgs[1]["text"] == "(continued)"
-    # The sources still come at the very end.
-    assert msgs[-1]["blocks"][-1]["text"]["text"].startswith("*Sources*")
+    # The sources still come at the very end, before the "generated" label.
+    assert msgs[-1]["blocks"][-2]["text"]["text"].startswith("*Sources*")
     total_blocks = sum(len(m["blocks"]) for m in msgs)
     assert all(len(m["blocks"]) == limits.BLOCKS_PER_MESSAGE for m in msgs[:-1])
-    assert total_blocks == 120 + 2          # one section per paragraph, divider, sources
+    assert total_blocks == 120 + 3          # one section per paragraph, divider, sources, label
     # No block (and no text) was dropped between messages.
     body = "".join(section_texts(msgs))
     assert body.count("word") == 550 * 120

@@ -2,6 +2,7 @@
 
 import pytest
 
+from bot.links import LinkPolicy
 from bot.mrkdwn import escape, link, to_mrkdwn
 
 
@@ -29,13 +30,23 @@ def test_headings_become_bold(md, expected):
     assert to_mrkdwn(md) == expected
 
 
+WIKI = LinkPolicy.of(hosts=["wiki.example.com", "h"])
+
+
 def test_links():
-    assert to_mrkdwn("see [the wiki](https://wiki.example.com/a/b)") == "see <https://wiki.example.com/a/b|the wiki>"
-    assert to_mrkdwn("[x](http://h)") == "<http://h|x>"
-    # Not an http(s) link: left as text.
-    assert to_mrkdwn("[x](javascript:alert(1))") == "[x](javascript:alert(1))"
+    assert to_mrkdwn("see [the wiki](https://wiki.example.com/a/b)", WIKI) == \
+        "see <https://wiki.example.com/a/b|the wiki>"
+    assert to_mrkdwn("[x](http://h)", WIKI) == "<http://h|x>"
+    # Not an http(s) link: inert.
+    assert to_mrkdwn("[x](javascript:alert(1))", WIKI) == "x [link removed: a javascript address])"
     # Citation markers are not links.
     assert to_mrkdwn("fact [1][2]") == "fact [1][2]"
+
+
+def test_links_not_allowed_are_inert():
+    assert to_mrkdwn("see [the wiki](https://wiki.example.com/a/b)") == \
+        "see the wiki [link removed: wiki[.]example[.]com]"
+    assert to_mrkdwn("go to www.evil.example/x?q=1 now") == "go to [link removed: www[.]evil[.]example] now"
 
 
 def test_special_characters_escaped():
@@ -74,7 +85,7 @@ def test_block_quote_kept_as_quote():
 
 def test_multiline_document():
     md = "## Steps\n\n1. Open **VPN**\n2. Log in\n\n- see [doc](https://d)"
-    assert to_mrkdwn(md) == "*Steps*\n\n1. Open *VPN*\n2. Log in\n\n• see <https://d|doc>"
+    assert to_mrkdwn(md, LinkPolicy.of(["https://d"])) == "*Steps*\n\n1. Open *VPN*\n2. Log in\n\n• see <https://d|doc>"
 
 
 def test_link_helper_escapes_label_and_url_delimiters():

@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
+from chatops.access import Principal
 from connectors.index.base import Hit
-from connectors.llm.base import LLM
+from connectors.llm.base import LLM, ToolCall
+from workers.pipelines.claims import NOTE as CLAIM_NOTE, strip_state_claims
 
 Mode = Literal["llm", "extractive", "none"]
 
@@ -31,6 +33,8 @@ one only when the person asking explicitly asks for that action in their own que
 a source says so."""
 
 NO_EVIDENCE_TEXT = "I couldn't find anything about that in the documents available to {whom}."
+PROPOSAL_ONLY_TEXT = ("I've prepared the request below. Nothing runs until someone who may approve it "
+                      "clicks Approve.")
 
 _CITE_WITH_SPACE = re.compile(
     r"([ \t]*)\[(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\]", re.IGNORECASE)
@@ -69,10 +73,43 @@ class Answer:
     tool_calls: list = field(default_factory=list)         # actions the model proposes (ToolCall)
     asker: object | None = None                            # the resolved Principal who asked
     audience: str = ""                                     # who the answer was limited to
+    # A channel answer: the member ids its audience was built from, and when they were read.
+    audience_members: frozenset[str] | None = None
+    members_as_of: float | None = None
 
     def as_json(self) -> dict:
         return {"answer": self.text, "citations": [c.as_json() for c in self.citations],
                 "mode": "extractive" if self.mode == "none" else self.mode}
+
+    def to_record(self) -> dict:
+        """Everything about the answer, as JSON, to post it later without asking again."""
+        asker = self.asker if isinstance(self.asker, Principal) else None
+        return {
+            "text": self.text, "citations": [c.as_json() for c in self.citations], "mode": self.mode,
+            "note": self.note, "hidden_documents": self.hidden_documents, "considered": list(self.considered),
+            "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "asker": None if asker is None else {
+                "email": asker.email, "groups": sorted(asker.groups), "slack_user_id": asker.slack_user_id,
+                "display_name": asker.display_name},
+            "audience": self.audience,
+            "audience_members": None if self.audience_members is None else sorted(self.audience_members),
+            "members_as_of": self.members_as_of,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict) -> "Answer":
+        asker = data.get("asker")
+        members = data.get("audience_members")
+        return cls(
+            text=data["text"], mode=data["mode"], note=data.get("note", ""),
+            citations=[Citation(c["n"], c["title"], c["source"], c.get("url")) for c in data.get("citations", [])],
+            hidden_documents=int(data.get("hidden_documents", 0)), considered=list(data.get("considered", [])),
+            tool_calls=[ToolCall(c["name"], c["arguments"]) for c in data.get("tool_calls", [])],
+            asker=None if asker is None else Principal(asker["email"], frozenset(asker["groups"]),
+                                                       asker.get("slack_user_id"), asker.get("display_name")),
+            audience=data.get("audience", ""),
+            audience_members=None if members is None else frozenset(members),
+            members_as_of=data.get("members_as_of"))
 
 
 def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]:
@@ -172,11 +209,13 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
 def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
              history: Sequence[tuple[str, str]] = (), tools: list[dict] | None = None) -> Answer:
     completion = llm.complete(build_messages(question, sources, history), tools=tools or None)
-    text, citations = apply_citations(completion.text, sources)
+    text, claims = strip_state_claims(completion.text)
+    text, citations = apply_citations(text, sources)
     calls = list(completion.tool_calls) if tools else []
-    if not text and not calls:
-        text = "The language model returned an empty answer."
-    return Answer(text=text, citations=citations, mode="llm",
+    if not text:
+        # A reply that is only a tool call still gets a message of its own (the proposal follows).
+        text = PROPOSAL_ONLY_TEXT if calls else "The language model returned an empty answer."
+    return Answer(text=text, citations=citations, mode="llm", note=CLAIM_NOTE if claims else "",
                   considered=[s.doc_id for s in sources], tool_calls=calls)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatops.access import Audience, Principal
-from connectors.identity.base import IdentityProvider, IdentityUnavailable, UnknownUser
+from connectors.identity.base import ExternalPerson, IdentityProvider, IdentityUnavailable, UnknownUser
 from connectors.index.base import VectorIndex
 from connectors.index.retriever import Retriever
 from connectors.llm.base import LLM, LLMUnavailable
@@ -28,7 +28,10 @@ class Refusal(Exception):
 class ChannelDirectory(Protocol):
     """What the pipeline needs to know about a Slack conversation."""
 
-    def members(self, channel: str) -> list[str]: ...
+    def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[str], float]:
+        """Member ids, and when the list was read (Unix time); ``max_age``: read it again when
+        the known list is older than that many seconds."""
+        ...
 
     def is_bot(self, user_id: str) -> bool: ...
 
@@ -75,16 +78,23 @@ class Timings:
 IDENTITY_UNKNOWN = ("I couldn't find you in the company directory, so I can't search any documents "
                     "for you. Ask your IT team to check that your Slack account's email matches your "
                     "directory account.")
+EXTERNAL_NOTE = ("You are not one of this organisation's own people in Slack (another organisation or a "
+                 "guest), so I only used documents that are public to everyone here.")
 IDENTITY_DOWN = ("I couldn't reach the company directory to check what you may see, so I won't "
                  "answer right now. Please try again in a few minutes.")
 
 
 def resolve_asker(q: Question, identity: IdentityProvider) -> Principal:
+    """The asker. Someone of another organisation (Slack Connect) is unknown: public documents only;
+    an own person the directory does not know, or a directory that cannot be asked, is refused."""
     try:
         if q.asker_email:
             return identity.by_email(q.asker_email)
         if q.asker_slack_id:
             return identity.by_slack_id(q.asker_slack_id)
+    except ExternalPerson:
+        log.info("asker is external; public documents only", extra={"user": q.asker_slack_id})
+        return Principal.unknown(q.asker_slack_id)
     except UnknownUser:
         log.warning("asker not in directory; refusing", extra={"user": q.asker_slack_id})
         raise Refusal(IDENTITY_UNKNOWN) from None
@@ -102,7 +112,7 @@ def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
     if directory is None:
         return Audience.public("the channel's members could not be listed")
     try:
-        members = directory.members(q.channel)
+        members, as_of = directory.members(q.channel)
     except Exception as exc:  # noqa: BLE001 - any failure here means: don't widen access
         log.warning("could not list channel members; public documents only",
                     extra={"channel": q.channel, "error": type(exc).__name__})
@@ -118,7 +128,8 @@ def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
             principals.append(identity.by_slack_id(member))
         except Exception:  # noqa: BLE001 - unknown or unresolvable: this member sees public only
             principals.append(Principal.unknown(member))
-    return Audience.everyone(principals, reason=f"{len(principals)} channel members")
+    return Audience.everyone(principals, reason=f"{len(principals)} channel members", members=members,
+                             as_of=as_of)
 
 
 @dataclass
@@ -171,8 +182,12 @@ class Pipeline:
             if not hits and not result.tool_calls:
                 result = answers.no_evidence(whom)  # no sources: never let the model guess
         result.hidden_documents = hidden
+        if asker.email is None and not result.note:
+            result.note = EXTERNAL_NOTE
         result.asker = asker
         result.audience = audience.reason or "asker"
+        result.audience_members = audience.members if audience.as_of is not None else None
+        result.members_as_of = audience.as_of
         log.info("question answered", extra={
             "mode": result.mode, "cited": [c.source for c in result.citations],
             "hidden_documents": hidden, "audience": audience.reason or "asker",

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class IngestTasks:
-    def __init__(self, index, embedder, jobs: IngestJobs, dispatch: Callable[[str, dict], None]):
+    def __init__(self, index, embedder, jobs: IngestJobs, dispatch: Callable[[str, dict], None],
+                 groups=None):
+        self.groups = groups  # chatops.groups.GroupNames: how ACL files name groups
         self.index = index
         self.embedder = embedder
         self.jobs = jobs
@@ -36,7 +38,7 @@ class IngestTasks:
         recorded plan's unfinished batches (planning again would see half-written batches)."""
         job, spec = payload["job"], payload["source"]
         self.jobs.start(job)
-        source = open_source(spec)
+        source = open_source(spec, self.groups)
         recorded = self.jobs.plan(job)
         if recorded is None:
             plan = plan_ingest(source, self.index, max_docs=payload["batch_docs"],
@@ -55,7 +57,7 @@ class IngestTasks:
                                            "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
 
     def ingest_batch(self, payload: dict) -> None:
-        source = open_source(payload["source"])
+        source = open_source(payload["source"], self.groups)
         result = write_batch(source, payload["ids"], self.index, self.embedder,
                              batch_chunks=payload["batch_chunks"])
         counted = self.jobs.account(payload["job"], payload["batch"], chunks=result.chunks, skipped=result.skipped)

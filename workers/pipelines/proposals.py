@@ -129,7 +129,7 @@ class ProposalService:
         else:
             admitted = (actor.email is not None and actor.email in policy.users) or bool(set(policy.groups) & actor.groups)
         if not admitted:
-            return False, f"You can't approve this: approvers are {policy.describe()}."
+            return False, f"You can't approve this: approvers are {self.catalogue.describe(policy)}."
         if is_requester and not policy.allow_self_approval:
             return False, "You asked for this, so someone else among the approvers has to approve it."
         return True, ""

@@ -3,7 +3,9 @@
 A list of rules; each has ``match:`` (a glob relative to the root, ``**``
 spans folders) and any of ``groups:``, ``users:`` (emails), ``public: true``.
 The last rule that matches a file decides its ACL; a file no rule matches is
-visible to nobody.
+visible to nobody. Group names go through the ``groups:`` alias table
+(:class:`chatops.groups.GroupNames`): with Entra, each must be an alias or an
+object id, or loading the file fails naming the rule and the group.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from chatops.access import Acl
+from chatops.groups import GroupNames
 
 ACL_FILE = ".acl.yml"
 _KEYS = {"match", "groups", "users", "public"}
@@ -57,7 +60,7 @@ class AclRules:
         self.rules = rules
 
     @classmethod
-    def load(cls, root: Path) -> "AclRules":
+    def load(cls, root: Path, groups: GroupNames | None = None) -> "AclRules":
         path = Path(root) / ACL_FILE
         if not path.exists():
             return cls([])
@@ -65,10 +68,12 @@ class AclRules:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
             raise AclFileError(f"{path} is not valid YAML: {exc}") from None
-        return cls.parse(data or [], where=str(path))
+        return cls.parse(data or [], where=str(path), groups=groups)
 
     @classmethod
-    def parse(cls, data, where: str = ACL_FILE) -> "AclRules":
+    def parse(cls, data, where: str = ACL_FILE, groups: GroupNames | None = None) -> "AclRules":
+        """``groups``: how group names resolve (as written when None)."""
+        names = groups or GroupNames()
         if not isinstance(data, list):
             raise AclFileError(f"{where} must be a list of rules (- match: ...)")
         rules = []
@@ -86,8 +91,9 @@ class AclRules:
             if "public" in raw and not isinstance(raw["public"], bool):
                 raise AclFileError(f"{where}: rule {n}: 'public' must be true or false")
             pattern = raw["match"].lstrip("/")
+            resolved = names.resolve_all(groups, f"{where}: rule {n} ({raw['match']})")
             rules.append(Rule(pattern, glob_to_regex(pattern),
-                              Acl.of(groups, users, raw.get("public", False))))
+                              Acl.of(resolved, users, raw.get("public", False))))
         return cls(rules)
 
     def acl_for(self, relative_path: str) -> Acl:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Collection, Iterator
 
+from chatops.groups import GroupNames
 from connectors.sources.base import Document
 from connectors.sources.filesystem.acl import ACL_FILE, AclRules
 from connectors.sources.filesystem.parsers import SUPPORTED, parse_file
@@ -20,13 +21,13 @@ PARSER_VERSION = "1"
 
 
 class FilesystemSource:
-    def __init__(self, root: Path, base_url: str | None = None):
+    def __init__(self, root: Path, base_url: str | None = None, groups: GroupNames | None = None):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
         self.source_id = f"fs:{self.root}"
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
-        self.rules = AclRules.load(self.root)
+        self.rules = AclRules.load(self.root, groups)
         self.skipped: list[tuple[str, str]] = []
 
     def paths(self) -> list[Path]:

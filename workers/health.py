@@ -1,0 +1,134 @@
+"""Is the worker alive, and is anyone taking the questions?
+
+* A consumer bootstep ticks from Celery's own event loop every few seconds: while the
+  worker is connected and consuming, the tick is fresh. (A process whose consumer died
+  or hangs stops ticking, whatever its other threads do.)
+* ``chatops worker --health-port P`` (or ``CHATOPS_WORKER_HEALTH_PORT``) serves
+  ``GET /healthz``: 200 while the tick is fresh, 503 otherwise, for a compose
+  healthcheck or a Kubernetes liveness probe; and ``GET /metrics`` (Prometheus).
+* While its tick is fresh, each worker records itself in ``{prefix}:workers`` (a sorted
+  set of last-seen times), and each task start stamps ``{prefix}:consumed``. The web
+  process's ``GET /healthz`` (:func:`web_status`) is 503 when no worker was seen for
+  ``CHATOPS_WORKER_STALE_AFTER`` seconds, or when questions wait in the queue and none
+  was taken for that long.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import redis
+from celery import bootsteps
+
+from chatops import metrics
+
+log = logging.getLogger(__name__)
+
+TICK_S = 5.0
+
+
+class Health:
+    def __init__(self, client: redis.Redis, prefix: str, *, stale_after: float = 60.0, name: str | None = None):
+        self.redis = client
+        self.prefix = prefix
+        self.stale_after = stale_after
+        self.name = name or socket.gethostname()
+        self._last_tick: float | None = None
+
+    def tick(self) -> None:
+        self._last_tick = time.monotonic()
+        metrics.WORKER_LAST_CONSUMED.set(time.time())
+
+    def status(self) -> tuple[bool, str]:
+        if self._last_tick is None:
+            return False, "the consumer has not started"
+        age = time.monotonic() - self._last_tick
+        if age > self.stale_after:
+            return False, f"the consumer loop has not run for {age:.0f} s (broker unreachable?)"
+        return True, "ok"
+
+    def publish(self) -> None:
+        """Record this worker as alive in Redis, if its consumer is."""
+        if not self.status()[0]:
+            return
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(f"{self.prefix}:workers", {self.name: now})
+        pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", now - 86400)
+        pipe.execute()
+
+    def consumed(self) -> None:
+        """A task was taken from the queue."""
+        self.redis.set(f"{self.prefix}:consumed", f"{time.time():.3f}", ex=7 * 86400)
+
+
+class ConsumerTick(bootsteps.StartStopStep):
+    """Ticks ``app.chatops_health`` from the consumer's event loop."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self._timer_entry = None
+
+    def start(self, c):
+        health = getattr(c.app, "chatops_health", None)
+        if health is None:
+            return
+        health.tick()
+        self._timer_entry = c.timer.call_repeatedly(TICK_S, health.tick)
+
+    def stop(self, c):
+        if self._timer_entry is not None:
+            self._timer_entry.cancel()
+            self._timer_entry = None
+
+    shutdown = stop
+
+
+def serve(port: int, health: Health, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """``GET /healthz`` and ``GET /metrics`` on ``port``, in a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            if self.path.split("?", 1)[0] == "/healthz":
+                ok, detail = health.status()
+                body, status, kind = detail.encode(), 200 if ok else 503, "text/plain; charset=utf-8"
+            elif self.path.split("?", 1)[0] == "/metrics":
+                body, kind = metrics.exposition()
+                status = 200
+            else:
+                body, status, kind = b"not found", 404, "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="chatops-health", daemon=True).start()
+    log.info("worker health endpoint listening", extra={"port": server.server_address[1]})
+    return server
+
+
+def web_status(client: redis.Redis, prefix: str, queue: str, stale_after: float) -> tuple[bool, str]:
+    """What the web process's /healthz says about the workers (Redis must answer)."""
+    now = time.time()
+    seen = client.zrevrange(f"{prefix}:workers", 0, 0, withscores=True)
+    if not seen or seen[0][1] < now - stale_after:
+        return False, f"no worker has been alive in the last {stale_after:.0f} s"
+    waiting = client.llen(queue)
+    if waiting:
+        raw = client.get(f"{prefix}:consumed")
+        last = float(raw) if raw else 0.0
+        if last < now - stale_after:
+            return False, f"{waiting} task(s) waiting and none taken in the last {stale_after:.0f} s"
+    return True, "ok"

@@ -1,0 +1,48 @@
+"""What one Slack task has already done, so a retry or a redelivery does only the rest.
+
+A question is several steps that each talk to someone: the "working" message, the
+model, the answer in Slack, the audit row, each proposal and its message, the
+ephemeral "you can see more" note. When one of the later ones fails (Slack answers
+500 to the note) and the task is retried, or when the task runs again because its
+worker died, the steps already done are skipped: one model call, one answer, one
+audit row, one proposal per tool call. Each step is a field of one Redis hash per
+task, kept as long as a redelivery can come (the broker's visibility timeout).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+
+class Progress:
+    def __init__(self, client: redis.Redis, prefix: str, task: str, ttl: int):
+        self.redis = client
+        self.key = f"{prefix}:progress:{task}"
+        self.ttl = ttl
+
+    def get(self, step: str) -> str | None:
+        value = self.redis.hget(self.key, step)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def done(self, step: str) -> bool:
+        return self.get(step) is not None
+
+    def mark(self, step: str, value: str = "1") -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(self.key, step, value)
+        pipe.expire(self.key, self.ttl)
+        pipe.execute()
+
+    def get_json(self, step: str) -> Any:
+        raw = self.get(step)
+        return json.loads(raw) if raw is not None else None
+
+    def mark_json(self, step: str, value: Any) -> None:
+        self.mark(step, json.dumps(value))
+
+    def forget(self, *steps: str) -> None:
+        if steps:
+            self.redis.hdel(self.key, *steps)
