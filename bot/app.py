@@ -7,6 +7,7 @@ from typing import Callable
 
 from slack_bolt import App
 
+from bot.errors import answer_error
 from bot.gateway import make_client
 from bot.listeners import actions, events, membership, proposals
 from bot.tenancy import only_ours
@@ -35,6 +36,7 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
     if not settings.slack_app_id:
         logging.getLogger(__name__).warning(
             "SLACK_APP_ID is not set: requests are not checked against this app's id")
+    app.error(answer_error)
     app.middleware(only_ours(app_id=settings.slack_app_id, team_ids=settings.slack_team_ids))
     events.register(app, state=state, dispatch=dispatch)
     membership.register(app, state=state)

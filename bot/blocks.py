@@ -10,7 +10,7 @@ from typing import Iterable
 
 from bot import limits
 from bot.links import LinkPolicy
-from bot.mrkdwn import escape, link, plain_text, to_mrkdwn
+from bot.mrkdwn import escape, inert_text, link, plain_text, to_mrkdwn
 
 ANSWER_IN_DM_ACTION = "answer_in_dm"
 
@@ -56,9 +56,11 @@ def error_message(reference: str, detail: str = "") -> dict:
 
 
 def sources_lines(citations: Iterable) -> list[str]:
+    """The Sources list. A title comes from the document, so a URL written in it is shown inert;
+    the link is the source's own URL, set at ingestion."""
     lines = []
     for c in citations:
-        title = link(c.url, c.title) if c.url else f"*{escape(c.title)}*"
+        title = link(c.url, plain_text(c.title)) if c.url else f"*{inert_text(c.title)}*"
         lines.append(f"[{c.n}] {title} · `{escape(c.source)}`")
     return lines
 
@@ -89,7 +91,7 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
         blocks.append({"type": "divider"})
         for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
                                       limits.SECTION_TEXT_MAX):
-            blocks.append(_section(part))
+            blocks.append(_section(part, verbatim=True))
     if audience_note:
         blocks.append(_context(escape(audience_note)))
     label = GENERATED_LABEL.get(answer.mode)
@@ -98,7 +100,8 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
 
     fallback = plain_text(answer.text, links) or EMPTY_ANSWER
     if answer.citations:
-        fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {c.title} ({c.source})" for c in answer.citations)
+        fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {plain_text(c.title)} ({c.source})"
+                                                  for c in answer.citations)
     messages = []
     for start in range(0, len(blocks), limits.BLOCKS_PER_MESSAGE):
         chunk = blocks[start:start + limits.BLOCKS_PER_MESSAGE]

@@ -18,6 +18,9 @@ _CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)
 _IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)(?:\s+\"[^\"\n]*\")?\)")
 _BARE_URL = re.compile(r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>|\"'`\]\[()]+")
+# A host and a path without a scheme ("attacker.example/collect?d=..."): Slack links those in
+# plain text too (answer sections are verbatim, so only the fallback text needs this).
+_HOST_PATH = re.compile(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?::\d+)?/[^\s<>|\"'`]*")
 _TRAILING = ".,;:!?"
 _TOKEN = re.compile("\x00(\\d+)\x00")
 NO_LINKS = LinkPolicy()
@@ -102,6 +105,12 @@ def to_mrkdwn(markdown: str, links: LinkPolicy = NO_LINKS) -> str:
     return "".join(result)
 
 
+def inert_text(text: str) -> str:
+    """Text that came from a document (a title) with every URL in it shown inert, escaped."""
+    text = _BARE_URL.sub(lambda u: removed(_split_url(u.group(0))[0]), escape(text))
+    return _HOST_PATH.sub(lambda u: removed("//" + _split_url(u.group(0))[0]), text)
+
+
 def plain_text(markdown: str, links: LinkPolicy = NO_LINKS) -> str:
     """The same text for a notification (a message's fallback ``text``): links reduced to their
     labels, images dropped, any URL the policy does not allow shown inert. Not yet escaped."""
@@ -112,6 +121,11 @@ def plain_text(markdown: str, links: LinkPolicy = NO_LINKS) -> str:
         url, tail = _split_url(m.group(0))
         return (url if links.allows(url) else f"[link removed: {defang_host(url)}]") + tail
 
+    def host_path(m: re.Match) -> str:
+        url, tail = _split_url(m.group(0))
+        return f"[link removed: {defang_host('//' + url)}]{tail}"
+
     text = _IMAGE.sub("", markdown)
     text = _MD_LINK.sub(md_link, text)
-    return _BARE_URL.sub(bare, text)
+    text = _BARE_URL.sub(bare, text)
+    return _HOST_PATH.sub(host_path, text)

@@ -3,10 +3,11 @@
 process answers).
 
 This process never opens the index; it verifies, de-duplicates and enqueues. Before
-Bolt sees a request, the body is bounded (413 above ``max_body_bytes``, refused
-before it is read) and must be what Slack sends: a JSON object, or form data whose
-``payload`` is a JSON object (400 otherwise). Signature headers that are not even
-shaped like Slack's are refused with 401.
+Bolt sees a request: the body is bounded (413 above ``max_body_bytes``, refused
+before it is read); the signature is checked (401: signature headers not shaped like
+Slack's, or not valid for the body); then the body must be what Slack sends, a JSON
+object or form data whose ``payload`` is a JSON object, with fields Bolt can read
+(400 otherwise). Nothing a client sends is answered 500.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
@@ -60,6 +63,20 @@ def _check_headers(request: Request) -> None:
         raise _Refused(401, "bad_signature_header", "malformed signature headers")
 
 
+def _check_utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused(400, "malformed", "body is not UTF-8") from None
+
+
+def _check_signature(verifier: SignatureVerifier, request: Request, body: bytes) -> None:
+    """Slack's v0 signature over the body, at most five minutes old (Bolt checks it again)."""
+    if not verifier.is_valid(body=body, timestamp=request.headers.get("x-slack-request-timestamp"),
+                             signature=request.headers.get("x-slack-signature")):
+        raise _Refused(401, "bad_signature", "invalid request signature")
+
+
 def _json_object(text: str, what: str) -> None:
     try:
         value = json.loads(text)
@@ -70,11 +87,18 @@ def _json_object(text: str, what: str) -> None:
 
 
 def _check_body(content_type: str, body: bytes) -> None:
-    """Refuse (400) what Bolt could not parse: it would answer 500."""
+    """Refuse (400) what Bolt could not parse: it would answer 500.
+
+    Checked twice: as Slack sends it (a JSON object, or form data whose ``payload`` is one), and
+    as Bolt will read it (Bolt takes any body starting with ``{`` for JSON, and the last of
+    several ``payload`` fields)."""
+    text = body.decode("utf-8")
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused(400, "malformed", "body is not UTF-8") from None
+        as_bolt_reads_it = parse_body(text, content_type or None)
+    except (ValueError, RecursionError):
+        raise _Refused(400, "malformed", "body is not valid JSON or form data") from None
+    if not isinstance(as_bolt_reads_it, dict):
+        raise _Refused(400, "malformed", "body is not a JSON object")
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/json":
         _json_object(text, "body")
@@ -83,35 +107,53 @@ def _check_body(content_type: str, body: bytes) -> None:
             form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=1000)
         except ValueError:
             raise _Refused(400, "malformed", "body is not form data") from None
-        if "payload" in form:
-            _json_object(form["payload"][0], "payload")
+        for payload in form.get("payload", []):
+            _json_object(payload, "payload")
     else:
         raise _Refused(400, "malformed", "unsupported content type")
 
 
-def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576) -> FastAPI:
-    """``ready()`` returns (ok, detail) for the health check."""
+def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None) -> FastAPI:
+    """``ready()`` returns (ok, detail) for the health check. ``signing_secret``: check Slack's
+    signature before anything reads the body's content (Bolt checks it again)."""
     api = FastAPI(title="chatops", docs_url=None, redoc_url=None, openapi_url=None)
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         try:
             _check_headers(request)
             body = await _read_bounded(request, max_body_bytes)
+            _check_utf8(body)
+            if verifier is not None:
+                _check_signature(verifier, request, body)
             _check_body(content_type, body)
         except _Refused as refused:
             metrics.SLACK_REQUESTS_REFUSED.labels(reason=refused.reason).inc()
             log.warning("refused a request to /slack/events", extra={"status": refused.status,
                                                                      "why": refused.detail})
             return Response(content=refused.detail, status_code=refused.status, media_type="text/plain")
-        bolt_request = to_bolt_request(request, body)
-        if content_type.startswith("application/json"):
-            # Events: verify, de-duplicate, enqueue — a few milliseconds of local work, cheaper
-            # inline than handing over to a thread.
-            bolt_response = bolt_app.dispatch(bolt_request)
-        else:
-            # Interactivity may call Slack (views.open); keep the event loop free for that.
-            bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except Exception as exc:  # noqa: BLE001 - Bolt could not read its fields (wrong types): not Slack's
+            metrics.SLACK_REQUESTS_REFUSED.labels(reason="malformed").inc()
+            log.warning("refused a request to /slack/events", extra={"status": 400,
+                                                                     "why": f"unreadable payload ({type(exc).__name__})"})
+            return Response(content="malformed Slack payload", status_code=400, media_type="text/plain")
+        try:
+            if content_type.startswith("application/json"):
+                # Events: verify, de-duplicate, enqueue — a few milliseconds of local work, cheaper
+                # inline than handing over to a thread.
+                bolt_response = bolt_app.dispatch(bolt_request)
+            else:
+                # Interactivity may call Slack (views.open); keep the event loop free for that.
+                bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
+        except Exception as exc:  # noqa: BLE001 - Bolt's own reading of a malformed payload failed
+            # (listener and middleware errors are answered inside Bolt: bot/errors.py)
+            metrics.SLACK_REQUESTS_REFUSED.labels(reason="malformed").inc()
+            log.warning("refused a request to /slack/events",
+                        extra={"status": 400, "why": f"unusable payload ({type(exc).__name__})"})
+            return Response(content="malformed Slack payload", status_code=400, media_type="text/plain")
         return to_starlette_response(bolt_response)
 
     # A plain Starlette route inside the FastAPI app: Slack's requests need none of FastAPI's

@@ -270,7 +270,8 @@ def build_web(settings: Settings):
         except Exception as exc:  # noqa: BLE001
             return False, f"redis unavailable: {type(exc).__name__}"
 
-    return create_web_app(bolt, ready=ready, max_body_bytes=settings.max_body_bytes)
+    return create_web_app(bolt, ready=ready, max_body_bytes=settings.max_body_bytes,
+                          signing_secret=settings.slack_signing_secret.get_secret_value())
 
 
 @main.command()

@@ -29,6 +29,15 @@ def strip_mention(text: str, bot_user_id: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_STRING_FIELDS = ("channel", "user", "text", "ts", "thread_ts", "subtype", "channel_type")
+
+
+def is_well_formed(event) -> bool:
+    """Every field we read is a string (or absent): anything else is not Slack's, and is dropped."""
+    return isinstance(event, dict) and all(
+        isinstance(event.get(name), str) for name in _STRING_FIELDS if event.get(name) is not None)
+
+
 def is_from_bot(event: dict) -> bool:
     return bool(event.get("bot_id") or event.get("bot_profile")) or event.get("subtype") in _IGNORED_SUBTYPES
 
@@ -54,6 +63,9 @@ def question_payload(event: dict, body: dict, bot_user_id: str | None, kind: str
 def register(app, *, state, dispatch) -> None:
     def enqueue(event: dict, body: dict, context, kind: str) -> None:
         payload = question_payload(event, body, context.get("bot_user_id"), kind)
+        if not payload["channel"] or not payload["ts"]:
+            log.warning("dropped an event without a channel or ts", extra={"event_kind": kind})
+            return
         key = f"{payload['channel']}:{payload['ts']}"
         with correlated(payload["event_id"]) as cid:
             payload["cid"] = cid
@@ -71,12 +83,18 @@ def register(app, *, state, dispatch) -> None:
 
     @app.event("app_mention")
     def on_mention(event, body, context):
+        if not is_well_formed(event):
+            log.warning("dropped a malformed event", extra={"event_kind": "mention"})
+            return
         if is_from_bot(event):
             return
         enqueue(event, body, context, "mention")
 
     @app.event("message")
     def on_message(event, body, context):
+        if not is_well_formed(event):
+            log.warning("dropped a malformed event", extra={"event_kind": "message"})
+            return
         if is_from_bot(event) or not event.get("user"):
             return
         bot_user_id = context.get("bot_user_id")

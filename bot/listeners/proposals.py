@@ -51,7 +51,11 @@ def register(app, *, state, dispatch) -> None:
     @app.view(REJECT_MODAL)
     def on_reject_submitted(ack, body, view):
         with correlated(None) as cid:
-            meta = json.loads(view.get("private_metadata") or "{}")
+            try:
+                meta = json.loads(view.get("private_metadata") or "{}")
+            except (TypeError, ValueError):
+                meta = {}
+            meta = meta if isinstance(meta, dict) else {}
             values = (view.get("state") or {}).get("values") or {}
             reason = ((values.get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}).get("value")
             user = (body.get("user") or {}).get("id")

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from typing import Any, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msal
 import requests
@@ -30,6 +30,32 @@ import requests
 log = logging.getLogger(__name__)
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+def scope_for(graph_url: str) -> str:
+    """The app-only scope of the Graph at ``graph_url`` (a sovereign cloud's Graph has its own)."""
+    parts = urlsplit(graph_url)
+    return f"{parts.scheme}://{parts.netloc}/.default" if parts.scheme and parts.netloc else GRAPH_SCOPE
+
+
+class _WithTimeout:
+    """The session msal talks through, with a timeout on every call: msal sets none on a client it
+    is given, and an authority that accepts and never answers would hold a lookup forever."""
+
+    def __init__(self, session: requests.Session, timeout: float):
+        self._session = session
+        self._timeout = timeout
+
+    def get(self, url, **kwargs):
+        kwargs.setdefault("timeout", self._timeout)
+        return self._session.get(url, **kwargs)
+
+    def post(self, url, **kwargs):
+        kwargs.setdefault("timeout", self._timeout)
+        return self._session.post(url, **kwargs)
+
+    def close(self) -> None:  # the session is ours; msal does not close it
+        pass
 
 
 class GraphError(Exception):
@@ -63,7 +89,7 @@ class GraphClient:
         authority_host: str = "https://login.microsoftonline.com",
         graph_url: str = "https://graph.microsoft.com/v1.0",
         http_client: requests.Session | None = None,
-        scope: str = GRAPH_SCOPE,
+        scope: str | None = None,
         instance_discovery: bool = True,
         max_attempts: int = 4,
         max_retry_after: float = 10.0,
@@ -78,7 +104,7 @@ class GraphClient:
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_lock = threading.Lock()
         self._base = graph_url.rstrip("/")
-        self._scope = scope
+        self._scope = scope or scope_for(graph_url)
         self._max_attempts = max(1, max_attempts)
         self._max_retry_after = max_retry_after
         self._timeout = timeout
@@ -142,7 +168,8 @@ class GraphClient:
         with self._app_lock:
             if self._app is None:
                 try:
-                    self._app = msal.ConfidentialClientApplication(**self._msal_args, http_client=self._http)
+                    self._app = msal.ConfidentialClientApplication(
+                        **self._msal_args, http_client=_WithTimeout(self._http, self._timeout))
                 except (requests.RequestException, ValueError) as exc:
                     raise GraphError(f"Entra authority unusable: {type(exc).__name__}",
                                      transient=isinstance(exc, requests.RequestException)) from None

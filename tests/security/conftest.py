@@ -68,7 +68,8 @@ def serve_web(slack: FakeSlack, env: dict, enqueued: list) -> tuple[str, object]
     settings = Settings.load(**env)
     state = State(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
     bolt = build_app(settings, state=state, dispatch=lambda kind, payload: enqueued.append((kind, payload)))
-    app = create_web_app(bolt, ready=lambda: (True, "ok"), max_body_bytes=settings.max_body_bytes)
+    app = create_web_app(bolt, ready=lambda: (True, "ok"), max_body_bytes=settings.max_body_bytes,
+                         signing_secret=settings.slack_signing_secret.get_secret_value())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

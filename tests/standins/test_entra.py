@@ -140,3 +140,41 @@ def test_bad_tenant_is_reported_as_unavailable_at_lookup(fake_entra):
                           http_client=fake_entra.session(), sleep=lambda s: None)
     with pytest.raises(IdentityUnavailable):
         entra.by_email("ana@example.com")
+
+
+def test_an_authority_that_never_answers_fails_the_lookup_in_bounded_time():
+    import socket
+    import threading
+    import time
+
+    from connectors.identity.graph import GraphClient, GraphError
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+
+    def hold() -> None:
+        try:
+            held.append(listener.accept())   # and never answer
+        except OSError:
+            pass
+
+    threading.Thread(target=hold, daemon=True).start()
+    port = listener.getsockname()[1]
+    client = GraphClient("tenant-1", "client-1", "secret-1", authority_host=f"http://127.0.0.1:{port}",
+                         graph_url=f"http://127.0.0.1:{port}/v1.0", instance_discovery=False, timeout=0.5,
+                         max_attempts=1, sleep=lambda s: None)
+    started = time.monotonic()
+    with pytest.raises(GraphError):
+        client.get("/users/ana@example.com")
+    assert time.monotonic() - started < 5
+    listener.close()
+
+
+def test_the_token_scope_follows_the_graph_url():
+    from connectors.identity.graph import GRAPH_SCOPE, scope_for
+
+    assert scope_for("https://graph.microsoft.com/v1.0") == GRAPH_SCOPE
+    assert scope_for("https://graph.microsoft.us/v1.0") == "https://graph.microsoft.us/.default"
+    assert scope_for("https://dod-graph.microsoft.us/beta") == "https://dod-graph.microsoft.us/.default"
