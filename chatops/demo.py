@@ -283,6 +283,7 @@ def run_demo() -> None:
         "QDRANT_PATH": _shown(INDEX_DIR),
         "CHATOPS_DIRECTORY_FILE": _shown(DIRECTORY),
         "CHATOPS_KEY_PREFIX": KEY_PREFIX,
+        "CHATOPS_CONFIG": _shown(DATA_DIR / "groups.yml"),
     }
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     print("Ask your own question against the demo index as anyone in demo/directory.yml:")

@@ -84,10 +84,13 @@ class Receiver:
 
 
 def prepare(data_dir: Path, environ) -> tuple[Receiver, Path]:
-    """Start the receiver and write the catalogue the demo's settings will point at."""
+    """Start the receiver and write the configuration the demo's settings will point at (group
+    aliases and the catalogue), and ``groups.yml`` with the aliases alone, for asking the demo
+    index afterwards (the receiver is gone then)."""
     secret = environ.setdefault(SECRET_ENV, secrets.token_hex(16))
     receiver = Receiver(secret)
     data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "groups.yml").write_text(GROUPS_YAML)
     config = data_dir / "config.yml"
     config.write_text(GROUPS_YAML + ACTIONS_YAML.format(url=receiver.url, secret_env=SECRET_ENV))
     return receiver, config

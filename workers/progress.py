@@ -18,14 +18,23 @@ import redis
 
 
 class Progress:
+    """The steps of one task. They are read from Redis once, on first use (one task runs in one
+    place at a time: its lease), and each step is written through as it is done."""
+
     def __init__(self, client: redis.Redis, prefix: str, task: str, ttl: int):
         self.redis = client
         self.key = f"{prefix}:progress:{task}"
         self.ttl = ttl
+        self._steps: dict[str, str] | None = None
+
+    def _loaded(self) -> dict[str, str]:
+        if self._steps is None:
+            self._steps = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                           for k, v in self.redis.hgetall(self.key).items()}
+        return self._steps
 
     def get(self, step: str) -> str | None:
-        value = self.redis.hget(self.key, step)
-        return value.decode() if isinstance(value, bytes) else value
+        return self._loaded().get(step)
 
     def done(self, step: str) -> bool:
         return self.get(step) is not None
@@ -35,6 +44,7 @@ class Progress:
         pipe.hset(self.key, step, value)
         pipe.expire(self.key, self.ttl)
         pipe.execute()
+        self._loaded()[step] = value
 
     def get_json(self, step: str) -> Any:
         raw = self.get(step)
@@ -42,7 +52,3 @@ class Progress:
 
     def mark_json(self, step: str, value: Any) -> None:
         self.mark(step, json.dumps(value))
-
-    def forget(self, *steps: str) -> None:
-        if steps:
-            self.redis.hdel(self.key, *steps)

@@ -29,7 +29,8 @@ class CachedProvider:
         self.name = inner.name
         self._redis = client
         # v2: groups are object ids only (v1 entries also held display names; never read them).
-        self._prefix = f"{prefix}:identity:v2:{inner.name}"
+        # A provider may name its own namespace (the directory file: one per content).
+        self._prefix = f"{prefix}:identity:v2:{getattr(inner, 'cache_namespace', inner.name)}"
         self._ttl = ttl
         self._negative_ttl = negative_ttl
 

@@ -11,6 +11,8 @@ Groups are matched as written, after the ``groups:`` alias table of
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -45,6 +47,10 @@ class DirectoryProvider:
             self._by_email[p.email] = p
             if p.slack_user_id:
                 self._by_slack[p.slack_user_id] = p
+        # The identity cache's namespace: a changed file (or alias table) is never answered from
+        # entries cached for the previous one.
+        content = json.dumps(sorted((p.email, sorted(p.groups), p.slack_user_id or "") for p in self._by_email.values()))
+        self.cache_namespace = f"directory:{hashlib.sha256(content.encode()).hexdigest()[:12]}"
 
     @classmethod
     def from_file(cls, path: Path, email_lookup: EmailLookup | None = None,

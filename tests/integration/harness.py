@@ -35,6 +35,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """The first truthy value of ``predicate()``, polled until ``timeout`` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout}s")
+
+
 def text_of(params: dict) -> str:
     """All visible text of a message payload: its fallback text and every block's text."""
     parts = [params.get("text") or ""]

@@ -8,7 +8,6 @@ prefix of its own.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -18,18 +17,13 @@ import pytest
 import redis
 import requests
 
+from tests.integration.harness import free_port
 from tests.standins.fake_slack import FakeSlack, event_body, sign
 
 SECRET = "security-signing-secret"
 BOT = "UBOT"
 APP_ID = "A123"
 TEAM = "T123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_or_skip() -> redis.Redis:

@@ -11,7 +11,6 @@ web's /healthz reports a missing worker.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ import pytest
 import redis
 import requests
 
-from tests.integration.harness import BOT, System, new_ts, text_of
+from tests.integration.harness import BOT, System, free_port, new_ts, text_of, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -29,12 +28,6 @@ CORPUS = {".acl.yml": '- match: "**"\n  public: true\n',
           "handbook/vacation.md": "# Vacation policy\n\nEveryone gets 27 days of paid vacation per calendar year.\n"}
 DIRECTORY = f"users:\n  - {{email: ask@corp.example, slack_id: {ASKER}, groups: [staff]}}\n"
 slow = threading.Event()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:
@@ -110,14 +103,6 @@ def answers(system) -> list[str]:
     return [text_of(p) for p in system.slack.calls_to("chat.update") if "27 days" in text_of(p)]
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def healthy(url: str) -> bool:

@@ -112,3 +112,22 @@ def test_the_directory_provider_keeps_matching_groups_as_written():
     aliased = DirectoryProvider([{"email": "ana@corp.example", "groups": ["sre"]}], groups=aliases)
     acl = AclRules.parse([{"match": "**", "groups": ["sre"]}], groups=aliases).acl_for("a.md")
     assert aliased.by_email("ana@corp.example").groups == {SRE_ID} and aliased.by_email("ana@corp.example").can_see(acl)
+
+
+def test_a_changed_directory_or_alias_table_is_never_answered_from_the_old_cache():
+    import uuid
+
+    from connectors.identity.cached import CachedProvider
+    from tests.security.conftest import redis_or_skip
+
+    client = redis_or_skip()
+    prefix = f"chatops-groups-{uuid.uuid4().hex[:8]}"
+    users = [{"email": "ana@corp.example", "groups": ["sre"]}]
+    try:
+        before = CachedProvider(DirectoryProvider(users), client, prefix=prefix).by_email("ana@corp.example")
+        after = CachedProvider(DirectoryProvider(users, groups=GroupNames({"sre": SRE_ID})), client,
+                               prefix=prefix).by_email("ana@corp.example")
+        assert before.groups == {"sre"} and after.groups == {SRE_ID}
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)

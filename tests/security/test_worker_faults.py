@@ -29,7 +29,7 @@ import pytest
 
 from chatops.store import Store
 from tests.actions_example import catalogue
-from tests.integration.harness import BOT, System, new_ts, text_of
+from tests.integration.harness import BOT, System, new_ts, text_of, wait_for
 from tests.standins.fake_slack import event_body, sign
 from tests.standins.fake_webhook import FakeWebhook
 
@@ -126,14 +126,6 @@ def answers_in(system, channel: str, thread_ts: str | None = None) -> list[str]:
     return out
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def model_requests_about(system, text: str) -> list[dict]:
