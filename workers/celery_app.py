@@ -131,10 +131,10 @@ def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
         inflight = services.get("inflight")
         try:
             begun = inflight.begin(kind, payload)
-            services.get("health").consumed()
         except redis.RedisError as exc:  # cannot tell whether it ran: try again later
             _retry_or(task, exc, lambda: log.error("task dropped: Redis unreachable", extra={"kind": kind}))
             return
+        _quietly(services.get("health").consumed)
         if begun != "run":
             metrics.TASKS_SKIPPED.labels(why=begun).inc()
             log.info("task skipped", extra={"kind": kind, "why": begun})
@@ -144,18 +144,25 @@ def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
             getattr(r, kind)(payload)
         except (SlackTransientError, redis.RedisError) as exc:
             if task.request.retries < task.max_retries:
-                inflight.pause(kind, payload)
-            _retry_or(task, exc, lambda: r.fail(kind, payload, cid, "Slack kept failing"))
+                _quietly(inflight.pause, kind, payload)   # the retry takes the lease again
+            detail = "Slack kept failing" if isinstance(exc, SlackTransientError) else "Redis kept failing"
+            _retry_or(task, exc, lambda: r.fail(kind, payload, cid, detail))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")
             r.fail(kind, payload, cid, "it took too long")
         except Exception:
             log.exception("task failed")
             r.fail(kind, payload, cid)
-        try:
-            inflight.finish(kind, payload)
-        except redis.RedisError as exc:
-            log.error("could not mark the task done", extra={"kind": kind, "error": type(exc).__name__})
+        _quietly(inflight.finish, kind, payload)
+
+
+def _quietly(step, *args) -> None:
+    """A bookkeeping step that must not turn a task's outcome into a failure (Redis away)."""
+    try:
+        step(*args)
+    except redis.RedisError as exc:
+        log.error("task bookkeeping failed", extra={"step": getattr(step, "__name__", "?"),
+                                                    "error": type(exc).__name__})
 
 
 def _run_ingest(services: Services, kind: str, task, payload: dict) -> None:
