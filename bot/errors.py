@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 
 import redis
-from kombu.exceptions import OperationalError
 from slack_bolt.response import BoltResponse
 
 from chatops import metrics
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (redis.RedisError, OperationalError, ConnectionError, TimeoutError, OSError)
+
+class EnqueueFailed(Exception):
+    """The work could not be put on the queue (the broker is away): Slack should send it again."""
+
+
+RETRYABLE = (EnqueueFailed, redis.RedisError, ConnectionError, TimeoutError)
 
 
 def answer_error(error: Exception):

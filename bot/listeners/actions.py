@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.blocks import ANSWER_IN_DM_ACTION
+from bot.errors import EnqueueFailed
 from chatops.logs import correlated
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def register(app, *, state, dispatch) -> None:
                 return
             try:
                 dispatch("answer_in_dm", payload)
-            except Exception:
+            except Exception as exc:
                 state.release("click", f"{payload['offer_id']}:{payload['user']}")
-                raise
+                raise EnqueueFailed("answer_in_dm") from exc
             ack()

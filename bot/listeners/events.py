@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
+from bot.errors import EnqueueFailed
 from chatops.logs import correlated
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,10 @@ def register(app, *, state, dispatch) -> None:
                 return
             try:
                 dispatch("question", payload)
-            except Exception:
+            except Exception as exc:
                 state.release("msg", key)
                 log.exception("could not enqueue question; Slack will retry")
-                raise
+                raise EnqueueFailed("question") from exc
             log.info("question enqueued", extra={"event_kind": kind, "channel": payload["channel"],
                                                  "user": payload["user"]})
 

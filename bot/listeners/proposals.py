@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
+from bot.errors import EnqueueFailed
 from bot.proposal_blocks import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, reject_modal
 from chatops.logs import correlated
 
@@ -24,9 +25,9 @@ def register(app, *, state, dispatch) -> None:
             return
         try:
             dispatch("decision", payload)
-        except Exception:
+        except Exception as exc:
             state.release("decide", click_key)
-            raise
+            raise EnqueueFailed("decision") from exc
 
     @app.action(APPROVE_ACTION)
     def on_approve(ack, body, action):

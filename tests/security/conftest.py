@@ -41,6 +41,7 @@ class Web:
     slack: FakeSlack
     prefix: str
     enqueued: list[tuple[str, dict]] = field(default_factory=list)
+    broker: dict = field(default_factory=lambda: {"down": False})   # set "down": the enqueue fails
 
     def post(self, body: bytes, *, content_type: str = "application/json", signed: bool = True,
              headers: dict | None = None) -> requests.Response:
@@ -51,7 +52,7 @@ class Web:
         return self.post(event_body(event, event_id=f"Ev{uuid.uuid4().hex[:10]}", **envelope))
 
 
-def serve_web(slack: FakeSlack, env: dict, enqueued: list) -> tuple[str, object]:
+def serve_web(slack: FakeSlack, env: dict, enqueued: list, broker: dict | None = None) -> tuple[str, object]:
     import uvicorn
 
     from bot.app import build_app
@@ -61,7 +62,12 @@ def serve_web(slack: FakeSlack, env: dict, enqueued: list) -> tuple[str, object]
 
     settings = Settings.load(**env)
     state = State(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
-    bolt = build_app(settings, state=state, dispatch=lambda kind, payload: enqueued.append((kind, payload)))
+    def dispatch(kind: str, payload: dict) -> None:
+        if broker and broker.get("down"):
+            raise ConnectionError("the broker is down")
+        enqueued.append((kind, payload))
+
+    bolt = build_app(settings, state=state, dispatch=dispatch)
     app = create_web_app(bolt, ready=lambda: (True, "ok"), max_body_bytes=settings.max_body_bytes,
                          signing_secret=settings.slack_signing_secret.get_secret_value())
     port = free_port()
@@ -86,10 +92,11 @@ def web(web_env):
     client = redis_or_skip()
     slack = FakeSlack(users={}, channels={}, bot_user_id=BOT, team_id=TEAM).start()
     enqueued: list = []
+    broker = {"down": False}
     env = {**web_env, "SLACK_API_URL": slack.url}
-    url, server = serve_web(slack, env, enqueued)
+    url, server = serve_web(slack, env, enqueued, broker)
     try:
-        yield Web(url=url, slack=slack, prefix=env["CHATOPS_KEY_PREFIX"], enqueued=enqueued)
+        yield Web(url=url, slack=slack, prefix=env["CHATOPS_KEY_PREFIX"], enqueued=enqueued, broker=broker)
     finally:
         server.should_exit = True
         slack.stop()

@@ -81,6 +81,15 @@ def test_a_good_event_still_goes_through(web):
     assert [kind for kind, _ in web.enqueued] == ["question"]
 
 
+def test_a_failed_enqueue_is_a_500_so_slack_retries_and_the_retry_goes_through(web):
+    event = mention()
+    web.broker["down"] = True
+    assert web.event(event).status_code == 500       # the only 500: trying again may help
+    web.broker["down"] = False
+    assert web.event(event).status_code == 200       # the duplicate claim was released
+    assert [kind for kind, _ in web.enqueued] == ["question"]
+
+
 def test_an_event_for_another_app_is_dropped(web):
     resp = web.event(mention(), api_app_id="A_OTHER")
     assert resp.status_code == 200          # acknowledged, so Slack does not retry it
