@@ -164,6 +164,27 @@ def bench_ack(events: int, clients: int, workers: int = 2) -> dict:
 GROUPS = [f"g{i}" for i in range(10)]
 
 
+class _TimedSlack:
+    """The gateway, adding up the time its message calls take (the "Slack post" stage)."""
+
+    def __init__(self, gateway):
+        self._gateway = gateway
+        self.spent = 0.0
+
+    def __getattr__(self, name):
+        method = getattr(self._gateway, name)
+        if name not in ("post", "update", "post_ephemeral"):
+            return method
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.spent += time.perf_counter() - start
+        return timed
+
+
 def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
     from chatops.access import Acl
     from chatops.container import Container
@@ -214,6 +235,8 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
         rng.shuffle(texts)
         texts = (texts * ((questions // len(texts)) + 1))[:questions]
         responder = Responder(container)
+        timed = _TimedSlack(container.gateway)
+        container.__dict__["gateway"] = timed      # the responder's Slack calls, timed
         pipeline = container.pipeline()
         from workers.pipelines.ask import Question
 
@@ -224,24 +247,24 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
         results = {}
         for label, channel, ctype in (("dm", "DUASK", "im"), ("channel", "CBENCH", "channel")):
             totals, stages = [], {"identity_ms": [], "audience_ms": [], "retrieval_ms": [], "generation_ms": []}
+            posts: list[float] = []
             for i, text in enumerate(texts):
+                timed.spent = 0.0
                 ts = f"{int(time.time())}.{i:06d}"
                 payload = {"channel": channel, "channel_type": ctype, "user": "UASK", "text": text,
                            "ts": ts, "thread_ts": ts if ctype != "im" else None}
                 start = time.perf_counter()
                 responder.question(payload)
                 totals.append((time.perf_counter() - start) * 1000)
+                posts.append(timed.spent * 1000)
                 _, timing = pipeline.ask(Question(text=text, asker_slack_id="UASK", channel=channel,
                                                   channel_type=ctype))
                 for k in stages:
                     stages[k].append(getattr(timing, k))
-            # What is not a pipeline stage: the Slack posts (working message, answer) and the
-            # responder's bookkeeping (step record, audit row), per question.
-            posts = [t - sum(stages[k][j] for k in stages) for j, t in enumerate(totals)]
             results[label] = {"questions": len(texts), "p50_ms": round(pct(totals, 0.5), 1),
                               "p99_ms": round(pct(totals, 0.99), 1),
                               "stages_p50_ms": {**{k: round(statistics.median(v), 1) for k, v in stages.items()},
-                                                "slack_posts_and_records_ms": round(statistics.median(posts), 1)}}
+                                                "slack_post_ms": round(statistics.median(posts), 1)}}
         return {"chunks": chunks, "index": container.index.kind, "ingest_s": ingest_s, **results}
     finally:
         container.close()
