@@ -34,7 +34,7 @@ def _texts(beir: Path, docs: int) -> list[str]:
 
 
 def run_embed(beir: Path, docs: int, batch: int) -> dict:
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
 
     texts = _texts(beir, docs)
@@ -46,10 +46,10 @@ def run_embed(beir: Path, docs: int, batch: int) -> dict:
 
 
 def run_ingest(beir: Path, docs: int, batch: int) -> dict:
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
     from connectors.sources.beir import BeirSource
-    from workers.pipelines.ingest import ingest
+    from usecases.ingest import ingest
 
     with tempfile.TemporaryDirectory() as tmp:
         container = Container(Settings.load(QDRANT_PATH=tmp, CHATOPS_EMBEDDING_BATCH_SIZE=str(batch)))

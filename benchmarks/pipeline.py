@@ -187,11 +187,11 @@ class _TimedSlack:
 
 def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
     from chatops.access import Acl
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
     from connectors.sources.beir import BeirSource
-    from workers.pipelines.ingest import ingest
-    from workers.pipelines.respond import Responder
+    from usecases.ingest import ingest
+    from bot.responder import Responder
 
     run = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
@@ -238,7 +238,7 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
         timed = _TimedSlack(container.gateway)
         container.__dict__["gateway"] = timed      # the responder's Slack calls, timed
         pipeline = container.pipeline()
-        from workers.pipelines.ask import Question
+        from usecases.ask import Question
 
         # warm up: model sessions, caches, connections
         for t in texts[:5]:

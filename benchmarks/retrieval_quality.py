@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatops.container import Container  # noqa: E402
+from chatops_app.container import Container  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
 from connectors.index.retriever import STRATEGIES  # noqa: E402
-from workers.pipelines.evaluate import evaluate, throwaway_index  # noqa: E402
+from usecases.evaluate import evaluate, throwaway_index  # noqa: E402
 
 
 def main(argv=None) -> int:

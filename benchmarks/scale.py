@@ -107,9 +107,9 @@ class SyntheticDense:
 
 def run_ingest(corpus: Path, index: Path, impl: str, url: str | None, optimize: bool,
                synthetic_dense: bool = False) -> dict:
-    from chatops.container import Container
+    from chatops_app.container import Container
     from connectors.sources.beir import BeirSource
-    from workers.pipelines.ingest import ingest
+    from usecases.ingest import ingest
 
     container = Container(settings_for(impl, index, url))
     container.index  # noqa: B018 - loads the model (the index asks it for the dimension)
@@ -145,7 +145,7 @@ def load_queries(beir: Path) -> list[str]:
 
 def run_query(index: Path, impl: str, url: str | None, beir: Path, rounds: int, limit: int,
               optimize: bool, strategy: str | None = None) -> dict:
-    from chatops.container import Container
+    from chatops_app.container import Container
 
     from connectors.index.retriever import Retriever
 

@@ -76,7 +76,7 @@ EMPTY_ANSWER = "I have no answer text for this."
 
 
 def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, ...] = ()) -> list[dict]:
-    """An ``Answer`` (see workers.pipelines.answer) as one or more messages (always at least one).
+    """An ``Answer`` (see usecases.answer) as one or more messages (always at least one).
 
     Links: only to the answer's cited sources and ``link_hosts``; other URLs are shown inert."""
     links = LinkPolicy.of((c.url for c in answer.citations), link_hosts)

@@ -3,7 +3,7 @@
 Slack tasks carry ids and the question's text; ingest tasks carry ids and paths
 only. Delivery is at-least-once (``acks_late``). A Slack task holds a lease while it
 runs (``workers.inflight``): if its worker dies, another worker re-queues it within
-seconds, and the done mark and the recorded steps (``workers.progress``) make every
+seconds, and the done mark and the recorded steps (``chatops.progress``) make every
 copy after the first a no-op. An ingest batch counts once.
 """
 
@@ -166,7 +166,7 @@ def _quietly(step, *args) -> None:
 
 
 def _run_ingest(services: Services, kind: str, task, payload: dict) -> None:
-    from workers.pipelines.ingest_tasks import is_transient, one_line, record_failure
+    from workers.ingest_tasks import is_transient, one_line, record_failure
 
     with correlated(payload.get("cid")):
         jobs = services.get("ingest_jobs")

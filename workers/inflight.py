@@ -19,7 +19,7 @@ later (Slack rate-limited us) drops only its lease. Every worker runs a reaper, 
 and every few seconds: an entry whose lease is gone and that was not seen for a lease TTL
 is sent again, once (the claim is one Lua script). When a copy starts, it finds the done
 mark and does nothing, or a live lease and does nothing (the holder is alive), or neither
-and runs, picking up from the steps it recorded (``workers.progress``). A task whose
+and runs, picking up from the steps it recorded (``chatops.progress``). A task whose
 worker dies between taking it from the queue and starting it has no entry yet and waits
 for the visibility timeout; with one task prefetched per pool slot that window is the
 time it takes a thread to pick the task up.

@@ -7,12 +7,12 @@ import logging
 from celery import signals
 
 from chatops import logs
-from chatops.container import Container
+from chatops_app.container import Container
 from chatops.settings import Settings
 from workers.celery_app import Services, create_celery, make_dispatch, redelivery_window, register_tasks
 from workers.health import ConsumerTick, Health, serve
 from workers.inflight import InFlight, Reaper
-from workers.pipelines.respond import Responder
+from bot.responder import Responder
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def build(settings: Settings | None = None, pool: str | None = None, *, health_p
 
 def services(app, container: Container) -> Services:
     """What the tasks run on; the ingest tasks use the index and model the responder uses."""
-    from workers.pipelines.ingest_jobs import IngestJobs
-    from workers.pipelines.ingest_tasks import IngestTasks
+    from workers.ingest_jobs import IngestJobs
+    from workers.ingest_tasks import IngestTasks
 
     settings = container.settings
 

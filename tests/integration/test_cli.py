@@ -24,7 +24,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from chatops.cli import main
+from chatops_app.cli import main
 from tests.actions_example import catalogue
 from tests.settings_env import settings_env_names
 from tests.standins.fake_webhook import FakeWebhook

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from chatops.container import Container
+from chatops_app.container import Container
 from chatops.settings import Settings
 from connectors.sources.filesystem.connector import FilesystemSource
-from workers.pipelines.ask import Question, Refusal
-from workers.pipelines.ingest import ingest
+from usecases.ask import Question, Refusal
+from usecases.ingest import ingest
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 CORPUS = DEMO / "corpus"

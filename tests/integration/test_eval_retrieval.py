@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from chatops.cli import main
+from chatops_app.cli import main
 
 CORPUS = [
     ("d1", "Paris", "Paris is the capital and largest city of France."),

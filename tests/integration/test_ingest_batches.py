@@ -18,10 +18,10 @@ from connectors.sources.filesystem.connector import FilesystemSource
 from connectors.sources.spec import filesystem_spec, open_source
 from tests.ingest_helpers import DIM, HashEmbedder, index_points
 from workers.celery_app import Services, _run_ingest
-from workers.pipelines.ingest import ingest, write_batch
-from workers.pipelines.ingest_jobs import IngestJobs
-from workers.pipelines.ingest_plan import plan_ingest
-from workers.pipelines.ingest_tasks import IngestTasks, record_failure
+from usecases.ingest import ingest, write_batch
+from workers.ingest_jobs import IngestJobs
+from usecases.ingest_plan import plan_ingest
+from workers.ingest_tasks import IngestTasks, record_failure
 
 ACL = "- match: '**'\n  public: true\n- match: 'drafts/**'\n  public: false\n"
 LONG = "# Long\n\n" + "\n\n".join(f"Paragraph {i} " + "word " * 150 for i in range(6))  # 6 chunks

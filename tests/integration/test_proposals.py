@@ -19,7 +19,7 @@ from chatops.settings import ConfigError
 from connectors.actions.base import ConnectorDeps
 from tests.actions_example import catalogue
 from tests.standins.fake_webhook import FakeWebhook
-from workers.pipelines.proposals import Decided, Invalid, ProposalService, Refused
+from usecases.proposals import Decided, Invalid, ProposalService, Refused
 
 HOOK_SECRET = "hook-secret-for-tests"
 

@@ -45,11 +45,11 @@ def llama_server():
 
 
 def test_real_model_answers_through_the_pipeline(llama_server, tmp_path):
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
     from connectors.sources.filesystem.connector import FilesystemSource
-    from workers.pipelines.ask import Question
-    from workers.pipelines.ingest import ingest
+    from usecases.ask import Question
+    from usecases.ingest import ingest
 
     corpus = tmp_path / "docs"
     (corpus / "secret").mkdir(parents=True)

@@ -19,8 +19,8 @@ from bot.links import LinkPolicy
 from bot.mrkdwn import plain_text, to_mrkdwn
 from connectors.llm.base import Completion, ToolCall
 from tests.standins.fake_slack import FakeSlack
-from workers.pipelines.answer import PROPOSAL_ONLY_TEXT, Answer, Citation, SourceDoc, generate
-from workers.pipelines.claims import NOTE as CLAIM_NOTE, strip_state_claims
+from usecases.answer import PROPOSAL_ONLY_TEXT, Answer, Citation, SourceDoc, generate
+from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
 
 CITED = Citation(1, "Expense policy", "handbook/expenses.md", "https://wiki.corp.example/expenses")
 

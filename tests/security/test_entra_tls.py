@@ -28,7 +28,7 @@ import redis
 import requests
 import trustme
 
-from chatops.container import Container
+from chatops_app.container import Container
 from chatops.settings import Settings
 from connectors.identity.base import IdentityUnavailable
 from tests.settings_env import settings_env_names

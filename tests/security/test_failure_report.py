@@ -13,14 +13,14 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
-from chatops.container import Container
+from chatops_app.container import Container
 from chatops.settings import Settings
 from tests.integration.harness import text_of
 from tests.security.conftest import redis_or_skip
 from tests.standins.fake_slack import FakeSlack
-from workers.progress import Progress
+from chatops.progress import Progress
 from workers.inflight import task_key
-from workers.pipelines.respond import Responder
+from bot.responder import Responder
 
 pytestmark = pytest.mark.redis
 

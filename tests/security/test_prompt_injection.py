@@ -32,7 +32,7 @@ from tests.actions_example import catalogue
 from tests.standins.fake_openai import FakeOpenAI
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.fake_webhook import FakeWebhook
-from workers.pipelines.claims import NOTE as CLAIM_NOTE
+from usecases.claims import NOTE as CLAIM_NOTE
 
 pytestmark = pytest.mark.redis
 
@@ -199,11 +199,11 @@ def system(tmp_path_factory):
     except redis.RedisError:
         pytest.skip("Redis is not running on 127.0.0.1:6379")
 
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
     from connectors.sources.filesystem.connector import FilesystemSource
-    from workers.pipelines.ingest import ingest
-    from workers.pipelines.respond import Responder
+    from usecases.ingest import ingest
+    from bot.responder import Responder
 
     root = tmp_path_factory.mktemp("injection")
     corpus = root / "corpus"

@@ -92,7 +92,7 @@ def test_auth_test_is_asked_once(slack):
 
 def test_a_stranger_in_a_channel_narrows_it_to_public_documents(slack):
     from chatops.access import Audience, Principal
-    from workers.pipelines.ask import Question, resolve_audience
+    from usecases.ask import Question, resolve_audience
 
     provider = directory(slack)
 

@@ -1,4 +1,4 @@
-"""workers.pipelines.answer: sources, prompt, citations, extractive mode."""
+"""usecases.answer: sources, prompt, citations, extractive mode."""
 
 import re
 
@@ -6,7 +6,7 @@ import pytest
 
 from chatops.access import Acl
 from connectors.index.base import Chunk, Hit
-from workers.pipelines.answer import (
+from usecases.answer import (
     NO_EVIDENCE_TEXT, SYSTEM_PROMPT, Answer, Citation, SourceDoc, apply_citations,
     build_messages, extractive, group_sources, no_evidence,
 )

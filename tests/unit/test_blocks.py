@@ -3,7 +3,7 @@
 import pytest
 
 from bot import blocks, limits
-from workers.pipelines.answer import Answer, Citation
+from usecases.answer import Answer, Citation
 
 
 def iter_texts(message):

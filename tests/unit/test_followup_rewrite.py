@@ -1,7 +1,7 @@
 """Thread follow-ups become standalone search questions (through the model when there is one)."""
 
 from connectors.llm.base import Completion, LLMUnavailable
-from workers.pipelines.ask import Pipeline, Question
+from usecases.ask import Pipeline, Question
 
 HISTORY = [("how do I restart the billing service?", "Drain the queue, then restart [1].")]
 

@@ -11,9 +11,9 @@ from connectors.sources.base import Document, Section
 from connectors.sources.beir import BeirSource
 from connectors.sources.filesystem.connector import FilesystemSource
 from connectors.sources.spec import SourceSpecError, beir_spec, filesystem_spec, open_source
-from workers.pipelines.ingest import IngestReport, classify
-from workers.pipelines.ingest_jobs import Progress
-from workers.pipelines.ingest_plan import split_batches
+from usecases.ingest import IngestReport, classify
+from workers.ingest_jobs import Progress
+from usecases.ingest_plan import split_batches
 
 
 # --- split_batches ----------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""chatops.ingest_remote.wait: following a job's record until it finishes (a scripted record)."""
+"""chatops_app.ingest_remote.wait: following a job's record until it finishes (a scripted record)."""
 
 import pytest
 
-from chatops.ingest_remote import JobFailed, NoWorker, wait
-from workers.pipelines.ingest import IngestReport
-from workers.pipelines.ingest_jobs import Progress
+from chatops_app.ingest_remote import JobFailed, NoWorker, wait
+from usecases.ingest import IngestReport
+from workers.ingest_jobs import Progress
 
 
 class Scripted:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from chatops.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from usecases.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 QRELS = {"a": 2, "b": 1, "c": 0, "d": 1}   # c is judged, not relevant
 

@@ -51,7 +51,7 @@ def test_order_and_content_are_kept():
 def test_release_embedder_drops_the_containers_only_reference(tmp_path):
     import weakref
 
-    from chatops.container import Container
+    from chatops_app.container import Container
     from chatops.settings import Settings
 
     class Model:  # stands in for the loaded Embedder; only its lifetime matters here

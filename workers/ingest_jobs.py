@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import redis
 
-from workers.pipelines.ingest import IngestReport
+from usecases.ingest import IngestReport
 
 JOB_TTL = 7 * 86400
 _PARTS = ("batches", "gone", "no_acl", "finished", "failures", "skipped")

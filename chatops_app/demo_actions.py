@@ -102,8 +102,8 @@ def prepare(data_dir: Path, environ) -> tuple[Receiver, Path]:
 
 
 def run(out, container, receiver: Receiver, failures: list[str]) -> None:
-    from workers.pipelines.ask import Question, resolve_asker
-    from workers.pipelines.proposals import Decided, Invalid, Refused
+    from usecases.ask import Question, resolve_asker
+    from usecases.proposals import Decided, Invalid, Refused
 
     service = container.proposals
 

@@ -18,7 +18,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from connectors.index.models import ModelMissing
     from connectors.index.base import IndexBusy
     from connectors.sources.filesystem.acl import AclFileError
-    from chatops.ingest_remote import JobFailed, NoWorker
+    from chatops_app.ingest_remote import JobFailed, NoWorker
 
     return (ConfigError, IndexBusy, ModelMissing, AclFileError, FileNotFoundError,
             redis.exceptions.ConnectionError, NoWorker, JobFailed)
@@ -76,10 +76,10 @@ def main(ctx, verbose: bool):
 def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs: int | None, wait: bool,
            timeout: float):
     """Index a folder of Markdown, text, HTML and PDF files (permissions from its .acl.yml)."""
-    from chatops.container import Container
+    from chatops_app.container import Container
     from connectors.index.base import IndexBusy
     from connectors.sources.filesystem.connector import FilesystemSource
-    from workers.pipelines.ingest import ingest as run_ingest
+    from usecases.ingest import ingest as run_ingest
 
     settings = _settings(ctx)
     if not path.is_dir():
@@ -116,11 +116,11 @@ def ingest(ctx, path: Path, base_url: str | None, via_workers: bool, batch_docs:
 def _ingest_via_workers(settings: Settings, source, base_url: str | None, *, batch_docs: int | None,
                         wait: bool, timeout: float) -> None:
     """Send the plan task and follow the job in Redis; no index, no model in this process."""
-    from chatops.container import Container
-    from chatops.ingest_remote import submit, wait as follow
+    from chatops_app.container import Container
+    from chatops_app.ingest_remote import submit, wait as follow
     from connectors.sources.spec import filesystem_spec
     from workers.celery_app import create_celery, make_dispatch
-    from workers.pipelines.ingest_jobs import IngestJobs
+    from workers.ingest_jobs import IngestJobs
 
     container = Container(settings)
     try:
@@ -160,8 +160,8 @@ def _print_report(report) -> None:
 @click.pass_context
 def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
     """Ask a question through the same pipeline the worker runs."""
-    from chatops.container import Container
-    from workers.pipelines.ask import Question, Refusal
+    from chatops_app.container import Container
+    from usecases.ask import Question, Refusal
 
     settings = _settings(ctx)
     container = Container(settings)
@@ -203,7 +203,7 @@ def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
 
 
 def _record_cli_question(container, q, email: str, answer) -> None:
-    from workers.pipelines.ask import question_record
+    from usecases.ask import question_record
 
     fields = question_record(q, answer, asker_email=email)
     fields.update(channel=q.channel or "cli", channel_type=q.channel_type or "cli")
@@ -236,7 +236,7 @@ def serve(ctx, host: str, port: int, workers: int):
     settings = _settings(ctx, service=True)
     if workers > 1:
         build_web(settings)  # fail here, once, on bad configuration
-        uvicorn.run("chatops.cli:web_factory", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("chatops_app.cli:web_factory", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False)
         return
     uvicorn.run(build_web(settings), host=host, port=port, log_level="warning", access_log=False)
@@ -252,7 +252,7 @@ def web_factory():
 def build_web(settings: Settings):
     from bot.app import build_app
     from bot.web import create_web_app
-    from chatops.container import Container
+    from chatops_app.container import Container
     from workers.celery_app import create_celery, make_dispatch
 
     from workers.health import web_status
@@ -290,7 +290,7 @@ def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     if pool == "prefork" and not settings.qdrant_url and concurrency > 1:
         raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
                           "or set QDRANT_URL to share a Qdrant server between worker processes")
-    from chatops.container import Container
+    from chatops_app.container import Container
 
     Container(settings).catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
     app, _container = build(settings, pool, health_port=health_port)
@@ -327,7 +327,7 @@ def socket(ctx):
     """Serve Slack over Socket Mode (SLACK_APP_TOKEN)."""
     from bot.app import build_app
     from bot.socket_mode import run_socket_mode
-    from chatops.container import Container
+    from chatops_app.container import Container
     from workers.celery_app import create_celery, make_dispatch
 
     settings = _settings(ctx, service=True)
@@ -341,7 +341,7 @@ def socket(ctx):
 @click.pass_context
 def demo(ctx):
     """Ingest the sample corpus and ask the same questions as different people."""
-    from chatops.demo import run_demo
+    from chatops_app.demo import run_demo
 
     run_demo()
 
@@ -377,9 +377,9 @@ def _proposal_json(p) -> dict:
 @click.pass_context
 def propose(ctx, action: str, as_email: str, args_json: str):
     """Propose an action as the model would (validated; nothing runs until approved)."""
-    from chatops.container import Container
-    from workers.pipelines.ask import Refusal, Question, resolve_asker
-    from workers.pipelines.proposals import Invalid
+    from chatops_app.container import Container
+    from usecases.ask import Refusal, Question, resolve_asker
+    from usecases.proposals import Invalid
 
     container = Container(_settings(ctx))
     try:
@@ -414,7 +414,7 @@ def proposals():
 @click.pass_context
 def proposals_list(ctx, state: str | None, limit: int, as_json: bool):
     """List proposals, newest first."""
-    from chatops.container import Container
+    from chatops_app.container import Container
 
     container = Container(_settings(ctx))
     try:
@@ -434,7 +434,7 @@ def proposals_list(ctx, state: str | None, limit: int, as_json: bool):
 @click.pass_context
 def proposals_show(ctx, proposal_id: str):
     """One proposal with its audit events."""
-    from chatops.container import Container
+    from chatops_app.container import Container
 
     container = Container(_settings(ctx))
     try:
@@ -448,9 +448,9 @@ def proposals_show(ctx, proposal_id: str):
 
 
 def _cli_decision(ctx, proposal_id: str, decision: str, as_email: str, reason: str | None):
-    from chatops.container import Container
-    from workers.pipelines.ask import Refusal, Question, resolve_asker
-    from workers.pipelines.proposals import Refused
+    from chatops_app.container import Container
+    from usecases.ask import Refusal, Question, resolve_asker
+    from usecases.proposals import Refused
 
     settings = _settings(ctx)
     if not settings.cli_decisions:
@@ -497,9 +497,9 @@ def proposals_reject(ctx, proposal_id: str, as_email: str, reason: str | None):
 @click.pass_context
 def proposals_expire(ctx):
     """Mark overdue proposals expired (run it from cron; clicks also expire them lazily)."""
-    from chatops.container import Container
+    from chatops_app.container import Container
 
-    from workers.pipelines.respond import proposal_message
+    from bot.responder import proposal_message
 
     container = Container(_settings(ctx))
     try:
@@ -529,7 +529,7 @@ def audit():
 @click.pass_context
 def audit_export(ctx, since: str, until: str | None, fmt: str):
     """Every audit event since a time, one JSON object a line."""
-    from chatops.container import Container
+    from chatops_app.container import Container
 
     container = Container(_settings(ctx))
     try:
@@ -558,8 +558,8 @@ def eval_group():
 def eval_retrieval(ctx, folder: Path, k: int, stages: tuple[str, ...], dense_weight: float | None,
                    index_dir: Path | None, as_json: bool):
     """nDCG@k, recall@k, MRR@k and latency on a BEIR folder (ingested into a throwaway index)."""
-    from chatops.container import Container
-    from workers.pipelines.evaluate import evaluate, throwaway_index
+    from chatops_app.container import Container
+    from usecases.evaluate import evaluate, throwaway_index
 
     settings = _settings(ctx)
     chosen = list(STRATEGIES) if "all" in stages else list(stages) or [settings.retrieval]

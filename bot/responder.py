@@ -2,7 +2,7 @@
 
 Posts a "working" message first, runs the question pipeline, and replaces the
 working message with the answer. Each step that talks to someone is recorded
-(``workers.progress``) so a retry or a redelivery does only what is left: one
+(``chatops.progress``) so a retry or a redelivery does only what is left: one
 model call, one answer, one audit row, one proposal per tool call. A channel
 answer is checked against the channel's members just before it is posted
 (``CHATOPS_CHANNEL_FRESH``): if someone joined since the audience was built, the
@@ -20,11 +20,11 @@ from bot import blocks, proposal_blocks
 from bot.gateway import SlackTransientError
 from chatops import metrics
 from workers.inflight import task_key
-from workers.pipelines.answer import Answer
-from workers.pipelines.claims import NOTE as CLAIM_NOTE
-from workers.pipelines.ask import Question, Refusal, question_record
-from workers.pipelines.proposals import Invalid, Refused
-from workers.progress import Progress
+from usecases.answer import Answer
+from usecases.claims import NOTE as CLAIM_NOTE
+from usecases.ask import Question, Refusal, question_record
+from usecases.proposals import Invalid, Refused
+from chatops.progress import Progress
 
 log = logging.getLogger(__name__)
 

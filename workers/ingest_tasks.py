@@ -3,7 +3,7 @@
 Uses the index and the embedder the worker process already holds. Task payloads
 carry a job id, a source spec (:mod:`connectors.sources.spec`) and document ids,
 never document text. Progress and results go to the job record
-(:class:`workers.pipelines.ingest_jobs.IngestJobs`).
+(:class:`workers.ingest_jobs.IngestJobs`).
 
 Never calls the embedded index's ``optimize()``: it holds the GIL for minutes and
 this process answers questions. Searches stay exact until a one-shot ``chatops
@@ -16,9 +16,9 @@ import logging
 from typing import Callable
 
 from connectors.sources.spec import open_source
-from workers.pipelines.ingest import write_batch
-from workers.pipelines.ingest_jobs import IngestJobs, batch_id
-from workers.pipelines.ingest_plan import plan_ingest
+from usecases.ingest import write_batch
+from workers.ingest_jobs import IngestJobs, batch_id
+from usecases.ingest_plan import plan_ingest
 
 log = logging.getLogger(__name__)
 

@@ -174,15 +174,15 @@ def _who(directory, email: str) -> str:
 
 
 def run_demo() -> None:
-    from chatops.container import Container
+    from chatops_app.container import Container
     from connectors.identity.directory import DirectoryProvider
     from connectors.sources.filesystem.connector import FilesystemSource
-    from workers.pipelines.ask import Question, Refusal
-    from workers.pipelines.ingest import ingest
+    from usecases.ask import Question, Refusal
+    from usecases.ingest import ingest
 
     import os
 
-    from chatops import demo_actions
+    from chatops_app import demo_actions
 
     receiver, actions_config = demo_actions.prepare(DATA_DIR, os.environ)
     settings = demo_settings(actions_config)

@@ -132,12 +132,12 @@ class Container:
 
     @cached_property
     def proposals(self):
-        from workers.pipelines.proposals import ProposalService
+        from usecases.proposals import ProposalService
 
         return ProposalService(self.store, self.catalogue, identity=self.identity)
 
     def pipeline(self, *, with_slack: bool = True):
-        from workers.pipelines.ask import Pipeline
+        from usecases.ask import Pipeline
 
         s = self.settings
         return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
@@ -147,7 +147,7 @@ class Container:
                         directory=self.channel_directory() if with_slack else None)
 
     def channel_directory(self):
-        from workers.pipelines.audience import CachedChannelDirectory
+        from bot.channels import CachedChannelDirectory
 
         if self.gateway is None:
             return None

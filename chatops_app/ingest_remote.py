@@ -1,7 +1,7 @@
 """``chatops ingest --via-workers``: hand a source to the Celery workers, follow the job in Redis.
 
 Opens no index and loads no model: it writes the job record, sends one
-``ingest_plan`` task and reads the record back (:mod:`workers.pipelines.ingest_jobs`).
+``ingest_plan`` task and reads the record back (:mod:`workers.ingest_jobs`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from workers.pipelines.ingest import IngestReport
-from workers.pipelines.ingest_jobs import IngestJobs
+from usecases.ingest import IngestReport
+from workers.ingest_jobs import IngestJobs
 
 
 class NoWorker(Exception):

@@ -16,7 +16,7 @@ from connectors.identity.base import ExternalPerson, IdentityProvider, IdentityU
 from connectors.index.base import VectorIndex
 from connectors.index.retriever import Retriever
 from connectors.llm.base import LLM, LLMUnavailable
-from workers.pipelines import answer as answers
+from usecases import answer as answers
 
 log = logging.getLogger(__name__)
 

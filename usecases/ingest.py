@@ -6,7 +6,7 @@ One implementation, two ways to run it:
   (:class:`Survey`), rewrites the changed ones (:class:`ChunkWriter`) and removes
   the ones gone;
 * split across Celery workers (``chatops ingest --via-workers``) — a plan
-  (:mod:`workers.pipelines.ingest_plan`, the same :class:`Survey`) cuts the changed
+  (:mod:`usecases.ingest_plan`, the same :class:`Survey`) cuts the changed
   documents into batches, and each batch task runs :func:`write_batch` (the same
   :class:`ChunkWriter`).
 """

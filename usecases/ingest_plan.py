@@ -2,7 +2,7 @@
 
 The plan reads every document once (as a one-process ingest does) to compare content
 hashes and to count the chunks of the changed ones; it writes nothing. Each batch is
-then rewritten by :func:`workers.pipelines.ingest.write_batch` in some worker.
+then rewritten by :func:`usecases.ingest.write_batch` in some worker.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Sequence
 from connectors.index.base import VectorIndex
 from connectors.sources.base import DocumentSource
 from connectors.sources.chunking import chunk_document
-from workers.pipelines.ingest import IngestReport, Survey
+from usecases.ingest import IngestReport, Survey
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 from chatops.access import Principal
 from connectors.index.base import Hit
 from connectors.llm.base import LLM, ToolCall
-from workers.pipelines.claims import NOTE as CLAIM_NOTE, strip_state_claims
+from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
 
 Mode = Literal["llm", "extractive", "none"]
 

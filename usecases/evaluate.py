@@ -18,10 +18,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from chatops.access import Audience, Principal
-from chatops.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from usecases.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from connectors.index.retriever import Retriever
 from connectors.sources.beir import BeirSource
-from workers.pipelines.ingest import ingest
+from usecases.ingest import ingest
 
 EVERYONE = Audience.of(Principal.of("evaluator@local", []))  # documents are ingested public
 

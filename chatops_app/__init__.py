@@ -1,0 +1,1 @@
+"""The application layer: the CLI, the composition root, the demo. Nothing imports it."""

@@ -1,1 +1,0 @@
-"""The work the workers do, as plain functions over connectors."""
