@@ -12,6 +12,8 @@ import threading
 import time
 
 from slack_sdk import WebClient
+
+from chatops.errors import TransientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -23,7 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 
 
-class SlackTransientError(Exception):
+class SlackTransientError(TransientError):
     """Slack rate-limited us or failed on its side; worth retrying later."""
 
 

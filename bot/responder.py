@@ -19,7 +19,7 @@ import time
 from bot import blocks, proposal_blocks
 from bot.gateway import SlackTransientError
 from chatops import metrics
-from workers.inflight import task_key
+from chatops.tasks import task_key
 from usecases.answer import Answer
 from usecases.claims import NOTE as CLAIM_NOTE
 from usecases.ask import Question, Refusal, question_record

@@ -110,11 +110,11 @@ class Catalogue:
         return policy.describe(self.groups.label)
 
     @classmethod
-    def load(cls, raw_actions: list[dict], deps, groups: GroupNames | None = None) -> "Catalogue":
+    def load(cls, raw_actions: list[dict], build: Callable[[str, dict], Any],
+             groups: GroupNames | None = None) -> "Catalogue":
+        """The catalogue from its YAML entries. ``build(kind, settings)`` makes an action's
+        connector (``connectors.actions.registry``) and raises ConfigError naming a bad key."""
         names = groups or GroupNames()
-        from connectors.actions.base import ConnectorConfigError
-        from connectors.actions.registry import build_connector
-
         specs, connectors = [], {}
         for i, raw in enumerate(raw_actions, 1):
             label = f"action '{raw.get('name')}'" if isinstance(raw, dict) and raw.get("name") else f"action {i}"
@@ -130,8 +130,8 @@ class Catalogue:
                 raise ConfigError(f"{label}: name: defined twice")
             spec = _with_group_ids(spec, names, label)
             try:
-                connectors[spec.name] = build_connector(spec.kind, spec.connector_settings, deps)
-            except ConnectorConfigError as exc:
+                connectors[spec.name] = build(spec.kind, spec.connector_settings)
+            except ConfigError as exc:
                 raise ConfigError(f"{label}: {exc}") from None
             specs.append(spec)
         return cls(specs, connectors, names)

@@ -3,3 +3,8 @@
 
 class ConfigError(Exception):
     """The configuration is wrong; the message says what and how to fix it."""
+
+
+class TransientError(Exception):
+    """Something outside failed in a way that trying again later may fix (Slack rate-limited us,
+    a service answered 5xx). Task runners retry these with back-off."""

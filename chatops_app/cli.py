@@ -284,7 +284,7 @@ def build_web(settings: Settings):
 def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     """Run a Celery worker for questions, clicks and ingestion (ingest --via-workers)."""
     settings = _settings(ctx, service=True)
-    from workers.worker import build, default_pool
+    from chatops_app.worker import build, default_pool
 
     pool = pool or default_pool(settings)
     if pool == "prefork" and not settings.qdrant_url and concurrency > 1:

@@ -123,12 +123,13 @@ class Container:
 
         from chatops.catalogue import Catalogue
         from connectors.actions.base import ConnectorDeps
+        from connectors.actions.registry import connector_builder
 
         actions = self.settings.file.actions
         if not actions:
             return Catalogue.empty(self.settings.group_names)
         deps = ConnectorDeps(http=self._http_client or requests.Session(), secret=self.settings.secret)
-        return Catalogue.load(actions, deps, groups=self.settings.group_names)
+        return Catalogue.load(actions, connector_builder(deps), groups=self.settings.group_names)
 
     @cached_property
     def proposals(self):

@@ -20,15 +20,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu import Queue
 
 from chatops import metrics
+from chatops.errors import TransientError
 from chatops.logs import correlated
 from chatops.settings import Settings
+from chatops.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-SLACK_TASKS = {"question": "chatops.question", "answer_in_dm": "chatops.answer_in_dm",
-               "decision": "chatops.decision"}
-INGEST_TASKS = {"ingest_plan": "chatops.ingest_plan", "ingest_batch": "chatops.ingest_batch"}
-TASKS = {**SLACK_TASKS, **INGEST_TASKS}
 HARD_LIMIT_MARGIN = 30  # seconds between an ingest task's soft and hard time limits
 
 
@@ -50,7 +48,7 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_default_queue=settings.queue_name,
-        # Consumed by a worker started without --queues (``celery -A workers.worker worker``).
+        # Consumed by a worker started without --queues (``celery -A chatops_app.worker worker``).
         task_queues=[Queue(settings.queue_name), Queue(settings.ingest_queue)],
         task_soft_time_limit=settings.task_soft_time_limit, task_time_limit=settings.task_time_limit,
         # Longer than any task may run, or Redis hands a running task to a second worker. Slack
@@ -64,7 +62,7 @@ def create_celery(settings: Settings) -> Celery:
 
 def queue_for(kind: str, settings: Settings) -> str:
     """Ingestion has its own queue, so questions do not wait behind a whole ingestion."""
-    return settings.ingest_queue if kind in INGEST_TASKS else settings.queue_name
+    return settings.ingest_queue if TASKS[kind].ingest else settings.queue_name
 
 
 def make_dispatch(app: Celery, settings: Settings):
@@ -72,7 +70,7 @@ def make_dispatch(app: Celery, settings: Settings):
     def dispatch(kind: str, payload: dict) -> None:
         # argsrepr/kwargsrepr: no question text in message headers or monitoring (and no
         # per-message repr cost on the acknowledgement path).
-        app.send_task(TASKS[kind], kwargs={"payload": payload}, queue=queue_for(kind, settings),
+        app.send_task(TASKS[kind].name, kwargs={"payload": payload}, queue=queue_for(kind, settings),
                       argsrepr="()", kwargsrepr=f"{{payload: {kind} {payload.get('cid', '')}}}")
     return dispatch
 
@@ -100,10 +98,9 @@ def register_tasks(app: Celery, services: Services, *, max_retries: int = 3,
     app.chatops_warm_up = lambda: services.get("responder")  # type: ignore[attr-defined]
     ingest_limits = ({"soft_time_limit": ingest_time_limit, "time_limit": ingest_time_limit + HARD_LIMIT_MARGIN}
                      if ingest_time_limit else {})
-    bindings = {**{kind: (_run_slack, {}) for kind in SLACK_TASKS},
-                **{kind: (_run_ingest, ingest_limits) for kind in INGEST_TASKS}}
-    for kind, (runner, limits) in bindings.items():
-        _define(app, TASKS[kind], functools.partial(runner, services, kind), max_retries=max_retries, **limits)
+    for kind, spec in TASKS.items():
+        runner, limits = (_run_ingest, ingest_limits) if spec.ingest else (_run_slack, {})
+        _define(app, spec.name, functools.partial(runner, services, kind), max_retries=max_retries, **limits)
 
 
 def _define(app: Celery, name: str, body, **options) -> None:
@@ -125,8 +122,6 @@ def _retry_or(task, exc: BaseException, give_up) -> None:
 
 def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
     """Run a Slack task under its lease; skip it when done or running elsewhere; report failures."""
-    from bot.gateway import SlackTransientError
-
     with correlated(payload.get("cid")) as cid:
         inflight = services.get("inflight")
         try:
@@ -142,10 +137,10 @@ def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
         r = services.get("responder")
         try:
             getattr(r, kind)(payload)
-        except (SlackTransientError, redis.RedisError) as exc:
+        except (TransientError, redis.RedisError) as exc:
             if task.request.retries < task.max_retries:
                 _quietly(inflight.pause, kind, payload)   # the retry takes the lease again
-            detail = "Slack kept failing" if isinstance(exc, SlackTransientError) else "Redis kept failing"
+            detail = "Slack kept failing" if isinstance(exc, TransientError) else "Redis kept failing"
             _retry_or(task, exc, lambda: r.fail(kind, payload, cid, detail))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")

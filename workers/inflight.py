@@ -39,6 +39,7 @@ from typing import Callable, Literal
 import redis
 
 from chatops import metrics
+from chatops.tasks import task_key
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,6 @@ for _, key in ipairs(stale) do
 end
 return out
 """
-
-
-def task_key(kind: str, payload: dict) -> str:
-    """One key per piece of work, the same for every delivery of it."""
-    if kind == "question":
-        return f"question:{payload.get('channel')}:{payload.get('ts')}"
-    if kind == "answer_in_dm":
-        return f"answer_in_dm:{payload.get('offer_id')}:{payload.get('user')}"
-    return f"{kind}:{payload.get('cid')}"
 
 
 def worker_id() -> str:

@@ -13,8 +13,10 @@ from typing import Callable, ClassVar, Protocol
 
 import requests
 
+from chatops.errors import ConfigError
 
-class ConnectorConfigError(Exception):
+
+class ConnectorConfigError(ConfigError):
     """An action's connector settings are wrong. ``field`` names the offending key."""
 
     def __init__(self, field: str, message: str):

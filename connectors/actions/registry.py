@@ -22,3 +22,8 @@ def build_connector(kind: str, settings: dict, deps: ConnectorDeps) -> ActionCon
     if cls is None:
         raise ConnectorConfigError("kind", f"unknown connector kind {kind!r} (known: {', '.join(sorted(CONNECTORS))})")
     return cls.from_settings(settings, deps)
+
+
+def connector_builder(deps: ConnectorDeps):
+    """``build(kind, settings)`` for ``Catalogue.load``, with these dependencies."""
+    return lambda kind, settings: build_connector(kind, settings, deps)

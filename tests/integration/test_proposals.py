@@ -17,6 +17,7 @@ from chatops.access import Principal
 from chatops.catalogue import Catalogue
 from chatops.settings import ConfigError
 from connectors.actions.base import ConnectorDeps
+from connectors.actions.registry import connector_builder
 from tests.actions_example import catalogue
 from tests.standins.fake_webhook import FakeWebhook
 from usecases.proposals import Decided, Invalid, ProposalService, Refused
@@ -60,7 +61,7 @@ def clock():
 @pytest.fixture
 def service(store, hook, clock):
     deps = ConnectorDeps(http=requests.Session(), secret={"RESTART_HOOK_SECRET": HOOK_SECRET}.get, timeout=5)
-    catalogue = Catalogue.load(yaml.safe_load(catalogue_yaml(hook.url))["actions"], deps)
+    catalogue = Catalogue.load(yaml.safe_load(catalogue_yaml(hook.url))["actions"], connector_builder(deps))
     return ProposalService(store, catalogue, clock=clock, sleep=lambda s: None)
 
 
@@ -181,7 +182,7 @@ def test_requesters_restrict_who_may_ask(store, hook):
     raw = yaml.safe_load(catalogue_yaml(hook.url))["actions"]
     raw[0]["requesters"] = ["sre"]
     deps = ConnectorDeps(http=requests.Session(), secret={"RESTART_HOOK_SECRET": HOOK_SECRET}.get)
-    catalogue = Catalogue.load(raw, deps)
+    catalogue = Catalogue.load(raw, connector_builder(deps))
     assert [t["function"]["name"] for t in catalogue.tools(BEN)] == ["clear_cache"]
     assert {t["function"]["name"] for t in catalogue.tools(ANA)} == {"restart_service", "clear_cache"}
     service = ProposalService(store, catalogue)
@@ -219,5 +220,5 @@ def test_invalid_catalogue_fails_naming_action_and_field(hook, mutate, fragment)
     mutate(raw[0])
     deps = ConnectorDeps(http=requests.Session(), secret={"RESTART_HOOK_SECRET": HOOK_SECRET}.get)
     with pytest.raises(ConfigError) as err:
-        Catalogue.load(raw, deps)
+        Catalogue.load(raw, connector_builder(deps))
     assert fragment in str(err.value)

@@ -19,7 +19,7 @@ from tests.integration.harness import text_of
 from tests.security.conftest import redis_or_skip
 from tests.standins.fake_slack import FakeSlack
 from chatops.progress import Progress
-from workers.inflight import task_key
+from chatops.tasks import task_key
 from bot.responder import Responder
 
 pytestmark = pytest.mark.redis

@@ -20,6 +20,7 @@ from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 from chatops.settings import Settings
 from connectors.actions.base import ConnectorDeps
+from connectors.actions.registry import connector_builder
 from connectors.identity.directory import DirectoryProvider
 from connectors.identity.entra import EntraProvider
 from connectors.sources.filesystem.acl import AclRules
@@ -62,7 +63,7 @@ def test_a_self_made_group_cannot_approve_or_request(entra):
     raw = [{"name": "restart", "kind": "webhook", "description": "Restart.", "url": "https://hooks.example/r",
             "secret_env": "HOOK_SECRET", "approvers": {"groups": ["sre"]}, "requesters": ["sre"]}]
     deps = ConnectorDeps(http=requests.Session(), secret=lambda name: "s3cr3t-value")
-    catalogue = Catalogue.load(raw, deps, groups=ALIASES)
+    catalogue = Catalogue.load(raw, connector_builder(deps), groups=ALIASES)
     spec = catalogue.specs["restart"]
     assert spec.requesters == [SRE_ID] and spec.approvers.groups == [SRE_ID]
     ana, mallory = entra.by_email("ana@corp.example"), entra.by_email("mallory@corp.example")
@@ -82,9 +83,9 @@ def test_with_entra_a_group_name_that_is_no_alias_stops_the_start(where):
         if where == "acl":
             AclRules.parse([{"match": "**", "groups": ["sre", "oncall"]}], groups=strict)
         elif where == "approvers":
-            Catalogue.load([{**action, "approvers": {"groups": ["oncall"]}}], deps, groups=strict)
+            Catalogue.load([{**action, "approvers": {"groups": ["oncall"]}}], connector_builder(deps), groups=strict)
         else:
-            Catalogue.load([{**action, "requesters": ["oncall"]}], deps, groups=strict)
+            Catalogue.load([{**action, "requesters": ["oncall"]}], connector_builder(deps), groups=strict)
 
 
 def test_object_ids_are_accepted_as_written_and_compared_lower_case():

@@ -1,4 +1,4 @@
-"""The worker process's entry: ``celery -A workers.worker worker`` or ``chatops worker``."""
+"""The worker process's entry: ``celery -A chatops_app.worker worker`` or ``chatops worker``."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def services(app, container: Container) -> Services:
 
 
 def __getattr__(name: str):
-    # ``celery -A workers.worker worker`` looks up ``app``; build it on first use only.
+    # ``celery -A chatops_app.worker worker`` looks up ``app``; build it on first use only.
     if name in ("app", "celery"):
         built = globals().get("_built")
         if built is None:
