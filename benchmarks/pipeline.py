@@ -257,8 +257,8 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
                 responder.question(payload)
                 totals.append((time.perf_counter() - start) * 1000)
                 posts.append(timed.spent * 1000)
-                _, timing = pipeline.ask(Question(text=text, asker_slack_id="UASK", channel=channel,
-                                                  channel_type=ctype))
+                _, timing = pipeline.ask(Question(text=text, asker_slack_id="UASK", asker_email="asker@bench.example",
+                                                  channel=channel, channel_type=ctype))
                 for k in stages:
                     stages[k].append(getattr(timing, k))
             results[label] = {"questions": len(texts), "p50_ms": round(pct(totals, 0.5), 1),

@@ -1,9 +1,10 @@
-"""Channel membership for audience checks, cached in Redis for a short while.
+"""Who is in a Slack conversation, for audience checks: member ids cached in Redis for a short
+while, each member as the directory needs them (bot/people.py).
 
-The cache entry holds the member list and when it was read from Slack. The web
-process drops it when someone joins or leaves (``member_joined_channel`` /
-``member_left_channel``); ``max_age`` makes a caller read it again when it is older
-than that (the responder does, just before posting a channel answer).
+The cache entry holds the member ids and when they were read from Slack. The web process
+drops it when someone joins or leaves (``member_joined_channel`` / ``member_left_channel``);
+``max_age`` makes a caller read it again when it is older than that (the question handler
+does, just before posting a channel answer).
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ from __future__ import annotations
 import logging
 import time
 
+from usecases.people import Someone
+
 log = logging.getLogger(__name__)
 
 
 class CachedChannelDirectory:
-    def __init__(self, gateway, state, ttl: int = 300):
+    def __init__(self, gateway, people, state, ttl: int = 300):
         self._gateway = gateway
+        self._people = people
         self._state = state
         self._ttl = ttl
 
-    def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[str], float]:
-        """The channel's members and when the list was read (Unix time)."""
+    def member_ids(self, channel: str, *, max_age: float | None = None) -> tuple[list[str], float]:
+        """The channel's member ids and when the list was read (Unix time)."""
         cached = self._state.get_json("members", channel)
         if isinstance(cached, dict) and isinstance(cached.get("ids"), list):
             if max_age is None or time.time() - float(cached.get("at", 0)) <= max_age:
@@ -31,10 +35,14 @@ class CachedChannelDirectory:
         self._state.set_json({"ids": members, "at": read_at}, self._ttl, "members", channel)
         return members, read_at
 
-    def is_bot(self, user_id: str) -> bool:
-        cached = self._state.get_json("isbot", user_id)
-        if cached is not None:
-            return bool(cached)
-        value = self._gateway.is_bot(user_id)
-        self._state.set_json(value, 86400, "isbot", user_id)
-        return value
+    def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[Someone], float]:
+        """The channel's members as people; one Slack cannot tell about counts as unknown."""
+        ids, as_of = self.member_ids(channel, max_age=max_age)
+        out = []
+        for user_id in ids:
+            try:
+                out.append(self._people.someone(user_id))
+            except Exception as exc:  # noqa: BLE001 - unresolvable: this member sees public only
+                log.warning("could not look up a channel member", extra={"error": type(exc).__name__})
+                out.append(Someone(chat_id=user_id, email=None))
+        return out, as_of

@@ -8,12 +8,7 @@ errors and 5xx. Whatever still fails raises ``SlackApiError`` or
 
 from __future__ import annotations
 
-import threading
-import time
-
 from slack_sdk import WebClient
-
-from chatops.errors import TransientError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -21,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from chatops.errors import TransientError
 
 NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 
@@ -56,11 +52,8 @@ def _call(fn, **kwargs):
 
 
 class SlackGateway:
-    def __init__(self, client: WebClient, *, user_cache_ttl: float = 900.0):
+    def __init__(self, client: WebClient):
         self.client = client
-        self._users: dict[str, tuple[float, dict]] = {}
-        self._lock = threading.Lock()
-        self._ttl = user_cache_ttl
 
     # Messages ----------------------------------------------------------------
 
@@ -96,24 +89,10 @@ class SlackGateway:
                 return out
 
     def user(self, user_id: str) -> dict:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._users.get(user_id)
-            if cached and cached[0] > now:
-                return cached[1]
-        resp = _call(self.client.users_info, user=user_id)
-        info = resp["user"]
-        with self._lock:
-            self._users[user_id] = (now + self._ttl, info)
-        return info
+        """``users.info`` (callers cache it: bot/people.py)."""
+        return _call(self.client.users_info, user=user_id)["user"]
 
     def auth(self) -> dict:
         """``auth.test``: the bot's own user, workspace and Enterprise Grid organisation."""
         resp = _call(self.client.auth_test)
         return {k: resp.get(k) for k in ("team_id", "enterprise_id", "user_id", "bot_id")}
-
-    def is_bot(self, user_id: str) -> bool:
-        if user_id == "USLACKBOT":
-            return True
-        info = self.user(user_id)
-        return bool(info.get("is_bot") or info.get("is_app_user"))

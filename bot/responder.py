@@ -22,7 +22,9 @@ from chatops import metrics
 from chatops.tasks import task_key
 from usecases.answer import Answer
 from usecases.claims import NOTE as CLAIM_NOTE
-from usecases.ask import Question, Refusal, question_record
+from connectors.identity.base import IdentityUnavailable
+from usecases.ask import IDENTITY_DOWN, Question, Refusal, question_record
+from usecases.people import resolve
 from usecases.proposals import Invalid, Refused
 from chatops.progress import Progress
 
@@ -62,6 +64,7 @@ class Responder:
                      channel_type=payload.get("channel_type"),
                      history=state.thread_history(channel, thread_ts) if thread_ts else [])
         try:
+            self._identify(q)
             answer = self._answer(q, progress)
             if not progress.done("posted"):
                 answer = self._for_current_members(q, answer, progress)
@@ -92,6 +95,14 @@ class Responder:
                                    blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)
             progress.mark("offer")
 
+    def _identify(self, q: Question) -> None:
+        """The asker as the directory needs them: Slack's side of who they are."""
+        try:
+            who = self.c.people.someone(q.asker_slack_id)
+        except IdentityUnavailable:
+            raise Refusal(IDENTITY_DOWN) from None
+        q.asker_email, q.asker_external = who.email, who.external
+
     def _answer(self, q: Question, progress: Progress) -> Answer:
         """The answer made by an earlier delivery of this task, or a new one (recorded at once)."""
         recorded = progress.get_json("answer")
@@ -121,7 +132,7 @@ class Responder:
                 log.warning("could not re-read the channel's members; answering again",
                             extra={"channel": q.channel, "error": type(exc).__name__})
                 current, as_of = None, None
-            joined = None if current is None else set(current) - set(answer.audience_members or ())
+            joined = None if current is None else {m.chat_id for m in current} - set(answer.audience_members or ())
             if joined == set():
                 metrics.AUDIENCE_RECHECKS.labels(outcome="same").inc()
                 answer.members_as_of = as_of
@@ -170,7 +181,7 @@ class Responder:
         gateway = self.c.gateway
         user, channel = payload.get("user"), payload.get("channel")
         try:
-            actor = self.c.identity.by_slack_id(user)
+            actor = resolve(self.c.identity, self.c.people.someone(user))
         except Exception as exc:  # noqa: BLE001 - unknown or unreachable: nobody decides anything
             log.warning("could not resolve the clicker; decision refused", extra={"error": type(exc).__name__})
             self.store.audit("click_refused", proposal_id=payload.get("proposal_id"), actor_slack_id=user,
@@ -283,6 +294,7 @@ class Responder:
         if progress.done("posted"):
             return
         try:
+            self._identify(q)
             answer = self._answer(q, progress)
         except Refusal as refusal:
             gateway.update(dm, placeholder, blocks.refusal_message(str(refusal)))

@@ -378,13 +378,13 @@ def _proposal_json(p) -> dict:
 def propose(ctx, action: str, as_email: str, args_json: str):
     """Propose an action as the model would (validated; nothing runs until approved)."""
     from chatops_app.container import Container
-    from usecases.ask import Refusal, Question, resolve_asker
+    from usecases.people import Refusal, by_email
     from usecases.proposals import Invalid
 
     container = Container(_settings(ctx))
     try:
         try:
-            requester = resolve_asker(Question(text="", asker_email=as_email), container.identity)
+            requester = by_email(container.identity, as_email)
         except Refusal as refusal:
             click.echo(f"refused: {refusal}")
             sys.exit(1)
@@ -449,7 +449,7 @@ def proposals_show(ctx, proposal_id: str):
 
 def _cli_decision(ctx, proposal_id: str, decision: str, as_email: str, reason: str | None):
     from chatops_app.container import Container
-    from usecases.ask import Refusal, Question, resolve_asker
+    from usecases.people import Refusal, by_email
     from usecases.proposals import Refused
 
     settings = _settings(ctx)
@@ -459,7 +459,7 @@ def _cli_decision(ctx, proposal_id: str, decision: str, as_email: str, reason: s
     container = Container(settings)
     try:
         try:
-            actor = resolve_asker(Question(text="", asker_email=as_email), container.identity)
+            actor = by_email(container.identity, as_email)
         except Refusal as refusal:
             click.echo(f"refused: {refusal}")
             sys.exit(1)

@@ -45,10 +45,8 @@ class Container:
 
         if self.gateway is None:
             return None
-        return SlackPeople(self.gateway, team_ids=self.settings.slack_team_ids, guests=self.settings.slack_guests)
-
-    def _email_lookup(self):
-        return self.people.email_for_directory if self.people is not None else None
+        return SlackPeople(self.gateway, self.state, team_ids=self.settings.slack_team_ids,
+                           guests=self.settings.slack_guests, ttl=self.settings.identity_cache_ttl)
 
     @cached_property
     def identity(self):
@@ -65,15 +63,14 @@ class Container:
                 s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
                 authority_host=s.entra_authority_host, graph_url=s.graph_url,
                 instance_discovery=s.entra_instance_discovery,
-                http_client=self._http_client, email_lookup=self._email_lookup(),
+                http_client=self._http_client,
             )
         else:
             from connectors.identity.directory import DirectoryProvider
 
             if not s.directory_file:
                 raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
-            inner = DirectoryProvider.from_file(s.directory_file, email_lookup=self._email_lookup(),
-                                                groups=s.group_names)
+            inner = DirectoryProvider.from_file(s.directory_file, groups=s.group_names)
         return CachedProvider(inner, self.redis, prefix=s.key_prefix, ttl=s.identity_cache_ttl)
 
     @cached_property
@@ -152,7 +149,7 @@ class Container:
 
         if self.gateway is None:
             return None
-        return CachedChannelDirectory(self.gateway, self.state, ttl=self.settings.channel_cache_ttl)
+        return CachedChannelDirectory(self.gateway, self.people, self.state, ttl=self.settings.channel_cache_ttl)
 
     def release_embedder(self) -> None:
         """Drop the embedding model and hand its memory back to the system (the next use loads

@@ -102,13 +102,13 @@ def prepare(data_dir: Path, environ) -> tuple[Receiver, Path]:
 
 
 def run(out, container, receiver: Receiver, failures: list[str]) -> None:
-    from usecases.ask import Question, resolve_asker
+    from usecases.people import by_email
     from usecases.proposals import Decided, Invalid, Refused
 
     service = container.proposals
 
     def person(email: str):
-        return resolve_asker(Question(text="", asker_email=email), container.identity)
+        return by_email(container.identity, email)
 
     ben, ana = person("ben@northwind.example"), person("ana@northwind.example")
     out.line("Ben (engineering) asks the bot to restart billing in staging; the model proposes "

@@ -12,28 +12,26 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatops.access import Audience, Principal
-from connectors.identity.base import ExternalPerson, IdentityProvider, IdentityUnavailable, UnknownUser
+from connectors.identity.base import IdentityProvider
 from connectors.index.base import VectorIndex
 from connectors.index.retriever import Retriever
 from connectors.llm.base import LLM, LLMUnavailable
 from usecases import answer as answers
+from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
 
 log = logging.getLogger(__name__)
 
-
-class Refusal(Exception):
-    """The pipeline will not answer; ``str(self)`` is the message for the asker."""
+__all__ = ["IDENTITY_DOWN", "IDENTITY_UNKNOWN", "ChannelDirectory", "Pipeline", "Question", "Refusal",
+           "resolve_asker", "resolve_audience"]
 
 
 class ChannelDirectory(Protocol):
-    """What the pipeline needs to know about a Slack conversation."""
+    """What the pipeline needs to know about a conversation: who is in it."""
 
-    def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[str], float]:
-        """Member ids, and when the list was read (Unix time); ``max_age``: read it again when
+    def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[Someone], float]:
+        """The members, and when the list was read (Unix time); ``max_age``: read it again when
         the known list is older than that many seconds."""
         ...
-
-    def is_bot(self, user_id: str) -> bool: ...
 
 
 class Embeds(Protocol):
@@ -43,8 +41,9 @@ class Embeds(Protocol):
 @dataclass
 class Question:
     text: str
-    asker_slack_id: str | None = None
-    asker_email: str | None = None
+    asker_slack_id: str | None = None       # the chat platform's id (kept on the principal)
+    asker_email: str | None = None          # what the directory knows the asker by
+    asker_external: bool = False            # another organisation: public documents only
     channel: str | None = None
     channel_type: str | None = None        # "im" for a DM; anything else is shared
     history: list[tuple[str, str]] = field(default_factory=list)
@@ -53,6 +52,10 @@ class Question:
     @property
     def is_private(self) -> bool:
         return self.channel is None or self.channel_type == "im"
+
+    @property
+    def asker(self) -> Someone:
+        return Someone(chat_id=self.asker_slack_id, email=self.asker_email, external=self.asker_external)
 
 
 def question_record(q: "Question", answer, *, asker_email: str | None = None) -> dict:
@@ -75,33 +78,12 @@ class Timings:
     generation_ms: float = 0.0
 
 
-IDENTITY_UNKNOWN = ("I couldn't find you in the company directory, so I can't search any documents "
-                    "for you. Ask your IT team to check that your Slack account's email matches your "
-                    "directory account.")
 EXTERNAL_NOTE = ("You are not one of this organisation's own people in Slack (another organisation or a "
                  "guest), so I only used documents that are public to everyone here.")
-IDENTITY_DOWN = ("I couldn't reach the company directory to check what you may see, so I won't "
-                 "answer right now. Please try again in a few minutes.")
-
-
 def resolve_asker(q: Question, identity: IdentityProvider) -> Principal:
     """The asker. Someone of another organisation (Slack Connect) is unknown: public documents only;
     an own person the directory does not know, or a directory that cannot be asked, is refused."""
-    try:
-        if q.asker_email:
-            return identity.by_email(q.asker_email)
-        if q.asker_slack_id:
-            return identity.by_slack_id(q.asker_slack_id)
-    except ExternalPerson:
-        log.info("asker is external; public documents only", extra={"user": q.asker_slack_id})
-        return Principal.unknown(q.asker_slack_id)
-    except UnknownUser:
-        log.warning("asker not in directory; refusing", extra={"user": q.asker_slack_id})
-        raise Refusal(IDENTITY_UNKNOWN) from None
-    except IdentityUnavailable as exc:
-        log.error("identity provider unavailable; refusing", extra={"error": str(exc)})
-        raise Refusal(IDENTITY_DOWN) from None
-    raise Refusal(IDENTITY_UNKNOWN)
+    return resolve(identity, q.asker)
 
 
 def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
@@ -117,19 +99,12 @@ def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
         log.warning("could not list channel members; public documents only",
                     extra={"channel": q.channel, "error": type(exc).__name__})
         return Audience.public("the channel's members could not be listed")
-    others = [m for m in members if m != asker.slack_user_id]
+    others = [m for m in members if m.chat_id != asker.slack_user_id]
     if len(others) + 1 > max_members:
         return Audience.public(f"the channel has more than {max_members} members")
-    principals = [asker]
-    for member in others:
-        try:
-            if directory.is_bot(member):
-                continue
-            principals.append(identity.by_slack_id(member))
-        except Exception:  # noqa: BLE001 - unknown or unresolvable: this member sees public only
-            principals.append(Principal.unknown(member))
-    return Audience.everyone(principals, reason=f"{len(principals)} channel members", members=members,
-                             as_of=as_of)
+    principals = [asker] + [reader(identity, m) for m in others if not m.bot]
+    return Audience.everyone(principals, reason=f"{len(principals)} channel members",
+                             members=[m.chat_id for m in members if m.chat_id], as_of=as_of)
 
 
 @dataclass

@@ -14,12 +14,11 @@ import logging
 import redis
 
 from chatops.access import Principal
-from connectors.identity.base import ExternalPerson, IdentityProvider, UnknownUser
+from connectors.identity.base import IdentityProvider, UnknownUser
 
 log = logging.getLogger(__name__)
 
 _UNKNOWN = {"unknown": True}
-_EXTERNAL = {"unknown": True, "external": True}
 
 
 class CachedProvider:
@@ -37,9 +36,6 @@ class CachedProvider:
     def by_email(self, email: str) -> Principal:
         return self._cached(f"email:{email.strip().lower()}", lambda: self.inner.by_email(email))
 
-    def by_slack_id(self, slack_user_id: str) -> Principal:
-        return self._cached(f"slack:{slack_user_id}", lambda: self.inner.by_slack_id(slack_user_id))
-
     def _cached(self, key: str, load) -> Principal:
         full = f"{self._prefix}:{key}"
         try:
@@ -51,15 +47,15 @@ class CachedProvider:
             try:
                 data = json.loads(raw)
                 if data.get("unknown"):
-                    raise (ExternalPerson if data.get("external") else UnknownUser)(key.split(":", 1)[1])
+                    raise UnknownUser(key.split(":", 1)[1])
                 return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
                                  data.get("display_name"))
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("unreadable identity cache entry; asking the provider", extra={"key": key})
         try:
             p = load()
-        except UnknownUser as exc:
-            self._store(full, _EXTERNAL if isinstance(exc, ExternalPerson) else _UNKNOWN, self._negative_ttl)
+        except UnknownUser:
+            self._store(full, _UNKNOWN, self._negative_ttl)
             raise
         self._store(full, {"email": p.email, "groups": sorted(p.groups),
                            "slack_user_id": p.slack_user_id, "display_name": p.display_name}, self._ttl)

@@ -2,8 +2,12 @@
 
     users:
       - email: ana@example.com
-        slack_id: U0123          # optional; users.info email is used otherwise
+        name: Ana Lima           # optional
         groups: [engineering, sre]
+
+People are found by email, as with every provider (the chat side supplies it). A
+``slack_id`` in an entry is accepted and ignored: a Slack user is matched by the email
+of their Slack profile.
 
 Groups are matched as written, after the ``groups:`` alias table of
 ``CHATOPS_CONFIG`` (an alias listed here becomes its id, as it does in an ACL).
@@ -20,18 +24,15 @@ import yaml
 from chatops.access import Principal
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
-from connectors.identity.base import EmailLookup, UnknownUser, lookup_email
+from connectors.identity.base import UnknownUser
 
 
 class DirectoryProvider:
     name = "directory"
 
-    def __init__(self, users: list[dict], email_lookup: EmailLookup | None = None,
-                 groups: GroupNames | None = None):
+    def __init__(self, users: list[dict], groups: GroupNames | None = None):
         names = groups or GroupNames()
         self._by_email: dict[str, Principal] = {}
-        self._by_slack: dict[str, Principal] = {}
-        self._email_lookup = email_lookup
         for i, entry in enumerate(users):
             if not isinstance(entry, dict) or not entry.get("email"):
                 raise ConfigError(f"directory entry {i + 1} needs an 'email'")
@@ -41,20 +42,17 @@ class DirectoryProvider:
             p = Principal.of(
                 entry["email"],
                 names.resolve_all(groups, f"directory entry {entry['email']}: groups"),
-                slack_user_id=entry.get("slack_id"),
                 display_name=entry.get("name"),
             )
             self._by_email[p.email] = p
-            if p.slack_user_id:
-                self._by_slack[p.slack_user_id] = p
         # The identity cache's namespace: a changed file (or alias table) is never answered from
         # entries cached for the previous one.
-        content = json.dumps(sorted((p.email, sorted(p.groups), p.slack_user_id or "") for p in self._by_email.values()))
+        content = json.dumps(sorted((p.email, sorted(p.groups), p.display_name or "")
+                                    for p in self._by_email.values()))
         self.cache_namespace = f"directory:{hashlib.sha256(content.encode()).hexdigest()[:12]}"
 
     @classmethod
-    def from_file(cls, path: Path, email_lookup: EmailLookup | None = None,
-                  groups: GroupNames | None = None) -> "DirectoryProvider":
+    def from_file(cls, path: Path, groups: GroupNames | None = None) -> "DirectoryProvider":
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except FileNotFoundError:
@@ -63,20 +61,10 @@ class DirectoryProvider:
             raise ConfigError(f"directory file {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("users", []), list):
             raise ConfigError(f"directory file {path} must have a top-level 'users:' list")
-        return cls(data.get("users") or [], email_lookup, groups)
+        return cls(data.get("users") or [], groups)
 
     def by_email(self, email: str) -> Principal:
         p = self._by_email.get(email.strip().lower())
         if p is None:
             raise UnknownUser(email)
         return p
-
-    def by_slack_id(self, slack_user_id: str) -> Principal:
-        p = self._by_slack.get(slack_user_id)
-        if p is not None:
-            return p
-        email = lookup_email(self._email_lookup, slack_user_id)
-        if not email:
-            raise UnknownUser(slack_user_id)
-        found = self.by_email(email)
-        return Principal(found.email, found.groups, slack_user_id, found.display_name)

@@ -1,7 +1,6 @@
 """Microsoft Entra ID through msal (client credentials) and Microsoft Graph.
 
-Slack user -> email (users.info, supplied by the caller) -> Graph
-``/users/{email}`` -> ``/users/{id}/transitiveMemberOf/microsoft.graph.group``
+An email (the chat side supplies it) -> Graph ``/users/{email}`` -> ``/users/{id}/transitiveMemberOf/microsoft.graph.group``
 following ``@odata.nextLink``. A person's groups are the groups' **object ids**
 only, never their display names: in a default tenant anyone may create a group
 and name it after a real one (configuration names groups through the alias
@@ -19,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from chatops.access import Principal
-from connectors.identity.base import EmailLookup, IdentityUnavailable, UnknownUser, lookup_email
+from connectors.identity.base import IdentityUnavailable, UnknownUser
 from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound
 
 __all__ = ["EntraProvider", "GRAPH_SCOPE"]
@@ -37,7 +36,6 @@ class EntraProvider:
         authority_host: str = "https://login.microsoftonline.com",
         graph_url: str = "https://graph.microsoft.com/v1.0",
         http_client: requests.Session | None = None,
-        email_lookup: EmailLookup | None = None,
         instance_discovery: bool = True,
         max_attempts: int = 4,
         max_retry_after: float = 10.0,
@@ -52,16 +50,8 @@ class EntraProvider:
             instance_discovery=instance_discovery, max_attempts=max_attempts,
             max_retry_after=max_retry_after, timeout=timeout, sleep=sleep,
         )
-        self._email_lookup = email_lookup
 
     # -- public -----------------------------------------------------------
-
-    def by_slack_id(self, slack_user_id: str) -> Principal:
-        email = lookup_email(self._email_lookup, slack_user_id)
-        if not email:
-            raise UnknownUser(slack_user_id)
-        p = self.by_email(email)
-        return Principal(p.email, p.groups, slack_user_id, p.display_name)
 
     def by_email(self, email: str) -> Principal:
         user = self._find_user(email)

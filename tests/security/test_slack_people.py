@@ -16,10 +16,10 @@ import yaml
 
 from bot.gateway import SlackGateway, make_client
 from bot.people import SlackPeople
-from chatops.access import Acl
-from connectors.identity.base import ExternalPerson, UnknownUser
+from chatops.access import Acl, Principal
 from connectors.identity.directory import DirectoryProvider
 from tests.standins.fake_slack import FakeSlack
+from usecases.people import Someone, reader, resolve
 
 HR_EMAIL = "hr@corp.example"
 USERS = {
@@ -45,70 +45,70 @@ def slack():
         yield fake
 
 
-def directory(slack, **kw) -> DirectoryProvider:
-    people = SlackPeople(SlackGateway(make_client("xoxb-test", slack.url)), **kw)
-    return DirectoryProvider(DIRECTORY, email_lookup=people.email_for_directory)
+DIRECTORY_PROVIDER = DirectoryProvider(DIRECTORY)
+
+
+def people(slack, **kw) -> SlackPeople:
+    return SlackPeople(SlackGateway(make_client("xoxb-test", slack.url)), **kw)
+
+
+def principal(slack, user: str, **kw) -> Principal:
+    """The principal a Slack user gets: Slack's side, then the directory by email only."""
+    return reader(DIRECTORY_PROVIDER, people(slack, **kw).someone(user))
 
 
 @pytest.mark.parametrize("user", ["UOUT", "USTRANGE"])
 def test_a_user_of_another_organisation_is_not_the_employee_whose_email_they_show(slack, user):
-    with pytest.raises(ExternalPerson):
-        directory(slack).by_slack_id(user)
+    who = people(slack).someone(user)
+    assert who.external and who.email is None                   # never looked up
+    assert principal(slack, user) == Principal.unknown(user)      # public documents only
+    assert not principal(slack, user).can_see(SALARIES)
 
 
 def test_own_people_resolve_as_before(slack):
-    assert directory(slack).by_slack_id("UHR").can_see(SALARIES)
+    assert principal(slack, "UHR").can_see(SALARIES)
+    assert principal(slack, "UHR").slack_user_id == "UHR"
 
 
 def test_the_same_enterprise_grid_organisation_is_not_foreign(slack):
-    slack.team_id = "T123"
-    people = SlackPeople(SlackGateway(make_client("xoxb-test", slack.url)))
     # auth.test of an Enterprise Grid workspace names the organisation.
     slack._auth_test = lambda p: {"ok": True, "team_id": "T123", "enterprise_id": "E1", "user_id": "UBOT"}
-    assert DirectoryProvider(DIRECTORY, email_lookup=people.email_for_directory).by_slack_id("UGRID").groups == {"eng"}
+    assert principal(slack, "UGRID").groups == {"eng"}
 
 
 def test_configured_workspaces_replace_the_tokens_own(slack):
-    assert directory(slack, team_ids=frozenset({"T_OTHER"})).by_slack_id("UOUT").email == HR_EMAIL
-    with pytest.raises(ExternalPerson):
-        directory(slack, team_ids=frozenset({"T_OTHER"})).by_slack_id("UHR")
+    assert principal(slack, "UOUT", team_ids=frozenset({"T_OTHER"})).email == HR_EMAIL
+    assert people(slack, team_ids=frozenset({"T_OTHER"})).someone("UHR").external
 
 
 def test_guests_follow_the_guest_setting(slack):
-    assert directory(slack).by_slack_id("UGUEST").email == "guest@partner.example"
-    with pytest.raises(ExternalPerson):
-        directory(slack, guests="unknown").by_slack_id("UGUEST")
-    with pytest.raises(ExternalPerson):
-        directory(slack, guests="unknown").by_slack_id("USINGLE")
+    assert principal(slack, "UGUEST").email == "guest@partner.example"
+    assert people(slack, guests="unknown").someone("UGUEST").external
+    assert people(slack, guests="unknown").someone("USINGLE").external
 
 
 def test_auth_test_is_asked_once(slack):
-    provider = directory(slack)
-    provider.by_slack_id("UHR")
-    with pytest.raises(UnknownUser):
-        provider.by_slack_id("UOUT")
+    slack_people = people(slack)
+    slack_people.someone("UHR")
+    slack_people.someone("UOUT")
     assert len(slack.calls_to("auth.test")) == 1
 
 
 def test_a_stranger_in_a_channel_narrows_it_to_public_documents(slack):
-    from chatops.access import Audience, Principal
     from usecases.ask import Question, resolve_audience
 
-    provider = directory(slack)
+    slack_people = people(slack)
 
     class Members:
         def members(self, channel, *, max_age=None):
-            return ["UHR", "UOUT"], time.time()
+            return [slack_people.someone("UHR"), slack_people.someone("UOUT")], time.time()
 
-        def is_bot(self, user):
-            return False
-
-    hr = provider.by_slack_id("UHR")
-    audience = resolve_audience(Question(text="q", channel="CSHARED", channel_type="channel"), hr, provider,
-                                Members(), max_members=50)
+    hr = resolve(DIRECTORY_PROVIDER, slack_people.someone("UHR"))
+    audience = resolve_audience(Question(text="q", channel="CSHARED", channel_type="channel"), hr,
+                                DIRECTORY_PROVIDER, Members(), max_members=50)
     assert not audience.can_see(SALARIES) and audience.can_see(Acl.of(public=True))
     assert Principal.unknown("UOUT") in audience.principals
-    assert isinstance(audience, Audience)
+    assert Someone("UOUT", None, external=True) == slack_people.someone("UOUT")
 
 
 # -- 4: the membership events ------------------------------------------------------------------------

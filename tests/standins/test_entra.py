@@ -104,20 +104,6 @@ def test_wrong_client_secret_is_unavailable(fake_entra):
     assert fake_entra.graph_requests == 0
 
 
-def test_by_slack_id_uses_the_email_lookup(fake_entra):
-    emails = {"UANA": "ana@example.com", "UGHOST": "ghost@example.com"}
-    entra = provider(fake_entra, email_lookup=emails.get)
-    p = entra.by_slack_id("UANA")
-    assert (p.email, p.slack_user_id) == ("ana@example.com", "UANA")
-    assert "g-2" in p.groups
-    with pytest.raises(UnknownUser):
-        entra.by_slack_id("UGHOST")  # Slack knows an email, Entra does not
-    before = fake_entra.graph_requests
-    with pytest.raises(UnknownUser):
-        entra.by_slack_id("UNOEMAIL")  # no email at all: Graph is not asked
-    assert fake_entra.graph_requests == before
-
-
 def test_graph_down_is_unavailable(fake_entra):
     entra = provider(fake_entra, max_attempts=2)
     entra.by_email("ana@example.com")  # token cached, then Graph goes away

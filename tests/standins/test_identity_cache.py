@@ -46,9 +46,6 @@ class Counting:
     def by_email(self, email):
         return self._call("by_email", email)
 
-    def by_slack_id(self, slack_user_id):
-        return self._call("by_slack_id", slack_user_id)
-
 
 @pytest.fixture
 def r():
@@ -67,41 +64,32 @@ def prefix(r):
 
 @pytest.fixture
 def inner():
-    emails = {"UBEN": "ben@example.com", "UGHOST": "ghost@example.com"}
-    return Counting(DirectoryProvider(DIRECTORY, email_lookup=emails.get))
+    return Counting(DirectoryProvider(DIRECTORY))
 
 
 def test_second_lookup_is_served_from_the_cache(r, prefix, inner):
     cache = CachedProvider(inner, r, prefix=prefix, ttl=900)
     first = cache.by_email("ana@example.com")
     second = cache.by_email("  ANA@example.com ")  # same person, same key
-    assert first == second == Principal("ana@example.com", frozenset({"engineering", "sre"}), "UANA", "Ana")
+    assert first == second == Principal("ana@example.com", frozenset({"engineering", "sre"}), None, "Ana")
     assert inner.calls == [("by_email", "ana@example.com")]
     key = f"{prefix}:identity:v2:directory:email:ana@example.com"
     assert json.loads(r.get(key))["groups"] == ["engineering", "sre"]
     assert 800 < r.ttl(key) <= 900
 
 
-def test_slack_ids_are_cached_separately(r, prefix, inner):
-    cache = CachedProvider(inner, r, prefix=prefix)
-    assert cache.by_slack_id("UBEN").groups == {"hr"}
-    assert cache.by_slack_id("UBEN") == Principal("ben@example.com", frozenset({"hr"}), "UBEN", None)
-    assert inner.calls == [("by_slack_id", "UBEN")]
-
-
 def test_unknown_users_are_cached_only_briefly(r, prefix, inner):
     cache = CachedProvider(inner, r, prefix=prefix, ttl=900, negative_ttl=1)
     for _ in range(2):
         with pytest.raises(UnknownUser):
-            cache.by_slack_id("UGHOST")
+            cache.by_email("ghost@example.com")
     assert len(inner.calls) == 1  # the miss was remembered...
-    assert 0 < r.pttl(f"{prefix}:identity:v2:directory:slack:UGHOST") <= 1000
+    assert 0 < r.pttl(f"{prefix}:identity:v2:directory:email:ghost@example.com") <= 1000
 
     # ...only until negative_ttl passes: then someone just added to the directory gets in.
-    inner.inner = DirectoryProvider(DIRECTORY + [{"email": "ghost@example.com", "groups": ["new"]}],
-                                    email_lookup={"UGHOST": "ghost@example.com"}.get)
+    inner.inner = DirectoryProvider(DIRECTORY + [{"email": "ghost@example.com", "groups": ["new"]}])
     time.sleep(1.1)
-    assert cache.by_slack_id("UGHOST").groups == {"new"}
+    assert cache.by_email("ghost@example.com").groups == {"new"}
     assert len(inner.calls) == 2
 
 

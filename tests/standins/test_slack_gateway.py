@@ -69,16 +69,39 @@ def test_members_of_unknown_channel(gateway):
     assert err.value.response["error"] == "channel_not_found"
 
 
-def test_user_email_and_is_bot_share_one_users_info(gateway, fake_slack):
-    assert SlackPeople(gateway).email_for_directory("UANA") == "ana@example.com"
-    assert gateway.is_bot("UANA") is False
-    assert gateway.is_bot("UAPP") is True
-    assert gateway.is_bot("USLACKBOT") is True
+@pytest.fixture
+def state():
+    import uuid
+
+    import redis
+
+    from chatops.state import State
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    prefix = f"chatops-gw-{uuid.uuid4().hex[:8]}"
+    yield State(client, prefix)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def test_email_and_is_bot_share_one_users_info_and_one_cache(gateway, fake_slack, state):
+    people = SlackPeople(gateway, state)
+    assert people.someone("UANA").email == "ana@example.com"
+    assert people.is_bot("UANA") is False
+    assert people.is_bot("UAPP") is True
+    assert people.is_bot("USLACKBOT") is True
+    # Another process (its own SlackPeople) reads the same record from Redis.
+    assert SlackPeople(gateway, state).someone("UANA").email == "ana@example.com"
     assert [p["user"] for p in fake_slack.calls_to("users.info")] == ["UANA", "UAPP"]
 
 
-def test_user_email_of_unknown_user_is_none(gateway):
-    assert SlackPeople(gateway).email_for_directory("UGONE") is None
+def test_an_unknown_user_has_no_email(gateway, state):
+    someone = SlackPeople(gateway, state).someone("UGONE")
+    assert someone.email is None and not someone.external
 
 
 def test_rate_limit_is_retried_by_the_sdk(gateway, fake_slack):
