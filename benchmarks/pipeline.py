@@ -191,7 +191,6 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
     from chatops.settings import Settings
     from connectors.sources.beir import BeirSource
     from usecases.ingest import ingest
-    from bot.responder import Responder
 
     run = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chatops-bench-"))
@@ -234,15 +233,15 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
                  for line in (beir / name / "queries.jsonl").open()]
         rng.shuffle(texts)
         texts = (texts * ((questions // len(texts)) + 1))[:questions]
-        responder = Responder(container)
         timed = _TimedSlack(container.gateway)
-        container.__dict__["gateway"] = timed      # the responder's Slack calls, timed
+        container._built["gateway"] = timed        # the handler's Slack calls, timed
+        responder = container.question_handler
         pipeline = container.pipeline()
         from usecases.ask import Question
 
         # warm up: model sessions, caches, connections
         for t in texts[:5]:
-            responder.question({"channel": "DUASK", "channel_type": "im", "user": "UASK", "text": t,
+            responder.handle({"channel": "DUASK", "channel_type": "im", "user": "UASK", "text": t,
                                 "ts": f"{time.time():.6f}", "thread_ts": None})
         results = {}
         for label, channel, ctype in (("dm", "DUASK", "im"), ("channel", "CBENCH", "channel")):
@@ -254,7 +253,7 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
                 payload = {"channel": channel, "channel_type": ctype, "user": "UASK", "text": text,
                            "ts": ts, "thread_ts": ts if ctype != "im" else None}
                 start = time.perf_counter()
-                responder.question(payload)
+                responder.handle(payload)
                 totals.append((time.perf_counter() - start) * 1000)
                 posts.append(timed.spent * 1000)
                 _, timing = pipeline.ask(Question(text=text, asker_slack_id="UASK", asker_email="asker@bench.example",

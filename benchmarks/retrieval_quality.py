@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chatops_app.container import Container  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
 from connectors.index.retriever import STRATEGIES  # noqa: E402
-from usecases.evaluate import evaluate, throwaway_index  # noqa: E402
+from connectors.index.registry import engine_for  # noqa: E402
+from usecases.evaluate import evaluate  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     for folder in sets:
         print(f"[bench] {folder.name}", file=sys.stderr, flush=True)
         results[folder.name] = evaluate(
-            folder, embedder=container.embedder, index_factory=throwaway_index(settings.index_engine),
+            folder, embedder=container.embedder, index_factory=lambda path, dim: engine_for(settings).open(path=path, dim=dim, collection="eval"),
             strategies=list(STRATEGIES), k=args.k, dense_weight=settings.dense_weight,
             candidates=settings.candidates, progress=True,
             index_dir=args.index_dir / folder.name if args.index_dir else None)

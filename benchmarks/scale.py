@@ -185,7 +185,7 @@ def run_query(index: Path, impl: str, url: str | None, beir: Path, rounds: int, 
 def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
     import qdrant_edge as qe
 
-    from chatops.settings import DEFAULT_EMBEDDING_MODEL
+    from connectors.index.embeddings import DEFAULT_EMBEDDING_MODEL
     from connectors.index.edge_index import DENSE, SPARSE, EdgeIndex, acl_filter
     from connectors.index.embeddings import Embedder
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from bot import limits
 from bot.mrkdwn import escape, link
+from chatops.catalogue import ApproverPolicy
 
 APPROVE_ACTION = "proposal_approve"
 REJECT_ACTION = "proposal_reject"
@@ -117,3 +118,15 @@ def execution_result_message(action: str, ok: bool, summary: str, url: str | Non
     return {"text": limits.truncate(escape(f"{action} {'succeeded' if ok else 'failed'}: {summary}"),
                                     limits.MESSAGE_TEXT_MAX),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(text, limits.SECTION_TEXT_MAX)}}]}
+
+
+def proposal_message(p, catalogue) -> dict:
+    """The Slack message of a proposal (a ``chatops.store.Proposal``) in its current state."""
+    spec = catalogue.specs.get(p.action)
+    policy = ApproverPolicy.from_json(p.approvers or {}, p.allow_self_approval)
+    return proposal_blocks(
+        proposal_id=p.id, action=p.action, description=spec.description if spec else p.action,
+        arguments=p.arguments, requested_by_slack=p.requested_by_slack, requested_by_email=p.requested_by_email,
+        approvers=catalogue.describe(policy), expires_at=p.expires_at, state=p.state,
+        decided_by_slack=p.decided_by_slack, decided_by_email=p.decided_by_email, reason=p.reason,
+        result_summary=(p.result or {}).get("summary"), result_url=(p.result or {}).get("url"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
@@ -19,12 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 
-__all__ = ["ConfigError", "GroupNames", "Settings", "FileConfig", "STRATEGIES", "DEFAULT_EMBEDDING_MODEL"]
-
-DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# How results are ranked (connectors/index/retriever.py says what each one does).
-RetrievalStrategy = Literal["dense", "sparse", "rrf", "weighted", "feedback"]
-STRATEGIES: tuple[str, ...] = get_args(RetrievalStrategy)
+__all__ = ["ConfigError", "GroupNames", "Settings", "FileConfig"]
 
 
 def _env(name: str) -> Any:
@@ -81,15 +76,13 @@ class Settings(BaseSettings):
     qdrant_path: Path | None = _env("QDRANT_PATH")
     qdrant_api_key: SecretStr | None = _env("QDRANT_API_KEY")
     collection: str = Field(default="chatops", validation_alias=AliasChoices("CHATOPS_COLLECTION"))
-    # The embedded engine when QDRANT_URL is not set: "edge" (Qdrant's own engine in-process:
-    # HNSW, payload indexes) or "local" (qdrant-client's pure-Python local mode).
-    index_engine: Literal["edge", "local"] = Field(default="edge",
-                                                   validation_alias=AliasChoices("CHATOPS_INDEX_ENGINE"))
+    # The embedded engine when QDRANT_URL is not set (connectors/index/registry.py): "edge" (Qdrant's
+    # own engine in-process: HNSW, payload indexes) or "local" (qdrant-client's local mode).
+    index_engine: str = Field(default="edge", validation_alias=AliasChoices("CHATOPS_INDEX_ENGINE"))
 
     # Embeddings
-    embedding_model: str = Field(
-        default=DEFAULT_EMBEDDING_MODEL, validation_alias=AliasChoices("CHATOPS_EMBEDDING_MODEL")
-    )
+    # A fastembed model name; unset: the index connector's default (all-MiniLM-L6-v2, shipped offline).
+    embedding_model: str | None = _env("CHATOPS_EMBEDDING_MODEL")
     embedding_path: Path | None = _env("CHATOPS_EMBEDDING_PATH")
     embedding_batch_size: int = Field(
         default=32, ge=1, validation_alias=AliasChoices("CHATOPS_EMBEDDING_BATCH_SIZE")
@@ -104,14 +97,15 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = _env("OPENAI_API_KEY")
     openai_base_url: str | None = _env("OPENAI_BASE_URL")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("CHATOPS_LLM_MODEL"))
+    llm_provider: str = Field(default="openai", validation_alias=AliasChoices("CHATOPS_LLM_PROVIDER"))
     llm_timeout: float = Field(default=60.0, validation_alias=AliasChoices("CHATOPS_LLM_TIMEOUT"))
     llm_max_tokens: int = Field(default=800, validation_alias=AliasChoices("CHATOPS_LLM_MAX_TOKENS"))
     llm_max_retries: int = Field(default=2, validation_alias=AliasChoices("CHATOPS_LLM_MAX_RETRIES"))
 
     # Identity
-    identity_provider: Literal["auto", "entra", "directory"] = Field(
-        default="auto", validation_alias=AliasChoices("CHATOPS_IDENTITY_PROVIDER")
-    )
+    # "auto" (Entra when its settings are there, else the directory file) or a provider's name
+    # (connectors/identity/registry.py).
+    identity_provider: str = Field(default="auto", validation_alias=AliasChoices("CHATOPS_IDENTITY_PROVIDER"))
     directory_file: Path | None = _env("CHATOPS_DIRECTORY_FILE")
     entra_tenant_id: str | None = _env("ENTRA_TENANT_ID")
     entra_client_id: str | None = _env("ENTRA_CLIENT_ID")
@@ -132,8 +126,8 @@ class Settings(BaseSettings):
     # Retrieval and answers
     top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))
     candidates: int = Field(default=50, validation_alias=AliasChoices("CHATOPS_CANDIDATES"))
-    retrieval: RetrievalStrategy = Field(
-        default="feedback", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
+    # How results are ranked (connectors/index/retriever.py: STRATEGIES says which exist).
+    retrieval: str = Field(default="feedback", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
     dense_weight: float = Field(default=0.95, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
     min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
     channel_max_members: int = Field(
@@ -242,19 +236,6 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
-
-    @property
-    def resolved_identity_provider(self) -> Literal["entra", "directory"]:
-        if self.identity_provider != "auto":
-            return self.identity_provider
-        if self.entra_tenant_id and self.entra_client_id:
-            return "entra"
-        if self.directory_file:
-            return "directory"
-        raise ConfigError(
-            "no identity provider configured: set ENTRA_TENANT_ID/ENTRA_CLIENT_ID/ENTRA_CLIENT_SECRET "
-            "or CHATOPS_DIRECTORY_FILE"
-        )
 
     @classmethod
     def load(cls, **overrides: Any) -> "Settings":

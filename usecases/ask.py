@@ -58,18 +58,6 @@ class Question:
         return Someone(chat_id=self.asker_slack_id, email=self.asker_email, external=self.asker_external)
 
 
-def question_record(q: "Question", answer, *, asker_email: str | None = None) -> dict:
-    """The audit-trail fields of one asked question (``answer`` None: it was refused)."""
-    return {
-        "channel": q.channel, "channel_type": q.channel_type, "asker_slack_id": q.asker_slack_id,
-        "asker_email": answer.asker.email if answer is not None and answer.asker else asker_email,
-        "question": q.text, "mode": answer.mode if answer is not None else "refused",
-        "cited": [c.as_json() for c in answer.citations] if answer is not None else [],
-        "audience": answer.audience if answer is not None else "",
-        "hidden_documents": answer.hidden_documents if answer is not None else 0,
-    }
-
-
 @dataclass
 class Timings:
     identity_ms: float = 0.0

@@ -81,18 +81,6 @@ def score(beir: BeirSet, retriever: Retriever, k: int = 10, progress: bool = Fal
             "latency_ms": {"p50": round(percentile(latency, 0.5), 2), "p99": round(percentile(latency, 0.99), 2)}}
 
 
-def throwaway_index(engine: str):
-    """The evaluation index factory for an embedded engine (``CHATOPS_INDEX_ENGINE``): path, dim -> index."""
-    def factory(path: Path, dim: int):
-        from connectors.index.edge_index import EdgeIndex
-        from connectors.index.qdrant_index import QdrantIndex
-
-        if engine == "local":
-            return QdrantIndex(collection="eval", dim=dim, path=path)
-        return EdgeIndex(path=path, dim=dim)
-    return factory
-
-
 def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k: int = 10,
              dense_weight: float = 0.95, candidates: int = 50, progress: bool = False,
              index_dir: Path | None = None) -> dict:
@@ -105,9 +93,7 @@ def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k:
         index = index_factory(Path(index_dir) if index_dir else Path(tmp), embedder.dim)
         try:
             ingest(BeirSource(folder), index, embedder, progress=progress)
-            optimize = getattr(index, "optimize", None)
-            if optimize is not None:
-                optimize()
+            index.optimize()
             results = {}
             for strategy in strategies:
                 retriever = Retriever(index, embedder, strategy=strategy, dense_weight=dense_weight,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import redis
 from celery import Celery
@@ -24,6 +24,9 @@ from chatops.errors import TransientError
 from chatops.logs import correlated
 from chatops.settings import Settings
 from chatops.tasks import TASKS
+from workers.health import Health
+from workers.inflight import InFlight
+from workers.ingest_tasks import is_transient, one_line
 
 log = logging.getLogger(__name__)
 
@@ -75,32 +78,34 @@ def make_dispatch(app: Celery, settings: Settings):
     return dispatch
 
 
-class Services:
-    """The objects tasks run on, each built once per worker process on first use, under one
-    lock: they share the container's index (the embedded one admits one opener) and model."""
+class Handler(Protocol):
+    """What runs one kind of task (built by the composition root)."""
 
-    def __init__(self, factories: dict[str, Callable[[], Any]]):
-        self._factories = factories
-        self._built: dict[str, Any] = {}
-        self._lock = threading.Lock()
+    def handle(self, payload: dict) -> None: ...
 
-    def get(self, name: str) -> Any:
-        with self._lock:
-            if name not in self._built:
-                self._built[name] = self._factories[name]()
-            return self._built[name]
+    def failed(self, payload: dict, reference: str, detail: str = "") -> None:
+        """It failed for good: tell the person (Slack tasks) or record it (ingest jobs)."""
+        ...
 
 
-def register_tasks(app: Celery, services: Services, *, max_retries: int = 3,
+@dataclass(frozen=True)
+class Runtime:
+    """What the task runners use, each built on first use in the process that runs tasks."""
+
+    handler: Callable[[str], Handler]          # task kind -> its handler
+    inflight: Callable[[], InFlight]
+    health: Callable[[], Health]
+
+
+def register_tasks(app: Celery, runtime: Runtime, *, max_retries: int = 3,
                    ingest_time_limit: int | None = None) -> None:
-    """Bind every task in TASKS to its runner: Slack tasks to the ``responder`` service, ingest
-    tasks to the ``ingest`` service (failures recorded through ``ingest_jobs``)."""
-    app.chatops_warm_up = lambda: services.get("responder")  # type: ignore[attr-defined]
+    """Bind every kind of the task table (chatops.tasks) to its runner: Slack tasks under a lease
+    (``_run_slack``), ingest tasks with their own time limit (``_run_ingest``)."""
     ingest_limits = ({"soft_time_limit": ingest_time_limit, "time_limit": ingest_time_limit + HARD_LIMIT_MARGIN}
                      if ingest_time_limit else {})
     for kind, spec in TASKS.items():
         runner, limits = (_run_ingest, ingest_limits) if spec.ingest else (_run_slack, {})
-        _define(app, spec.name, functools.partial(runner, services, kind), max_retries=max_retries, **limits)
+        _define(app, spec.name, functools.partial(runner, runtime, kind), max_retries=max_retries, **limits)
 
 
 def _define(app: Celery, name: str, body, **options) -> None:
@@ -120,35 +125,53 @@ def _retry_or(task, exc: BaseException, give_up) -> None:
     raise task.retry(countdown=delay, exc=exc)
 
 
-def _run_slack(services: Services, kind: str, task, payload: dict) -> None:
+def _run_slack(runtime: Runtime, kind: str, task, payload: dict) -> None:
     """Run a Slack task under its lease; skip it when done or running elsewhere; report failures."""
     with correlated(payload.get("cid")) as cid:
-        inflight = services.get("inflight")
+        inflight = runtime.inflight()
         try:
             begun = inflight.begin(kind, payload)
         except redis.RedisError as exc:  # cannot tell whether it ran: try again later
             _retry_or(task, exc, lambda: log.error("task dropped: Redis unreachable", extra={"kind": kind}))
             return
-        _quietly(services.get("health").consumed)
+        _quietly(runtime.health().consumed)
         if begun != "run":
             metrics.TASKS_SKIPPED.labels(why=begun).inc()
             log.info("task skipped", extra={"kind": kind, "why": begun})
             return
-        r = services.get("responder")
+        handler = runtime.handler(kind)
         try:
-            getattr(r, kind)(payload)
+            handler.handle(payload)
         except (TransientError, redis.RedisError) as exc:
             if task.request.retries < task.max_retries:
                 _quietly(inflight.pause, kind, payload)   # the retry takes the lease again
             detail = "Slack kept failing" if isinstance(exc, TransientError) else "Redis kept failing"
-            _retry_or(task, exc, lambda: r.fail(kind, payload, cid, detail))
+            _retry_or(task, exc, lambda: handler.failed(payload, cid, detail))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")
-            r.fail(kind, payload, cid, "it took too long")
+            handler.failed(payload, cid, "it took too long")
         except Exception:
             log.exception("task failed")
-            r.fail(kind, payload, cid)
+            handler.failed(payload, cid)
         _quietly(inflight.finish, kind, payload)
+
+
+def _run_ingest(runtime: Runtime, kind: str, task, payload: dict) -> None:
+    """Run an ingest task; a transient failure is retried, any other recorded in the job."""
+    with correlated(payload.get("cid")):
+        handler = runtime.handler(kind)
+        try:
+            handler.handle(payload)
+        except SoftTimeLimitExceeded:
+            log.error("ingest task ran out of time")
+            handler.failed(payload, f"ran out of time ({task.soft_time_limit} s)")
+        except Exception as exc:
+            reason = one_line(exc)
+            if is_transient(exc):
+                _retry_or(task, exc, lambda: handler.failed(payload, reason))
+                return
+            log.exception("ingest task failed")
+            handler.failed(payload, reason)
 
 
 def _quietly(step, *args) -> None:
@@ -158,21 +181,3 @@ def _quietly(step, *args) -> None:
     except redis.RedisError as exc:
         log.error("task bookkeeping failed", extra={"step": getattr(step, "__name__", "?"),
                                                     "error": type(exc).__name__})
-
-
-def _run_ingest(services: Services, kind: str, task, payload: dict) -> None:
-    from workers.ingest_tasks import is_transient, one_line, record_failure
-
-    with correlated(payload.get("cid")):
-        jobs = services.get("ingest_jobs")
-        try:
-            getattr(services.get("ingest"), kind)(payload)
-        except SoftTimeLimitExceeded:
-            log.error("ingest task ran out of time")
-            record_failure(jobs, payload, f"ran out of time ({task.soft_time_limit} s)")
-        except Exception as exc:
-            if is_transient(exc):
-                _retry_or(task, exc, lambda: record_failure(jobs, payload, one_line(exc)))
-                return
-            log.exception("ingest task failed")
-            record_failure(jobs, payload, one_line(exc))

@@ -1,7 +1,7 @@
 """The worker's side of ``chatops ingest --via-workers``: plan a source, write its batches.
 
 Uses the index and the embedder the worker process already holds. Task payloads
-carry a job id, a source spec (:mod:`connectors.sources.spec`) and document ids,
+carry a job id, a source spec (:mod:`connectors.sources.registry`) and document ids,
 never document text. Progress and results go to the job record
 (:class:`workers.ingest_jobs.IngestJobs`).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from connectors.sources.spec import open_source
+from connectors.sources.registry import open_source
 from usecases.ingest import write_batch
 from workers.ingest_jobs import IngestJobs, batch_id
 from usecases.ingest_plan import plan_ingest
@@ -63,6 +63,20 @@ class IngestTasks:
         counted = self.jobs.account(payload["job"], payload["batch"], chunks=result.chunks, skipped=result.skipped)
         log.info("ingest batch written", extra={"batch": payload["batch"], "documents": len(payload["ids"]),
                                                 "chunks": result.chunks, "counted": counted})
+
+
+class IngestHandler:
+    """One ingest task kind as the task runner calls it (workers.celery_app.Handler)."""
+
+    def __init__(self, tasks: IngestTasks, kind: str):
+        self.tasks = tasks
+        self.kind = kind
+
+    def handle(self, payload: dict) -> None:
+        getattr(self.tasks, self.kind)(payload)
+
+    def failed(self, payload: dict, reason: str, detail: str = "") -> None:
+        record_failure(self.tasks.jobs, payload, reason if not detail else f"{reason} ({detail})")
 
 
 def record_failure(jobs: IngestJobs, payload: dict, reason: str) -> None:

@@ -130,4 +130,9 @@ class VectorIndex(Protocol):
 
     def count(self) -> int: ...
 
+    def optimize(self) -> bool:
+        """Build what makes searches fast (HNSW...) where the engine builds it apart; returns
+        whether anything was built. Slow (minutes): never in the worker."""
+        ...
+
     def close(self) -> None: ...

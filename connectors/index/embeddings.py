@@ -84,13 +84,17 @@ def token_batches(ordered: Sequence[str], max_texts: int, max_tokens: int) -> It
         yield batch
 
 
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
 class Embedder:
-    def __init__(self, model_name: str, model_path: Path | None = None, *, batch_size: int = 32,
+    def __init__(self, model_name: str | None = None, model_path: Path | None = None, *, batch_size: int = 32,
                  batch_tokens: int = 2048, threads: int | None = None):
+        # fastembed (and ONNX Runtime) load here, not at import: the web process and the CLI's
+        # quick commands never pay for them.
         from fastembed import SparseTextEmbedding, TextEmbedding
 
-        from chatops.settings import DEFAULT_EMBEDDING_MODEL
-
+        model_name = model_name or DEFAULT_EMBEDDING_MODEL
         if model_path is None and model_name == DEFAULT_EMBEDDING_MODEL:
             model_path = default_model_dir()
             if not (model_path / "tokenizer.json").exists():

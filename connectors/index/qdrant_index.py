@@ -163,6 +163,10 @@ class QdrantIndex:
                 return 0
             return self._client.count(self._collection, exact=True).count
 
+    def optimize(self) -> bool:
+        """Nothing to build: qdrant-client keeps its structures up to date as it writes."""
+        return False
+
     def close(self) -> None:
         with self._lock:
             try:

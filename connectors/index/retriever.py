@@ -20,15 +20,25 @@ every hit in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence, get_args
 
 import numpy as np
 
 from chatops.access import Audience
-from chatops.settings import STRATEGIES, RetrievalStrategy as Strategy
+from chatops.errors import ConfigError
 from connectors.index.base import Hit, Query, VectorIndex
 
-__all__ = ["STRATEGIES", "Retriever", "Strategy", "fuse_weighted", "rocchio"]
+__all__ = ["STRATEGIES", "Retriever", "Strategy", "check_strategy", "fuse_weighted", "rocchio"]
+
+Strategy = Literal["dense", "sparse", "rrf", "weighted", "feedback"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+
+def check_strategy(name: str) -> str:
+    """``CHATOPS_RETRIEVAL``, checked when the pipeline is built (a start-up error otherwise)."""
+    if name not in STRATEGIES:
+        raise ConfigError(f"CHATOPS_RETRIEVAL: unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
+    return name
 
 
 class QueryEmbedder(Protocol):

@@ -39,6 +39,7 @@ import pytest
 from chatops.access import Acl, Audience, Principal
 from connectors.index.base import Chunk, Hit, Query, SparseVec
 from connectors.index.edge_index import EdgeIndex
+from connectors.index.registry import ENGINES
 from connectors.index.edge_index import acl_filter as edge_acl_filter
 from connectors.index.base import IndexBusy
 from connectors.index.qdrant_index import QdrantIndex
@@ -161,7 +162,12 @@ def open_edge(path: Path, **kw):
     return EdgeIndex(path=path, dim=DIM, **kw)
 
 
-OPENERS = {"local": open_local, "edge": open_edge}
+def _registry_opener(engine):
+    return lambda path, **_: engine.open(path=path, dim=DIM, collection="chunks")
+
+
+# Every embedded engine of the registry runs the whole contract (a server needs QDRANT_URL).
+OPENERS = {name: _registry_opener(engine) for name, engine in ENGINES.items() if engine.embedded}
 
 
 @pytest.fixture(params=sorted(OPENERS))

@@ -15,13 +15,13 @@ import redis
 
 from connectors.index.edge_index import EdgeIndex
 from connectors.sources.filesystem.connector import FilesystemSource
-from connectors.sources.spec import filesystem_spec, open_source
+from connectors.sources.registry import filesystem_spec, open_source
 from tests.ingest_helpers import DIM, HashEmbedder, index_points
-from workers.celery_app import Services, _run_ingest
+from workers.celery_app import Runtime, _run_ingest
 from usecases.ingest import ingest, write_batch
 from workers.ingest_jobs import IngestJobs
 from usecases.ingest_plan import plan_ingest
-from workers.ingest_tasks import IngestTasks, record_failure
+from workers.ingest_tasks import IngestHandler, IngestTasks, record_failure
 
 ACL = "- match: '**'\n  public: true\n- match: 'drafts/**'\n  public: false\n"
 LONG = "# Long\n\n" + "\n\n".join(f"Paragraph {i} " + "word " * 150 for i in range(6))  # 6 chunks
@@ -239,11 +239,17 @@ class FakeTask:
 
 
 class Failing:
-    def __init__(self, exc):
+    def __init__(self, exc, jobs):
         self.exc = exc
+        self.jobs = jobs
 
     def ingest_batch(self, payload):
         raise self.exc
+
+
+def runtime_for(tasks) -> Runtime:
+    """The task runner's view of the ingest handlers (no Slack tasks here)."""
+    return Runtime(handler=lambda kind: IngestHandler(tasks, kind), inflight=lambda: None, health=lambda: None)
 
 
 @pytest.mark.redis
@@ -254,7 +260,7 @@ class Failing:
 ])
 def test_transient_failures_are_retried_then_recorded(jobs, exc, retries, outcome):
     jobs.create("job4", "fs:/x")
-    services = Services({"ingest_jobs": lambda: jobs, "ingest": lambda: Failing(exc)})
+    services = runtime_for(Failing(exc, jobs))
     task = FakeTask(retries)
     payload = {"job": "job4", "batch": "b00000", "ids": ["a.md"]}
     if outcome == "retry":
@@ -269,8 +275,7 @@ def test_transient_failures_are_retried_then_recorded(jobs, exc, retries, outcom
 @pytest.mark.redis
 def test_a_failed_plan_fails_the_job(jobs):
     jobs.create("job5", "fs:/nowhere")
-    services = Services({"ingest_jobs": lambda: jobs,
-                         "ingest": lambda: IngestTasks(None, None, jobs, lambda kind, payload: None)})
+    services = runtime_for(IngestTasks(None, None, jobs, lambda kind, payload: None))
     payload = {"job": "job5", "source": {"kind": "filesystem", "path": "/nowhere/at/all"},
                "batch_docs": 2, "batch_chunks": 6}
     _run_ingest(services, "ingest_plan", FakeTask(0), payload)

@@ -1,7 +1,7 @@
 """Finding 9: when chat.update keeps failing, the error report went out with chat.update too.
 
-The responder's report tries, in order: in place of the working message, in the thread,
-in a DM; each attempt counted. The real Responder, slack_sdk client and Redis; a loopback
+The question handler's report tries, in order: in place of the working message, in the thread,
+in a DM; each attempt counted. The real question handler, slack_sdk client and Redis; a loopback
 Slack that fails the methods the test names. (The thread fallback end to end, through a
 real worker and its retries: test_worker_faults.py.)
 """
@@ -20,7 +20,6 @@ from tests.security.conftest import redis_or_skip
 from tests.standins.fake_slack import FakeSlack
 from chatops.progress import Progress
 from chatops.tasks import task_key
-from bot.responder import Responder
 
 pytestmark = pytest.mark.redis
 
@@ -37,7 +36,7 @@ def responder(tmp_path_factory):
                              SLACK_API_URL=slack.url, CHATOPS_KEY_PREFIX=prefix, REDIS_URL="redis://127.0.0.1:6379/0",
                              OPENAI_API_KEY=None, OPENAI_BASE_URL=None, CHATOPS_CONFIG=None, QDRANT_URL=None)
     container = Container(settings)
-    yield Responder(container), slack, container
+    yield container.question_handler, slack, container
     container.close()
     slack.stop()
     for key in client.scan_iter(f"{prefix}:*"):
@@ -68,7 +67,7 @@ def test_update_failing_falls_back_to_the_thread(responder):
     with_working_message(responder, slack, payload)
     before = count("update", "failed"), count("thread", "sent")
     slack.fail_next("chat.update", status=500, count=3)          # every attempt of the SDK's retries
-    r.fail("question", payload, "ref-123", "Slack kept failing")
+    r.failed(payload, "ref-123", "Slack kept failing")
     report = slack.wait_for("chat.postMessage", lambda p: p.get("thread_ts") == payload["ts"])
     assert "Reference: ref-123" in text_of(report)
     assert count("update", "failed") == before[0] + 1 and count("thread", "sent") == before[1] + 1
@@ -81,7 +80,7 @@ def test_thread_failing_too_falls_back_to_a_dm(responder):
     before = count("dm", "sent")
     slack.fail_next("chat.update", status=500, count=3)
     slack.fail_next("chat.postMessage", status=500, count=3)
-    r.fail("question", payload, "ref-456")
+    r.failed(payload, "ref-456")
     report = slack.wait_for("chat.postMessage", lambda p: p.get("channel") == "DUANA" and "ref-456" in text_of(p))
     assert report and slack.calls_to("conversations.open")
     assert count("dm", "sent") == before + 1
@@ -92,6 +91,6 @@ def test_a_failure_after_the_answer_was_posted_leaves_the_answer_alone(responder
     payload = question()
     ts = with_working_message(responder, slack, payload)
     Progress(container.redis, container.settings.key_prefix, task_key("question", payload), 600).mark("posted")
-    r.fail("question", payload, "ref-789")
+    r.failed(payload, "ref-789")
     assert not [p for p in slack.calls_to("chat.update") if p.get("ts") == ts]
     assert not [p for p in slack.calls_to("chat.postMessage") if "ref-789" in text_of(p)]

@@ -8,7 +8,7 @@ source it is asked about tells it to write (or, asked about "every document",
 all of them at once), and calls the tool a document names.
 
 Everything between the question and Slack is real and in-process, as the worker
-runs it: ``Responder.question`` -> ``Pipeline`` (identity from a directory file,
+runs it: ``QuestionHandler.handle`` -> ``Pipeline`` (identity from a directory file,
 channel members from Slack, ACL-filtered retrieval on an embedded index) ->
 ``answer.generate`` -> ``bot.blocks`` -> ``SlackGateway`` (the real slack_sdk) ->
 a loopback Slack that records every Web API call. The assertions are on those
@@ -203,7 +203,6 @@ def system(tmp_path_factory):
     from chatops.settings import Settings
     from connectors.sources.filesystem.connector import FilesystemSource
     from usecases.ingest import ingest
-    from bot.responder import Responder
 
     root = tmp_path_factory.mktemp("injection")
     corpus = root / "corpus"
@@ -233,7 +232,7 @@ def system(tmp_path_factory):
         container = Container(settings)
         try:
             ingest(FilesystemSource(corpus, groups=settings.group_names), container.index, container.embedder)
-            yield SimpleNamespace(container=container, responder=Responder(container), slack=slack,
+            yield SimpleNamespace(container=container, responder=container, slack=slack,
                                   llm=llm, model=model, hook=hook)
         finally:
             container.close()
@@ -280,7 +279,7 @@ def ask(system, asker: str, question: str, *, where: str) -> Run:
                    "thread_ts": ts, "cid": f"cid-{ts}"}
     before_calls = len(system.slack.calls)
     before = {p.id for p in system.container.store.list_proposals(limit=1000)}
-    system.responder.question(payload)
+    system.responder.question_handler.handle(payload)
     return Run(question, channel, ts, asker, list(system.slack.calls[before_calls:]), before)
 
 
@@ -505,7 +504,7 @@ def test_hr_secret_never_reaches_a_mixed_channel_even_when_the_model_is_told_to_
     # Control: the secret is retrievable, and this model does dump it, where only HR reads.
     button = next(el for b in offer["blocks"] if b["type"] == "actions" for el in b["elements"])
     before = len(system.slack.calls)
-    system.responder.answer_in_dm({"offer_id": button["value"], "user": HR, "channel": MIXED})
+    system.responder.dm_offer_handler.handle({"offer_id": button["value"], "user": HR, "channel": MIXED})
     later = system.slack.calls[before:]
     dm_updates = [c["params"] for c in later if c["method"] == "chat.update"]
     assert dm_updates and all(p["channel"] == f"D{HR}" for p in dm_updates)

@@ -10,7 +10,7 @@ from chatops.access import Acl
 from connectors.sources.base import Document, Section
 from connectors.sources.beir import BeirSource
 from connectors.sources.filesystem.connector import FilesystemSource
-from connectors.sources.spec import SourceSpecError, beir_spec, filesystem_spec, open_source
+from connectors.sources.registry import SourceSpecError, beir_spec, filesystem_spec, open_source
 from usecases.ingest import IngestReport, classify
 from workers.ingest_jobs import Progress
 from usecases.ingest_plan import split_batches

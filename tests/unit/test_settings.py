@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from chatops.settings import ConfigError, FileConfig, Settings, load_file_config
+from connectors.identity.registry import provider_for
 from tests.settings_env import settings_env_names
 
 ENV_NAMES = settings_env_names()
@@ -82,7 +83,7 @@ def test_env_names_map_to_fields(monkeypatch, tmp_path):
     assert s.min_similarity == 0.25
     assert s.data_dir == tmp_path / "data"
     assert s.directory_file == tmp_path / "dir.yml"
-    assert s.resolved_identity_provider == "directory"
+    assert provider_for(s).name == "directory"
     assert s.log_level == "DEBUG" and s.log_format == "text"
     assert s.llm_configured
 
@@ -194,12 +195,12 @@ def test_secret_not_in_config_error(monkeypatch, tmp_path):
 
 def test_identity_provider_resolution(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="no identity provider"):
-        Settings.load().resolved_identity_provider
+        provider_for(Settings.load())
     monkeypatch.setenv("CHATOPS_DIRECTORY_FILE", str(tmp_path / "d.yml"))
-    assert Settings.load().resolved_identity_provider == "directory"
+    assert provider_for(Settings.load()).name == "directory"
     monkeypatch.setenv("ENTRA_TENANT_ID", "t")
     monkeypatch.setenv("ENTRA_CLIENT_ID", "c")
-    assert Settings.load().resolved_identity_provider == "entra"
+    assert provider_for(Settings.load()).name == "entra"
 
 
 def test_overrides_by_env_name_win_over_environment(monkeypatch):

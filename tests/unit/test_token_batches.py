@@ -60,12 +60,12 @@ def test_release_embedder_drops_the_containers_only_reference(tmp_path):
     container = Container(Settings.load(QDRANT_PATH=str(tmp_path / "index")))
     container.release_embedder()                     # nothing loaded yet: nothing to do
     model = Model()
-    container.__dict__["embedder"] = model          # as the cached property stores it
+    container._built["embedder"] = model            # as the composition root keeps a built service
     alive = weakref.ref(model)
     del model
     container.release_embedder()
     assert alive() is None                           # freed, so its memory can go back
-    assert "embedder" not in container.__dict__      # the next use loads the model again
+    assert "embedder" not in container._built        # the next use loads the model again
 
 
 def test_batch_tokens_setting_reaches_settings_and_rejects_zero():

@@ -1,0 +1,65 @@
+""""Send me the full answer": the asker alone gets the answer in a DM, with their own permissions.
+
+The offer (the question and who asked) was kept in Redis when the channel answer was
+posted; only the asker's click is honoured. Steps are recorded like a question's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import blocks
+from bot.handlers.question import answer_of, asker, post_answer
+from bot.handlers.steps import ProgressFor, report_failure, working_message
+from chatops.tasks import ANSWER_IN_DM
+from usecases.answering import Answering
+from usecases.ask import Question
+from usecases.people import Refusal
+
+log = logging.getLogger(__name__)
+
+EXPIRED = "That offer has expired; ask me again."
+NOT_YOURS = "Only the person who asked can get this answer."
+
+
+class DmOfferHandler:
+    def __init__(self, *, gateway, state, people, answering: Answering, progress_for: ProgressFor,
+                 link_hosts: tuple[str, ...] = ()):
+        self.gateway = gateway
+        self.state = state
+        self.people = people
+        self.answering = answering
+        self.progress_for = progress_for
+        self.link_hosts = link_hosts
+
+    def handle(self, payload: dict) -> None:
+        gateway = self.gateway
+        progress = self.progress_for(ANSWER_IN_DM, payload)
+        offer = self.state.get_json("offer", payload.get("offer_id") or "")
+        user, channel = payload.get("user"), payload.get("channel")
+        if offer is None or offer.get("asker") != user:
+            if offer is not None:
+                log.warning("someone else clicked a private answer offer; refused", extra={"user": user})
+            if channel and user:
+                gateway.post_ephemeral(channel, user, blocks.dm_offer_done(EXPIRED if offer is None else NOT_YOURS))
+            return
+        dm = progress.get("dm") or gateway.open_dm(user)
+        progress.mark("dm", dm)
+        q = Question(text=offer["question"], asker_slack_id=user, channel=dm, channel_type="im",
+                     history=[tuple(h) for h in offer.get("history") or []], allow_actions=False)
+        placeholder = working_message(gateway, progress, dm, None)
+        if progress.done("posted"):
+            return
+        try:
+            asker(self.people, q)
+            answer = answer_of(self.answering, q, progress)
+        except Refusal as refusal:
+            gateway.update(dm, placeholder, blocks.refusal_message(str(refusal)))
+            progress.mark("posted")
+            return
+        post_answer(gateway, dm, placeholder, None, answer, q, self.link_hosts)
+        progress.mark("posted")
+
+    def failed(self, payload: dict, reference: str, detail: str = "") -> None:
+        report_failure(self.gateway, self.progress_for(ANSWER_IN_DM, payload), user=payload.get("user"),
+                       channel=payload.get("channel"), thread_ts=None, reference=reference, detail=detail)

@@ -1,0 +1,191 @@
+"""A question from Slack: the working message, the answer, the audit row, proposals, the DM offer.
+
+Each step that talks to someone is recorded (``chatops.progress``), so a retry or a
+redelivery does only what is left: one model call, one answer, one audit row, one
+proposal per tool call. A channel answer is checked against the channel's members just
+before it is posted (``channel_fresh`` seconds): if someone joined since its audience was
+read, the answer is made again for the channel as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from bot import blocks
+from bot.handlers.steps import ProgressFor, report_failure, working_message
+from bot.proposal_blocks import proposal_message
+from chatops import metrics
+from chatops.progress import Progress
+from chatops.tasks import QUESTION
+from connectors.identity.base import IdentityUnavailable
+from usecases.answer import Answer
+from usecases.answering import Answering
+from usecases.ask import Question
+from usecases.claims import NOTE as CLAIM_NOTE
+from usecases.people import IDENTITY_DOWN, Refusal
+from usecases.proposals import Invalid
+
+log = logging.getLogger(__name__)
+
+OFFER_TTL = 86400
+MAX_AUDIENCE_ROUNDS = 3
+CHANNEL_NOTE = "Answered only from documents that everyone in this conversation may see."
+
+
+@dataclass(frozen=True)
+class Timing:
+    thread_ttl: int = 7 * 86400       # how long a thread's exchanges are kept for follow-ups
+    channel_fresh: float = 5.0        # re-read a channel's members older than this before posting
+
+
+def asker(people, q: Question) -> None:
+    """Slack's side of who is asking: the email to look them up by, or external."""
+    try:
+        who = people.someone(q.asker_slack_id)
+    except IdentityUnavailable:
+        raise Refusal(IDENTITY_DOWN) from None
+    q.asker_email, q.asker_external = who.email, who.external
+
+
+def answer_of(answering: Answering, q: Question, progress: Progress) -> Answer:
+    """The answer an earlier delivery of this task made, or a new one (recorded at once)."""
+    recorded = progress.get_json("answer")
+    if recorded is not None:
+        return Answer.from_record(recorded)
+    answer, _timings = answering.ask(q)
+    if answer.note == CLAIM_NOTE:
+        metrics.STATE_CLAIMS_REMOVED.inc()
+    progress.mark_json("answer", answer.to_record())
+    return answer
+
+
+def post_answer(gateway, channel: str, placeholder: str, thread_ts: str | None, answer: Answer, q: Question,
+                link_hosts: tuple[str, ...]) -> None:
+    messages = blocks.answer_messages(answer, audience_note="" if q.is_private else CHANNEL_NOTE,
+                                      link_hosts=link_hosts)
+    removed = sum(str(m["blocks"]).count("[link removed: ") for m in messages)
+    if removed:
+        metrics.LINKS_REMOVED.inc(removed)
+    gateway.update(channel, placeholder, messages[0])
+    for extra in messages[1:]:
+        gateway.post(channel, extra, thread_ts=thread_ts or placeholder)
+
+
+class QuestionHandler:
+    def __init__(self, *, gateway, state, people, answering: Answering, directory, progress_for: ProgressFor,
+                 link_hosts: tuple[str, ...] = (), timing: Timing = Timing()):
+        self.gateway = gateway
+        self.state = state
+        self.people = people
+        self.answering = answering
+        self.directory = directory
+        self.progress_for = progress_for
+        self.link_hosts = link_hosts
+        self.timing = timing
+
+    def handle(self, payload: dict) -> None:
+        gateway, state = self.gateway, self.state
+        progress = self.progress_for(QUESTION, payload)
+        channel, thread_ts = payload["channel"], payload.get("thread_ts")
+        placeholder = working_message(gateway, progress, channel, thread_ts)
+        if thread_ts:
+            state.mark_thread(channel, thread_ts, ttl=self.timing.thread_ttl)
+        text = (payload.get("text") or "").strip()
+        if not text:
+            gateway.update(channel, placeholder, blocks.help_message())
+            return
+        started = time.perf_counter()
+        q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
+                     channel_type=payload.get("channel_type"),
+                     history=state.thread_history(channel, thread_ts) if thread_ts else [])
+        meta = {"correlation_id": payload.get("cid"), "team": payload.get("team")}
+        try:
+            asker(self.people, q)
+            answer = answer_of(self.answering, q, progress)
+            if not progress.done("posted"):
+                answer = self._for_current_members(q, answer, progress)
+        except Refusal as refusal:
+            if not progress.done("posted"):
+                gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
+                progress.mark("posted")
+            if not progress.done("recorded"):
+                self.answering.record(q, None, **meta)
+                progress.mark("recorded")
+            return
+        if not progress.done("posted"):
+            if thread_ts and not progress.done("exchange"):  # first, so a quick follow-up has the context
+                state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.timing.thread_ttl)
+                progress.mark("exchange")
+            post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts)
+            progress.mark("posted")
+        if not progress.done("recorded"):
+            self.answering.record(q, answer, latency_ms=(time.perf_counter() - started) * 1000, **meta)
+            progress.mark("recorded")
+        self._propose(answer, payload, thread_ts or placeholder, progress)
+        if answer.hidden_documents and not q.is_private and not progress.done("offer"):
+            offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)
+            progress.mark("offer_id", offer_id)
+            state.set_json({"question": text, "asker": payload.get("user"), "history": q.history},
+                           OFFER_TTL, "offer", offer_id)
+            gateway.post_ephemeral(channel, payload["user"],
+                                   blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)
+            progress.mark("offer")
+
+    def failed(self, payload: dict, reference: str, detail: str = "") -> None:
+        report_failure(self.gateway, self.progress_for(QUESTION, payload), user=payload.get("user"),
+                       channel=payload.get("channel"), thread_ts=payload.get("thread_ts"),
+                       reference=reference, detail=detail)
+
+    def _for_current_members(self, q: Question, answer: Answer, progress: Progress) -> Answer:
+        """The answer, made again if someone joined the channel since its audience was read.
+
+        The member list is read again when it is older than ``channel_fresh`` seconds, so the
+        audience is never wider than the channel was that long before posting."""
+        fresh = self.timing.channel_fresh
+        for _ in range(MAX_AUDIENCE_ROUNDS):
+            if q.is_private or self.directory is None or answer.members_as_of is None:
+                return answer
+            if time.time() - answer.members_as_of <= fresh:
+                return answer
+            try:
+                current, as_of = self.directory.members(q.channel, max_age=fresh)
+                joined = {m.chat_id for m in current} - set(answer.audience_members or ())
+            except Exception as exc:  # noqa: BLE001 - cannot confirm the audience: make it again
+                log.warning("could not re-read the channel's members; answering again",
+                            extra={"channel": q.channel, "error": type(exc).__name__})
+                joined, as_of = None, None
+            if joined == set():
+                metrics.AUDIENCE_RECHECKS.labels(outcome="same").inc()
+                answer.members_as_of = as_of
+                return answer
+            metrics.AUDIENCE_RECHECKS.labels(outcome="narrowed").inc()
+            log.info("the channel changed since the audience was read; answering again",
+                     extra={"channel": q.channel, "joined": len(joined or ())})
+            answer, _timings = self.answering.ask(q)
+            progress.mark_json("answer", answer.to_record())
+        return answer
+
+    def _propose(self, answer: Answer, payload: dict, thread_ts: str, progress: Progress) -> None:
+        channel = payload["channel"]
+        for i, call in enumerate(self.answering.tool_calls(answer)):
+            made, posted = f"proposal:{i}", f"proposal:{i}:posted"
+            if progress.done(posted):
+                continue
+            proposal_id = progress.get(made)
+            if proposal_id is None:
+                outcome = self.answering.propose(answer, call, channel=channel, thread_ts=thread_ts,
+                                                 correlation_id=payload.get("cid"))
+                proposal_id = ("invalid:" + outcome.message()) if isinstance(outcome, Invalid) else outcome.proposal.id
+                progress.mark(made, proposal_id)
+            if proposal_id.startswith("invalid:"):
+                self.gateway.post(channel, blocks.refusal_message(proposal_id[len("invalid:"):]), thread_ts=thread_ts)
+            else:
+                proposals = self.answering.proposals
+                proposal = proposals.store.get_proposal(proposal_id)
+                ts = self.gateway.post(channel, proposal_message(proposal, proposals.catalogue), thread_ts=thread_ts)
+                proposals.store.set_message(proposal_id, ts)
+            progress.mark(posted)
+

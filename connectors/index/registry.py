@@ -1,0 +1,71 @@
+"""Index engines by name: ``CHATOPS_INDEX_ENGINE`` picks an embedded one; ``QDRANT_URL`` a server.
+
+Each engine declares what the rest of the system must know about it:
+
+* ``embedded``: it lives in the process that opens it, and one process at a time may (the
+  worker then runs threads, not processes; a one-shot ingest needs the worker stopped);
+* ``needs_optimize``: it builds its search structures (HNSW, the int8 copy) in
+  ``optimize()``, which holds the GIL for minutes: a one-shot ``chatops ingest`` runs it,
+  never the worker.
+
+Adding an engine: its module, and one line in ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from chatops.errors import ConfigError
+from chatops.settings import Settings
+from connectors.index.base import VectorIndex
+from connectors.index.edge_index import EdgeIndex
+from connectors.index.qdrant_index import QdrantIndex
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    open: Callable[..., VectorIndex]     # open(path=, dim=, url=, api_key=, collection=) -> index
+    embedded: bool
+    needs_optimize: bool
+
+
+def _edge(*, path: Path, dim: int, **_) -> VectorIndex:
+    return EdgeIndex(path=path, dim=dim)
+
+
+def _local(*, path: Path, dim: int, collection: str = "chatops", **_) -> VectorIndex:
+    return QdrantIndex(collection=collection, dim=dim, path=path)
+
+
+def _server(*, url: str, dim: int, collection: str = "chatops", api_key: str | None = None, **_) -> VectorIndex:
+    return QdrantIndex(collection=collection, dim=dim, url=url, api_key=api_key)
+
+
+ENGINES: dict[str, Engine] = {e.name: e for e in (
+    Engine("edge", _edge, embedded=True, needs_optimize=True),      # Qdrant's engine, in process
+    Engine("local", _local, embedded=True, needs_optimize=False),   # qdrant-client's local mode
+    Engine("server", _server, embedded=False, needs_optimize=False),  # a Qdrant server (QDRANT_URL)
+)}
+EMBEDDED = tuple(name for name, e in ENGINES.items() if e.embedded)
+
+
+def engine_named(name: str) -> Engine:
+    engine = ENGINES.get(name)
+    if engine is None:
+        raise ConfigError(f"CHATOPS_INDEX_ENGINE: unknown engine {name!r} (known: {', '.join(EMBEDDED)}; "
+                          "QDRANT_URL selects a server)")
+    return engine
+
+
+def engine_for(settings: Settings) -> Engine:
+    return ENGINES["server"] if settings.qdrant_url else engine_named(settings.index_engine)
+
+
+def open_index(settings: Settings, dim: int) -> VectorIndex:
+    """The index the settings name (embedded at ``index_path``, or the server)."""
+    engine = engine_for(settings)
+    return engine.open(path=settings.index_path, dim=dim, url=settings.qdrant_url, collection=settings.collection,
+                       api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None)

@@ -1,0 +1,100 @@
+"""Document sources by kind, and a source as plain JSON so a task can name it.
+
+A source spec is ``{"kind": ..., <the kind's fields>}``: what ``sources:`` entries of the
+``CHATOPS_CONFIG`` file hold (with a ``name``), what ``chatops ingest PATH`` builds, and what
+ingest tasks carry (paths are absolute and must mean the same folder on every machine that
+runs the tasks). Each kind validates its fields with a pydantic model; a mistake is a
+``ConfigError`` naming the source and the field, at start-up.
+
+Adding a source kind: its folder under ``connectors/sources/`` and one line in ``SOURCES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chatops.errors import ConfigError
+from chatops.groups import GroupNames
+from connectors.sources.base import DocumentSource
+from connectors.sources.beir import BeirSource
+from connectors.sources.filesystem.connector import FilesystemSource
+
+
+class SourceSpecError(ConfigError, ValueError):
+    """A spec names no known kind of source, or its fields are wrong."""
+
+
+class FilesystemConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1)          # the folder; permissions from its .acl.yml
+    base_url: str | None = None              # citations link to BASE_URL/<relative path>
+
+
+class BeirConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1)          # a BEIR folder (corpus.jsonl): public documents, benchmarks
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    name: str
+    config: type[BaseModel]
+    open: Callable[[BaseModel, GroupNames | None], DocumentSource]
+
+
+SOURCES: dict[str, SourceKind] = {k.name: k for k in (
+    SourceKind("filesystem", FilesystemConfig,
+               lambda c, groups: FilesystemSource(Path(c.path), c.base_url, groups)),
+    SourceKind("beir", BeirConfig, lambda c, groups: BeirSource(Path(c.path), limit=c.limit)),
+)}
+
+
+def filesystem_spec(root: Path, base_url: str | None = None) -> dict:
+    return {"kind": "filesystem", "path": str(Path(root).resolve()), "base_url": base_url}
+
+
+def beir_spec(folder: Path, limit: int | None = None) -> dict:
+    """A BEIR folder with public documents (benchmarks)."""
+    return {"kind": "beir", "path": str(Path(folder).resolve()), "limit": limit}
+
+
+def _parse(spec: dict, label: str) -> tuple[SourceKind, BaseModel]:
+    if not isinstance(spec, dict):
+        raise SourceSpecError(f"{label}: must be a mapping")
+    kind = SOURCES.get(spec.get("kind", ""))
+    if kind is None:
+        raise SourceSpecError(f"{label}: kind: unknown source kind {spec.get('kind')!r} "
+                              f"(known: {', '.join(SOURCES)})")
+    fields = {k: v for k, v in spec.items() if k not in ("kind", "name")}
+    try:
+        return kind, kind.config.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        raise SourceSpecError(f"{label}: {where}: {err.get('msg')}") from None
+
+
+def open_source(spec: dict, groups: GroupNames | None = None) -> DocumentSource:
+    """The source a spec names; ``groups`` resolves the group names its permissions use."""
+    kind, config = _parse(spec, "source spec")
+    return kind.open(config, groups)
+
+
+def configured_sources(entries: list[dict]) -> dict[str, dict]:
+    """The ``sources:`` of the CHATOPS_CONFIG file, checked: {name: spec}."""
+    out: dict[str, dict] = {}
+    for i, entry in enumerate(entries, 1):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"source '{name}'" if name else f"source {i}"
+        if not isinstance(name, str) or not name.strip():
+            raise SourceSpecError(f"{label}: name: a unique name is required")
+        if name in out:
+            raise SourceSpecError(f"{label}: name: defined twice")
+        _parse(entry, label)
+        out[name] = {k: v for k, v in entry.items() if k != "name"}
+    return out

@@ -1,0 +1,60 @@
+"""Answer a question and record it in the audit trail: one use case for Slack and for ``chatops ask``.
+
+``ask`` runs the question pipeline (``usecases.ask``): an ``Answer``, or a ``Refusal`` whose
+text is for the asker. ``record`` writes one audit row for it (refused questions too).
+``propose`` turns one of the model's tool calls (at most ``MAX_PROPOSALS`` are used) into a
+proposal, validated and waiting for a person's decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from usecases.answer import Answer
+from usecases.ask import Pipeline, Question, Timings
+from usecases.proposals import Invalid, Proposed, ProposalService
+
+log = logging.getLogger(__name__)
+
+MAX_PROPOSALS = 3
+
+
+class Answering:
+    def __init__(self, pipeline: Pipeline, store, proposals: ProposalService | None = None):
+        self.pipeline = pipeline
+        self.store = store
+        self.proposals = proposals
+
+    def ask(self, q: Question) -> tuple[Answer, Timings]:
+        return self.pipeline.ask(q)
+
+    def record(self, q: Question, answer: Answer | None, *, correlation_id: str | None = None,
+               team: str | None = None, latency_ms: float | None = None, channel: str | None = None,
+               channel_type: str | None = None) -> int | None:
+        """One audit row for the question (``answer`` None: refused). A failed write is logged
+        loudly and does not undo what the person was already told."""
+        try:
+            return self.store.record_question(
+                correlation_id=correlation_id, team=team, latency_ms=latency_ms,
+                channel=channel or q.channel, channel_type=channel_type or q.channel_type,
+                asker_slack_id=q.asker_slack_id,
+                asker_email=answer.asker.email if answer is not None and answer.asker else q.asker_email,
+                question=q.text, mode=answer.mode if answer is not None else "refused",
+                cited=[c.as_json() for c in answer.citations] if answer is not None else [],
+                audience=answer.audience if answer is not None else "",
+                hidden_documents=answer.hidden_documents if answer is not None else 0)
+        except Exception:  # noqa: BLE001 - the answer is out; the audit gap must be loud
+            log.exception("could not write the question to the audit trail")
+            return None
+
+    @staticmethod
+    def tool_calls(answer: Answer) -> list:
+        """The model's tool calls that may become proposals (the first ``MAX_PROPOSALS``)."""
+        return list(answer.tool_calls or [])[:MAX_PROPOSALS]
+
+    def propose(self, answer: Answer, call, *, channel: str | None, thread_ts: str | None,
+                correlation_id: str | None) -> Proposed | Invalid:
+        """One tool call of ``answer`` as a proposal for its asker, validated, waiting for a person."""
+        if self.proposals is None:
+            return Invalid(call.name, ["no actions are configured"])
+        return self.proposals.propose(call.name, call.arguments, answer.asker, channel=channel,
+                                      thread_ts=thread_ts, correlation_id=correlation_id)
