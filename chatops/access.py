@@ -112,11 +112,6 @@ class Audience:
     def public(cls, reason: str) -> "Audience":
         return cls(principals=(), public_only=True, reason=reason)
 
-    @property
-    def effectively_public(self) -> bool:
-        """True when only public documents can pass (explicitly, or an unknown member)."""
-        return self.public_only or any(p.email is None and not p.groups for p in self.principals)
-
     def filter_terms(self) -> list[tuple[str | None, tuple[str, ...]]] | None:
         """The rule as an index filter needs it: None means public documents only; otherwise
         one (email, groups) term per person, each read as "public, or lists this email, or

@@ -10,6 +10,7 @@ extractive unless ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -23,6 +24,13 @@ import yaml
 
 from chatops import logs
 from chatops.settings import Settings
+from chatops_app import demo_actions
+from chatops_app.container import Container
+from connectors.identity.base import UnknownUser
+from connectors.identity.directory import DirectoryProvider
+from connectors.sources.filesystem.connector import FilesystemSource
+from usecases.ask import Question, Refusal
+from usecases.ingest import ingest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "demo"
@@ -163,8 +171,6 @@ def _command_name() -> str:
 
 
 def _who(directory, email: str) -> str:
-    from connectors.identity.base import UnknownUser
-
     try:
         p = directory.by_email(email)
     except UnknownUser:
@@ -174,16 +180,6 @@ def _who(directory, email: str) -> str:
 
 
 def run_demo() -> None:
-    from chatops_app.container import Container
-    from connectors.identity.directory import DirectoryProvider
-    from connectors.sources.filesystem.connector import FilesystemSource
-    from usecases.ask import Question, Refusal
-    from usecases.ingest import ingest
-
-    import os
-
-    from chatops_app import demo_actions
-
     receiver, actions_config = demo_actions.prepare(DATA_DIR, os.environ)
     settings = demo_settings(actions_config)
     # Keep the terminal for the demo's own output: only errors (for example a chunk the

@@ -17,6 +17,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from usecases.people import by_email
+from usecases.proposals import Decided, Invalid, Refused
+
 SECRET_ENV = "CHATOPS_DEMO_HOOK_SECRET"
 
 # The demo's groups by readable name. With Entra the values are the groups' object ids (a group's
@@ -102,9 +105,6 @@ def prepare(data_dir: Path, environ) -> tuple[Receiver, Path]:
 
 
 def run(out, container, receiver: Receiver, failures: list[str]) -> None:
-    from usecases.people import by_email
-    from usecases.proposals import Decided, Invalid, Refused
-
     service = container.proposals
 
     def person(email: str):

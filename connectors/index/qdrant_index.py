@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Sequence
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from chatops.access import Audience
-from connectors.index.base import Chunk, Hit, IndexBusy, Query, SparseVec, checked_hits
+from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, Query, SparseVec, acl_filter_with,
+                                   checked_hits)
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +34,20 @@ _ACL_FIELDS = {
 }
 
 
+def is_transient_error(exc: BaseException) -> bool:
+    """A Qdrant server that may answer if asked again: 429, 5xx, or no answer at all."""
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, ResponseHandlingException)
+
+
+TERMS = FilterTerms(filter=models.Filter, field=lambda key, match: models.FieldCondition(key=key, match=match),
+                    is_true=lambda: models.MatchValue(value=True), any_of=lambda values: models.MatchAny(any=values))
+
+
 def acl_filter(audience: Audience) -> models.Filter:
     """The Qdrant filter for 'every member of the audience may see this chunk'."""
-    public = models.FieldCondition(key="acl_public", match=models.MatchValue(value=True))
-    terms = audience.filter_terms()
-    if terms is None:
-        return models.Filter(must=[public])
-    per_person = []
-    for email, groups in terms:
-        should: list = [public]
-        if email:
-            should.append(models.FieldCondition(key="acl_users", match=models.MatchAny(any=[email])))
-        if groups:
-            should.append(models.FieldCondition(key="acl_groups", match=models.MatchAny(any=list(groups))))
-        per_person.append(models.Filter(should=should))
-    return models.Filter(must=per_person)
+    return acl_filter_with(audience, TERMS)
 
 
 class QdrantIndex:

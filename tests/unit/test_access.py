@@ -113,7 +113,7 @@ def test_one_member_without_access_excludes_the_document():
 
 def test_public_audience_sees_only_public():
     aud = Audience.public("external members")
-    assert aud.public_only and aud.effectively_public
+    assert aud.public_only
     assert aud.reason == "external members"
     assert aud.can_see(PUBLIC)
     assert not aud.can_see(ENG)
@@ -133,17 +133,15 @@ def test_empty_audience_sees_only_public():
         assert not aud.can_see(ALICE_ONLY)
 
 
-def test_audience_with_unknown_member_is_effectively_public():
+def test_audience_with_unknown_member_sees_only_public():
     aud = Audience.everyone([ALICE, UNKNOWN])
-    assert aud.effectively_public
-    assert not aud.can_see(ENG)
+    assert not aud.can_see(ENG) and not aud.can_see(ALICE_ONLY)
     assert aud.can_see(PUBLIC)
-    assert not Audience.everyone([ALICE, BOB]).effectively_public
+    assert Audience.everyone([ALICE, BOB]).can_see(Acl.of(groups=["eng", "sales"]))
 
 
-def test_principal_with_groups_but_no_email_is_not_effectively_public():
+def test_principal_with_groups_but_no_email_is_not_public_only():
     p = Principal.of(None, ["eng"])
-    assert not Audience.of(p).effectively_public
     assert Audience.of(p).can_see(ENG)
 
 
