@@ -24,11 +24,22 @@ import yaml
 from chatops.access import Principal
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
+from chatops.settings import Settings
 from connectors.identity.base import UnknownUser
 
 
 class DirectoryProvider:
     name = "directory"
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(s.directory_file)
+
+    @classmethod
+    def from_settings(cls, s: Settings, http=None) -> "DirectoryProvider":
+        if not s.directory_file:
+            raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
+        return cls.from_file(s.directory_file, groups=s.group_names)
 
     def __init__(self, users: list[dict], groups: GroupNames | None = None):
         names = groups or GroupNames()

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import requests
 
 from chatops.access import Principal
+from chatops.errors import ConfigError
+from chatops.settings import Settings
 from connectors.identity.base import IdentityUnavailable, UnknownUser
 from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound
 
@@ -26,6 +28,18 @@ __all__ = ["EntraProvider", "GRAPH_SCOPE"]
 
 class EntraProvider:
     name = "entra"
+
+    @staticmethod
+    def configured(s: Settings) -> bool:
+        return bool(s.entra_tenant_id and s.entra_client_id)
+
+    @classmethod
+    def from_settings(cls, s: Settings, http: requests.Session | None = None) -> "EntraProvider":
+        if not (s.entra_tenant_id and s.entra_client_id and s.entra_client_secret):
+            raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
+        return cls(s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
+                   authority_host=s.entra_authority_host, graph_url=s.graph_url,
+                   instance_discovery=s.entra_instance_discovery, http_client=http)
 
     def __init__(
         self,

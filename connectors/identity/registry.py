@@ -26,23 +26,9 @@ class ProviderKind:
     configured: Callable[[Settings], bool]     # its settings are there ("auto" picks it)
 
 
-def _entra(s: Settings, http: requests.Session | None) -> IdentityProvider:
-    if not (s.entra_tenant_id and s.entra_client_id and s.entra_client_secret):
-        raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
-    return EntraProvider(s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
-                         authority_host=s.entra_authority_host, graph_url=s.graph_url,
-                         instance_discovery=s.entra_instance_discovery, http_client=http)
-
-
-def _directory(s: Settings, http: requests.Session | None) -> IdentityProvider:
-    if not s.directory_file:
-        raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
-    return DirectoryProvider.from_file(s.directory_file, groups=s.group_names)
-
-
 PROVIDERS: dict[str, ProviderKind] = {p.name: p for p in (
-    ProviderKind("entra", _entra, lambda s: bool(s.entra_tenant_id and s.entra_client_id)),
-    ProviderKind("directory", _directory, lambda s: bool(s.directory_file)),
+    ProviderKind("entra", EntraProvider.from_settings, EntraProvider.configured),
+    ProviderKind("directory", DirectoryProvider.from_settings, DirectoryProvider.configured),
 )}
 
 

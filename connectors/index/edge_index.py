@@ -139,6 +139,11 @@ class _Gate:
 
 
 class EdgeIndex:
+    @classmethod
+    def at(cls, *, path: Path, dim: int, **_) -> "EdgeIndex":
+        """The registry's opener (connectors/index/registry.py)."""
+        return cls(path=path, dim=dim)
+
     kind = "edge"
 
     def __init__(self, *, path: Path, dim: int, rrf_k: int = 60, exact: bool = False,

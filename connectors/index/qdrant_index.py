@@ -51,6 +51,17 @@ def acl_filter(audience: Audience) -> models.Filter:
 
 
 class QdrantIndex:
+    @classmethod
+    def local(cls, *, path: Path, dim: int, collection: str = "chatops", **_) -> "QdrantIndex":
+        """qdrant-client's local mode in a folder (the registry's "local" engine)."""
+        return cls(collection=collection, dim=dim, path=path)
+
+    @classmethod
+    def server(cls, *, url: str, dim: int, collection: str = "chatops", api_key: str | None = None,
+               **_) -> "QdrantIndex":
+        """A Qdrant server or cluster (the registry's "server" engine)."""
+        return cls(collection=collection, dim=dim, url=url, api_key=api_key)
+
     def __init__(self, *, collection: str, dim: int, url: str | None = None,
                  path: Path | None = None, api_key: str | None = None, rrf_k: int = 60,
                  timeout: int = 10):

@@ -14,7 +14,6 @@ Adding an engine: its module, and one line in ``ENGINES``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from chatops.errors import ConfigError
@@ -32,22 +31,10 @@ class Engine:
     needs_optimize: bool
 
 
-def _edge(*, path: Path, dim: int, **_) -> VectorIndex:
-    return EdgeIndex(path=path, dim=dim)
-
-
-def _local(*, path: Path, dim: int, collection: str = "chatops", **_) -> VectorIndex:
-    return QdrantIndex(collection=collection, dim=dim, path=path)
-
-
-def _server(*, url: str, dim: int, collection: str = "chatops", api_key: str | None = None, **_) -> VectorIndex:
-    return QdrantIndex(collection=collection, dim=dim, url=url, api_key=api_key)
-
-
 ENGINES: dict[str, Engine] = {e.name: e for e in (
-    Engine("edge", _edge, embedded=True, needs_optimize=True),      # Qdrant's engine, in process
-    Engine("local", _local, embedded=True, needs_optimize=False),   # qdrant-client's local mode
-    Engine("server", _server, embedded=False, needs_optimize=False),  # a Qdrant server (QDRANT_URL)
+    Engine("edge", EdgeIndex.at, embedded=True, needs_optimize=True),         # Qdrant's engine, in process
+    Engine("local", QdrantIndex.local, embedded=True, needs_optimize=False),  # qdrant-client's local mode
+    Engine("server", QdrantIndex.server, embedded=False, needs_optimize=False),  # a Qdrant server (QDRANT_URL)
 )}
 EMBEDDED = tuple(name for name, e in ENGINES.items() if e.embedded)
 

@@ -14,14 +14,8 @@ from connectors.llm.base import LLM
 from connectors.llm.openai_llm import OpenAILLM
 
 
-def _openai(s: Settings) -> LLM:
-    return OpenAILLM(model=s.llm_model, api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
-                     base_url=s.openai_base_url, timeout=s.llm_timeout, max_retries=s.llm_max_retries,
-                     max_tokens=s.llm_max_tokens)
-
-
 PROVIDERS: dict[str, Callable[[Settings], LLM]] = {
-    "openai": _openai,     # any OpenAI-compatible server: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp
+    "openai": OpenAILLM.from_settings,   # any OpenAI-compatible server: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp
 }
 
 

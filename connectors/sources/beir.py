@@ -12,11 +12,27 @@ import json
 from pathlib import Path
 from typing import Callable, Collection, Iterator
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from chatops.access import Acl
 from connectors.sources.base import Document, Section
 
 
+class BeirConfig(BaseModel):
+    """A ``sources:`` entry of kind ``beir``: public documents, for benchmarks."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1)
+    limit: int | None = None
+
+
 class BeirSource:
+    Config = BeirConfig
+
+    @classmethod
+    def from_config(cls, config: BeirConfig, groups=None) -> "BeirSource":
+        return cls(Path(config.path), limit=config.limit)
+
     def __init__(self, folder: Path, *, acl_for: Callable[[str], Acl] | None = None,
                  limit: int | None = None, source_id: str | None = None):
         self.folder = Path(folder)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
@@ -28,18 +28,6 @@ class SourceSpecError(ConfigError, ValueError):
     """A spec names no known kind of source, or its fields are wrong."""
 
 
-class FilesystemConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(min_length=1)          # the folder; permissions from its .acl.yml
-    base_url: str | None = None              # citations link to BASE_URL/<relative path>
-
-
-class BeirConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(min_length=1)          # a BEIR folder (corpus.jsonl): public documents, benchmarks
-    limit: int | None = None
-
-
 @dataclass(frozen=True)
 class SourceKind:
     name: str
@@ -48,9 +36,8 @@ class SourceKind:
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
-    SourceKind("filesystem", FilesystemConfig,
-               lambda c, groups: FilesystemSource(Path(c.path), c.base_url, groups)),
-    SourceKind("beir", BeirConfig, lambda c, groups: BeirSource(Path(c.path), limit=c.limit)),
+    SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config),
+    SourceKind("beir", BeirSource.Config, BeirSource.from_config),
 )}
 
 

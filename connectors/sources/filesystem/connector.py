@@ -9,6 +9,8 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Collection, Iterator
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from chatops.groups import GroupNames
 from connectors.sources.base import Document
 from connectors.sources.filesystem.acl import ACL_FILE, AclRules
@@ -20,7 +22,21 @@ log = logging.getLogger(__name__)
 PARSER_VERSION = "1"
 
 
+class FilesystemConfig(BaseModel):
+    """A ``sources:`` entry of kind ``filesystem``."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1)          # the folder; permissions from its .acl.yml
+    base_url: str | None = None              # citations link to BASE_URL/<relative path>
+
+
 class FilesystemSource:
+    Config = FilesystemConfig
+
+    @classmethod
+    def from_config(cls, config: FilesystemConfig, groups: GroupNames | None = None) -> "FilesystemSource":
+        return cls(Path(config.path), config.base_url, groups)
+
     def __init__(self, root: Path, base_url: str | None = None, groups: GroupNames | None = None):
         self.root = Path(root).resolve()
         if not self.root.is_dir():

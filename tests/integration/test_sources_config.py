@@ -1,0 +1,58 @@
+"""The ``sources:`` of CHATOPS_CONFIG: checked at start-up, ingested by name; ``ingest PATH`` is the
+same filesystem source named by its path (the CLI through CliRunner, a real embedded index)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from chatops.errors import ConfigError
+from chatops.settings import Settings
+from chatops_app.container import Container
+from connectors.sources.registry import configured_sources
+from tests.integration.test_cli import Cli, base_env, key_prefix, write_corpus  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.mark.parametrize("entry, named", [
+    ({"name": "docs", "kind": "sharepoint-2003", "path": "/x"}, "source 'docs': kind: unknown source kind"),
+    ({"name": "docs", "kind": "filesystem"}, "source 'docs': path: Field required"),
+    ({"name": "docs", "kind": "filesystem", "path": "/x", "patth": "/y"}, "source 'docs': patth: Extra inputs"),
+    ({"kind": "filesystem", "path": "/x"}, "source 1: name:"),
+])
+def test_a_mistake_in_a_source_names_the_source_and_the_field(entry, named):
+    with pytest.raises(ConfigError, match=named):
+        configured_sources([entry])
+
+
+def test_a_source_defined_twice_is_refused():
+    entry = {"name": "docs", "kind": "filesystem", "path": "/x"}
+    with pytest.raises(ConfigError, match="defined twice"):
+        configured_sources([entry, entry])
+
+
+def test_the_processes_stop_at_start_up_on_a_bad_source(tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [{"name": "wiki", "kind": "filesystem", "url": "x"}]}))
+    container = Container(Settings.load(CHATOPS_CONFIG=str(config), SLACK_BOT_TOKEN="xoxb-x",
+                                        SLACK_SIGNING_SECRET="s", SLACK_API_URL="http://127.0.0.1:9/api/"))
+    with pytest.raises(ConfigError, match="source 'wiki'"):
+        container.web_app()
+
+
+def test_ingest_by_source_name_is_ingest_by_path(tmp_path, key_prefix):
+    corpus = write_corpus(tmp_path / "corpus")
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [{"name": "handbook", "kind": "filesystem", "path": str(corpus)}]}))
+    cli = Cli(base_env(CHATOPS_DATA_DIR=str(tmp_path / "data"), CHATOPS_KEY_PREFIX=key_prefix,
+                       CHATOPS_CONFIG=str(config)))
+    by_name = cli("ingest", "--source", "handbook")
+    assert by_name.exit_code == 0, by_name.output
+    assert f"ingested fs:{corpus.resolve()}:" in by_name.stdout and " added, " in by_name.stdout
+    by_path = cli("ingest", str(corpus))                  # the same source: nothing new to write
+    assert by_path.exit_code == 0 and " 0 added, 0 updated, " in by_path.stdout
+    unknown = cli("ingest", "--source", "nope")
+    assert unknown.exit_code == 2 and "no source named 'nope'" in unknown.stderr
+    both = cli("ingest", str(corpus), "--source", "handbook")
+    assert both.exit_code == 2 and "one of them" in both.output
