@@ -352,6 +352,15 @@ def _proposal_json(p) -> dict:
     return out
 
 
+def _person(container, email: str):
+    """The person ``--as`` names, or the refusal printed and exit status 1."""
+    try:
+        return by_email(container.identity, email)
+    except Refusal as refusal:
+        click.echo(f"refused: {refusal}")
+        sys.exit(1)
+
+
 @main.command()
 @click.argument("action")
 @click.option("--as", "as_email", required=True, metavar="EMAIL", help="The person requesting it.")
@@ -360,11 +369,7 @@ def _proposal_json(p) -> dict:
 def propose(ctx, action: str, as_email: str, args_json: str):
     """Propose an action as the model would (validated; nothing runs until approved)."""
     with _container(ctx) as container:
-        try:
-            requester = by_email(container.identity, as_email)
-        except Refusal as refusal:
-            click.echo(f"refused: {refusal}")
-            sys.exit(1)
+        requester = _person(container, as_email)
         outcome = container.proposals.propose(action, args_json, requester, channel=None, thread_ts=None,
                                               correlation_id=None)
         if isinstance(outcome, Invalid):
@@ -417,11 +422,7 @@ def _cli_decision(ctx, proposal_id: str, decision: str, as_email: str, reason: s
         raise ConfigError("decisions from the command line are off; decide in Slack, or set "
                           "CHATOPS_CLI_DECISIONS=true on this host (recorded as via=cli)")
     with _container(ctx) as container:
-        try:
-            actor = by_email(container.identity, as_email)
-        except Refusal as refusal:
-            click.echo(f"refused: {refusal}")
-            sys.exit(1)
+        actor = _person(container, as_email)
         outcome = container.proposals.decide(proposal_id, decision, actor, reason=reason, via="cli")
     if isinstance(outcome, Refused):
         click.echo(f"refused: {outcome.message}")

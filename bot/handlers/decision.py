@@ -9,6 +9,8 @@ nothing further.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from bot import blocks, proposal_blocks
 from bot.handlers.steps import report_failure
@@ -21,12 +23,12 @@ log = logging.getLogger(__name__)
 UNCONFIRMED = "I couldn't confirm who you are in the company directory, so I can't record your decision."
 
 
+@dataclass(kw_only=True)
 class DecisionHandler:
-    def __init__(self, *, gateway, people, identity, proposals: ProposalService):
-        self.gateway = gateway
-        self.people = people
-        self.identity = identity
-        self.proposals = proposals
+    gateway: Any
+    people: Any
+    identity: Any                 # connectors.identity.base.IdentityProvider
+    proposals: ProposalService
 
     def handle(self, payload: dict) -> None:
         gateway = self.gateway

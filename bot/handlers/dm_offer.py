@@ -7,6 +7,8 @@ posted; only the asker's click is honoured. Steps are recorded like a question's
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from bot import blocks
 from bot.handlers.question import answer_of, asker, post_answer
@@ -22,15 +24,14 @@ EXPIRED = "That offer has expired; ask me again."
 NOT_YOURS = "Only the person who asked can get this answer."
 
 
+@dataclass(kw_only=True)
 class DmOfferHandler:
-    def __init__(self, *, gateway, state, people, answering: Answering, progress_for: ProgressFor,
-                 link_hosts: tuple[str, ...] = ()):
-        self.gateway = gateway
-        self.state = state
-        self.people = people
-        self.answering = answering
-        self.progress_for = progress_for
-        self.link_hosts = link_hosts
+    gateway: Any
+    state: Any
+    people: Any
+    answering: Answering
+    progress_for: ProgressFor
+    link_hosts: tuple[str, ...] = ()
 
     def handle(self, payload: dict) -> None:
         gateway = self.gateway

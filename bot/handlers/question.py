@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from bot import blocks
 from bot.handlers.steps import ProgressFor, report_failure, working_message
@@ -74,17 +75,16 @@ def post_answer(gateway, channel: str, placeholder: str, thread_ts: str | None, 
         gateway.post(channel, extra, thread_ts=thread_ts or placeholder)
 
 
+@dataclass(kw_only=True)
 class QuestionHandler:
-    def __init__(self, *, gateway, state, people, answering: Answering, directory, progress_for: ProgressFor,
-                 link_hosts: tuple[str, ...] = (), timing: Timing = Timing()):
-        self.gateway = gateway
-        self.state = state
-        self.people = people
-        self.answering = answering
-        self.directory = directory
-        self.progress_for = progress_for
-        self.link_hosts = link_hosts
-        self.timing = timing
+    gateway: Any                  # bot.gateway.SlackGateway
+    state: Any                    # chatops.state.State
+    people: Any                   # bot.people.SlackPeople
+    answering: Answering
+    directory: Any                # usecases.ask.ChannelDirectory (None: no channel answers)
+    progress_for: ProgressFor
+    link_hosts: tuple[str, ...] = ()
+    timing: Timing = field(default_factory=Timing)
 
     def handle(self, payload: dict) -> None:
         gateway, state = self.gateway, self.state
