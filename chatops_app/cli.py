@@ -280,11 +280,11 @@ def build_web(settings: Settings):
 @click.pass_context
 def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     """Run a Celery worker for questions, clicks and ingestion (ingest --via-workers)."""
-    from chatops_app.worker import build
+    from chatops_app.worker import build, default_pool
 
     settings = _settings(ctx, service=True)
     app, container = build(settings, pool, health_port=health_port)
-    pool = pool or ("threads" if container.engine.embedded else "prefork")
+    pool = pool or default_pool(container)
     if pool == "prefork" and container.engine.embedded and concurrency > 1:
         raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
                           "or set QDRANT_URL to share a Qdrant server between worker processes")

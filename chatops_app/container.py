@@ -284,8 +284,9 @@ class Container:
 
     def warm_up(self) -> None:
         """Load the model and open the index before the first question, not during it."""
-        self.question_handler  # noqa: B018
-        self.pipeline().embedder  # noqa: B018
+        self.embedder  # noqa: B018
+        self.index  # noqa: B018
+        self.question_handler  # noqa: B018 - and everything a question needs
 
     # -- lifecycle -----------------------------------------------------------------------
 
