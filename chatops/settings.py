@@ -122,6 +122,32 @@ class Settings(BaseSettings):
     entra_instance_discovery: bool = Field(default=True,
                                            validation_alias=AliasChoices("ENTRA_INSTANCE_DISCOVERY"))
     identity_cache_ttl: int = Field(default=900, validation_alias=AliasChoices("CHATOPS_IDENTITY_TTL"))
+    # A certificate for the Entra app (PEM with the private key and the certificate, or a .pfx):
+    # used instead of the secret when set. SharePoint sources need it: SharePoint's REST API (site
+    # group members) refuses app-only tokens obtained with a client secret.
+    entra_client_certificate_path: Path | None = _env("ENTRA_CLIENT_CERTIFICATE_PATH")
+    entra_client_certificate_password: SecretStr | None = _env("ENTRA_CLIENT_CERTIFICATE_PASSWORD")
+
+    # Document sources (the sources: of CHATOPS_CONFIG): how often the scheduler (chatops beat)
+    # syncs each one's content, permissions and everything (seconds), how much one window of a
+    # sync does before it hands the queue back, and how old a source's last complete permission
+    # pass may be before its restricted documents are withheld from answers.
+    sync_changes_every: float = Field(default=300, gt=0, validation_alias=AliasChoices("CHATOPS_SYNC_CHANGES_EVERY"))
+    sync_permissions_every: float = Field(default=900, gt=0,
+                                          validation_alias=AliasChoices("CHATOPS_SYNC_PERMISSIONS_EVERY"))
+    sync_full_every: float = Field(default=86400, gt=0, validation_alias=AliasChoices("CHATOPS_SYNC_FULL_EVERY"))
+    sync_window_items: int = Field(default=500, ge=1, validation_alias=AliasChoices("CHATOPS_SYNC_WINDOW_ITEMS"))
+    sync_window_seconds: float = Field(default=60, gt=0, validation_alias=AliasChoices("CHATOPS_SYNC_WINDOW_SECONDS"))
+    max_acl_age: float = Field(default=86400, gt=0, validation_alias=AliasChoices("CHATOPS_MAX_ACL_AGE"))
+    # Throttled by a source (429/503): wait what Retry-After says, for the whole source, up to this
+    # many seconds in one window; past it the window stops and the next one resumes.
+    source_max_throttle_wait: float = Field(default=120, ge=0,
+                                            validation_alias=AliasChoices("CHATOPS_SOURCE_MAX_THROTTLE_WAIT"))
+    # Graph change notifications: the public HTTPS base URL of the web app (POST
+    # <url>/sources/graph/notify must reach it) and the secret the clientState is derived from.
+    # Without them, polling alone keeps sources fresh.
+    public_url: str | None = _env("CHATOPS_PUBLIC_URL")
+    graph_notify_secret: SecretStr | None = _env("GRAPH_NOTIFY_SECRET")
 
     # Retrieval and answers
     top_k: int = Field(default=6, validation_alias=AliasChoices("CHATOPS_TOP_K"))

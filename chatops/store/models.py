@@ -129,3 +129,83 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_proposal_id", "proposal_id"),
     )
+
+
+# -- document sources (usecases/sync.py) ---------------------------------------------------
+
+
+class SourceState(Base):
+    """One configured source's sync state: what finished when, what runs now, the last error."""
+
+    __tablename__ = "source_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(500))        # the ``source`` of its chunks
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_incremental_at: Mapped[datetime | None]   # start of the last complete content sync
+    last_full_at: Mapped[datetime | None]          # start of the last complete full reconciliation
+    acl_watermark: Mapped[datetime | None]         # start of the last complete permission pass
+    changes_started_at: Mapped[datetime | None]    # a content sync under way since
+    full_started_at: Mapped[datetime | None]       # a full reconciliation under way since
+    perm_started_at: Mapped[datetime | None]       # a permission pass under way since
+    perm_marker: Mapped[str | None] = mapped_column(Text)   # the pass has done items up to here
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    throttled_until: Mapped[datetime | None]       # the source asked us to wait until then
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+
+
+class SourceScope(Base):
+    """One part of a source listed on its own (a drive): its cursor and the listing under way."""
+
+    __tablename__ = "source_scopes"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)       # where the next incremental sync starts
+    run_cursor: Mapped[str | None] = mapped_column(Text)   # the listing under way goes on here
+    run_mode: Mapped[str | None] = mapped_column(String(16))  # "full" (then pruned) or "changes"
+    run_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class SourceItem(Base):
+    """A document or folder of a source as last synced."""
+
+    __tablename__ = "source_items"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    parent: Mapped[str | None] = mapped_column(String(500))
+    folder: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    # indexed | hidden (no one may read it) | unreadable (its permissions could not be read:
+    # hidden too) | skipped (not indexable: ``reason``) | folder
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    acl: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    pending: Mapped[str | None] = mapped_column(String(16))  # "acl" or "refresh": re-read soon
+    seen_run: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_source_items_scope", "source", "scope"),
+        Index("ix_source_items_parent", "source", "parent"),
+        Index("ix_source_items_pending", "source", "pending"),
+    )
+
+
+class SourceGroupMember(Base):
+    """A member of a source's own group (a SharePoint site group): a person or an Entra group."""
+
+    __tablename__ = "source_group_members"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token: Mapped[str] = mapped_column(String(300), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)      # user | group | everyone
+    member: Mapped[str] = mapped_column(String(320), primary_key=True)  # email | group id
+
+    __table_args__ = (Index("ix_source_group_members_member", "member"),)

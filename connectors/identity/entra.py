@@ -21,7 +21,7 @@ from chatops.access import Principal
 from chatops.errors import ConfigError
 from chatops.settings import Settings
 from connectors.identity.base import IdentityUnavailable, UnknownUser
-from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound
+from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound, app_credential
 
 __all__ = ["EntraProvider", "GRAPH_SCOPE"]
 
@@ -35,9 +35,10 @@ class EntraProvider:
 
     @classmethod
     def from_settings(cls, s: Settings, http: requests.Session | None = None) -> "EntraProvider":
-        if not (s.entra_tenant_id and s.entra_client_id and s.entra_client_secret):
-            raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET")
-        return cls(s.entra_tenant_id, s.entra_client_id, s.entra_client_secret.get_secret_value(),
+        if not (s.entra_tenant_id and s.entra_client_id and (s.entra_client_secret or s.entra_client_certificate_path)):
+            raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET "
+                              "(or ENTRA_CLIENT_CERTIFICATE_PATH)")
+        return cls(s.entra_tenant_id, s.entra_client_id, app_credential(s),
                    authority_host=s.entra_authority_host, graph_url=s.graph_url,
                    instance_discovery=s.entra_instance_discovery, http_client=http)
 
@@ -45,7 +46,7 @@ class EntraProvider:
         self,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | dict,
         *,
         authority_host: str = "https://login.microsoftonline.com",
         graph_url: str = "https://graph.microsoft.com/v1.0",

@@ -19,13 +19,18 @@ Error messages never contain the client secret or a token.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import msal
 import requests
+
+from chatops.errors import ConfigError
+from chatops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,7 @@ class GraphClient:
         self,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | dict | None,
         *,
         authority_host: str = "https://login.microsoftonline.com",
         graph_url: str = "https://graph.microsoft.com/v1.0",
@@ -97,8 +102,12 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self._http = http_client or requests.Session()
+        # A client secret, or a certificate as msal takes it ({"private_key", "public_certificate"}
+        # or {"private_key_pfx_path", "passphrase"}): SharePoint's own REST API takes app-only
+        # tokens from a certificate only.
         self._msal_args = dict(client_id=client_id, client_credential=client_secret,
                                authority=f"{authority_host.rstrip('/')}/{tenant_id}")
+        self.has_certificate = isinstance(client_secret, dict)
         if not instance_discovery:
             self._msal_args["instance_discovery"] = False
         self._app: msal.ConfidentialClientApplication | None = None
@@ -175,11 +184,16 @@ class GraphClient:
                                      transient=isinstance(exc, requests.RequestException)) from None
             return self._app
 
-    def token(self) -> str:
-        """An access token for Graph (from msal's cache while it is valid)."""
+    @property
+    def http(self) -> requests.Session:
+        return self._http
+
+    def token(self, scope: str | None = None) -> str:
+        """An access token for Graph, or for ``scope`` (another resource's ``.default``), from
+        msal's cache while it is valid."""
         app = self._msal()
         try:
-            result = app.acquire_token_for_client(scopes=[self._scope])
+            result = app.acquire_token_for_client(scopes=[scope or self._scope])
         except (requests.RequestException, ValueError) as exc:
             raise GraphError(f"Entra token request failed: {type(exc).__name__}",
                              transient=isinstance(exc, requests.RequestException)) from None
@@ -189,14 +203,21 @@ class GraphClient:
                              transient=code in ("temporarily_unavailable", "server_error"))
         return result["access_token"]
 
+    def send(self, method: str, url: str, *, json_body: Any = None, headers: dict | None = None,
+             scope: str | None = None, allow_redirects: bool | None = None,
+             timeout: float | None = None) -> requests.Response:
+        """One request with the app's token, no retries: callers with their own retry policy (a
+        source's throttling for the whole source) build on it. Raises ``requests`` errors."""
+        sent = {"Authorization": f"Bearer {self.token(scope)}", "Accept": "application/json", **(headers or {})}
+        return self._http.request(method, self.url(url), headers=sent, json=json_body,
+                                  timeout=timeout or self._timeout,
+                                  allow_redirects=method == "GET" if allow_redirects is None else allow_redirects)
+
     def _request(self, method: str, url: str, *, json_body: Any = None, attempts: int | None = None):
         attempts = attempts or self._max_attempts
         for attempt in range(1, attempts + 1):
-            headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
             try:
-                resp = self._http.request(method, url, headers=headers, json=json_body,
-                                          timeout=self._timeout,
-                                          allow_redirects=method == "GET")
+                resp = self.send(method, url, json_body=json_body)
             except requests.RequestException as exc:
                 if attempt == attempts:
                     raise GraphError(f"Graph unreachable: {type(exc).__name__}", transient=True) from None
@@ -204,7 +225,7 @@ class GraphClient:
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
                 if attempt == attempts:
-                    code, message = _graph_error(resp)
+                    code, message = graph_error(resp)
                     raise GraphError(f"Graph answered {resp.status_code} after {attempt} attempts",
                                      status=resp.status_code, code=code, graph_message=message,
                                      transient=True)
@@ -214,10 +235,10 @@ class GraphClient:
                 self._sleep(min(delay, self._max_retry_after))
                 continue
             if resp.status_code == 404:
-                code, message = _graph_error(resp)
+                code, message = graph_error(resp)
                 raise GraphNotFound("Graph answered 404", status=404, code=code, graph_message=message)
             if resp.status_code >= 300:
-                code, message = _graph_error(resp)
+                code, message = graph_error(resp)
                 raise GraphError(f"Graph answered {resp.status_code}", status=resp.status_code,
                                  code=code, graph_message=message)
             if resp.status_code == 204 or not resp.content:
@@ -230,7 +251,46 @@ class GraphClient:
         raise GraphError("Graph retries exhausted", transient=True)  # pragma: no cover - loop always returns
 
 
-def _graph_error(resp: requests.Response) -> tuple[str | None, str | None]:
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
+
+
+def app_credential(s: Settings) -> str | dict:
+    """The Entra app's credential as msal takes it: its certificate when
+    ``ENTRA_CLIENT_CERTIFICATE_PATH`` is set (a PEM holding the private key and the certificate,
+    or a .pfx), else its secret."""
+    path = s.entra_client_certificate_path
+    password = s.entra_client_certificate_password.get_secret_value() if s.entra_client_certificate_password else None
+    if path:
+        if Path(path).suffix.lower() in (".pfx", ".p12"):
+            if not Path(path).is_file():
+                raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: {path} does not exist")
+            return {"private_key_pfx_path": str(path), **({"passphrase": password} if password else {})}
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: cannot read {path} ({exc.strerror})") from None
+        blocks = {m.group(1): m.group(0) for m in _PEM_BLOCK.finditer(text)}
+        key = next((v for k, v in blocks.items() if k.endswith("PRIVATE KEY")), None)
+        cert = blocks.get("CERTIFICATE")
+        if not key or not cert:
+            raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: {path} must hold the private key and the "
+                              "certificate (PEM), or be a .pfx file")
+        return {"private_key": key, "public_certificate": cert, **({"passphrase": password} if password else {})}
+    if s.entra_client_secret:
+        return s.entra_client_secret.get_secret_value()
+    raise ConfigError("the Entra app needs ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH")
+
+
+def graph_client(s: Settings, http: requests.Session | None = None, **kwargs: Any) -> "GraphClient":
+    """The Graph client of the configured Entra app (identity, actions and sources share it)."""
+    if not (s.entra_tenant_id and s.entra_client_id):
+        raise ConfigError("Microsoft Graph needs ENTRA_TENANT_ID and ENTRA_CLIENT_ID (and a secret or certificate)")
+    return GraphClient(s.entra_tenant_id, s.entra_client_id, app_credential(s),
+                       authority_host=s.entra_authority_host, graph_url=s.graph_url,
+                       instance_discovery=s.entra_instance_discovery, http_client=http, **kwargs)
+
+
+def graph_error(resp: requests.Response) -> tuple[str | None, str | None]:
     """Graph's ``{"error": {"code", "message"}}``, if the body is that."""
     try:
         err = resp.json().get("error") or {}

@@ -151,6 +151,11 @@ class VectorIndex(Protocol):
         """doc_id -> doc_hash of everything indexed for one source root."""
         ...
 
+    def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
+        """Set these payload fields on every chunk of these documents, in place: a new ACL
+        (``Acl.to_payload()``) or a new title and link. No re-embedding."""
+        ...
+
     def search(self, query: Query, audience: Audience, *, limit: int, candidates: int,
                mode: str = "hybrid") -> list[Hit]:
         """``mode``: "hybrid" (dense + sparse fused by RRF in the engine), "dense" or "sparse"

@@ -272,6 +272,19 @@ class EdgeIndex:
             self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
             self._shard.flush()
 
+    def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
+        if not doc_ids or not payload:
+            return
+        flt = qe.Filter(must=[
+            qe.FieldCondition(key="source", match=qe.MatchValue(source)),
+            qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids))),
+        ])
+        with self._gate.shared(), self._write_lock:
+            if self._shard is None:
+                return
+            self._shard.update(qe.UpdateOperation.set_payload_by_filter(flt, payload))
+            self._shard.flush()
+
     def document_hashes(self, source: str) -> dict[str, str]:
         flt = qe.Filter(must=[qe.FieldCondition(key="source", match=qe.MatchValue(source))])
         out: dict[str, str] = {}

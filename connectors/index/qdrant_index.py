@@ -118,6 +118,17 @@ class QdrantIndex:
         with self._lock:
             self._client.delete(self._collection, points_selector=models.FilterSelector(filter=flt), wait=True)
 
+    def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
+        if not doc_ids or not payload:
+            return
+        flt = models.Filter(must=[
+            models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
+        ])
+        with self._lock:
+            if self._client.collection_exists(self._collection):
+                self._client.set_payload(self._collection, payload=payload, points=flt, wait=True)
+
     def document_hashes(self, source: str) -> dict[str, str]:
         flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
         out: dict[str, str] = {}

@@ -1,9 +1,23 @@
-"""What a document source hands to ingestion."""
+"""What a document source is: the records it hands over and the interface a source kind meets.
+
+Two interfaces, one per way of reading a source:
+
+* :class:`DocumentSource` — every document at once (``documents()``): what the one-off
+  ``chatops ingest PATH`` and the BEIR benchmarks read;
+* :class:`SyncSource` — the source framework (``usecases.sync``): **content sync** (a full
+  listing, or the changes since a stored cursor, then each changed document fetched) kept
+  apart from **permission sync** (the permissions of listed items, and the members of the
+  source's own groups), because a permission change usually leaves a document's modified
+  time alone.
+
+A source kind is a folder under ``connectors/sources/<kind>/`` and one line in
+``connectors/sources/registry.py``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Collection, Iterator, Protocol
+from dataclasses import dataclass, field
+from typing import Collection, Iterator, Literal, Protocol, Sequence
 
 from chatops.access import Acl
 
@@ -32,3 +46,103 @@ class DocumentSource(Protocol):
         ``only``, just the documents with those ids that it still holds (for a batch of an
         ingestion split across workers)."""
         ...
+
+
+# -- the source framework -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a listing: a document or a folder, as the source lists it."""
+
+    doc_id: str                   # stable id in the source: survives renames and moves
+    scope: str = ""               # the part of the source it lives in (a drive); "" if one part
+    version: str = ""             # changes when the content changes (Graph's cTag, a file digest)
+    title: str = ""
+    url: str | None = None
+    parent: str | None = None     # the doc_id of its folder
+    folder: bool = False
+    deleted: bool = False
+    sharing_changed: bool = False  # the source flags a change of its (or its subtree's) permissions
+    skip: str | None = None       # why it cannot be indexed (type, size), known from the listing
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing. ``cursor``: where the listing goes on (``done`` False), or the
+    cursor the next incremental sync starts from (``done`` True)."""
+
+    items: list[Item]
+    cursor: str | None
+    done: bool
+
+
+@dataclass(frozen=True)
+class Member:
+    # a person (``id``: email), an identity-provider group (its id), or everyone the directory
+    # knows (``id``: "*"; only where the source's configuration says such claims count)
+    kind: Literal["user", "group", "everyone"]
+    id: str
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """A group the source keeps itself (a SharePoint site group), by its ACL token."""
+
+    token: str                       # stable and scoped: "<site id>::<group id>"
+    members: tuple[Member, ...] = field(default_factory=tuple)
+
+
+class CursorExpired(Exception):
+    """The stored cursor is no longer valid (Graph's 410 Gone): list the scope again and diff."""
+
+
+class SourceUnavailable(Exception):
+    """The source could not be read now (throttled past the bound, down, refused the app).
+    The sync stops, records this, and resumes from its cursor next time."""
+
+    def __init__(self, message: str, *, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+class Unfetchable(Exception):
+    """This one document cannot be indexed (an unsupported or unreadable file); the message is
+    the reason, listed as skipped."""
+
+
+class SyncSource(Protocol):
+    name: str                 # the configured name (CLI, status, citations)
+    source_id: str            # the ``source`` of its chunks in the index
+    lists_everything: bool    # changes() always lists every item: prune after each listing
+
+    def scopes(self) -> list[str]:
+        """The parts listed one by one (drives); a part that disappears is pruned."""
+        ...
+
+    def changes(self, scope: str, cursor: str | None) -> Iterator[Page]:
+        """Pages of items changed since ``cursor`` (every item when None). Raises
+        :class:`CursorExpired` when the cursor is too old, :class:`SourceUnavailable` when
+        the source cannot be read."""
+        ...
+
+    def fetch(self, item: Item) -> Document:
+        """The document's text, title and link (its ``acl`` is not read here: see
+        ``permissions``). Raises :class:`Unfetchable` with a reason."""
+        ...
+
+    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+        """Who may read each item now, by doc_id; None where the source would not say (the
+        item is then visible to nobody). Raises :class:`SourceUnavailable`."""
+        ...
+
+    def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:
+        """The items as the source lists them now (after a folder moved: new links); None for
+        those gone."""
+        ...
+
+    def groups(self) -> list[SourceGroup]:
+        """The source's own groups and their members (empty when it has none)."""
+        ...
+
+    def close(self) -> None: ...

@@ -30,7 +30,7 @@ class BeirSource:
     Config = BeirConfig
 
     @classmethod
-    def from_config(cls, config: BeirConfig, groups=None) -> "BeirSource":
+    def from_config(cls, config: BeirConfig, context=None) -> "BeirSource":
         return cls(Path(config.path), limit=config.limit)
 
     def __init__(self, folder: Path, *, acl_for: Callable[[str], Acl] | None = None,

@@ -6,22 +6,24 @@ ingest tasks carry (paths are absolute and must mean the same folder on every ma
 runs the tasks). Each kind validates its fields with a pydantic model; a mistake is a
 ``ConfigError`` naming the source and the field, at start-up.
 
-Adding a source kind: its folder under ``connectors/sources/`` and one line in ``SOURCES``.
+Adding a source kind: its folder under ``connectors/sources/`` (a class with a ``Config`` model
+and a ``from_config(config, context)`` opener) and one line in ``SOURCES``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
-from connectors.sources.base import DocumentSource
+from connectors.sources.base import DocumentSource, SyncSource
 from connectors.sources.beir import BeirSource
 from connectors.sources.filesystem.connector import FilesystemSource
+from connectors.sources.sharepoint.connector import SharePointSource
 
 
 class SourceSpecError(ConfigError, ValueError):
@@ -29,15 +31,27 @@ class SourceSpecError(ConfigError, ValueError):
 
 
 @dataclass(frozen=True)
+class SourceContext:
+    """What opening a source may need besides its own fields."""
+
+    name: str | None = None                 # the configured name (None: an ad-hoc source)
+    groups: GroupNames | None = None        # how group names in its permissions resolve
+    settings: Any = None                    # chatops.settings.Settings (Entra app, Graph URL)
+    http: Any = None                        # a requests.Session (tests route it to stand-ins)
+
+
+@dataclass(frozen=True)
 class SourceKind:
     name: str
     config: type[BaseModel]
-    open: Callable[[BaseModel, GroupNames | None], DocumentSource]
+    open: Callable[[BaseModel, SourceContext], DocumentSource | SyncSource]
+    syncs: bool = True                      # meets the sync interface (``chatops sources sync``)
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config),
-    SourceKind("beir", BeirSource.Config, BeirSource.from_config),
+    SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config),
+    SourceKind("beir", BeirSource.Config, BeirSource.from_config, syncs=False),
 )}
 
 
@@ -67,9 +81,19 @@ def _parse(spec: dict, label: str) -> tuple[SourceKind, BaseModel]:
 
 
 def open_source(spec: dict, groups: GroupNames | None = None) -> DocumentSource:
-    """The source a spec names; ``groups`` resolves the group names its permissions use."""
+    """The source a spec names, to read every document at once (``chatops ingest``); ``groups``
+    resolves the group names its permissions use."""
     kind, config = _parse(spec, "source spec")
-    return kind.open(config, groups)
+    return kind.open(config, SourceContext(groups=groups))
+
+
+def open_sync_source(name: str, spec: dict, context: SourceContext) -> SyncSource:
+    """A configured source, to sync (``chatops sources sync``, the scheduler)."""
+    kind, config = _parse(spec, f"source '{name}'")
+    if not kind.syncs:
+        raise SourceSpecError(f"source '{name}': kind: {kind.name} sources cannot be synced "
+                              f"(kinds that can: {', '.join(k for k, v in SOURCES.items() if v.syncs)})")
+    return kind.open(config, replace(context, name=name))
 
 
 def configured_sources(entries: list[dict]) -> dict[str, dict]:

@@ -330,6 +330,34 @@ def test_delete_documents(loaded):
     assert loaded.count() == before - gone
 
 
+def test_update_documents_changes_the_acl_in_place(loaded):
+    """A permissions-only change: the chunks keep their ids and vectors, only who may see them
+    changes, in the index's own filter (not only in the Python re-check)."""
+    before = loaded.count()
+    hashes = loaded.document_hashes(MAIN)
+    # eng/design.md: eng -> carol only; the public handbook: public -> nobody
+    loaded.update_documents(MAIN, ["eng/design.md"], Acl.of(users=["carol@example.com"]).to_payload())
+    loaded.update_documents(MAIN, ["public/handbook.md"], Acl().to_payload())
+    assert loaded.count() == before and loaded.document_hashes(MAIN) == hashes
+    alice = docs_of(everything(loaded, Audience.of(ALICE), hybrid=True))
+    assert (MAIN, "eng/design.md") not in alice and (OTHER, "eng/design.md") in alice
+    assert (MAIN, "eng/design.md") in docs_of(everything(loaded, Audience.of(CAROL), hybrid=False))
+    public = docs_of(everything(loaded, Audience.public("x"), hybrid=True))
+    assert (MAIN, "public/handbook.md") not in public and (OTHER, "public/handbook.md") in public
+    # and back to public: the boolean must match the public condition again
+    loaded.update_documents(MAIN, ["public/handbook.md"], Acl.of(public=True).to_payload())
+    assert (MAIN, "public/handbook.md") in docs_of(everything(loaded, Audience.public("x"), hybrid=False))
+    loaded.update_documents(MAIN, [], {"title": "x"})  # nothing to do
+
+
+def test_update_documents_renames_without_touching_vectors(loaded):
+    loaded.update_documents(MAIN, ["people/carol.md"], {"title": "Carol (moved)", "url": "https://x/new"})
+    hits = [h for h in everything(loaded, Audience.of(CAROL), hybrid=False) if h.chunk.doc_id == "people/carol.md"]
+    assert len(hits) == DOCS[(MAIN, "people/carol.md")][1]
+    assert {(h.chunk.title, h.chunk.url) for h in hits} == {("Carol (moved)", "https://x/new")}
+    assert all(h.vector is not None for h in hits)
+
+
 def test_upsert_overwrites_by_id(loaded):
     i = next(i for i, c in enumerate(CORPUS.chunks) if c.doc_id == "public/handbook.md" and c.source == MAIN)
     old = CORPUS.chunks[i]

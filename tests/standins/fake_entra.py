@@ -25,8 +25,9 @@ from __future__ import annotations
 import base64
 import copy
 import itertools
+import json
 import re
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -44,8 +45,14 @@ ALREADY_EXISTS = ("One or more added object references already exist for the fol
 class FakeEntra(LoopbackServer):
     def __init__(self, tenant_id: str = "tenant-1", users: dict[str, dict] | None = None, page_size: int = 2,
                  *, client_id: str = "client-1", client_secret: str = "secret-1",
-                 groups: dict[str, dict] | None = None):
+                 groups: dict[str, dict] | None = None, certificate: str | None = None):
         super().__init__()
+        # The app's certificate (PEM): msal's client assertions are checked against its key.
+        self.certificate = certificate
+        # More of Microsoft's services on the same server (SharePoint: tests/standins/fake_sharepoint.py):
+        # each may answer Graph paths and owns other hosts.
+        self.extensions: list = []
+        self._token_info: dict[str, tuple[str, str]] = {}   # token -> (audience, "secret" | "certificate")
         self.tenant_id = tenant_id
         self.users = dict(users or {})
         self.page_size = page_size
@@ -69,11 +76,25 @@ class FakeEntra(LoopbackServer):
         with self.lock:
             self._throttle.extend([(status, retry_after, match)] * count)
 
+    def extend(self, extension) -> None:
+        """Serve another service from this server (it answers Graph paths and its own hosts)."""
+        extension.entra = self
+        self.extensions.append(extension)
+
     def session(self) -> requests.Session:
         s = requests.Session()
         s.mount(LOGIN + "/", _Reroute(LOGIN, self.origin + "/login"))
         s.mount(GRAPH + "/", _Reroute(GRAPH, self.origin + "/graph"))
+        for ext in self.extensions:
+            for host in ext.hosts:
+                s.mount(f"https://{host}/", _Reroute(f"https://{host}", f"{self.origin}/host/{host}"))
         return s
+
+    def token_info(self, authorization: str) -> tuple[str, str] | None:
+        """(audience, how the app proved itself) of a ``Bearer`` token this server issued."""
+        token = authorization[len("Bearer "):] if authorization.startswith("Bearer ") else ""
+        with self.lock:
+            return self._token_info.get(token)
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -85,6 +106,11 @@ class FakeEntra(LoopbackServer):
             return self._login(request, request.path[len("/login"):])
         if request.path.startswith("/graph/"):
             return self._graph(request, request.path[len("/graph"):])
+        if request.path.startswith("/host/"):
+            host, _, rest = request.path[len("/host/"):].partition("/")
+            for ext in self.extensions:
+                if host in ext.hosts:
+                    return ext.handle_host(host, request, "/" + rest)
         return Reply(404, "not found")
 
     # -- login.microsoftonline.com ------------------------------------------
@@ -124,16 +150,49 @@ class FakeEntra(LoopbackServer):
             self.token_requests += 1
         if form.get("grant_type") != "client_credentials":
             return Reply(400, {"error": "unsupported_grant_type"})
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        if form.get("client_id") != self.client_id:
+            return Reply(400, {"error": "unauthorized_client",
+                               "error_description": "AADSTS700016: Application not found in the directory."})
+        if "client_assertion" in form:
+            method = self._check_assertion(form)
+            if method is None:
+                return Reply(401, {"error": "invalid_client",
+                                   "error_description": "AADSTS700027: Client assertion failed signature validation."})
+        elif form.get("client_secret") == self.client_secret:
+            method = "secret"
+        else:
             return Reply(401, {"error": "invalid_client",
                                "error_description": "AADSTS7000215: Invalid client secret provided."})
-        if f"{GRAPH}/.default" not in form.get("scope", "").split():
+        scopes = form.get("scope", "").split()
+        resources = {f"{GRAPH}/.default": GRAPH} | {f"https://{h}/.default": f"https://{h}"
+                                                     for ext in self.extensions for h in ext.hosts}
+        audience = next((resources[s] for s in scopes if s in resources), None)
+        if audience is None:
             return Reply(400, {"error": "invalid_scope"})
         token = f"fake-token-{next(self._token_numbers)}"
         with self.lock:
             self._tokens.add(token)
+            self._token_info[token] = (audience, method)
         return Reply(200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
                            "access_token": token})
+
+    def _check_assertion(self, form: dict[str, str]) -> str | None:
+        """A certificate's client assertion (RFC 7523), as msal signs it: "certificate" if valid."""
+        import jwt
+        from cryptography import x509
+
+        if self.certificate is None or form.get("client_assertion_type") != \
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return None
+        key = x509.load_pem_x509_certificate(self.certificate.encode()).public_key()
+        try:
+            claims = jwt.decode(form["client_assertion"], key, algorithms=["PS256", "RS256"],
+                                audience=f"{LOGIN}/{self.tenant_id}/oauth2/v2.0/token")
+        except jwt.PyJWTError:
+            return None
+        if claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
+            return None
+        return "certificate"
 
     # -- graph.microsoft.com ------------------------------------------------
 
@@ -151,6 +210,46 @@ class FakeEntra(LoopbackServer):
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in tokens:
             return Reply(401, _error("InvalidAuthenticationToken"))
+        if (self.token_info(auth) or (GRAPH, ""))[0] != GRAPH:
+            return Reply(401, _error("InvalidAuthenticationToken", "Invalid audience."))
+        if path.strip("/") == "v1.0/$batch" and request.method == "POST":
+            return self._batch(request)
+        return self._route(request, path)
+
+    def _batch(self, request: Request) -> Reply:
+        """JSON batching: each sub-request served on its own (and throttled on its own)."""
+        try:
+            subs = request.json().get("requests") or []
+        except (ValueError, AttributeError):
+            return Reply(400, _error("BadRequest", "Invalid batch payload."))
+        if len(subs) > 20:
+            return Reply(400, _error("BadRequest", "Number of batch requests exceeds the limit of 20."))
+        responses = []
+        for sub in subs:
+            url = "/v1.0/" + str(sub.get("url", "")).lstrip("/")
+            target, _, query = url.partition("?")
+            with self.lock:
+                self.graph_requests += 1
+                self.paths.append(f"{sub.get('method', 'GET')} {unquote(target)}" + (f"?{unquote(query)}" if query else ""))
+                throttle = next((t for t in self._throttle if t[2] is None or t[2] in unquote(target)), None)
+                if throttle:
+                    self._throttle.remove(throttle)
+            if throttle:
+                status, retry_after, _ = throttle
+                reply = Reply(status, _error("TooManyRequests" if status == 429 else "ServiceUnavailable"),
+                              {"Retry-After": str(retry_after)} if status == 429 else {})
+            else:
+                inner = Request(method=str(sub.get("method", "GET")).upper(), path="/graph" + target,
+                                query=dict(parse_qsl(query, keep_blank_values=True)),
+                                headers={k.lower(): v for k, v in (sub.get("headers") or {}).items()},
+                                body=json.dumps(sub["body"]).encode() if "body" in sub else b"")
+                reply = self._route(inner, target)
+            body = reply.body if isinstance(reply.body, (dict, list)) else None
+            responses.append({"id": sub.get("id"), "status": reply.status,
+                              "headers": {"Content-Type": "application/json", **reply.headers}, "body": body})
+        return Reply(200, {"responses": responses})
+
+    def _route(self, request: Request, path: str) -> Reply:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         select = [f for f in request.query.get("$select", "").split(",") if f]
         if parts == ["v1.0", "users"]:
@@ -183,6 +282,10 @@ class FakeEntra(LoopbackServer):
                        **_pick({k: v for k, v in o.items() if k not in ("@odata.type", "id")}, select)}
                       for o in group["owners"]]
             return Reply(200, self._page(owners, path, request.query))
+        for ext in self.extensions:
+            reply = ext.handle_graph(request, parts)
+            if reply is not None:
+                return reply
         return Reply(400, _error("BadRequest"))
 
     def _add_member(self, group_id: str, request: Request) -> Reply:

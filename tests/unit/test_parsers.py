@@ -1,10 +1,12 @@
-"""connectors.sources.filesystem.parsers: file -> title + heading-scoped sections."""
+"""connectors.sources.parsing: file -> title + heading-scoped sections."""
+
+import io
 
 import pytest
 
 from connectors.sources.base import Section
-from connectors.sources.filesystem.parsers import (
-    SUPPORTED, parse_file, parse_html, parse_markdown, parse_text,
+from connectors.sources.parsing import (
+    SUPPORTED, Unsupported, parse_bytes, parse_file, parse_html, parse_markdown, parse_text,
 )
 
 
@@ -199,5 +201,58 @@ def test_parse_file_dispatches_by_suffix_and_builds_fallback_title(tmp_path):
 
 
 def test_supported_suffixes():
-    assert {".md", ".markdown", ".txt", ".html", ".htm", ".pdf"} <= SUPPORTED
-    assert ".docx" not in SUPPORTED
+    assert {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx", ".pptx", ".xlsx"} <= SUPPORTED
+    assert not {".zip", ".doc", ".exe", ""} & SUPPORTED
+    with pytest.raises(Unsupported, match=r"unsupported file type \.zip"):
+        parse_bytes("tools.zip", b"PK")
+
+
+# --- Office files (built here with the same libraries) ---------------------------------------
+
+
+def test_word_headings_become_sections_and_tables_are_kept():
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Runbook"
+    document.add_heading("Restarting", level=1)
+    document.add_paragraph("Drain the node first.")
+    document.add_heading("Checks", level=2)
+    document.add_paragraph("Look at the dashboard.")
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "service", "billing"
+    buf = io.BytesIO()
+    document.save(buf)
+    title, sections = parse_bytes("runbook.docx", buf.getvalue())
+    assert title == "Runbook"
+    assert sections[0] == Section("Restarting", "Drain the node first.")
+    assert sections[1].heading == "Restarting › Checks"
+    assert "Look at the dashboard." in sections[1].text and "service | billing" in sections[1].text
+
+
+def test_slides_are_sections_titled_by_the_slide():
+    from pptx import Presentation
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Launch plan"
+    slide.placeholders[1].text = "Ship in March"
+    buf = io.BytesIO()
+    deck.save(buf)
+    title, sections = parse_bytes("plan-2026.pptx", buf.getvalue())
+    assert title == "Plan 2026"          # no title property: from the file name
+    assert sections == [Section("Launch plan", "Ship in March")]
+
+
+def test_spreadsheets_are_one_section_per_sheet():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Owners"
+    sheet.append(["service", "team"])
+    sheet.append(["billing", "payments"])
+    buf = io.BytesIO()
+    book.save(buf)
+    title, sections = parse_bytes("owners.xlsx", buf.getvalue())
+    assert sections == [Section("Owners", "service | team\nbilling | payments")]

@@ -1,4 +1,12 @@
-"""The filesystem source: every supported file below a root folder."""
+"""The filesystem source: every supported file below a root folder, permissions from its ``.acl.yml``.
+
+Both interfaces of ``connectors.sources.base``: ``documents()`` for the one-off
+``chatops ingest PATH``, and the sync interface for a configured source (``chatops sources
+sync``, the scheduler). Each listing lists every file (``lists_everything``: what a listing
+misses is gone) with its content digest as version; ``.acl.yml`` is read again at each
+listing and each permission pass, and every listed file's permissions are compared then, so
+an edited ``.acl.yml`` reaches the index at the next sync of either kind, in place.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,15 @@ import json
 import logging
 import os
 from pathlib import Path, PurePosixPath
-from typing import Collection, Iterator
+from typing import Collection, Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatops.access import Acl
 from chatops.groups import GroupNames
-from connectors.sources.base import Document
-from connectors.sources.filesystem.acl import ACL_FILE, AclRules
-from connectors.sources.filesystem.parsers import SUPPORTED, parse_file
+from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.filesystem.acl import ACL_FILE, AclFileError, AclRules
+from connectors.sources.parsing import SUPPORTED, parse_file
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +41,89 @@ class FilesystemConfig(BaseModel):
 
 class FilesystemSource:
     Config = FilesystemConfig
+    lists_everything = True
 
     @classmethod
-    def from_config(cls, config: FilesystemConfig, groups: GroupNames | None = None) -> "FilesystemSource":
-        return cls(Path(config.path), config.base_url, groups)
+    def from_config(cls, config: FilesystemConfig, context) -> "FilesystemSource":
+        return cls(Path(config.path), config.base_url, context.groups, name=context.name)
 
-    def __init__(self, root: Path, base_url: str | None = None, groups: GroupNames | None = None):
+    def __init__(self, root: Path, base_url: str | None = None, groups: GroupNames | None = None, *,
+                 name: str | None = None):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
         self.source_id = f"fs:{self.root}"
+        self.name = name or self.source_id
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
+        self._groups = groups
         self.rules = AclRules.load(self.root, groups)
         self.skipped: list[tuple[str, str]] = []
+
+    # -- the sync interface (connectors.sources.base.SyncSource) ----------------------------
+
+    def scopes(self) -> list[str]:
+        return [""]
+
+    def changes(self, scope: str, cursor: str | None) -> Iterator[Page]:
+        """Every file, one page: its digest as version, and flagged so its permissions are
+        compared (they come from ``.acl.yml``, read again now)."""
+        self._reload_rules()
+        items = [item for item in (self._item(path) for path in self.paths()) if item is not None]
+        yield Page(items=items, cursor=None, done=True)
+
+    def fetch(self, item: Item) -> Document:
+        path = self._path_of(item.doc_id)
+        if path is None:
+            raise Unfetchable("no longer there")
+        try:
+            title, sections = parse_file(path)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
+            raise Unfetchable(f"could not be parsed: {str(exc)[:150]}") from None
+        return Document(doc_id=item.doc_id, title=title, sections=tuple(sections), acl=Acl(),
+                        content_hash=item.version, url=self._url(item.doc_id))
+
+    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+        return {item.doc_id: self.rules.acl_for(item.doc_id) for item in items}
+
+    def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:
+        out: dict[str, Item | None] = {}
+        for item in items:
+            path = self._path_of(item.doc_id)
+            out[item.doc_id] = self._item(path) if path is not None else None
+        return out
+
+    def groups(self) -> list[SourceGroup]:
+        """No groups of its own; a permission pass starts here, so ``.acl.yml`` is read again."""
+        self._reload_rules()
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def _reload_rules(self) -> None:
+        try:
+            self.rules = AclRules.load(self.root, self._groups)
+        except (AclFileError, OSError) as exc:
+            # Keep the permissions already in the index rather than guess new ones.
+            raise SourceUnavailable(f"{self.root / ACL_FILE}: {exc}", transient=False) from None
+
+    def _path_of(self, doc_id: str) -> Path | None:
+        found = self.paths_of([doc_id])
+        return found[0] if found else None
+
+    def _item(self, path: Path) -> Item | None:
+        rel = path.relative_to(self.root).as_posix()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            return Item(doc_id=rel, version="", title=path.name, skip=f"could not be read: {exc.strerror}")
+        version = hashlib.sha256(PARSER_VERSION.encode() + b"\0" + raw).hexdigest()[:40]
+        return Item(doc_id=rel, version=version, title=path.name, url=self._url(rel), sharing_changed=True)
+
+    def _url(self, rel: str) -> str | None:
+        return f"{self.base_url}{rel}" if self.base_url else None
+
+    # -- every document at once (chatops ingest PATH) ------------------------------------------
 
     def paths(self) -> list[Path]:
         found = []

@@ -1,0 +1,1 @@
+"""SharePoint Online document libraries and OneDrive for Business, through Microsoft Graph."""

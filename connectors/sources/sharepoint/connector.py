@@ -1,0 +1,282 @@
+"""SharePoint Online document libraries and OneDrive for Business as a synced source.
+
+* Scopes are drives: every library of each configured site (``GET /sites/{host}:/{path}``,
+  then ``GET /sites/{id}/drives``; only ``drives:`` when given) and each configured
+  person's OneDrive (``GET /users/{upn}/drive``).
+* Content: ``GET /drives/{id}/root/delta`` page by page to the ``@odata.deltaLink``, which is
+  the stored cursor; a 410 on it means list the drive again and diff. Items are tracked by id
+  (a rename or move changes the title and link in place, not the embedding); the version is
+  the content hash Graph keeps (``quickXorHash``; the ``cTag`` where there is none), so a
+  metadata-only change downloads nothing. Deltas ask for sharing changes (``Prefer:
+  deltashowsharingchanges, hierarchicalsharing`` and the two that must come with them);
+  flagged items are re-read, and so is everything below a flagged folder.
+* Files: ``GET /drives/{d}/items/{i}/content`` (a redirect to a pre-authenticated URL,
+  fetched without our token), parsed by ``connectors.sources.parsing``.
+* Permissions: ``GET /drives/{d}/items/{i}/permissions`` through ``$batch``; the rules are in
+  ``connectors.sources.sharepoint.permissions``. A 403 or 404 there leaves the item visible
+  to nobody.
+* The sites' own groups: SharePoint REST ``_api/web/sitegroups`` and ``GetById(n)/users``
+  (SharePoint accepts app-only tokens from a certificate only: ``ENTRA_CLIENT_CERTIFICATE_PATH``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterator, Sequence
+from urllib.parse import quote, urlsplit
+
+from chatops.access import Acl
+from connectors.identity.graph import GraphClient, graph_client
+from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
+from connectors.sources.sharepoint.config import SharePointConfig
+from connectors.sources.sharepoint.http import NotFound, SourceHttp
+from connectors.sources.sharepoint.permissions import acl_of, site_group_members, site_group_token
+
+log = logging.getLogger(__name__)
+
+# The sharing annotations need the two preferences before them (Graph's delta documentation).
+DELTA_PREFER = "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges, hierarchicalsharing"
+SHARED_CHANGED = "@microsoft.graph.sharedChanged"
+SP_REST_ACCEPT = "application/json;odata=nometadata"
+
+
+@dataclass(frozen=True)
+class Drive:
+    id: str
+    site_id: str          # Graph's "host,site collection id,web id": scopes the site's groups
+    site_url: str         # for SharePoint REST
+    name: str
+
+
+def _split(doc_id: str) -> tuple[str, str]:
+    drive, _, item = doc_id.rpartition("/")
+    return drive, item
+
+
+class SharePointSource:
+    Config = SharePointConfig
+    lists_everything = False
+
+    @classmethod
+    def from_config(cls, config: SharePointConfig, context) -> "SharePointSource":
+        if context.settings is None:
+            raise ValueError("a SharePoint source needs the settings (the Entra app)")
+        graph = graph_client(context.settings, context.http, max_attempts=1)
+        return cls(context.name or "sharepoint", config, graph,
+                   max_wait=context.settings.source_max_throttle_wait)
+
+    def __init__(self, name: str, config: SharePointConfig, graph: GraphClient, *, max_wait: float = 120.0,
+                 sleep=time.sleep, now=lambda: datetime.now(timezone.utc)):
+        self.name = name
+        self.source_id = f"sharepoint:{name}"
+        self.config = config
+        self.graph = graph
+        self.http = SourceHttp(graph, max_wait=max_wait, sleep=sleep)
+        self._now = now
+        self._drives: dict[str, Drive] = {}
+        self._emails: dict[str, str | None] = {}
+        self._owners: dict[str, list[str]] = {}
+
+    # -- scopes -----------------------------------------------------------------------------
+
+    def scopes(self) -> list[str]:
+        self.http.new_window()
+        drives: dict[str, Drive] = {}
+        wanted = set(self.config.drives or [])
+        for url in self.config.sites:
+            parts = urlsplit(url)
+            try:
+                site = self.http.get_json(f"/sites/{parts.hostname}:{quote(parts.path)}")
+            except NotFound:
+                raise SourceUnavailable(f"site {url} not found (or not granted to the app)", transient=False) from None
+            for drive in self.http.pages(f"/sites/{quote(site['id'], safe='')}/drives"):
+                if wanted and drive["id"] not in wanted:
+                    continue
+                drives[drive["id"]] = Drive(drive["id"], site["id"], site.get("webUrl") or url,
+                                            drive.get("name") or "")
+        for upn in self.config.onedrive_users:
+            try:
+                drive = self.http.get_json(f"/users/{quote(upn)}/drive")
+            except NotFound:
+                log.warning("no OneDrive for this person; skipped", extra={"source": self.name, "user": upn})
+                continue
+            ids = drive.get("sharePointIds") or {}
+            host = urlsplit(ids.get("siteUrl") or drive.get("webUrl") or "").hostname or ""
+            site_id = f"{host},{ids.get('siteId', '')},{ids.get('webId', '')}"
+            drives[drive["id"]] = Drive(drive["id"], site_id, ids.get("siteUrl") or "", drive.get("name") or upn)
+        if wanted - set(drives):
+            log.warning("configured drives not found in the sites", extra={"source": self.name,
+                                                                           "drives": sorted(wanted - set(drives))})
+        self._drives = drives
+        return sorted(drives)
+
+    def _drive(self, drive_id: str) -> Drive:
+        if drive_id not in self._drives:
+            self.scopes()
+        try:
+            return self._drives[drive_id]
+        except KeyError:
+            raise SourceUnavailable(f"drive {drive_id} is no longer part of this source") from None
+
+    # -- content ----------------------------------------------------------------------------
+
+    def changes(self, scope: str, cursor: str | None) -> Iterator[Page]:
+        self.http.new_window()
+        link = cursor or f"/drives/{quote(scope, safe='')}/root/delta"
+        while True:
+            page = self.http.get_json(link, headers={"Prefer": DELTA_PREFER})
+            latest: dict[str, dict] = {}
+            for raw in page.get("value") or []:   # the same item may come twice: the last one counts
+                if raw.get("id"):
+                    latest.pop(raw["id"], None)
+                    latest[raw["id"]] = raw
+            items = [self._item(scope, raw) for raw in latest.values()]
+            next_link = page.get("@odata.nextLink")
+            if next_link:
+                yield Page(items=items, cursor=next_link, done=False)
+                link = next_link
+                continue
+            yield Page(items=items, cursor=page.get("@odata.deltaLink") or cursor, done=True)
+            return
+
+    def _item(self, scope: str, raw: dict) -> Item:
+        parent = (raw.get("parentReference") or {}).get("id")
+        doc_id = f"{scope}/{raw['id']}"
+        name = raw.get("name") or ""
+        if raw.get("deleted") is not None and "deleted" in raw:
+            return Item(doc_id=doc_id, scope=scope, title=name, deleted=True,
+                        folder="folder" in raw)
+        folder = "folder" in raw or "root" in raw
+        hashes = (raw.get("file") or {}).get("hashes") or {}
+        version = (hashes.get("quickXorHash") or raw.get("cTag") or raw.get("eTag")
+                   or f"{raw.get('lastModifiedDateTime', '')}:{raw.get('size', '')}")
+        skip = None
+        if not folder:
+            suffix = ("." + name.rsplit(".", 1)[1].lower()) if "." in name else ""
+            if "package" in raw or "file" not in raw:
+                skip = "not a file (a notebook or other package)"
+            elif suffix not in SUPPORTED:
+                skip = f"unsupported file type {suffix or '(none)'}"
+            elif (raw.get("size") or 0) > self.config.max_file_mb * 1_000_000:
+                skip = f"larger than {self.config.max_file_mb:g} MB"
+        return Item(doc_id=doc_id, scope=scope, version=str(version), title=name or self._drives.get(scope, Drive(
+                    scope, "", "", "")).name, url=raw.get("webUrl"), parent=f"{scope}/{parent}" if parent else None,
+                    folder=folder, sharing_changed=str(raw.get(SHARED_CHANGED, "")).lower() == "true", skip=skip)
+
+    def fetch(self, item: Item) -> Document:
+        drive, item_id = _split(item.doc_id)
+        try:
+            data = self.http.download(f"/drives/{quote(drive, safe='')}/items/{quote(item_id, safe='')}/content",
+                                      max_bytes=int(self.config.max_file_mb * 1_000_000))
+        except NotFound:
+            raise Unfetchable("no longer there") from None
+        except ValueError as exc:
+            raise Unfetchable(str(exc)) from None
+        try:
+            _title, sections = parse_bytes(item.title, data)
+        except Unsupported as exc:
+            raise Unfetchable(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a corrupt file must not stop the rest
+            raise Unfetchable(f"could not be parsed ({type(exc).__name__})") from None
+        # The file name is the title people know it by in SharePoint (a document's own title
+        # property is often a template's leftover).
+        return Document(doc_id=item.doc_id, title=item.title, sections=tuple(sections), acl=Acl(),
+                        content_hash=item.version, url=item.url)
+
+    def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:
+        paths = {i.doc_id: "/drives/{}/items/{}".format(*(quote(p, safe="") for p in _split(i.doc_id)))
+                 for i in items}
+        out: dict[str, Item | None] = {}
+        for doc_id, (status, body) in self.http.batch(paths).items():
+            if status == 200:
+                out[doc_id] = self._item(_split(doc_id)[0], body)
+            elif status == 404:
+                out[doc_id] = None
+            else:
+                raise SourceUnavailable(f"reading an item answered {status}", transient=status >= 500)
+        return out
+
+    # -- permissions --------------------------------------------------------------------------
+
+    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+        paths = {i.doc_id: "/drives/{}/items/{}/permissions".format(*(quote(p, safe="") for p in _split(i.doc_id)))
+                 for i in items}
+        out: dict[str, Acl | None] = {}
+        now = self._now()
+        for doc_id, (status, body) in self.http.batch(paths).items():
+            if status != 200:
+                # 403: the app may not read them; 404: gone since it was listed. Either way
+                # nobody sees the item until its permissions can be read again.
+                if status not in (401, 403, 404):
+                    raise SourceUnavailable(f"reading permissions answered {status}", transient=status >= 500)
+                log.warning("permissions unreadable; the item is hidden",
+                            extra={"source": self.name, "doc_id": doc_id, "status": status})
+                out[doc_id] = None
+                continue
+            perms = list(body.get("value") or [])
+            link = body.get("@odata.nextLink")
+            while link:
+                page = self.http.get_json(link)
+                perms.extend(page.get("value") or [])
+                link = page.get("@odata.nextLink")
+            grants = acl_of(perms, site_id=self._drive(_split(doc_id)[0]).site_id,
+                            organization_public=self.config.organization_links_public, now=now,
+                            resolve_user=self._email_of, owners_of=self._owners_of)
+            out[doc_id] = grants.acl()
+        return out
+
+    def groups(self) -> list[SourceGroup]:
+        """Every group of every site the drives belong to, with its members (SharePoint REST)."""
+        self.http.new_window()
+        self._owners.clear()
+        self._emails.clear()
+        if not self._drives:
+            self.scopes()
+        sites = {d.site_id: d.site_url for d in self._drives.values() if d.site_url}
+        if sites and not self.graph.has_certificate:
+            raise SourceUnavailable(
+                "reading SharePoint site group members needs the Entra app's certificate "
+                "(ENTRA_CLIENT_CERTIFICATE_PATH): SharePoint refuses app-only tokens from a client secret",
+                transient=False)
+        out: list[SourceGroup] = []
+        for site_id, site_url in sorted(sites.items()):
+            scope = f"https://{urlsplit(site_url).hostname}/.default"
+            api = site_url.rstrip("/") + "/_api/web/sitegroups"
+            headers = {"Accept": SP_REST_ACCEPT}
+            for group in list(self.http.pages(f"{api}?$select=Id,Title", headers=headers, scope=scope,
+                                              next_keys=("odata.nextLink", "@odata.nextLink"))):
+                users = self.http.pages(
+                    f"{api}/GetById({int(group['Id'])})/users?$select=Id,LoginName,Email,UserPrincipalName,PrincipalType",
+                    headers=headers, scope=scope, next_keys=("odata.nextLink", "@odata.nextLink"))
+                members = site_group_members(users, organization_public=self.config.organization_links_public,
+                                             owners_of=self._owners_of)
+                out.append(SourceGroup(site_group_token(site_id, group["Id"]), tuple(members)))
+        return out
+
+    def close(self) -> None:
+        pass
+
+    # -- people behind ids ----------------------------------------------------------------------
+
+    def _email_of(self, user_id: str) -> str | None:
+        if user_id not in self._emails:
+            try:
+                user = self.http.get_json(f"/users/{quote(user_id, safe='')}?$select=mail,userPrincipalName")
+                self._emails[user_id] = (user.get("mail") or user.get("userPrincipalName") or "").lower() or None
+            except NotFound:
+                self._emails[user_id] = None
+        return self._emails[user_id]
+
+    def _owners_of(self, group_id: str) -> list[str]:
+        if group_id not in self._owners:
+            try:
+                owners = self.http.pages(f"/groups/{quote(group_id, safe='')}/owners?$select=mail,userPrincipalName")
+                self._owners[group_id] = [(o.get("mail") or o.get("userPrincipalName") or "").lower()
+                                          for o in owners if o.get("mail") or o.get("userPrincipalName")]
+            except NotFound:
+                self._owners[group_id] = []
+        return self._owners[group_id]

@@ -1,0 +1,91 @@
+"""A SharePoint tenant on loopback (tests/standins/fake_sharepoint.py behind fake Entra), a
+source synced from it into a real embedded index and a SQLite store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from chatops.access import Audience, Principal
+from chatops.store import Store
+from chatops.store.sources import SourceStates
+from connectors.identity.graph import GraphClient
+from connectors.index.base import Query
+from connectors.index.edge_index import EdgeIndex
+from connectors.sources.sharepoint.config import SharePointConfig
+from connectors.sources.sharepoint.connector import SharePointSource
+from tests.ingest_helpers import DIM, HashEmbedder
+from tests.standins.fake_entra import FakeEntra
+from tests.standins.fake_sharepoint import FakeSharePoint
+from usecases.sync import Sync
+
+
+def make_certificate() -> tuple[str, str]:
+    """(private key PEM, certificate PEM) of a fresh self-signed certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatops-test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CERT = make_certificate()
+
+
+@dataclass
+class Tenant:
+    entra: FakeEntra
+    sp: FakeSharePoint
+    store: Store
+    states: SourceStates
+    index: EdgeIndex
+    embedder: HashEmbedder
+    sleeps: list[float] = field(default_factory=list)
+
+    def source(self, *, name: str = "eng-docs", certificate: bool = True, max_wait: float = 120.0,
+               **config) -> SharePointSource:
+        config.setdefault("sites", ["https://contoso.sharepoint.com/sites/engineering"])
+        credential = {"private_key": CERT[0], "public_certificate": CERT[1]} if certificate else "secret-1"
+        graph = GraphClient("tenant-1", "client-1", credential, http_client=self.entra.session(), max_attempts=1)
+        return SharePointSource(name, SharePointConfig(**config), graph, max_wait=max_wait,
+                                sleep=self.sleeps.append)
+
+    def sync(self, source: SharePointSource, mode: str = "changes", **kw):
+        return Sync(source, self.states, self.index, self.embedder, kind="sharepoint", **kw).run(mode)
+
+    def visible_to(self, who: Principal | Audience, source_id: str = "sharepoint:eng-docs") -> set[str]:
+        """Titles of the documents of the source this person (or audience) may see."""
+        audience = who if isinstance(who, Audience) else Audience.of(who)
+        hits = self.index.search(Query(dense=[0.5] * DIM, sparse=None), audience, limit=1000, candidates=1000,
+                                 mode="dense")
+        return {h.chunk.title for h in hits if h.chunk.source == source_id}
+
+    def person(self, email: str, entra_groups=(), source: str = "eng-docs") -> Principal:
+        """A person as the bot resolves them: Entra groups plus the source groups they are in."""
+        groups = set(entra_groups) | self.states.groups_of(email, entra_groups)
+        return Principal.of(email, groups)
+
+
+@pytest.fixture
+def tenant(tmp_path):
+    entra = FakeEntra(users={}, certificate=CERT[1])
+    sp = FakeSharePoint(page_size=3)
+    entra.extend(sp)
+    with entra:
+        store = Store.for_url(f"sqlite:///{tmp_path / 'chatops.db'}")
+        index = EdgeIndex(path=tmp_path / "index", dim=DIM, exact=True)
+        try:
+            yield Tenant(entra, sp, store, SourceStates(store), index, HashEmbedder())
+        finally:
+            index.close()
+            store.close()
