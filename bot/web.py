@@ -113,10 +113,13 @@ def _check_body(content_type: str, body: bytes) -> None:
         raise _Refused(400, "malformed", "unsupported content type")
 
 
-def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None) -> FastAPI:
+def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None,
+                   routes: tuple[Route, ...] = ()) -> FastAPI:
     """``ready()`` returns (ok, detail) for the health check. ``signing_secret``: check Slack's
-    signature before anything reads the body's content (Bolt checks it again)."""
+    signature before anything reads the body's content (Bolt checks it again). ``routes``: more
+    endpoints (Graph's change notifications: bot/graph_notify.py)."""
     api = FastAPI(title="chatops", docs_url=None, redoc_url=None, openapi_url=None)
+    api.router.routes.extend(routes)
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: Request) -> Response:

@@ -8,14 +8,15 @@ means visible to nobody.
 An ``Audience`` is everyone who will read an answer: the asker alone in a DM,
 every member of a channel otherwise. A chunk may be used for an answer only
 if *every* principal of the audience may see it. The index turns an audience
-into its own filter; ``Audience.can_see`` is the same rule in Python, applied
+into its own filter; ``Audience.may_use`` is the same rule in Python, applied
 again to every hit the index returns (defence in depth: a bug in one layer
-cannot leak on its own).
+cannot leak on its own). An audience may also withhold the restricted
+documents of sources whose permissions are out of date (``withheld``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 
@@ -95,6 +96,9 @@ class Audience:
     reason: str = ""
     members: frozenset[str] = frozenset()
     as_of: float | None = None
+    # Sources (index ``source`` ids) whose permissions are too old to trust: their restricted
+    # documents are withheld from everyone; their public ones stay usable.
+    withheld: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, principal: Principal) -> "Audience":
@@ -121,9 +125,17 @@ class Audience:
             return None
         return [(p.email, tuple(sorted(p.groups))) for p in self.principals]
 
+    def withholding(self, sources: Iterable[str]) -> "Audience":
+        """The same audience, with the restricted documents of these sources withheld."""
+        return replace(self, withheld=self.withheld | frozenset(sources))
+
     def can_see(self, acl: Acl) -> bool:
         if not acl.visible_to_anyone:
             return False
         if self.public_only or not self.principals:
             return acl.public
         return all(p.can_see(acl) for p in self.principals)
+
+    def may_use(self, acl: Acl, source: str) -> bool:
+        """``can_see``, and not a restricted document of a withheld source."""
+        return self.can_see(acl) and (acl.public or source not in self.withheld)

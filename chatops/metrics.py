@@ -42,3 +42,26 @@ WORKER_LAST_CONSUMED = Gauge(
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# -- document sources (usecases/sync.py, usecases/freshness.py) ---------------------------------
+
+SOURCE_SYNC_WINDOWS = Counter(
+    "chatops_source_sync_windows_total",
+    "Windows of source syncs, by source, mode (changes, permissions, full) and outcome "
+    "(done, more, error, busy).", ["source", "mode", "outcome"])
+SOURCE_CHANGES = Counter(
+    "chatops_source_documents_changed_total",
+    "Documents changed in the index by source syncs, by source and change (added, updated, deleted, "
+    "renamed, permissions, skipped, unreadable).", ["source", "change"])
+SOURCE_ACL_AGE = Gauge(
+    "chatops_source_acl_age_seconds",
+    "Seconds since the start of the source's last complete permission pass (its ACL watermark).", ["source"])
+SOURCE_STALE = Gauge(
+    "chatops_source_acl_stale",
+    "1 while a source's permissions are older than CHATOPS_MAX_ACL_AGE: its restricted documents are "
+    "withheld from answers.", ["source"])
+GRAPH_NOTIFICATIONS = Counter(
+    "chatops_graph_notifications_total",
+    "Graph change notifications received, by outcome (changes, subscriptions: what they queued; refused: a "
+    "clientState that did not check out; too_large, malformed, unknown_source).", ["outcome"])

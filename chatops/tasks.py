@@ -15,6 +15,7 @@ DECISION = "decision"
 ANSWER_IN_DM = "answer_in_dm"
 INGEST_PLAN = "ingest_plan"
 INGEST_BATCH = "ingest_batch"
+SOURCE_SYNC = "source_sync"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ TASKS: dict[str, TaskKind] = {t.kind: t for t in (
     TaskKind(ANSWER_IN_DM, "chatops.answer_in_dm", ingest=False),
     TaskKind(INGEST_PLAN, "chatops.ingest_plan", ingest=True),
     TaskKind(INGEST_BATCH, "chatops.ingest_batch", ingest=True),
+    TaskKind(SOURCE_SYNC, "chatops.source_sync", ingest=True),      # one window of a source's sync
 )}
 
 
@@ -43,4 +45,6 @@ def task_key(kind: str, payload: dict) -> str:
         return f"question:{payload.get('channel')}:{payload.get('ts')}"
     if kind == ANSWER_IN_DM:
         return f"answer_in_dm:{payload.get('offer_id')}:{payload.get('user')}"
+    if kind == SOURCE_SYNC:
+        return f"source_sync:{payload.get('source')}:{payload.get('mode')}:{payload.get('chain')}"
     return f"{kind}:{payload.get('cid')}"

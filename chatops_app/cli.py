@@ -124,15 +124,15 @@ def ingest(ctx, path: Path | None, source_name: str | None, base_url: str | None
                  if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
         if given:
             raise click.UsageError(", ".join(given) + ": only with --via-workers")
+    if source_name is not None:   # a configured source: its full sync (content, groups, permissions)
+        if via_workers:
+            ctx.invoke(sources_sync, name=source_name, full=True, via_workers=True)
+        else:
+            ctx.invoke(sources_sync, name=source_name, full=True)
+        return
     with _container(ctx) as container:
         settings = container.settings
-        if source_name is not None:
-            if source_name not in container.sources:
-                raise ConfigError(f"no source named {source_name!r} in CHATOPS_CONFIG "
-                                  f"(sources: {', '.join(container.sources) or 'none'})")
-            spec = container.sources[source_name]
-        else:
-            spec = filesystem_spec(path, base_url)
+        spec = filesystem_spec(path, base_url)
         source = open_source(spec, settings.group_names)
         if via_workers:
             _ingest_via_workers(container, spec, source.source_id, batch_docs=batch_docs, wait=wait, timeout=timeout)
@@ -178,6 +178,102 @@ def _print_report(report) -> None:
     click.echo(report.summary())
     for rel, why in report.skipped:
         click.echo(f"  skipped {rel}: {why}", err=True)
+
+
+# -- configured sources ------------------------------------------------------------------------
+
+
+@main.group()
+def sources():
+    """The document sources of CHATOPS_CONFIG: list, sync, status."""
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sources_list(ctx, as_json: bool):
+    """The configured sources."""
+    with _container(ctx) as container:
+        rows = [{"name": name, "kind": spec["kind"], "source_id": container.source_ids[name][1],
+                 **{k: v for k, v in spec.items() if k != "kind"}} for name, spec in sorted(container.sources.items())]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no sources configured (the sources: list of CHATOPS_CONFIG)")
+    for row in rows:
+        where = row.get("path") or ", ".join(row.get("sites") or []) or ", ".join(row.get("onedrive_users") or [])
+        click.echo(f"{row['name']:<20} {row['kind']:<11} {where}")
+
+
+@sources.command("sync")
+@click.argument("name")
+@click.option("--full", is_flag=True, help="List everything again, prune what is gone, and re-read every "
+                                          "permission (default: the changes since the last sync).")
+@click.option("--via-workers", is_flag=True, help="Queue the sync for the workers instead of running it here.")
+@click.pass_context
+def sources_sync(ctx, name: str, full: bool, via_workers: bool = False):
+    """Sync one source now, in this process (it opens the embedded index itself, like ingest)."""
+    mode = "full" if full else "changes"
+    with _container(ctx) as container:
+        if via_workers:
+            container.sources_scheduler.enqueue(name, mode, force=True)
+            click.echo(f"queued a {mode} sync of {name} for the workers; follow it with: chatops sources status")
+            return
+        sync = container.sync(name, progress=sys.stderr.isatty())
+        try:
+            container.index  # noqa: B018 - open it now: a busy index is one clear line
+        except IndexBusy as exc:
+            raise IndexBusy(f"{exc}; or let the workers sync it: chatops sources sync {name} --via-workers") from None
+        report = sync.run(mode)
+        if report.done and container.engine.needs_optimize and (report.added or report.updated):
+            container.release_embedder()
+            container.index.optimize()
+    click.echo(report.summary())
+    for title, why in report.skipped[:50]:
+        click.echo(f"  skipped {title}: {why}", err=True)
+    if report.error or report.busy:
+        sys.exit(1)
+
+
+@sources.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def sources_status(ctx, as_json: bool):
+    """Per source: documents, the last syncs and their ages, the ACL watermark, errors, staleness."""
+    with _container(ctx) as container:
+        now = datetime.now(timezone.utc)
+        rows = container.source_statuses(now)
+    if as_json:
+        click.echo(json.dumps([r.as_json(now) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no sources configured (the sources: list of CHATOPS_CONFIG)")
+    for r in rows:
+        state = "never synced" if not r.synced else (
+            "STALE: restricted documents withheld from answers" if r.stale else "ok")
+        if r.running:
+            state += ", syncing now"
+        click.echo(f"{r.name} ({r.kind}): {r.documents} documents ({r.hidden} hidden from everyone, "
+                   f"{r.unreadable} with unreadable permissions), {r.skipped} skipped, {r.pending} pending; "
+                   f"changes {_ago(now, r.last_incremental_at)}, full {_ago(now, r.last_full_at)}, "
+                   f"ACL watermark {_ago(now, r.acl_watermark)}; {state}")
+        if r.last_error:
+            click.echo(f"  last error: {r.last_error}")
+        if r.throttled_until and r.throttled_until > now:
+            click.echo(f"  throttled until {r.throttled_until:%Y-%m-%d %H:%M:%S} UTC")
+    if any(r.stale for r in rows):
+        sys.exit(1)
+
+
+def _ago(now: datetime, when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = max(0, int((now - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
 
 
 # -- questions ---------------------------------------------------------------------------------
@@ -301,6 +397,19 @@ def socket(ctx):
     """Serve Slack over Socket Mode (SLACK_APP_TOKEN)."""
     with _container(ctx, service=True) as container:
         run_socket_mode(container.bolt_app(socket_mode=True), container.settings.slack_app_token)
+
+
+@main.command()
+@click.option("--schedule-file", type=click.Path(path_type=Path), default=None,
+              help="Where beat keeps when each entry last ran (default: CHATOPS_DATA_DIR/celerybeat-schedule).")
+@click.pass_context
+def beat(ctx, schedule_file: Path | None):
+    """The scheduler (Celery beat): syncs every configured source's changes, permissions and
+    everything on their intervals (CHATOPS_SYNC_*_EVERY), through the workers. Run one."""
+    from chatops_app.worker import run_beat
+
+    with _container(ctx, service=True) as container:
+        run_beat(container, schedule_file, announce=lambda line: click.echo(line, err=True))
 
 
 @main.command()

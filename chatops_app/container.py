@@ -37,6 +37,7 @@ from bot.handlers.decision import DecisionHandler
 from bot.handlers.dm_offer import DmOfferHandler
 from bot.handlers.question import QuestionHandler, Timing
 from bot.people import SlackPeople
+from bot.graph_notify import graph_notify_route
 from bot.web import create_web_app
 from chatops.catalogue import Catalogue
 from chatops.errors import ConfigError
@@ -44,20 +45,26 @@ from chatops.progress import Progress
 from chatops.settings import Settings
 from chatops.state import State
 from chatops.store import Store
-from chatops.tasks import ANSWER_IN_DM, DECISION, INGEST_BATCH, INGEST_PLAN, QUESTION, task_key
+from chatops.tasks import ANSWER_IN_DM, DECISION, INGEST_BATCH, INGEST_PLAN, QUESTION, SOURCE_SYNC, task_key
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from connectors.identity.cached import CachedProvider
 from connectors.index.retriever import check_strategy
-from connectors.sources.registry import configured_sources
+from connectors.identity.source_groups import WithSourceGroups
+from connectors.sources.registry import SourceContext, configured_sources, open_sync_source, source_id_of
+from chatops.store.sources import SourceStates
 from usecases.answering import Answering
 from usecases.ask import Pipeline
+from usecases.freshness import SourceStatus, Withheld, statuses
+from usecases.notifications import client_state, notify_url
 from usecases.proposals import ProposalService
+from usecases.sync import Budget, Sync
 from workers.celery_app import Runtime, create_celery, make_dispatch, redelivery_window
 from workers.health import Health, web_status
 from workers.inflight import InFlight
 from workers.ingest_jobs import IngestJobs
 from workers.ingest_tasks import IngestHandler, IngestTasks
+from workers.source_tasks import SourceChains, SourceSyncHandler
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +120,10 @@ class Container:
         from connectors.identity.registry import build_identity   # msal: not for the web process
 
         s = self.settings
-        return CachedProvider(build_identity(s, self._http_client), self.redis, prefix=s.key_prefix,
-                              ttl=s.identity_cache_ttl)
+        cached = CachedProvider(build_identity(s, self._http_client), self.redis, prefix=s.key_prefix,
+                                ttl=s.identity_cache_ttl)
+        # With synced sources, a person's groups include the sources' own groups they are in.
+        return WithSourceGroups(cached, self.source_states) if self.sources else cached
 
     @_once
     def embedder(self):
@@ -155,6 +164,65 @@ class Container:
         """The ``sources:`` of CHATOPS_CONFIG, checked: {name: spec}."""
         return configured_sources(self.settings.file.sources)
 
+    @_once
+    def source_ids(self) -> dict[str, tuple[str, str]]:
+        """{name: (kind, index source id)} of the configured sources."""
+        return {name: (spec["kind"], source_id_of(name, spec)) for name, spec in self.sources.items()}
+
+    @_once
+    def source_states(self) -> SourceStates:
+        return SourceStates(self.store)
+
+    def open_sync_source(self, name: str):
+        """A configured source, opened to sync (its connector talks to the source)."""
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none configured"
+            raise ConfigError(f"no source named {name!r} in CHATOPS_CONFIG (sources: {known})")
+        context = SourceContext(groups=self.settings.group_names, settings=self.settings, http=self._http_client)
+        return open_sync_source(name, self.sources[name], context)
+
+    def sync(self, name: str, *, progress: bool = False) -> Sync:
+        """The sync of one configured source against this process's index and store (the source
+        is opened once per process: a SharePoint source keeps its drives and its token)."""
+        s = self.settings
+        with self._lock:
+            opened = self._built.setdefault("opened_sources", {})
+            if name not in opened:
+                opened[name] = self.open_sync_source(name)
+            source = opened[name]
+        return Sync(source, self.source_states, self.index, self.embedder,
+                    kind=self.sources[name]["kind"], batch_chunks=s.ingest_batch_chunks, progress=progress)
+
+    def sync_budget(self) -> Budget:
+        return Budget(items=self.settings.sync_window_items, seconds=self.settings.sync_window_seconds)
+
+    def source_statuses(self, now=None) -> list[SourceStatus]:
+        return statuses(self.source_states, self.source_ids, max_acl_age=self.settings.max_acl_age, now=now)
+
+    @property
+    def notifications_configured(self) -> bool:
+        """Graph change notifications are set up (and a source can use them)."""
+        s = self.settings
+        return bool(s.public_url and s.graph_notify_secret and
+                    any(spec["kind"] == "sharepoint" for spec in self.sources.values()))
+
+    def watch_sources(self, name: str = "*") -> dict[str, dict]:
+        """Create and renew the Graph subscriptions of one source ("*": every source that can)."""
+        s = self.settings
+        if not self.notifications_configured:
+            return {}
+        out = {}
+        for source_name in sorted(self.sources) if name == "*" else [name]:
+            source = self.open_sync_source(source_name)
+            if hasattr(source, "watch"):
+                out[source_name] = source.watch(notify_url(s.public_url, source_name),
+                                                client_state(s.graph_notify_secret.get_secret_value(), source_name))
+        return out
+
+    @_once
+    def withheld(self) -> Withheld:
+        return Withheld(self.source_states, self.source_ids, max_acl_age=self.settings.max_acl_age)
+
     # -- use cases -----------------------------------------------------------------------
 
     @_once
@@ -167,7 +235,8 @@ class Container:
                         top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
                         min_similarity=s.min_similarity, catalogue=self.catalogue,
                         strategy=check_strategy(s.retrieval), dense_weight=s.dense_weight,
-                        directory=self.channel_directory if with_slack else None)
+                        directory=self.channel_directory if with_slack else None,
+                        withheld=self.withheld if self.sources else None)
 
     @_once
     def answering(self) -> Answering:
@@ -225,8 +294,17 @@ class Container:
             except Exception as exc:  # noqa: BLE001
                 return False, f"redis unavailable: {type(exc).__name__}"
 
+        routes = ()
+        if self.notifications_configured:
+            routes = (graph_notify_route(secret=s.graph_notify_secret.get_secret_value(),
+                                         sources=frozenset(self.sources), ask=self.request_sync,
+                                         max_body_bytes=s.max_body_bytes),)
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
-                              signing_secret=s.slack_signing_secret.get_secret_value())
+                              signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes)
+
+    def request_sync(self, source: str, mode: str) -> None:
+        """Ask the workers for a sync of a source (or, mode "subscriptions", its subscriptions)."""
+        self.dispatch(SOURCE_SYNC, {"source": source, "mode": mode, "chain": None})
 
     # -- the worker's handlers -------------------------------------------------------------
 
@@ -235,7 +313,8 @@ class Container:
         return {QUESTION: lambda: self.question_handler, DECISION: lambda: self.decision_handler,
                 ANSWER_IN_DM: lambda: self.dm_offer_handler,
                 INGEST_PLAN: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN),
-                INGEST_BATCH: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH)}[kind]()
+                INGEST_BATCH: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH),
+                SOURCE_SYNC: lambda: self.source_sync_handler}[kind]()
 
     def _slack_required(self) -> SlackGateway:
         if self.gateway is None:
@@ -268,6 +347,16 @@ class Container:
     @_once
     def ingest_tasks(self) -> IngestTasks:
         return IngestTasks(self.index, self.embedder, self.ingest_jobs, self.dispatch, groups=self.settings.group_names)
+
+    @_once
+    def sources_scheduler(self) -> SourceChains:
+        """Source syncs on the workers: started, or asked to run again (workers.source_tasks)."""
+        return SourceChains(self.redis, self.settings.key_prefix, self.dispatch)
+
+    @_once
+    def source_sync_handler(self) -> SourceSyncHandler:
+        return SourceSyncHandler(sync_for=self.sync, chains=self.sources_scheduler, budget=self.sync_budget,
+                                 watch=self.watch_sources)
 
     @_once
     def inflight(self) -> InFlight:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 
 from celery import signals
+from celery.apps.beat import Beat
 
 from chatops import logs
+from chatops.errors import ConfigError
 from chatops.settings import Settings
 from chatops_app.container import Container
+from workers.beat import beat_schedule
 from workers.celery_app import register_tasks
 from workers.health import ConsumerTick, serve
 from workers.inflight import Reaper
@@ -65,3 +68,18 @@ def __getattr__(name: str):
             built = globals()["_built"] = build()
         return built[0]
     raise AttributeError(name)
+
+
+def run_beat(container: Container, schedule_file=None, *, announce=print) -> None:
+    """``chatops beat``: Celery beat with the sources' timetable (workers.beat)."""
+    settings = container.settings
+    if not container.sources:
+        raise ConfigError("no sources configured (the sources: list of CHATOPS_CONFIG): nothing to schedule")
+    app = container.celery
+    app.conf.beat_schedule = beat_schedule(settings, container.sources,
+                                           subscriptions=container.notifications_configured)
+    path = schedule_file or settings.data_dir / "celerybeat-schedule"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name, entry in sorted(app.conf.beat_schedule.items()):
+        announce(f"every {entry['schedule'].total_seconds():g} s: {name}")
+    Beat(app=app, schedule=str(path), loglevel=settings.log_level, quiet=True).run()

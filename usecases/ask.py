@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from chatops.access import Audience, Principal
 from connectors.identity.base import IdentityProvider
@@ -105,6 +105,9 @@ class Pipeline:
     dense_weight: float = 0.95
     catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
     directory: ChannelDirectory | None = None
+    # The sources whose permissions are too old to trust now (usecases.freshness): their restricted
+    # documents are withheld from every answer.
+    withheld: Callable[[], frozenset[str]] | None = None
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
         t = Timings()
@@ -114,6 +117,11 @@ class Pipeline:
 
         start = time.perf_counter()
         audience = resolve_audience(q, asker, self.identity, self.directory, max_members=self.max_members)
+        withheld = self.withheld() if self.withheld is not None else frozenset()
+        if withheld:
+            log.warning("permissions of some sources are stale; their restricted documents are withheld",
+                        extra={"sources": sorted(withheld)})
+            audience = audience.withholding(withheld)
         t.audience_ms = (time.perf_counter() - start) * 1000
 
         start = time.perf_counter()
@@ -124,8 +132,8 @@ class Pipeline:
         hits = self._relevant(retriever.search(query, audience, limit=self.top_k))
         hidden = 0
         if not q.is_private:
-            own = self._relevant(retriever.search(query, Audience.of(asker), limit=self.top_k))
-            hidden = len({h.chunk.doc_id for h in own if not audience.can_see(h.chunk.acl)})
+            own = self._relevant(retriever.search(query, Audience.of(asker).withholding(withheld), limit=self.top_k))
+            hidden = len({h.chunk.doc_id for h in own if not audience.may_use(h.chunk.acl, h.chunk.source)})
         t.retrieval_ms = (time.perf_counter() - start) * 1000
 
         whom = "you" if q.is_private else "everyone in this conversation"

@@ -103,6 +103,7 @@ class SyncReport:
         self.resynced += other.resynced
         self.groups = other.groups if other.groups is not None else self.groups
         self.done, self.busy, self.error = other.done, other.busy, other.error
+        self.mode = other.mode or self.mode   # a first "changes" sync runs as a full one
 
     def summary(self) -> str:
         if self.busy:

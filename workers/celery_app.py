@@ -74,6 +74,7 @@ def make_dispatch(app: Celery, settings: Settings):
         # argsrepr/kwargsrepr: no question text in message headers or monitoring (and no
         # per-message repr cost on the acknowledgement path).
         app.send_task(TASKS[kind].name, kwargs={"payload": payload}, queue=queue_for(kind, settings),
+                      countdown=payload.get("countdown"),   # a task that should not run before then
                       argsrepr="()", kwargsrepr=f"{{payload: {kind} {payload.get('cid', '')}}}")
     return dispatch
 

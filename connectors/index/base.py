@@ -86,7 +86,7 @@ def checked_hits(audience: Audience, query: Sequence[float],
     kept: list[tuple[Chunk, float, Sequence[float] | None]] = []
     for point_id, payload, score, vector in rows:
         chunk = Chunk.from_payload(point_id, payload or {})
-        if not audience.can_see(chunk.acl):
+        if not audience.may_use(chunk.acl, chunk.source):
             # The filter and the Python rule disagree: never show it, and say so loudly.
             log.error("index returned a chunk the audience may not see; dropped", extra={"doc_id": chunk.doc_id})
             continue
@@ -117,12 +117,16 @@ class FilterTerms:
 def acl_filter_with(audience: Audience, terms: FilterTerms):
     """The audience rule (``Audience.filter_terms``) as an engine's filter: a ``must`` over one
     ``should`` group per person (public, or the person's email among the users, or one of the
-    person's groups); public only for a public-only or empty audience; never an empty match."""
+    person's groups), and, when sources are withheld, one more (public, or not of those sources);
+    public only for a public-only or empty audience; never an empty match."""
     public = terms.field("acl_public", terms.is_true())
     people = audience.filter_terms()
     if people is None:
         return terms.filter(must=[public])
     per_person = []
+    if audience.withheld:   # public, or from a source whose permissions are fresh
+        per_person.append(terms.filter(should=[
+            public, terms.filter(must_not=[terms.field("source", terms.any_of(sorted(audience.withheld)))])]))
     for email, groups in people:
         should: list = [public]
         if email:

@@ -29,6 +29,10 @@ class BeirConfig(BaseModel):
 class BeirSource:
     Config = BeirConfig
 
+    @staticmethod
+    def id_for(name: str, config: BeirConfig) -> str:
+        return f"beir:{Path(config.path).name}"
+
     @classmethod
     def from_config(cls, config: BeirConfig, context=None) -> "BeirSource":
         return cls(Path(config.path), limit=config.limit)

@@ -45,13 +45,14 @@ class SourceKind:
     name: str
     config: type[BaseModel]
     open: Callable[[BaseModel, SourceContext], DocumentSource | SyncSource]
+    source_id: Callable[[str, BaseModel], str]   # (name, config) -> the ``source`` of its chunks
     syncs: bool = True                      # meets the sync interface (``chatops sources sync``)
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
-    SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config),
-    SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config),
-    SourceKind("beir", BeirSource.Config, BeirSource.from_config, syncs=False),
+    SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config, FilesystemSource.id_for),
+    SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for),
+    SourceKind("beir", BeirSource.Config, BeirSource.from_config, BeirSource.id_for, syncs=False),
 )}
 
 
@@ -76,8 +77,9 @@ def _parse(spec: dict, label: str) -> tuple[SourceKind, BaseModel]:
         return kind, kind.config.model_validate(fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "?"
-        raise SourceSpecError(f"{label}: {where}: {err.get('msg')}") from None
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        raise SourceSpecError(f"{label}: {where}: {message}" if where else f"{label}: {message}") from None
 
 
 def open_source(spec: dict, groups: GroupNames | None = None) -> DocumentSource:
@@ -94,6 +96,12 @@ def open_sync_source(name: str, spec: dict, context: SourceContext) -> SyncSourc
         raise SourceSpecError(f"source '{name}': kind: {kind.name} sources cannot be synced "
                               f"(kinds that can: {', '.join(k for k, v in SOURCES.items() if v.syncs)})")
     return kind.open(config, replace(context, name=name))
+
+
+def source_id_of(name: str, spec: dict) -> str:
+    """The index ``source`` id a configured source writes its chunks under (without opening it)."""
+    kind, config = _parse(spec, f"source '{name}'")
+    return kind.source_id(name, config)
 
 
 def configured_sources(entries: list[dict]) -> dict[str, dict]:

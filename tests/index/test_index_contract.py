@@ -350,6 +350,19 @@ def test_update_documents_changes_the_acl_in_place(loaded):
     loaded.update_documents(MAIN, [], {"title": "x"})  # nothing to do
 
 
+@pytest.mark.parametrize("hybrid", [False, True], ids=["dense", "hybrid"])
+def test_a_withheld_source_keeps_only_its_public_documents(loaded, hybrid):
+    """A source whose permissions are stale: its restricted documents are withheld from everyone
+    (in the engine's filter, and again in Python); its public ones and other sources' stay."""
+    for audience in (Audience.of(ALICE), Audience.everyone([ALICE, DAVE]), Audience.of(CAROL)):
+        expected = {key for key, (acl, _) in DOCS.items()
+                    if audience.can_see(acl) and (key[0] != MAIN or acl.public)}
+        assert docs_of(everything(loaded, audience.withholding([MAIN]), hybrid=hybrid)) == expected
+    alice = docs_of(everything(loaded, Audience.of(ALICE).withholding([MAIN]), hybrid=hybrid))
+    assert (MAIN, "public/handbook.md") in alice and (MAIN, "eng/design.md") not in alice
+    assert (OTHER, "eng/design.md") in alice
+
+
 def test_update_documents_renames_without_touching_vectors(loaded):
     loaded.update_documents(MAIN, ["people/carol.md"], {"title": "Carol (moved)", "url": "https://x/new"})
     hits = [h for h in everything(loaded, Audience.of(CAROL), hybrid=False) if h.chunk.doc_id == "people/carol.md"]

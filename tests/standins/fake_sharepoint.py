@@ -447,6 +447,8 @@ class FakeSharePoint:
     def _subscriptions(self, request: Request, rest: list[str]) -> Reply:
         if not rest and request.method == "POST":
             return self._subscribe(request.json())
+        if not rest and request.method == "GET":
+            return Reply(200, self._paged(list(self.subscriptions.values()), f"{GRAPH}/v1.0/subscriptions", request))
         sub = self.subscriptions.get(rest[0]) if rest else None
         if sub is None:
             return Reply(404, _error("ResourceNotFound", "The object was not found."))
@@ -481,7 +483,8 @@ class FakeSharePoint:
         for url in filter(None, (body.get("notificationUrl"), body.get("lifecycleNotificationUrl"))):
             token = secrets.token_urlsafe(12) + " <&>"
             try:
-                answer = requests.post(f"{url}?validationToken={quote(token)}", data=b"",
+                joiner = "&" if "?" in url else "?"
+                answer = requests.post(f"{url}{joiner}validationToken={quote(token)}", data=b"",
                                        headers={"Content-Type": "text/plain; charset=utf-8"}, timeout=10)
             except requests.RequestException:
                 return Reply(400, _error("InvalidRequest", "Subscription validation request failed."))

@@ -43,6 +43,10 @@ class FilesystemSource:
     Config = FilesystemConfig
     lists_everything = True
 
+    @staticmethod
+    def id_for(name: str, config: FilesystemConfig) -> str:
+        return f"fs:{Path(config.path).resolve()}"
+
     @classmethod
     def from_config(cls, config: FilesystemConfig, context) -> "FilesystemSource":
         return cls(Path(config.path), config.base_url, context.groups, name=context.name)
@@ -52,7 +56,7 @@ class FilesystemSource:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
-        self.source_id = f"fs:{self.root}"
+        self.source_id = f"fs:{self.root}"   # = id_for()
         self.name = name or self.source_id
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
         self._groups = groups

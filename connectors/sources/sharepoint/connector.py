@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 from chatops.access import Acl
-from connectors.identity.graph import GraphClient, graph_client
+from connectors.identity.graph import GraphClient, graph_client, graph_error
 from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
 from connectors.sources.sharepoint.config import SharePointConfig
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 DELTA_PREFER = "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges, hierarchicalsharing"
 SHARED_CHANGED = "@microsoft.graph.sharedChanged"
 SP_REST_ACCEPT = "application/json;odata=nometadata"
+# Graph keeps a drive subscription at most 42,300 minutes; ask for a little less, renew early.
+SUBSCRIPTION_LIFETIME = timedelta(minutes=41000)
+RENEW_BEFORE = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class Drive:
     name: str
 
 
+def _parse_time(value: object) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)   # unreadable: renew it
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _split(doc_id: str) -> tuple[str, str]:
     drive, _, item = doc_id.rpartition("/")
     return drive, item
@@ -60,6 +71,10 @@ def _split(doc_id: str) -> tuple[str, str]:
 class SharePointSource:
     Config = SharePointConfig
     lists_everything = False
+
+    @staticmethod
+    def id_for(name: str, config: SharePointConfig | None = None) -> str:
+        return f"sharepoint:{name}"
 
     @classmethod
     def from_config(cls, config: SharePointConfig, context) -> "SharePointSource":
@@ -72,7 +87,7 @@ class SharePointSource:
     def __init__(self, name: str, config: SharePointConfig, graph: GraphClient, *, max_wait: float = 120.0,
                  sleep=time.sleep, now=lambda: datetime.now(timezone.utc)):
         self.name = name
-        self.source_id = f"sharepoint:{name}"
+        self.source_id = self.id_for(name)
         self.config = config
         self.graph = graph
         self.http = SourceHttp(graph, max_wait=max_wait, sleep=sleep)
@@ -259,6 +274,48 @@ class SharePointSource:
 
     def close(self) -> None:
         pass
+
+    # -- change notifications -----------------------------------------------------------------
+
+    def watch(self, notify_url: str, client_state: str, *, now: datetime | None = None) -> dict:
+        """Keep one Graph subscription per drive (``drives/{id}/root``, "updated"): create the
+        missing ones, renew those that expire within ``RENEW_BEFORE``, delete this source's
+        subscriptions for drives it no longer has. Graph checks ``notify_url`` (the
+        ``validationToken`` handshake) before it creates one. {created, renewed, deleted, kept}."""
+        now = now or self._now()
+        drives = set(self.scopes())
+        expires = (now + SUBSCRIPTION_LIFETIME).isoformat().replace("+00:00", "Z")
+        counts = {"created": 0, "renewed": 0, "deleted": 0, "kept": 0}
+        covered: set[str] = set()
+        for sub in self.http.pages("/subscriptions"):
+            if sub.get("notificationUrl") != notify_url:
+                continue   # another source's or another application's
+            drive = str(sub.get("resource", "")).strip("/").removeprefix("drives/").removesuffix("/root")
+            if drive not in drives or drive in covered:
+                self._call("DELETE", f"/subscriptions/{quote(sub['id'], safe='')}")
+                counts["deleted"] += 1
+                continue
+            covered.add(drive)
+            left = _parse_time(sub.get("expirationDateTime")) - now
+            if left < RENEW_BEFORE:
+                self._call("PATCH", f"/subscriptions/{quote(sub['id'], safe='')}", {"expirationDateTime": expires})
+                counts["renewed"] += 1
+            else:
+                counts["kept"] += 1
+        for drive in sorted(drives - covered):
+            self._call("POST", "/subscriptions", {
+                "changeType": "updated", "resource": f"drives/{drive}/root", "notificationUrl": notify_url,
+                "lifecycleNotificationUrl": notify_url, "expirationDateTime": expires,
+                "clientState": client_state})
+            counts["created"] += 1
+        return counts
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> None:
+        resp = self.http.request(method, path, json_body=body)
+        if resp.status_code >= 300 and not (method == "DELETE" and resp.status_code == 404):
+            code, message = graph_error(resp)
+            raise SourceUnavailable(f"{method} {path.split('?')[0]} answered {resp.status_code} {code or ''}: "
+                                    f"{message or ''}".strip(), transient=resp.status_code >= 500)
 
     # -- people behind ids ----------------------------------------------------------------------
 

@@ -1,0 +1,37 @@
+"""The scheduler's timetable (``chatops beat``: Celery beat).
+
+Per configured source: its changes every ``CHATOPS_SYNC_CHANGES_EVERY`` seconds (default 5
+minutes), its permissions every ``CHATOPS_SYNC_PERMISSIONS_EVERY`` (15 minutes), a full
+reconciliation every ``CHATOPS_SYNC_FULL_EVERY`` (a day). Each entry sends a ``source_sync``
+task without a chain: the worker that takes it starts the chain, or asks the one already under
+way to run again when it ends (workers.source_tasks). With Graph change notifications set up
+(``CHATOPS_PUBLIC_URL``), the subscriptions are created and renewed every hour.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterable
+
+from chatops.settings import Settings
+from chatops.tasks import SOURCE_SYNC, TASKS
+
+SUBSCRIPTIONS_EVERY = 3600
+
+
+def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: bool = False) -> dict:
+    schedule: dict = {}
+    every = {"changes": settings.sync_changes_every, "permissions": settings.sync_permissions_every,
+             "full": settings.sync_full_every}
+    task = TASKS[SOURCE_SYNC].name
+    options = {"queue": settings.ingest_queue}   # source syncs are ingestion (chatops.tasks)
+    for name in sorted(sources):
+        for mode, seconds in every.items():
+            schedule[f"sync {name} {mode}"] = {
+                "task": task, "schedule": timedelta(seconds=seconds), "options": options,
+                "kwargs": {"payload": {"source": name, "mode": mode, "chain": None}}}
+    if subscriptions:
+        schedule["graph subscriptions"] = {
+            "task": task, "schedule": timedelta(seconds=SUBSCRIPTIONS_EVERY), "options": options,
+            "kwargs": {"payload": {"source": "*", "mode": "subscriptions", "chain": None}}}
+    return schedule
