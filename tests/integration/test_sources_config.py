@@ -1,5 +1,5 @@
-"""The ``sources:`` of CHATOPS_CONFIG: checked at start-up, ingested by name; ``ingest PATH`` is the
-same filesystem source named by its path (the CLI through CliRunner, a real embedded index)."""
+"""The ``sources:`` of CHATOPS_CONFIG: checked at start-up; ``ingest --source NAME`` is the source's
+full sync (the CLI through CliRunner, a real embedded index)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_the_processes_stop_at_start_up_on_a_bad_source(tmp_path):
         container.web_app()
 
 
-def test_ingest_by_source_name_is_ingest_by_path(tmp_path, key_prefix):
+def test_ingest_by_source_name_is_its_full_sync(tmp_path, key_prefix):
     corpus = write_corpus(tmp_path / "corpus")
     config = tmp_path / "config.yml"
     config.write_text(yaml.safe_dump({"sources": [{"name": "handbook", "kind": "filesystem", "path": str(corpus)}]}))
@@ -49,9 +49,9 @@ def test_ingest_by_source_name_is_ingest_by_path(tmp_path, key_prefix):
                        CHATOPS_CONFIG=str(config)))
     by_name = cli("ingest", "--source", "handbook")
     assert by_name.exit_code == 0, by_name.output
-    assert f"ingested fs:{corpus.resolve()}:" in by_name.stdout and " added, " in by_name.stdout
-    by_path = cli("ingest", str(corpus))                  # the same source: nothing new to write
-    assert by_path.exit_code == 0 and " 0 added, 0 updated, " in by_path.stdout
+    assert by_name.stdout.startswith("synced handbook (full): ") and " added, " in by_name.stdout
+    again = cli("sources", "sync", "handbook")                 # nothing changed since
+    assert again.exit_code == 0 and " 0 added, 0 updated, 0 permissions changed, 0 deleted" in again.stdout
     unknown = cli("ingest", "--source", "nope")
     assert unknown.exit_code == 2 and "no source named 'nope'" in unknown.stderr
     both = cli("ingest", str(corpus), "--source", "handbook")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl  # noqa: F401 - the type of LoopbackServer.tls
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class LoopbackServer:
     """Base class: start()/stop()/context manager around a ThreadingHTTPServer."""
 
     def __init__(self) -> None:
+        self.tls: "ssl.SSLContext | None" = None   # set before start() to serve https
         self.lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._port = 0
@@ -73,7 +75,7 @@ class LoopbackServer:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self):
         owner = self
@@ -124,6 +126,8 @@ class LoopbackServer:
 
         self.stopping.clear()
         self._httpd = _Server(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          name=type(self).__name__, daemon=True).start()

@@ -45,8 +45,12 @@ ALREADY_EXISTS = ("One or more added object references already exist for the fol
 class FakeEntra(LoopbackServer):
     def __init__(self, tenant_id: str = "tenant-1", users: dict[str, dict] | None = None, page_size: int = 2,
                  *, client_id: str = "client-1", client_secret: str = "secret-1",
-                 groups: dict[str, dict] | None = None, certificate: str | None = None):
+                 groups: dict[str, dict] | None = None, certificate: str | None = None, direct: bool = False):
         super().__init__()
+        # direct: the URLs it hands out are its own (http://127.0.0.1:<port>/graph ...), for
+        # processes that cannot be given a rerouting session (the demo, benchmarks, a worker
+        # process); then one token is good for Graph and SharePoint alike.
+        self.direct = direct
         # The app's certificate (PEM): msal's client assertions are checked against its key.
         self.certificate = certificate
         # More of Microsoft's services on the same server (SharePoint: tests/standins/fake_sharepoint.py):
@@ -75,6 +79,18 @@ class FakeEntra(LoopbackServer):
         answer ``status``; a 429 carries ``Retry-After: retry_after``."""
         with self.lock:
             self._throttle.extend([(status, retry_after, match)] * count)
+
+    @property
+    def graph_base(self) -> str:
+        return f"{self.origin}/graph" if self.direct else GRAPH
+
+    @property
+    def login_base(self) -> str:
+        return f"{self.origin}/login" if self.direct else LOGIN
+
+    def host_url(self, host: str) -> str:
+        """The base URL of another host it serves, as it hands it out."""
+        return f"{self.origin}/host/{host}" if self.direct else f"https://{host}"
 
     def extend(self, extension) -> None:
         """Serve another service from this server (it answers Graph paths and its own hosts)."""
@@ -116,7 +132,7 @@ class FakeEntra(LoopbackServer):
     # -- login.microsoftonline.com ------------------------------------------
 
     def _login(self, request: Request, path: str) -> Reply:
-        tenant = f"{LOGIN}/{self.tenant_id}"
+        tenant = f"{self.login_base}/{self.tenant_id}"
         if path == "/common/discovery/instance":
             return Reply(200, {
                 "tenant_discovery_endpoint": f"{tenant}/v2.0/.well-known/openid-configuration",
@@ -132,7 +148,7 @@ class FakeEntra(LoopbackServer):
                 "authorization_endpoint": f"{tenant}/oauth2/v2.0/authorize",
                 "token_endpoint": f"{tenant}/oauth2/v2.0/token",
                 "device_authorization_endpoint": f"{tenant}/oauth2/v2.0/devicecode",
-                "jwks_uri": f"{LOGIN}/{self.tenant_id}/discovery/v2.0/keys",
+                "jwks_uri": f"{self.login_base}/{self.tenant_id}/discovery/v2.0/keys",
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
                                                           "client_secret_basic"],
                 "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
@@ -166,6 +182,8 @@ class FakeEntra(LoopbackServer):
         scopes = form.get("scope", "").split()
         resources = {f"{GRAPH}/.default": GRAPH} | {f"https://{h}/.default": f"https://{h}"
                                                      for ext in self.extensions for h in ext.hosts}
+        if self.direct:
+            resources[f"{self.origin}/.default"] = "direct"
         audience = next((resources[s] for s in scopes if s in resources), None)
         if audience is None:
             return Reply(400, {"error": "invalid_scope"})
@@ -187,7 +205,7 @@ class FakeEntra(LoopbackServer):
         key = x509.load_pem_x509_certificate(self.certificate.encode()).public_key()
         try:
             claims = jwt.decode(form["client_assertion"], key, algorithms=["PS256", "RS256"],
-                                audience=f"{LOGIN}/{self.tenant_id}/oauth2/v2.0/token")
+                                audience=f"{self.login_base}/{self.tenant_id}/oauth2/v2.0/token")
         except jwt.PyJWTError:
             return None
         if claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
@@ -210,7 +228,7 @@ class FakeEntra(LoopbackServer):
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[len("Bearer "):] not in tokens:
             return Reply(401, _error("InvalidAuthenticationToken"))
-        if (self.token_info(auth) or (GRAPH, ""))[0] != GRAPH:
+        if (self.token_info(auth) or (GRAPH, ""))[0] not in (GRAPH, "direct"):
             return Reply(401, _error("InvalidAuthenticationToken", "Invalid audience."))
         if path.strip("/") == "v1.0/$batch" and request.method == "POST":
             return self._batch(request)
@@ -331,7 +349,7 @@ class FakeEntra(LoopbackServer):
         if end < len(items):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             rest["$skiptoken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
-            page["@odata.nextLink"] = f"{GRAPH}{path}?{urlencode(rest, safe='$,=')}"
+            page["@odata.nextLink"] = f"{self.graph_base}{path}?{urlencode(rest, safe='$,=')}"
         return page
 
 

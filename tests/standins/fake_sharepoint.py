@@ -90,9 +90,7 @@ class FakeSite:
     groups: dict[int, dict] = field(default_factory=dict)   # id -> {"Title", "users": [SP.User dicts]}
     drives: list[str] = field(default_factory=list)
 
-    @property
-    def web_url(self) -> str:
-        return f"https://{self.host}/{self.path}"
+
 
 
 class FakeSharePoint:
@@ -114,6 +112,16 @@ class FakeSharePoint:
         self._expired_before = 0               # tokens from before this sequence number answer 410
         self._tempauth: dict[str, float] = {}  # download credential -> expiry (time.time)
         self._lock = threading.RLock()
+
+    @property
+    def graph(self) -> str:
+        return self.entra.graph_base if self.entra is not None else GRAPH
+
+    def web_url(self, site: FakeSite) -> str:
+        return f"{self._host_url(site.host)}/{site.path}"
+
+    def _host_url(self, host: str) -> str:
+        return self.entra.host_url(host) if self.entra is not None else f"https://{host}"
 
     # -- building the tenant ------------------------------------------------------------------
 
@@ -225,7 +233,7 @@ class FakeSharePoint:
             if site is None:
                 return Reply(404, _error("itemNotFound", "Requested site could not be found"))
             drives = [self._drive_json(self.drives[d]) for d in site.drives]
-            return Reply(200, self._paged(drives, f"{GRAPH}/v1.0/sites/{quote(site.id, safe='')}/drives", request))
+            return Reply(200, self._paged(drives, f"{self.graph}/v1.0/sites/{quote(site.id, safe='')}/drives", request))
         if len(p) == 3 and p[0] == "users" and p[2] == "drive":
             drive_id = self.onedrives.get(p[1].lower())
             if drive_id is None:
@@ -251,14 +259,14 @@ class FakeSharePoint:
         if site is None or site.host != host:
             return Reply(404, _error("itemNotFound", "Requested site could not be found"))
         return Reply(200, {"id": site.id, "name": site.path.rsplit("/", 1)[-1], "displayName": site.path,
-                           "webUrl": site.web_url})
+                           "webUrl": self.web_url(site)})
 
     def _drive_json(self, drive: FakeDrive) -> dict:
         site = drive.site
         guids = site.id.split(",")
         return {"id": drive.id, "name": drive.name, "driveType": "documentLibrary" if "personal/" not in site.path
-                else "business", "webUrl": f"{site.web_url}/{quote(drive.name)}",
-                "sharePointIds": {"siteId": guids[1], "webId": guids[2], "siteUrl": site.web_url}}
+                else "business", "webUrl": f"{self.web_url(site)}/{quote(drive.name)}",
+                "sharePointIds": {"siteId": guids[1], "webId": guids[2], "siteUrl": self.web_url(site)}}
 
     def _paged(self, values: list, base: str, request: Request) -> dict:
         start = int(request.query.get("$skiptoken") or 0)
@@ -279,7 +287,7 @@ class FakeSharePoint:
                 if state["issued"] < self._expired_before:
                     return Reply(410, _error("resyncRequired", "Resync required. Replace any local items with the "
                                              "server's version (including deletes)..."),
-                                 {"Location": f"{GRAPH}/v1.0/drives/{drive.id}/root/delta"})
+                                 {"Location": f"{self.graph}/v1.0/drives/{drive.id}/root/delta"})
                 since, upto, offset = state["since"], state.get("upto"), state.get("offset", 0)
             else:
                 since, upto, offset = 0, None, 0
@@ -288,8 +296,8 @@ class FakeSharePoint:
         page_entries = entries[offset:offset + self.page_size]
         if self.duplicate_in_listing and since == 0 and offset == 0 and page_entries:
             page_entries = page_entries + [page_entries[0]]   # the same item twice: the last counts
-        body: dict = {"@odata.context": f"{GRAPH}/v1.0/$metadata#Collection(driveItem)", "value": page_entries}
-        base = f"{GRAPH}/v1.0/drives/{drive.id}/root/delta"
+        body: dict = {"@odata.context": f"{self.graph}/v1.0/$metadata#Collection(driveItem)", "value": page_entries}
+        base = f"{self.graph}/v1.0/drives/{drive.id}/root/delta"
         with self._lock:
             issued = next(self._seq)
         if offset + self.page_size < len(entries):
@@ -327,7 +335,7 @@ class FakeSharePoint:
         site = drive.site
         path = self._path(drive, item)
         data = {"id": item.id, "name": item.name, "eTag": f'"{{{item.id}}},{item.version}"',
-                "webUrl": f"{site.web_url}/{quote(drive.name)}{quote(path)}",
+                "webUrl": f"{self.web_url(site)}/{quote(drive.name)}{quote(path)}",
                 "parentReference": {"driveId": drive.id, "driveType": "documentLibrary",
                                     **({"id": item.parent} if item.parent else {})}}
         if item.parent is None:
@@ -363,7 +371,7 @@ class FakeSharePoint:
             credential = secrets.token_urlsafe(16)
             with self._lock:
                 self._tempauth[credential] = time.time() + 300
-            return Reply(302, b"", {"Location": f"https://{drive.site.host}/_layouts/15/download.aspx?"
+            return Reply(302, b"", {"Location": f"{self._host_url(drive.site.host)}/_layouts/15/download.aspx?"
                                                 f"UniqueId={drive.id}:{item.id}&tempauth={credential}"})
         if rest == ["permissions"]:
             if item.unreadable:
@@ -410,7 +418,7 @@ class FakeSharePoint:
 
     def _rest(self, host: str, request: Request, path: str) -> Reply:
         info = self.entra.token_info(request.headers.get("authorization", "")) if self.entra else None
-        if info is None or info[0] != f"https://{host}":
+        if info is None or info[0] not in (f"https://{host}", "direct"):
             return Reply(401, {"odata.error": {"code": "-2147024891, System.UnauthorizedAccessException",
                                                "message": {"lang": "en-US", "value": "Invalid audience or token."}}})
         if info[1] != "certificate":
@@ -436,7 +444,7 @@ class FakeSharePoint:
             users = group["users"][start:start + self.group_page_size]
             body: dict = {"value": users}
             if start + self.group_page_size < len(group["users"]):
-                body["odata.nextLink"] = (f"https://{host}/{site.path}/_api/{api}?"
+                body["odata.nextLink"] = (f"{self._host_url(host)}/{site.path}/_api/{api}?"
                                           f"{urlencode({'$skiptoken': start + self.group_page_size})}")
             return Reply(200, body)
         return Reply(400, {"odata.error": {"code": "-1, Microsoft.SharePoint.Client.InvalidClientQueryException",
@@ -448,7 +456,7 @@ class FakeSharePoint:
         if not rest and request.method == "POST":
             return self._subscribe(request.json())
         if not rest and request.method == "GET":
-            return Reply(200, self._paged(list(self.subscriptions.values()), f"{GRAPH}/v1.0/subscriptions", request))
+            return Reply(200, self._paged(list(self.subscriptions.values()), f"{self.graph}/v1.0/subscriptions", request))
         sub = self.subscriptions.get(rest[0]) if rest else None
         if sub is None:
             return Reply(404, _error("ResourceNotFound", "The object was not found."))

@@ -259,7 +259,8 @@ class SharePointSource:
                 transient=False)
         out: list[SourceGroup] = []
         for site_id, site_url in sorted(sites.items()):
-            scope = f"https://{urlsplit(site_url).hostname}/.default"
+            parts = urlsplit(site_url)
+            scope = f"{parts.scheme}://{parts.netloc}/.default"   # SharePoint's own resource
             api = site_url.rstrip("/") + "/_api/web/sitegroups"
             headers = {"Accept": SP_REST_ACCEPT}
             for group in list(self.http.pages(f"{api}?$select=Id,Title", headers=headers, scope=scope,
