@@ -162,7 +162,7 @@ class Container:
     @_once
     def sources(self) -> dict[str, dict]:
         """The ``sources:`` of CHATOPS_CONFIG, checked: {name: spec}."""
-        return configured_sources(self.settings.file.sources)
+        return configured_sources(self.settings.file.sources, self.settings)
 
     @_once
     def source_ids(self) -> dict[str, tuple[str, str]]:

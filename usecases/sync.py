@@ -212,7 +212,9 @@ class Sync:
         if mode == "changes" and st.last_full_at is None and st.acl_watermark is None:
             mode = self.report.mode = "full"   # the first sync: content, the source's groups, permissions
         if mode == "full" and st.full_started_at is None:
-            self.states.set(name, full_started_at=now)
+            # The permission pass of a full sync starts with it: what the content phase reads
+            # counts, and the pass then reads only the rest.
+            self.states.set(name, full_started_at=now, perm_started_at=now, perm_marker=None)
             for scope in self.states.scopes(name):
                 self.states.set_scope(name, scope, run_mode="full", run_cursor=None, run_id=_run_id())
         if mode in ("changes", "full"):
@@ -295,12 +297,13 @@ class Sync:
             marker = ""
         else:
             marker = st.perm_marker
+        started = self.states.get(name).perm_started_at
         while True:
-            rows = self.states.documents_after(name, marker, PERMISSION_BATCH)
-            if not rows:
+            rows, next_marker = self.states.documents_after(name, marker, PERMISSION_BATCH, read_before=started)
+            if next_marker is None:
                 break
             self._reread_permissions(rows)
-            marker = rows[-1].doc_id
+            marker = next_marker
             self.states.set(name, perm_marker=marker)
             self.states.take_lease(name, self.owner, self.lease_ttl)
             if self.budget.exhausted:
@@ -370,6 +373,7 @@ class Sync:
         if not todo:
             return []
         acls = self.source.permissions([item for item, _ in todo])
+        read_at = self.clock()
         writer = ChunkWriter(self.source.source_id, self.index, self._embedder(), self.batch_chunks)
         rows = []
         for item, row in todo:
@@ -389,7 +393,7 @@ class Sync:
             acl = acl or Acl()
             writer.replace(replace(doc, acl=acl, content_hash=item.version,
                                    title=doc.title or item.title, url=doc.url or item.url))
-            rows.append(self._row(item, state=state, acl=acl))   # the listing's title and link
+            rows.append({**self._row(item, state=state, acl=acl), "acl_read_at": read_at})   # the listing's title and link
             if row is None or row.state in ("skipped", "folder"):
                 self.report.added += 1
             else:
@@ -438,6 +442,7 @@ class Sync:
         if not rows:
             return
         acls = self.source.permissions([_item_of(r) for r in rows])
+        now = self.clock()
         by_acl: dict[Acl, list[str]] = defaultdict(list)
         puts = []
         for r in rows:
@@ -451,8 +456,7 @@ class Sync:
             if r.acl != acl:
                 by_acl[acl].append(r.doc_id)
                 self.report.permissions_changed += 1
-            if r.acl != acl or r.state != state:
-                puts.append({"doc_id": r.doc_id, "scope": r.scope, "acl": acl, "state": state})
+            puts.append({"doc_id": r.doc_id, "scope": r.scope, "acl": acl, "state": state, "acl_read_at": now})
         for acl, doc_ids in by_acl.items():
             self.index.update_documents(self.source.source_id, doc_ids, acl.to_payload())
         self.states.put_items(self.source.name, puts)
@@ -484,7 +488,7 @@ class Sync:
         """An item's record: the listing's title and link (a rename is told by them)."""
         return {"doc_id": item.doc_id, "scope": item.scope, "parent": item.parent, "folder": item.folder,
                 "version": item.version, "title": item.title, "url": item.url, "state": state,
-                "reason": reason, "acl": acl, "pending": None}
+                "reason": reason, "acl": acl, "pending": None, "acl_read_at": None}
 
     def _embedder(self) -> Embedder:
         if self.embedder is None:

@@ -190,6 +190,7 @@ class SourceItem(Base):
     acl: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     pending: Mapped[str | None] = mapped_column(String(16))  # "acl" or "refresh": re-read soon
     seen_run: Mapped[str | None] = mapped_column(String(32))
+    acl_read_at: Mapped[datetime | None]           # when its permissions were last read
 
     __table_args__ = (
         Index("ix_source_items_scope", "source", "scope"),

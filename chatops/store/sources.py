@@ -90,6 +90,7 @@ class ItemRow:
     acl: Acl | None
     pending: str | None
     seen_run: str | None
+    acl_read_at: datetime | None
 
 
 def _source_row(r: Any) -> SourceRow:
@@ -276,13 +277,22 @@ class SourceStates:
                                 .order_by(_ITEMS.c.doc_id).limit(limit)).mappings()
             return [_item_row(r) for r in rows]
 
-    def documents_after(self, name: str, marker: str, limit: int) -> list[ItemRow]:
-        """The next documents (not folders, not skipped) in doc_id order after ``marker``."""
+    def documents_after(self, name: str, marker: str, limit: int,
+                        read_before: datetime | None = None) -> tuple[list[ItemRow], str | None]:
+        """The next documents (not folders, not skipped) in doc_id order after ``marker``, leaving
+        out those whose permissions were read at ``read_before`` or later; and the marker to go on
+        from (None: the end)."""
         with self._store._read() as conn:
-            rows = conn.execute(select(_ITEMS).where(
+            ids = conn.execute(select(_ITEMS.c.doc_id).where(
                 _ITEMS.c.source == name, _ITEMS.c.doc_id > marker, _ITEMS.c.folder.is_(False),
-                _ITEMS.c.state != "skipped").order_by(_ITEMS.c.doc_id).limit(limit)).mappings()
-            return [_item_row(r) for r in rows]
+                _ITEMS.c.state != "skipped").order_by(_ITEMS.c.doc_id).limit(limit)).scalars().all()
+            if not ids:
+                return [], None
+            where = [_ITEMS.c.source == name, _ITEMS.c.doc_id.in_(ids)]
+            if read_before is not None:
+                where.append(or_(_ITEMS.c.acl_read_at.is_(None), _ITEMS.c.acl_read_at < read_before))
+            rows = conn.execute(select(_ITEMS).where(*where).order_by(_ITEMS.c.doc_id)).mappings()
+            return [_item_row(r) for r in rows], ids[-1]
 
     def counts(self, name: str) -> dict[str, int]:
         """Items by state, plus "pending" (waiting to be re-read)."""

@@ -47,11 +47,13 @@ class SourceKind:
     open: Callable[[BaseModel, SourceContext], DocumentSource | SyncSource]
     source_id: Callable[[str, BaseModel], str]   # (name, config) -> the ``source`` of its chunks
     syncs: bool = True                      # meets the sync interface (``chatops sources sync``)
+    needs: Callable[[Any], str | None] = lambda settings: None   # what the settings lack, if anything
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config, FilesystemSource.id_for),
-    SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for),
+    SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for,
+               needs=SharePointSource.missing_settings),
     SourceKind("beir", BeirSource.Config, BeirSource.from_config, BeirSource.id_for, syncs=False),
 )}
 
@@ -104,8 +106,9 @@ def source_id_of(name: str, spec: dict) -> str:
     return kind.source_id(name, config)
 
 
-def configured_sources(entries: list[dict]) -> dict[str, dict]:
-    """The ``sources:`` of the CHATOPS_CONFIG file, checked: {name: spec}."""
+def configured_sources(entries: list[dict], settings: Any = None) -> dict[str, dict]:
+    """The ``sources:`` of the CHATOPS_CONFIG file, checked (with ``settings``: also that the
+    environment has what each kind needs, such as the Entra app for SharePoint): {name: spec}."""
     out: dict[str, dict] = {}
     for i, entry in enumerate(entries, 1):
         name = entry.get("name") if isinstance(entry, dict) else None
@@ -114,6 +117,9 @@ def configured_sources(entries: list[dict]) -> dict[str, dict]:
             raise SourceSpecError(f"{label}: name: a unique name is required")
         if name in out:
             raise SourceSpecError(f"{label}: name: defined twice")
-        _parse(entry, label)
+        kind, _config = _parse(entry, label)
+        missing = kind.needs(settings) if settings is not None else None
+        if missing:
+            raise SourceSpecError(f"{label}: {missing}")
         out[name] = {k: v for k, v in entry.items() if k != "name"}
     return out

@@ -41,6 +41,30 @@ def test_the_processes_stop_at_start_up_on_a_bad_source(tmp_path):
         container.web_app()
 
 
+@pytest.mark.parametrize("entry, named", [
+    ({"name": "eng", "kind": "sharepoint"}, "source 'eng': name at least one site"),
+    ({"name": "eng", "kind": "sharepoint", "sites": ["contoso.sharepoint.com/sites/x"]},
+     "source 'eng': sites: 'contoso.sharepoint.com/sites/x' is not a site URL"),
+    ({"name": "eng", "kind": "sharepoint", "sites": ["https://c.sharepoint.com/sites/x"], "organisation_links": 1},
+     "source 'eng': organisation_links: Extra inputs"),
+    ({"name": "eng", "kind": "sharepoint", "onedrive_users": ["alice"]}, "source 'eng': onedrive_users: 'alice' is not a user principal name"),
+])
+def test_a_mistake_in_a_sharepoint_source_names_the_field(entry, named):
+    with pytest.raises(ConfigError, match=named):
+        configured_sources([entry])
+
+
+def test_a_sharepoint_source_without_the_entra_app_stops_the_start(tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [
+        {"name": "eng", "kind": "sharepoint", "sites": ["https://contoso.sharepoint.com/sites/eng"]}]}))
+    container = Container(Settings.load(CHATOPS_CONFIG=str(config), SLACK_BOT_TOKEN="xoxb-x",
+                                        SLACK_SIGNING_SECRET="s", SLACK_API_URL="http://127.0.0.1:9/api/",
+                                        ENTRA_TENANT_ID=None, ENTRA_CLIENT_ID=None))
+    with pytest.raises(ConfigError, match="source 'eng': a SharePoint source needs the Entra app"):
+        container.web_app()
+
+
 def test_ingest_by_source_name_is_its_full_sync(tmp_path, key_prefix):
     corpus = write_corpus(tmp_path / "corpus")
     config = tmp_path / "config.yml"

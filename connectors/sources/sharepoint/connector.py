@@ -73,6 +73,16 @@ class SharePointSource:
     lists_everything = False
 
     @staticmethod
+    def missing_settings(s) -> str | None:
+        """What the environment lacks for a SharePoint source (checked at start-up)."""
+        if not (s.entra_tenant_id and s.entra_client_id):
+            return "a SharePoint source needs the Entra app: set ENTRA_TENANT_ID and ENTRA_CLIENT_ID"
+        if not (s.entra_client_certificate_path or s.entra_client_secret):
+            return ("a SharePoint source needs the Entra app's certificate (ENTRA_CLIENT_CERTIFICATE_PATH; "
+                    "SharePoint's site groups are read with it)")
+        return None
+
+    @staticmethod
     def id_for(name: str, config: SharePointConfig | None = None) -> str:
         return f"sharepoint:{name}"
 

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("acl", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("pending", sa.String(16), nullable=True),
         sa.Column("seen_run", sa.String(32), nullable=True),
+        sa.Column("acl_read_at", UTC, nullable=True),
     )
     op.create_index("ix_source_items_scope", "source_items", ["source", "scope"])
     op.create_index("ix_source_items_parent", "source_items", ["source", "parent"])
