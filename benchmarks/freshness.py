@@ -55,7 +55,8 @@ from usecases.ask import Question  # noqa: E402
 SITE = "https://contoso.sharepoint.com/sites/engineering"
 QUESTION = "What caused the scanner outage?"
 TARGET = "outage-review.md"
-REVIEW = "# Outage review\n\nThe scanner outage was caused by an expired certificate on the gateway.\n"
+CAUSES = ("an expired certificate on the gateway", "a full disk on the scanner host")
+REVIEW = f"# Outage review\n\nThe scanner outage was caused by {CAUSES[0]}.\n"
 
 
 def _settings(data: Path, prefix: str, **env) -> Settings:
@@ -153,22 +154,24 @@ def freshness(args) -> dict:
         beat = Service(app, schedule_filename=str(schedule), max_interval=1)
         threading.Thread(target=beat.start, daemon=True).start()
 
-        def cited(email: str) -> bool:
+        def cited(email: str, saying: str | None = None) -> bool:
             answer, _ = pipeline.ask(Question(text=QUESTION, asker_email=email))
-            return TARGET in {c.title for c in answer.citations}
+            return TARGET in {c.title for c in answer.citations} and (saying is None or saying in answer.text)
 
-        def wait_for(expected: bool, email: str, since: float) -> float:
+        def wait_for(expected: bool, email: str, since: float, saying: str | None = None) -> float:
             deadline = since + args.timeout
             while time.monotonic() < deadline:
-                if cited(email) == expected:
+                if cited(email, saying) == expected:
                     return time.monotonic() - since
                 time.sleep(args.poll)
-            raise TimeoutError(f"the answer did not change within {args.timeout} s")
+            answer, _ = pipeline.ask(Question(text=QUESTION, asker_email=email))
+            raise TimeoutError(f"the answer did not change within {args.timeout} s: {answer.text!r} "
+                               f"{[c.title for c in answer.citations]}")
 
         with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="ERROR",
                           queues=[settings.queue_name, settings.ingest_queue], shutdown_timeout=30):
             assert cited("bob@contoso.com"), "the initial sync should let Bob see the review"
-            version = 1
+            cause = CAUSES[0]
             for n in range(args.flips):
                 # let the change land at a random point of the scheduler's cycle
                 time.sleep((hash((n, "jitter")) % 1000) / 1000 * args.changes_every * 0.5)
@@ -184,19 +187,15 @@ def freshness(args) -> dict:
                     sp.delete(drive, review.id)
                     _tap(sp, drive, args.notify)
                     results["delete"].append(wait_for(False, "bob@contoso.com", time.monotonic()))
-                    review = sp.add_file(drive, TARGET, REVIEW, parent=folder.id)
+                    review = sp.add_file(drive, TARGET, REVIEW.replace(CAUSES[0], cause), parent=folder.id)
                     _tap(sp, drive, args.notify)
                     results["restore"].append(wait_for(True, "bob@contoso.com", time.monotonic()))
                 else:
-                    version += 1
-                    # the edit takes the answer away (the text no longer matches), then brings it back
-                    sp.edit(drive, review.id, "# Outage review\n\nWithdrawn.\n" if version % 2 == 0 else REVIEW)
+                    # the edit changes the cause the document gives; the answer must quote the new one
+                    cause = CAUSES[1] if cause == CAUSES[0] else CAUSES[0]
+                    sp.edit(drive, review.id, REVIEW.replace(CAUSES[0], cause))
                     _tap(sp, drive, args.notify)
-                    results["edit"].append(wait_for(version % 2 != 0, "bob@contoso.com", time.monotonic()))
-                    version += 1
-                    sp.edit(drive, review.id, REVIEW)
-                    _tap(sp, drive, args.notify)
-                    results["edit"].append(wait_for(True, "bob@contoso.com", time.monotonic()))
+                    results["edit"].append(wait_for(True, "bob@contoso.com", time.monotonic(), saying=cause))
                 print(f"flip {n + 1}/{args.flips} ({kind}): "
                       + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in results.items() if v), file=sys.stderr)
         beat.stop()

@@ -262,10 +262,7 @@ class EdgeIndex:
     def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
             return
-        flt = qe.Filter(must=[
-            qe.FieldCondition(key="source", match=qe.MatchValue(source)),
-            qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids))),
-        ])
+        flt = _documents(source, doc_ids)
         with self._gate.shared(), self._write_lock:
             if self._shard is None:
                 return
@@ -275,10 +272,7 @@ class EdgeIndex:
     def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
         if not doc_ids or not payload:
             return
-        flt = qe.Filter(must=[
-            qe.FieldCondition(key="source", match=qe.MatchValue(source)),
-            qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids))),
-        ])
+        flt = _documents(source, doc_ids)
         with self._gate.shared(), self._write_lock:
             if self._shard is None:
                 return
@@ -387,3 +381,11 @@ class EdgeIndex:
                 self.close()
         except Exception:
             pass
+
+
+def _documents(source: str, doc_ids: Sequence[str]) -> "qe.Filter":
+    """These documents of one source (every chunk of each)."""
+    return qe.Filter(must=[
+        qe.FieldCondition(key="source", match=qe.MatchValue(source)),
+        qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids))),
+    ])

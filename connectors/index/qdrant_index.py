@@ -111,20 +111,14 @@ class QdrantIndex:
     def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
             return
-        flt = models.Filter(must=[
-            models.FieldCondition(key="source", match=models.MatchValue(value=source)),
-            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
-        ])
+        flt = _documents(source, doc_ids)
         with self._lock:
             self._client.delete(self._collection, points_selector=models.FilterSelector(filter=flt), wait=True)
 
     def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
         if not doc_ids or not payload:
             return
-        flt = models.Filter(must=[
-            models.FieldCondition(key="source", match=models.MatchValue(value=source)),
-            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
-        ])
+        flt = _documents(source, doc_ids)
         with self._lock:
             if self._client.collection_exists(self._collection):
                 self._client.set_payload(self._collection, payload=payload, points=flt, wait=True)
@@ -196,3 +190,11 @@ class QdrantIndex:
                 self._client.close()
             except Exception:  # pragma: no cover - closing is best effort
                 pass
+
+
+def _documents(source: str, doc_ids: Sequence[str]) -> models.Filter:
+    """These documents of one source (every chunk of each)."""
+    return models.Filter(must=[
+        models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+        models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))),
+    ])

@@ -156,3 +156,25 @@ def test_everyone_deduplicates_the_same_person():
 def test_audience_of_one_equals_principal_rule(acl):
     for p in (ALICE, BOB, UNKNOWN):
         assert Audience.of(p).can_see(acl) == p.can_see(acl)
+
+
+# --- withheld sources (permissions out of date) -----------------------------
+
+def test_withheld_source_hides_its_restricted_documents_only():
+    aud = Audience.of(ALICE).withholding(["eng-docs"])
+    assert not aud.may_use(ENG, "eng-docs")            # Alice could see it, but its ACL is stale
+    assert not aud.may_use(ALICE_ONLY, "eng-docs")
+    assert aud.may_use(PUBLIC, "eng-docs")             # public documents stay
+    assert aud.may_use(ENG, "handbook")                # other sources are untouched
+
+
+def test_withholding_never_widens_what_an_audience_sees():
+    aud = Audience.of(BOB).withholding(["eng-docs"])
+    assert not aud.may_use(ENG, "handbook")            # not Bob's group, withheld or not
+    assert not aud.may_use(NOBODY, "handbook")
+    assert Audience.of(ALICE).withholding(["a"]).withholding(["b"]).withheld == frozenset({"a", "b"})
+
+
+def test_may_use_without_withheld_sources_is_can_see():
+    for acl in (PUBLIC, ENG, ALICE_ONLY, NOBODY):
+        assert Audience.of(ALICE).may_use(acl, "any") == Audience.of(ALICE).can_see(acl)
