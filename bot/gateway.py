@@ -22,6 +22,7 @@ NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
 
 
 class SlackTransientError(TransientError):
+    service = "Slack"
     """Slack rate-limited us or failed on its side; worth retrying later."""
 
 

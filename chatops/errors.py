@@ -8,3 +8,5 @@ class ConfigError(Exception):
 class TransientError(Exception):
     """Something outside failed in a way that trying again later may fix (Slack rate-limited us,
     a service answered 5xx). Task runners retry these with back-off."""
+
+    service = "a service"        # who kept failing, as the person who asked is told

@@ -146,7 +146,7 @@ def _run_slack(runtime: Runtime, kind: str, task, payload: dict) -> None:
         except (TransientError, redis.RedisError) as exc:
             if task.request.retries < task.max_retries:
                 _quietly(inflight.pause, kind, payload)   # the retry takes the lease again
-            detail = "Slack kept failing" if isinstance(exc, TransientError) else "Redis kept failing"
+            detail = f"{exc.service if isinstance(exc, TransientError) else 'Redis'} kept failing"
             _retry_or(task, exc, lambda: handler.failed(payload, cid, detail))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")

@@ -18,7 +18,6 @@ from typing import Callable
 import redis
 
 from chatops.errors import TransientError
-from connectors.index.qdrant_index import is_transient_error
 from connectors.sources.registry import open_source
 from usecases.ingest import write_batch
 from usecases.ingest_plan import plan_ingest
@@ -92,9 +91,9 @@ def record_failure(jobs: IngestJobs, payload: dict, reason: str) -> None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: the network, Redis or a Qdrant server hiccupped (not a bad file or spec)."""
-    return (isinstance(exc, (TransientError, ConnectionError, TimeoutError, redis.ConnectionError,
-                             redis.TimeoutError)) or is_transient_error(exc))
+    """Worth retrying: the network, Redis or the index server hiccupped (not a bad file or spec)."""
+    return isinstance(exc, (TransientError, ConnectionError, TimeoutError, redis.ConnectionError,
+                            redis.TimeoutError))
 
 
 def one_line(exc: BaseException) -> str:

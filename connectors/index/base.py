@@ -10,8 +10,15 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import numpy as np
 
 from chatops.access import Acl, Audience
+from chatops.errors import TransientError
 
 log = logging.getLogger(__name__)
+
+
+class IndexUnavailable(TransientError):
+    """The index server did not answer, or answered 429/5xx: trying again later may work."""
+
+    service = "the index"
 
 
 class IndexBusy(Exception):

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from chatops.access import Audience
-from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, Query, SparseVec, acl_filter_with,
-                                   checked_hits)
+from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, IndexUnavailable, Query, SparseVec,
+                                   acl_filter_with, checked_hits)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ _ACL_FIELDS = {
 
 def is_transient_error(exc: BaseException) -> bool:
     """A Qdrant server that may answer if asked again: 429, 5xx, or no answer at all."""
+    if isinstance(exc, ResourceExhaustedResponse):      # the client's own type for 429 + Retry-After
+        return True
     if isinstance(exc, UnexpectedResponse):
         return exc.status_code == 429 or exc.status_code >= 500
     return isinstance(exc, ResponseHandlingException)
@@ -84,8 +88,20 @@ class QdrantIndex:
         # Local mode is plain Python objects; serialise access from worker threads.
         self._lock = threading.RLock()
 
-    def ensure_collection(self) -> None:
+    @contextmanager
+    def _calling(self):
+        """One call at a time (local mode is plain Python objects); a server that did not answer,
+        or answered 429/5xx, is ``IndexUnavailable`` (task runners retry it)."""
         with self._lock:
+            try:
+                yield
+            except (ResourceExhaustedResponse, UnexpectedResponse, ResponseHandlingException) as exc:
+                if is_transient_error(exc):
+                    raise IndexUnavailable(f"the Qdrant server did not answer: {exc}") from exc
+                raise
+
+    def ensure_collection(self) -> None:
+        with self._calling():
             if not self._client.collection_exists(self._collection):
                 self._client.create_collection(
                     self._collection,
@@ -104,7 +120,7 @@ class QdrantIndex:
             if s.indices:
                 vector[SPARSE] = models.SparseVector(indices=list(s.indices), values=list(s.values))
             points.append(models.PointStruct(id=chunk.id, vector=vector, payload=chunk.to_payload()))
-        with self._lock:
+        with self._calling():
             for start in range(0, len(points), 256):
                 self._client.upsert(self._collection, points=points[start:start + 256], wait=True)
 
@@ -112,14 +128,14 @@ class QdrantIndex:
         if not doc_ids:
             return
         flt = _documents(source, doc_ids)
-        with self._lock:
+        with self._calling():
             self._client.delete(self._collection, points_selector=models.FilterSelector(filter=flt), wait=True)
 
     def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:
         if not doc_ids or not payload:
             return
         flt = _documents(source, doc_ids)
-        with self._lock:
+        with self._calling():
             if self._client.collection_exists(self._collection):
                 self._client.set_payload(self._collection, payload=payload, points=flt, wait=True)
 
@@ -127,7 +143,7 @@ class QdrantIndex:
         flt = models.Filter(must=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
         out: dict[str, str] = {}
         offset = None
-        with self._lock:
+        with self._calling():
             if not self._client.collection_exists(self._collection):
                 return out
             while True:
@@ -147,7 +163,7 @@ class QdrantIndex:
         has_sparse = query.sparse is not None and bool(query.sparse.indices)
         if mode == "sparse" and not has_sparse:
             return []
-        with self._lock:
+        with self._calling():
             if mode == "sparse":
                 result = self._client.query_points(
                     self._collection, using=SPARSE, query_filter=flt, limit=limit, with_payload=True,
@@ -175,7 +191,7 @@ class QdrantIndex:
             (point.id, point.payload, point.score, (point.vector or {}).get(DENSE)) for point in result.points))
 
     def count(self) -> int:
-        with self._lock:
+        with self._calling():
             if not self._client.collection_exists(self._collection):
                 return 0
             return self._client.count(self._collection, exact=True).count
