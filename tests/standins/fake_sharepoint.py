@@ -111,6 +111,9 @@ class FakeSharePoint:
         self._ids = itertools.count(1)
         self._expired_before = 0               # tokens from before this sequence number answer 410
         self._tempauth: dict[str, float] = {}  # download credential -> expiry (time.time)
+        # per drive, the last listing built: its pages are slices of one snapshot (as a delta round
+        # reads the drive as of its start), not rebuilt for every page
+        self._listings: dict[str, tuple[tuple, list[dict]]] = {}
         self._lock = threading.RLock()
 
     @property
@@ -292,7 +295,11 @@ class FakeSharePoint:
             else:
                 since, upto, offset = 0, None, 0
             upto = upto if upto is not None else (drive.log[-1][0] if drive.log else 0)
-            entries = self._changes(drive, since, upto, sharing)
+            key = (since, upto, sharing)
+            cached = self._listings.get(drive.id)
+            if cached is None or cached[0] != key:
+                cached = self._listings[drive.id] = (key, self._changes(drive, since, upto, sharing))
+            entries = cached[1]
         page_entries = entries[offset:offset + self.page_size]
         if self.duplicate_in_listing and since == 0 and offset == 0 and page_entries:
             page_entries = page_entries + [page_entries[0]]   # the same item twice: the last counts
@@ -312,7 +319,8 @@ class FakeSharePoint:
             order, frontier = [], [drive.root_id]
             while frontier:
                 order.extend(frontier)
-                frontier = [i.id for i in drive.items.values() if i.parent in frontier]
+                parents = set(frontier)
+                frontier = [i.id for i in drive.items.values() if i.parent in parents]
             return [self._item_json(drive, drive.items[i]) for i in order if i in drive.items]
         kinds: dict[str, set[str]] = {}
         for seq, iid, kind in drive.log:   # the changes after the token, up to the listing's snapshot
