@@ -10,7 +10,13 @@ from connectors.index.qdrant_index import QdrantIndex
 from tests.standins._loopback import LoopbackServer, Reply, Request
 from workers.ingest_tasks import is_transient
 
-pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+
+# the client checks the server's version from a thread of its own; with the port closed it warns
+pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version:UserWarning")
+
+
+def _index(url: str) -> QdrantIndex:
+    return QdrantIndex.server(url=url, dim=4)
 
 
 class FailingQdrant(LoopbackServer):
@@ -19,6 +25,8 @@ class FailingQdrant(LoopbackServer):
         self.status, self.headers, self.requests = status, headers or {}, []
 
     def handle(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path == "/":     # the client's version check
+            return Reply(200, {"title": "qdrant - vector search engine", "version": "1.15.0"})
         self.requests.append(request)
         return Reply(self.status, {"status": {"error": f"scripted {self.status}"}, "time": 0.0}, self.headers)
 
@@ -26,7 +34,7 @@ class FailingQdrant(LoopbackServer):
 @pytest.mark.parametrize("status,headers", [(503, {}), (502, {}), (429, {"Retry-After": "1"})])
 def test_a_server_answering_429_or_5xx_is_unavailable_and_retried(status, headers):
     with FailingQdrant(status, headers) as server:
-        index = QdrantIndex.server(url=server.origin, dim=4)
+        index = _index(server.origin)
         with pytest.raises(IndexUnavailable) as caught:
             index.delete_documents("handbook", ["a.md"])
         index.close()
@@ -39,7 +47,7 @@ def test_a_server_that_does_not_answer_is_unavailable():
     server = FailingQdrant(503)
     with server:
         origin = server.origin
-    index = QdrantIndex.server(url=origin, dim=4)    # the port is closed now
+    index = _index(origin)    # the port is closed now
     with pytest.raises(IndexUnavailable):
         index.update_documents("handbook", ["a.md"], {"acl_public": False})
     index.close()
@@ -47,7 +55,7 @@ def test_a_server_that_does_not_answer_is_unavailable():
 
 def test_a_refused_request_is_not_retried():
     with FailingQdrant(400) as server:
-        index = QdrantIndex.server(url=server.origin, dim=4)
+        index = _index(server.origin)
         with pytest.raises(UnexpectedResponse) as caught:
             index.delete_documents("handbook", ["a.md"])
         index.close()
