@@ -1,11 +1,10 @@
 """Graph (and SharePoint REST) requests for one source: throttling honoured for the whole
 source, paging, JSON batching, downloads through the pre-authenticated redirect.
 
-Throttling: a 429 or 503 (and other 5xx) makes *every* request of the source wait what
-``Retry-After`` says (seconds, possibly fractional; a growing back-off when it is missing),
-because throttled calls still count against the tenant. The waits of one window are bounded
-(``max_wait``): past the bound the window stops with :class:`Throttled`, which says how long
-Graph asked for; the sync records it and the next window resumes from its cursor.
+Throttling (``connectors/sources/pacing.py``, shared by every source): a 429 or 503 (and other
+5xx) makes *every* request of the source wait what ``Retry-After`` says (a growing back-off when
+it is missing), because throttled calls still count against the tenant; past the window's bound
+the window stops with ``Throttled`` and the next one resumes from its cursor.
 
 Batches (``POST /$batch``, 20 requests each) cut the HTTP round trips of per-item reads
 (permissions, metadata) twenty-fold; a throttled sub-request is sent again after the wait,
@@ -20,22 +19,13 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from connectors.identity.graph import GraphClient, GraphError, graph_error, retry_after
+from connectors.identity.graph import GraphClient, GraphError, graph_error
 from connectors.sources.base import CursorExpired, SourceUnavailable
+from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer, Throttled  # noqa: F401 - Throttled: re-exported
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 20          # Graph's limit per $batch
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_ATTEMPTS = 8
-
-
-class Throttled(SourceUnavailable):
-    """The source asked us to wait longer than one window may."""
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message, transient=True)
-        self.retry_after = retry_after
 
 
 class NotFound(Exception):
@@ -46,18 +36,17 @@ class SourceHttp:
     def __init__(self, graph: GraphClient, *, max_wait: float = 120.0, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, timeout: float = 30.0):
         self.graph = graph
-        self.max_wait = max_wait
-        self._sleep = sleep
-        self._clock = clock
+        self.pacer = Pacer("Microsoft Graph", max_wait=max_wait, sleep=sleep, clock=clock)
         self._timeout = timeout
-        self._not_before = 0.0       # no request of this source before this (clock)
-        self._waited = 0.0           # seconds waited for throttling in this window
         self.http_calls = 0          # HTTP requests sent (a batch is one)
         self.graph_requests = 0      # requests Graph served (a batch's sub-requests one by one)
-        self.throttled = 0           # 429/503 answers seen
+
+    @property
+    def throttled(self) -> int:
+        return self.pacer.throttled
 
     def new_window(self) -> None:
-        self._waited = 0.0
+        self.pacer.new_window()
 
     # -- one request ------------------------------------------------------------------------
 
@@ -66,21 +55,18 @@ class SourceHttp:
         """Send, waiting out throttling and retrying server errors (bounded); any other answer
         is returned as it is."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            self._wait_turn()
+            self.pacer.wait_turn()
             try:
                 resp = self.graph.send(method, url, json_body=json_body, headers=headers, scope=scope,
                                        allow_redirects=allow_redirects, timeout=self._timeout)
             except GraphError as exc:   # the token: Entra unreachable or refusing the app
                 raise SourceUnavailable(str(exc), transient=exc.transient) from None
             except requests.RequestException as exc:
-                self._back_off(min(2.0 ** attempt * 0.25, 30.0), f"network error ({type(exc).__name__})")
+                self.pacer.unreachable(attempt, exc)
                 continue
             self.http_calls += 1
             self.graph_requests += 1
-            if resp.status_code in RETRY_STATUSES:
-                self.throttled += resp.status_code in (429, 503)
-                self._back_off(retry_after(resp, default=min(2.0 ** attempt * 0.5, 30.0)),
-                               f"{resp.status_code} {graph_error(resp)[0] or ''}".strip())
+            if self.pacer.answered(resp, attempt, graph_error(resp)[0] or ""):
                 continue
             return resp
         raise SourceUnavailable(f"{method} {_path(url)} kept failing after {MAX_ATTEMPTS} attempts")
@@ -128,7 +114,7 @@ class SourceHttp:
                         continue
                     status = int(sub.get("status") or 0)
                     if status in RETRY_STATUSES or status == 424:
-                        self.throttled += status in (429, 503)
+                        self.pacer.throttled += status in (429, 503)
                         retry[key] = todo[key]
                         headers = {str(k).lower(): v for k, v in (sub.get("headers") or {}).items()}
                         delays.append(_seconds(headers.get("retry-after"), 2.0 ** attempt * 0.5))
@@ -138,7 +124,7 @@ class SourceHttp:
                     if key not in out and key not in retry:
                         retry[key] = todo[key]
             if retry:
-                self._back_off(max(delays or [2.0 ** attempt * 0.5]), f"{len(retry)} throttled in a batch")
+                self.pacer.back_off(max(delays or [2.0 ** attempt * 0.5]), f"{len(retry)} throttled in a batch")
             todo = retry
         return out
 
@@ -162,36 +148,19 @@ class SourceHttp:
 
     def _fetch_redirect(self, location: str) -> requests.Response:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            self._wait_turn()
+            self.pacer.wait_turn()
             try:
                 resp = self.graph.http.get(location, timeout=self._timeout, allow_redirects=True)
             except requests.RequestException as exc:
-                self._back_off(min(2.0 ** attempt * 0.25, 30.0), f"download: {type(exc).__name__}")
+                self.pacer.unreachable(attempt, exc)
                 continue
             self.http_calls += 1
-            if resp.status_code in RETRY_STATUSES:
-                self.throttled += resp.status_code in (429, 503)
-                self._back_off(retry_after(resp, default=2.0 ** attempt * 0.5), f"download {resp.status_code}")
+            if self.pacer.answered(resp, attempt, "download"):
                 continue
             return resp
         raise SourceUnavailable("a download kept failing")
 
     # -- internals --------------------------------------------------------------------------
-
-    def _wait_turn(self) -> None:
-        delay = self._not_before - self._clock()
-        if delay > 0:
-            self._sleep(delay)
-        self._not_before = 0.0
-
-    def _back_off(self, delay: float, why: str) -> None:
-        """Every request of the source waits ``delay`` seconds; past the window's bound, stop."""
-        delay = max(0.0, delay)
-        if self._waited + delay > self.max_wait:
-            raise Throttled(f"throttled by Microsoft Graph ({why}); asked to wait {delay:.0f} s", retry_after=delay)
-        self._waited += delay
-        self._not_before = max(self._not_before, self._clock() + delay)
-        log.warning("source throttled; waiting", extra={"why": why, "delay_s": round(delay, 3)})
 
     def _json(self, resp: requests.Response, url: str) -> dict:
         if resp.status_code == 404:
