@@ -262,6 +262,8 @@ def sources_status(ctx, as_json: bool):
             click.echo(f"  last error: {r.last_error}")
         if r.throttled_until and r.throttled_until > now:
             click.echo(f"  throttled until {r.throttled_until:%Y-%m-%d %H:%M:%S} UTC")
+        for what, count in r.findings.items():
+            click.echo(f"  {count} {what} (they grant nothing)")
     if any(r.stale for r in rows):
         sys.exit(1)
 

@@ -9,6 +9,8 @@ completes again; its public documents stay. ``chatops sources status``, the logs
 
 from __future__ import annotations
 
+import json
+
 import logging
 import threading
 import time
@@ -42,6 +44,7 @@ class SourceStatus:
     running: bool
     last_error: str | None
     throttled_until: datetime | None
+    findings: dict[str, int]       # what the last permission pass found that grants nothing
     stale: bool                    # past max_acl_age: restricted documents withheld
     synced: bool                   # has a sync state at all
 
@@ -55,7 +58,8 @@ class SourceStatus:
                 "last_full_at": iso(self.last_full_at), "last_full_age_s": _age(now, self.last_full_at),
                 "acl_watermark": iso(self.acl_watermark), "acl_age_s": _age(now, self.acl_watermark),
                 "running": self.running, "last_error": self.last_error,
-                "throttled_until": iso(self.throttled_until), "stale": self.stale, "synced": self.synced}
+                "throttled_until": iso(self.throttled_until), "findings": self.findings, "stale": self.stale,
+                "synced": self.synced}
 
 
 def statuses(states: SourceStates, configured: dict[str, tuple[str, str]], *, max_acl_age: float,
@@ -76,6 +80,7 @@ def statuses(states: SourceStates, configured: dict[str, tuple[str, str]], *, ma
             last_full_at=row.last_full_at if row else None, acl_watermark=row.acl_watermark if row else None,
             running=bool(row and row.lease_until and row.lease_until > now),
             last_error=row.last_error if row else None, throttled_until=row.throttled_until if row else None,
+            findings=_findings(row.findings if row else None),
             stale=bool(row and row.acl_stale(now, max_acl_age)), synced=row is not None))
     return out
 
@@ -129,3 +134,11 @@ class Withheld:
                 log.warning("source permissions are stale; its restricted documents are withheld",
                             extra={"source": name, "acl_age_s": age, "max_acl_age_s": self._max_age})
         return frozenset(stale)
+
+
+def _findings(text: str | None) -> dict[str, int]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): int(v) for k, v in data.items() if isinstance(v, int) and v} if isinstance(data, dict) else {}

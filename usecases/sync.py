@@ -26,6 +26,7 @@ ACL, which no filter matches: when someone is granted access later, only the ACL
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -309,7 +310,8 @@ class Sync:
             if self.budget.exhausted:
                 return False
         st = self.states.get(name)
-        self.states.set(name, acl_watermark=st.perm_started_at, perm_started_at=None, perm_marker=None)
+        self.states.set(name, acl_watermark=st.perm_started_at, perm_started_at=None, perm_marker=None,
+                        findings=json.dumps(self.source.findings()))
         return True
 
     # -- applying what the source says ----------------------------------------------------

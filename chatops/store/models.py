@@ -153,6 +153,8 @@ class SourceState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
     throttled_until: Mapped[datetime | None]       # the source asked us to wait until then
+    # what the last permission pass found that grants nothing, as JSON {"what": count}
+    findings: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
 

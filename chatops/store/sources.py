@@ -53,6 +53,7 @@ class SourceRow:
     last_error: str | None
     last_error_at: datetime | None
     throttled_until: datetime | None
+    findings: str | None
     lease_owner: str | None
     lease_until: datetime | None
 

@@ -145,4 +145,10 @@ class SyncSource(Protocol):
         """The source's own groups and their members (empty when it has none)."""
         ...
 
+    def findings(self) -> dict[str, int]:
+        """What the last permissions read found that grants nothing and an operator should
+        know of, by what it is ({"Atlassian accounts without a visible email": 2}); shown by
+        ``sources status``."""
+        ...
+
     def close(self) -> None: ...

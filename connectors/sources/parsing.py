@@ -22,7 +22,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")
 
 
-def _join(path: list[str]) -> str:
+def join_path(path: list[str]) -> str:
     return " › ".join(p for p in path if p)
 
 
@@ -46,7 +46,7 @@ def parse_markdown(text: str, fallback_title: str) -> tuple[str, list[Section]]:
     def flush():
         body = "\n".join(buf).strip()
         if body:
-            sections.append(Section(_join(path), _MD_LINK.sub(r"\1", body)))
+            sections.append(Section(join_path(path), _MD_LINK.sub(r"\1", body)))
         buf.clear()
 
     for line in text.splitlines():
@@ -74,7 +74,7 @@ def parse_text(text: str, fallback_title: str) -> tuple[str, list[Section]]:
     return fallback_title, [Section("", body)] if body else []
 
 
-class _HtmlToSections(HTMLParser):
+class HtmlSections(HTMLParser):
     _SKIP = {"script", "style", "nav", "noscript", "template", "svg"}
     _BLOCK = {"p", "div", "li", "tr", "br", "pre", "blockquote", "section", "article", "td", "th", "dd", "dt"}
 
@@ -94,7 +94,7 @@ class _HtmlToSections(HTMLParser):
         body = re.sub(r"[ \t]+", " ", "".join(self._buf))
         body = re.sub(r"\n\s*\n+", "\n\n", body).strip()
         if body:
-            self.sections.append(Section(_join(self._path), body))
+            self.sections.append(Section(join_path(self._path), body))
         self._buf = []
 
     def handle_starttag(self, tag, attrs):
@@ -140,7 +140,7 @@ class _HtmlToSections(HTMLParser):
 
 
 def parse_html(text: str, fallback_title: str) -> tuple[str, list[Section]]:
-    parser = _HtmlToSections()
+    parser = HtmlSections()
     parser.feed(text)
     parser.close()
     parser._flush()
@@ -177,7 +177,7 @@ def parse_docx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
     def flush():
         body = "\n\n".join(p for p in buf if p).strip()
         if body:
-            sections.append(Section(_join(path), body))
+            sections.append(Section(join_path(path), body))
         buf.clear()
 
     for para in document.paragraphs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,7 @@ from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 from connectors.sources.base import DocumentSource, SyncSource
 from connectors.sources.beir import BeirSource
+from connectors.sources.confluence.connector import ConfluenceSource
 from connectors.sources.filesystem.connector import FilesystemSource
 from connectors.sources.sharepoint.connector import SharePointSource
 
@@ -38,6 +39,7 @@ class SourceContext:
     groups: GroupNames | None = None        # how group names in its permissions resolve
     settings: Any = None                    # chatops.settings.Settings (Entra app, Graph URL)
     http: Any = None                        # a requests.Session (tests route it to stand-ins)
+    environ: Mapping[str, str] | None = None   # where secrets named by env name are read (os.environ)
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,16 @@ class SourceKind:
     open: Callable[[BaseModel, SourceContext], DocumentSource | SyncSource]
     source_id: Callable[[str, BaseModel], str]   # (name, config) -> the ``source`` of its chunks
     syncs: bool = True                      # meets the sync interface (``chatops sources sync``)
-    needs: Callable[[Any], str | None] = lambda settings: None   # what the settings lack, if anything
+    # what the settings (or the environment) lack for this source, if anything: (settings, config)
+    needs: Callable[[Any, BaseModel], str | None] = lambda settings, config: None
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config, FilesystemSource.id_for),
     SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for,
                needs=SharePointSource.missing_settings),
+    SourceKind("confluence", ConfluenceSource.Config, ConfluenceSource.from_config, ConfluenceSource.id_for,
+               needs=ConfluenceSource.missing_settings),
     SourceKind("beir", BeirSource.Config, BeirSource.from_config, BeirSource.id_for, syncs=False),
 )}
 
@@ -117,8 +122,8 @@ def configured_sources(entries: list[dict], settings: Any = None) -> dict[str, d
             raise SourceSpecError(f"{label}: name: a unique name is required")
         if name in out:
             raise SourceSpecError(f"{label}: name: defined twice")
-        kind, _config = _parse(entry, label)
-        missing = kind.needs(settings) if settings is not None else None
+        kind, config = _parse(entry, label)
+        missing = kind.needs(settings, config) if settings is not None else None
         if missing:
             raise SourceSpecError(f"{label}: {missing}")
         out[name] = {k: v for k, v in entry.items() if k != "name"}

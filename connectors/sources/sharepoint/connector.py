@@ -34,7 +34,7 @@ from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUna
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.http import NotFound, SourceHttp
-from connectors.sources.sharepoint.permissions import acl_of, site_group_members, site_group_token
+from connectors.sources.sharepoint.permissions import NO_EMAIL, acl_of, site_group_members, site_group_token
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class SharePointSource:
     lists_everything = False
 
     @staticmethod
-    def missing_settings(s) -> str | None:
+    def missing_settings(s, config: SharePointConfig | None = None) -> str | None:
         """What the environment lacks for a SharePoint source (checked at start-up)."""
         if not (s.entra_tenant_id and s.entra_client_id):
             return "a SharePoint source needs the Entra app: set ENTRA_TENANT_ID and ENTRA_CLIENT_ID"
@@ -105,6 +105,7 @@ class SharePointSource:
         self._drives: dict[str, Drive] = {}
         self._emails: dict[str, str | None] = {}
         self._owners: dict[str, list[str]] = {}
+        self._no_email = 0
 
     # -- scopes -----------------------------------------------------------------------------
 
@@ -252,13 +253,18 @@ class SharePointSource:
                             organization_public=self.config.organization_links_public, now=now,
                             resolve_user=self._email_of, owners_of=self._owners_of)
             out[doc_id] = grants.acl()
+            self._no_email += sum(1 for why in grants.ignored if why == NO_EMAIL)
         return out
+
+    def findings(self) -> dict[str, int]:
+        return {"permission entries naming a person without an email": self._no_email}
 
     def groups(self) -> list[SourceGroup]:
         """Every group of every site the drives belong to, with its members (SharePoint REST)."""
         self.http.new_window()
         self._owners.clear()
         self._emails.clear()
+        self._no_email = 0          # a permission pass starts here
         if not self._drives:
             self.scopes()
         sites = {d.site_id: d.site_url for d in self._drives.values() if d.site_url}

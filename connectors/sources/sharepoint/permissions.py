@@ -39,6 +39,7 @@ USER_CLAIM = "i:0#.f|membership|"
 GROUP_CLAIMS = ("c:0t.c|tenant|", "c:0o.c|federateddirectoryclaimprovider|")
 EVERYONE_CLAIMS = ("c:0(.s|true", "c:0-.f|rolemanager|spo-grid-all-users")
 NO_EXPIRY = "0001-01-01"
+NO_EMAIL = "a person without an email"
 
 
 def site_group_token(site_id: str, group_id: object) -> str:
@@ -171,7 +172,7 @@ def _grant(out: Grants, ids: dict, site_id: str, organization_public: bool,
         if email:
             out.users.add(str(email).strip().lower())
         else:
-            out.ignored.append("a person without an email")
+            out.ignored.append(NO_EMAIL)
         return
     out.ignored.append("an application or device")
 

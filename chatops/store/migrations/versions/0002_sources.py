@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_error_at", UTC, nullable=True),
         sa.Column("throttled_until", UTC, nullable=True),
+        sa.Column("findings", sa.Text, nullable=True),
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_until", UTC, nullable=True),
     )

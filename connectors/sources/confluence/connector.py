@@ -1,0 +1,409 @@
+"""Confluence Cloud as a source: spaces, their pages and blog posts (and attachments in supported
+formats), with who may read each.
+
+Content: each space is a scope. A full listing pages through the v2 API (pages, then blog posts,
+``cursor`` paging); an incremental sync asks CQL for what was modified since the last sync minus
+an overlap (CQL has minute precision, in the site's time zone, read from the site), and lists the
+space's trash (trashed pages leave the index). Versions de-duplicate what the overlap lists again.
+Bodies in storage format become heading-aware sections (``storage.py``).
+
+Permissions (``permissions.py`` has the rule): read access = the space's read permission ∩ the
+page's read restriction ∩ every ancestor's read restriction. Permission changes do not change a
+page's modified time, so the permission pass re-reads space permissions and restrictions (and
+the site's groups) on its own schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterator, Mapping, Sequence
+from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chatops.access import Acl
+from connectors.sources.atlassian.accounts import Accounts, group_token
+from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
+from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.confluence.config import ConfluenceConfig
+from connectors.sources.confluence.permissions import Grant, SpaceRead, effective_acl, space_read
+from connectors.sources.confluence.storage import storage_sections
+from connectors.sources.pacing import Pacer
+from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
+
+log = logging.getLogger(__name__)
+
+V2 = "/wiki/api/v2"
+V1 = "/wiki/rest/api"
+LIMIT = 250          # v2's largest page
+KINDS = ("page", "blogpost")
+
+
+@dataclass(frozen=True)
+class Space:
+    id: str
+    key: str
+    name: str
+
+
+def _doc_id(kind: str, content_id: object) -> str:
+    return f"{kind}:{content_id}"
+
+
+def _split(doc_id: str) -> tuple[str, str]:
+    kind, _, content_id = doc_id.partition(":")
+    return kind, content_id
+
+
+class ConfluenceSource:
+    Config = ConfluenceConfig
+    lists_everything = False
+
+    @staticmethod
+    def missing_settings(settings, config: ConfluenceConfig | None = None,
+                         environ: Mapping[str, str] = os.environ) -> str | None:
+        if config is not None and not environ.get(config.token_env):
+            return (f"token_env: the environment variable {config.token_env} (the API token of "
+                    f"{config.email}) is not set")
+        return None
+
+    @staticmethod
+    def id_for(name: str, config: ConfluenceConfig | None = None) -> str:
+        return f"confluence:{name}"
+
+    @classmethod
+    def from_config(cls, config: ConfluenceConfig, context) -> "ConfluenceSource":
+        token = (context.environ or os.environ).get(config.token_env)
+        if not token:
+            raise ValueError(f"the environment variable {config.token_env} holds no API token")
+        max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
+        http = AtlassianHttp(config.url, config.email, token, service="Confluence", session=context.http,
+                             pacer=Pacer("Confluence", max_wait=max_wait))
+        return cls(context.name or "confluence", config, http)
+
+    def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, *,
+                 now=lambda: datetime.now(timezone.utc)):
+        self.name = name
+        self.source_id = self.id_for(name)
+        self.config = config
+        self.http = http
+        self.host = urlsplit(config.url).hostname or ""
+        self._now = now
+        self._spaces: dict[str, Space] = {}
+        self._zone: ZoneInfo | None = None
+        self.accounts = Accounts(http, bulk_path=f"{V1}/user/bulk", email_path=f"{V1}/user/email/bulk")
+        self._members: dict[str, frozenset[str]] = {}     # group token -> emails (this pass)
+
+    # -- scopes -----------------------------------------------------------------------------
+
+    def scopes(self) -> list[str]:
+        self.http.new_window()
+        params: list[tuple[str, object]] = [("limit", LIMIT)]
+        if self.config.spaces:
+            params.append(("keys", ",".join(self.config.spaces)))
+        spaces = {}
+        for s in self.http.pages(f"{V2}/spaces", params):
+            spaces[str(s["id"])] = Space(str(s["id"]), str(s.get("key") or ""), str(s.get("name") or ""))
+        if self.config.spaces:
+            missing = set(self.config.spaces) - {s.key for s in spaces.values()}
+            if missing:
+                raise SourceUnavailable(f"space(s) {', '.join(sorted(missing))} not found, or not readable by "
+                                        f"{self.config.email}", transient=False)
+        self._spaces = spaces
+        return sorted(spaces)
+
+    def _space(self, scope: str) -> Space:
+        if scope not in self._spaces:
+            self.scopes()
+        if scope not in self._spaces:
+            raise SourceUnavailable(f"space {scope} is no longer listed", transient=False)
+        return self._spaces[scope]
+
+    # -- content ------------------------------------------------------------------------------
+
+    def changes(self, scope: str, cursor: str | None) -> Iterator[Page]:
+        self.http.new_window()
+        state = json.loads(cursor) if cursor else {"mode": "list"}
+        space = self._space(scope)
+        if state["mode"] == "list":
+            yield from self._listing(space, state)
+        else:
+            yield from self._since(space, state)
+
+    def _listing(self, space: Space, state: dict) -> Iterator[Page]:
+        """Every page and blog post of the space (current ones), page by page."""
+        started = state.get("started") or self._now().isoformat()
+        kinds = KINDS[KINDS.index(state.get("kind", "page")):]
+        for kind in kinds:
+            link = state.get("next") if kind == state.get("kind") else None
+            link = link or f"{V2}/spaces/{quote(space.id)}/{kind}s?limit={LIMIT}"
+            while link:
+                body = self.http.get_json(link)
+                base = page_link_base(body, self.http.origin)
+                items = []
+                for entry in body.get("results") or []:
+                    items.append(self._item(space, kind, entry, base))
+                    if self.config.attachments and kind == "page":
+                        items.extend(self._attachments(space, str(entry["id"]), base))
+                link = (body.get("_links") or {}).get("next")
+                if link:
+                    yield Page(items, json.dumps({"mode": "list", "started": started, "kind": kind, "next": link}),
+                               done=False)
+                else:
+                    last = kind == KINDS[-1]
+                    cursor = ({"mode": "since", "at": started} if last
+                              else {"mode": "list", "started": started, "kind": KINDS[KINDS.index(kind) + 1]})
+                    yield Page(items, json.dumps(cursor), done=last)
+
+    def _since(self, space: Space, state: dict) -> Iterator[Page]:
+        """What CQL says was modified since the last sync (less the overlap), then the trash."""
+        upto = state.get("upto") or self._now().isoformat()
+        link = state.get("next")
+        if not link and not state.get("trash"):
+            since = datetime.fromisoformat(state["at"]) - timedelta(minutes=self.config.overlap_minutes)
+            types = "page, blogpost, attachment" if self.config.attachments else "page, blogpost"
+            cql = (f'space = "{space.key}" AND type IN ({types}) AND lastmodified >= "{self._cql_time(since)}" '
+                   f'ORDER BY lastmodified')
+            link = f"{V1}/search?" + urlencode({"cql": cql, "limit": 100, "expand": "content.version"}, quote_via=quote)
+        while link:
+            body = self.http.get_json(link)
+            base = page_link_base(body, self.http.origin)
+            items = [item for r in body.get("results") or [] if (item := self._found(space, r, base)) is not None]
+            link = self.http.next_link(body)
+            resume = {"mode": "since", "at": state["at"], "upto": upto, "next": link} if link else \
+                {"mode": "since", "at": state["at"], "upto": upto, "trash": True}
+            yield Page(items, json.dumps(resume), done=False)
+        yield Page(self._trashed(space), json.dumps({"mode": "since", "at": upto}), done=True)
+
+    def _found(self, space: Space, result: dict, base: str) -> Item | None:
+        content = result.get("content") or {}
+        kind, content_id = str(content.get("type") or ""), str(content.get("id") or "")
+        if not content_id or (content.get("status") or "current") != "current":
+            return None
+        if kind in KINDS:
+            number = (content.get("version") or {}).get("number")
+            if number is None:   # the search left the version out: read the page itself
+                try:
+                    entry = self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}")
+                except NotFound:
+                    return Item(_doc_id(kind, content_id), scope=space.id, deleted=True)
+                return self._item(space, kind, entry, base)
+            webui = (content.get("_links") or {}).get("webui")
+            return Item(_doc_id(kind, content_id), scope=space.id, version=str(number),
+                        title=str(content.get("title") or ""), url=f"{base}{webui}" if webui else None)
+        if kind == "attachment" and self.config.attachments:
+            try:
+                entry = self.http.get_json(f"{V2}/attachments/{quote(content_id)}")
+            except NotFound:
+                return Item(_doc_id("attachment", content_id), scope=space.id, deleted=True)
+            return self._attachment_item(space, entry, base) if entry.get("pageId") else None
+        return None
+
+    def _trashed(self, space: Space) -> list[Item]:
+        out = []
+        for kind in KINDS:
+            for entry in self.http.pages(f"{V2}/spaces/{quote(space.id)}/{kind}s", [("status", "trashed"),
+                                                                                   ("limit", LIMIT)]):
+                out.append(Item(_doc_id(kind, entry["id"]), scope=space.id, deleted=True))
+        return out
+
+    def _item(self, space: Space, kind: str, entry: dict, base: str) -> Item:
+        webui = (entry.get("_links") or {}).get("webui")
+        parent = entry.get("parentId") if entry.get("parentType") in (None, "page") else None
+        return Item(_doc_id(kind, entry["id"]), scope=space.id,
+                    version=str((entry.get("version") or {}).get("number") or ""),
+                    title=str(entry.get("title") or ""), url=f"{base}{webui}" if webui else None,
+                    parent=_doc_id("page", parent) if parent else None)
+
+    def _attachments(self, space: Space, page_id: str, base: str) -> list[Item]:
+        return [self._attachment_item(space, a, base)
+                for a in self.http.pages(f"{V2}/pages/{quote(page_id)}/attachments", [("limit", LIMIT)])]
+
+    def _attachment_item(self, space: Space, entry: dict, base: str) -> Item:
+        title = str(entry.get("title") or "")
+        suffix = os.path.splitext(title)[1].lower()
+        skip = None
+        if suffix not in SUPPORTED:
+            skip = f"unsupported file type {suffix or '(none)'}"
+        elif (entry.get("fileSize") or 0) > self.config.max_file_mb * 1_000_000:
+            skip = f"larger than {self.config.max_file_mb:g} MB"
+        webui = entry.get("webuiLink") or (entry.get("_links") or {}).get("webui")
+        return Item(_doc_id("attachment", entry["id"]), scope=space.id,
+                    version=str((entry.get("version") or {}).get("number") or ""), title=title,
+                    url=f"{base}{webui}" if webui else None, parent=_doc_id("page", entry.get("pageId")),
+                    skip=skip)
+
+    def fetch(self, item: Item) -> Document:
+        kind, content_id = _split(item.doc_id)
+        try:
+            if kind == "attachment":
+                return self._fetch_attachment(item, content_id)
+            entry = self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}", {"body-format": "storage"})
+        except NotFound:
+            raise Unfetchable("gone from Confluence") from None
+        storage = ((entry.get("body") or {}).get("storage") or {}).get("value") or ""
+        title = str(entry.get("title") or item.title)
+        sections = storage_sections(storage, title)
+        webui = (entry.get("_links") or {}).get("webui")
+        url = f"{page_link_base(entry, self.http.origin)}{webui}" if webui else item.url
+        version = str((entry.get("version") or {}).get("number") or item.version)
+        return Document(item.doc_id, title, tuple(sections), Acl(), content_hash=f"{version}:{title}:{url}", url=url)
+
+    def _fetch_attachment(self, item: Item, content_id: str) -> Document:
+        entry = self.http.get_json(f"{V2}/attachments/{quote(content_id)}")
+        link = entry.get("downloadLink") or (entry.get("_links") or {}).get("download")
+        if not link:
+            raise Unfetchable("Confluence gives no download link")
+        path = link if link.startswith("/wiki/") else "/wiki" + link
+        try:
+            data = self.http.download(path, max_bytes=int(self.config.max_file_mb * 1_000_000))
+            title, sections = parse_bytes(data, item.title, item.title)
+        except (Unsupported, ValueError) as exc:
+            raise Unfetchable(str(exc)) from None
+        return Document(item.doc_id, title, tuple(sections), Acl(),
+                        content_hash=f"{item.version}:{item.title}:{item.url}", url=item.url)
+
+    def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:
+        out: dict[str, Item | None] = {}
+        for item in items:
+            kind, content_id = _split(item.doc_id)
+            try:
+                entry = self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}")
+            except NotFound:
+                out[item.doc_id] = None
+                continue
+            if (entry.get("status") or "current") != "current":
+                out[item.doc_id] = None
+                continue
+            space = self._spaces.get(str(entry.get("spaceId") or item.scope)) or self._space(item.scope)
+            base = page_link_base(entry, self.http.origin)
+            out[item.doc_id] = (self._attachment_item(space, entry, base) if kind == "attachment"
+                                else self._item(space, kind, entry, base))
+        return out
+
+    # -- permissions --------------------------------------------------------------------------
+
+    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+        self.http.new_window()
+        restrictions: dict[str, Grant | None] = {}
+        spaces: dict[str, SpaceRead | None] = {}
+        out: dict[str, Acl | None] = {}
+        for item in items:
+            kind, content_id = _split(item.doc_id)
+            if kind == "attachment":
+                if not item.parent:
+                    out[item.doc_id] = None
+                    continue
+                kind, content_id = _split(item.parent)
+            try:
+                chain = self._chain(kind, content_id)
+            except NotFound:
+                out[item.doc_id] = None
+                continue
+            if item.scope not in spaces:
+                spaces[item.scope] = self._space_read(item.scope)
+            grants = []
+            for cid in chain:
+                if cid not in restrictions:
+                    restrictions[cid] = self._restriction(cid)
+                grants.append(restrictions[cid])
+            out[item.doc_id] = effective_acl(spaces[item.scope], grants, self._members_of)
+        return out
+
+    def _chain(self, kind: str, content_id: str) -> list[str]:
+        """The content and every ancestor (pages), highest first."""
+        if kind != "page":
+            return [content_id]
+        ancestors = [str(a["id"]) for a in self.http.pages(f"{V2}/pages/{quote(content_id)}/ancestors",
+                                                             [("limit", LIMIT)])]
+        return ancestors + [content_id]
+
+    def _restriction(self, content_id: str) -> Grant | None:
+        """A content's own read restriction (None: it cannot be read; the item is then hidden)."""
+        users: list[str] = []
+        groups: list[str] = []
+        start = 0
+        while True:
+            try:
+                body = self.http.get_json(f"{V1}/content/{quote(content_id)}/restriction/byOperation/read",
+                                          {"expand": "restrictions.user,restrictions.group", "start": start,
+                                           "limit": 200})
+            except NotFound:
+                log.warning("read restriction unreadable; the content stays hidden",
+                            extra={"source": self.name, "content": content_id})
+                return None
+            r = body.get("restrictions") or {}
+            user_part, group_part = r.get("user") or {}, r.get("group") or {}
+            for u in user_part.get("results") or []:
+                self.accounts.remember(str(u.get("accountId") or ""), u.get("email"))
+                users.append(str(u.get("accountId") or ""))
+            for g in group_part.get("results") or []:
+                if g.get("id"):
+                    groups.append(group_token(self.host, str(g["id"])))
+            got = max(len(user_part.get("results") or []), len(group_part.get("results") or []))
+            if got < int(user_part.get("limit") or group_part.get("limit") or 200) or got == 0:
+                break
+            start += got
+        emails = self.accounts.emails(users)
+        return Grant(frozenset(e for e in emails.values() if e), frozenset(groups), restricted=bool(users or groups))
+
+    def _space_read(self, scope: str) -> SpaceRead | None:
+        try:
+            entries = list(self.http.pages(f"{V2}/spaces/{quote(scope)}/permissions", [("limit", LIMIT)]))
+        except NotFound:
+            return None
+        read = space_read(entries, host=self.host, anonymous_public=self.config.anonymous_public)
+        emails = self.accounts.emails(read.accounts)
+        return read.with_users(e for e in emails.values() if e)
+
+    def _members_of(self, token: str) -> frozenset[str]:
+        if token not in self._members:
+            group_id = token.rpartition("::")[2]
+            self._members[token] = frozenset(m.id for m in self._group_members(group_id) if m.kind == "user")
+        return self._members[token]
+
+    def findings(self) -> dict[str, int]:
+        return {"Atlassian accounts without a visible email": len(self.accounts.unmapped)}
+
+    # -- the site's groups --------------------------------------------------------------------
+
+    def groups(self) -> list[SourceGroup]:
+        self.http.new_window()
+        self._members = {}
+        self.accounts.start_pass()
+        out = []
+        for g in self.http.pages(f"{V1}/group", [("limit", 200)]):
+            if not g.get("id"):
+                continue
+            token = group_token(self.host, str(g["id"]))
+            members = tuple(self._group_members(str(g["id"])))
+            self._members[token] = frozenset(m.id for m in members)
+            out.append(SourceGroup(token, members))
+        return out
+
+    def _group_members(self, group_id: str) -> list[Member]:
+        accounts = []
+        for m in self.http.pages(f"{V1}/group/{quote(group_id)}/membersByGroupId", [("limit", 200)]):
+            self.accounts.remember(str(m.get("accountId") or ""), m.get("email"))
+            accounts.append(str(m.get("accountId") or ""))
+        emails = self.accounts.emails(accounts)
+        return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def _cql_time(self, when: datetime) -> str:
+        """A CQL date: minutes, in the site's time zone."""
+        if self._zone is None:
+            info = self.http.get_json(f"{V1}/settings/systemInfo")
+            try:
+                self._zone = ZoneInfo(str(info.get("defaultTimeZone") or "UTC"))
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown site time zone; using UTC", extra={"zone": info.get("defaultTimeZone")})
+                self._zone = ZoneInfo("UTC")
+        return when.astimezone(self._zone).strftime("%Y/%m/%d %H:%M")
+
+    def close(self) -> None:
+        self.http.session.close()

@@ -1,0 +1,91 @@
+"""Who may read a Confluence page: one rule, pure functions, no calls.
+
+Read access = the space's **read** permission ∩ the page's own read restriction ∩ the read
+restriction of **every** ancestor. A page (or ancestor) without a read restriction adds no
+constraint — it inherits, it is neither "nobody" nor "everyone" — and the space decides.
+
+Principals: people by email (account ids mapped by ``Accounts``; an unmapped account grants
+nothing), groups by their id (``atlassian:<host>::<group id>``). Space permissions granted to
+roles, apps or anything else grant nothing here (deny by default). Anonymous read access makes
+the space's pages public only with ``anonymous_public``.
+
+With the space alone, the ACL names its groups and people (group membership then stays live
+through the synced groups). With restrictions, an intersection of groups cannot be written as
+one ACL, so it is taken over people: each constraint's people (its users and its groups'
+members), intersected; the permission pass recomputes it when memberships change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
+
+from chatops.access import Acl
+from connectors.sources.atlassian.accounts import group_token
+
+ANONYMOUS = frozenset({"anonymous", "anonymous_user"})
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One content's own read restriction."""
+
+    users: frozenset[str] = frozenset()      # emails (mapped)
+    groups: frozenset[str] = frozenset()     # group tokens
+    restricted: bool = False                 # any restriction at all (even of unmapped accounts)
+
+
+@dataclass(frozen=True)
+class SpaceRead:
+    """Who may read a space."""
+
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    public: bool = False
+    accounts: tuple[str, ...] = ()           # account ids still to map to emails
+    ignored: tuple[str, ...] = ()            # why entries granted nothing
+
+    def with_users(self, emails: Iterable[str]) -> "SpaceRead":
+        return replace(self, users=self.users | frozenset(e.lower() for e in emails), accounts=())
+
+
+def space_read(entries: Iterable[dict], *, host: str, anonymous_public: bool) -> SpaceRead:
+    """The read grants among a space's permission assignments (v2 ``/spaces/{id}/permissions``)."""
+    accounts, groups, ignored = [], set(), []
+    public = False
+    for entry in entries:
+        op = entry.get("operation") or {}
+        if str(op.get("key") or "").lower() != "read" or str(op.get("targetType") or "").lower() != "space":
+            continue
+        principal = entry.get("principal") or {}
+        kind, pid = str(principal.get("type") or "").lower(), str(principal.get("id") or "")
+        if kind == "user" and pid:
+            accounts.append(pid)
+        elif kind == "group" and pid:
+            groups.add(group_token(host, pid))
+        elif kind in ANONYMOUS or pid.lower() in ANONYMOUS:
+            if anonymous_public:
+                public = True
+            else:
+                ignored.append("anonymous access (anonymous_public is false)")
+        else:
+            ignored.append(f"a {kind or 'principal'} grant")
+    return SpaceRead(groups=frozenset(groups), public=public, accounts=tuple(accounts), ignored=tuple(ignored))
+
+
+def effective_acl(space: SpaceRead | None, chain: Sequence[Grant | None],
+                  members_of: Callable[[str], frozenset[str]]) -> Acl | None:
+    """The ACL of a content whose space and chain of restrictions (ancestors first, itself last)
+    are given; None when any of them could not be read (the content is then hidden)."""
+    if space is None or any(g is None for g in chain):
+        return None
+    constraints = [g for g in chain if g is not None and g.restricted]
+    if not constraints:
+        return Acl.of(groups=space.groups, users=space.users, public=space.public)
+    people: set[str] | None = None
+    for grant in constraints:
+        allowed = set(grant.users).union(*(members_of(t) for t in grant.groups))
+        people = allowed if people is None else people & allowed
+    if not space.public:
+        people &= set(space.users).union(*(members_of(t) for t in space.groups))
+    return Acl.of(users=people or ())
