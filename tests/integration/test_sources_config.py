@@ -65,6 +65,32 @@ def test_a_sharepoint_source_without_the_entra_app_stops_the_start(tmp_path):
         container.web_app()
 
 
+WIKI = {"name": "wiki", "kind": "confluence", "url": "https://contoso.atlassian.net/wiki",
+        "email": "svc-chatops@contoso.com", "token_env": "CHATOPS_TEST_CONFLUENCE_TOKEN"}
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"url": "http://contoso.atlassian.net/wiki"}, "source 'wiki': url: 'http://contoso.atlassian.net/wiki' is not"),
+    ({"email": "svc"}, "source 'wiki': email: 'svc' is not the email"),
+    ({"token_env": "ATATT3xFfGF0-secret"}, "source 'wiki': token_env: 'ATATT3xFfGF0-secret' is not an environment"),
+    ({"spaces": []}, "source 'wiki': spaces: name at least one space key"),
+    ({"token": "x"}, "source 'wiki': token: Extra inputs"),
+])
+def test_a_mistake_in_a_confluence_source_names_the_field(change, named):
+    with pytest.raises(ConfigError, match=named):
+        configured_sources([{**WIKI, **change}])
+
+
+def test_a_confluence_source_whose_token_is_not_in_the_environment_stops_the_start(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHATOPS_TEST_CONFLUENCE_TOKEN", raising=False)
+    settings = Settings.load(SLACK_BOT_TOKEN="xoxb-x")
+    with pytest.raises(ConfigError, match="source 'wiki': token_env: the environment variable "
+                                          "CHATOPS_TEST_CONFLUENCE_TOKEN .* is not set"):
+        configured_sources([WIKI], settings)
+    monkeypatch.setenv("CHATOPS_TEST_CONFLUENCE_TOKEN", "tok")
+    assert configured_sources([WIKI], settings)["wiki"]["url"] == "https://contoso.atlassian.net/wiki"
+
+
 def test_ingest_by_source_name_is_its_full_sync(tmp_path, key_prefix):
     corpus = write_corpus(tmp_path / "corpus")
     config = tmp_path / "config.yml"

@@ -68,6 +68,9 @@ def _v1_error(status: int, message: str, reason: str) -> dict:
                                           "successful": False}, "message": message, "reason": reason}
 
 
+EMAIL_REFUSED = _v1_error(400, "The calling app is not approved to use this API.", "Bad Request")
+
+
 def _encode(state: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
 
@@ -152,7 +155,7 @@ class FakeConfluence(LoopbackServer):
         self.timezone, self.zone = timezone, ZoneInfo(timezone)
         self.page_size_max = page_size_max
         self.cloud_id = str(uuid.uuid4())
-        self.clock = lambda: datetime.now(tz=_utc())
+        self.clock = _now                                      # tests replace it, or advance()
         self.users: dict[str, FakeUser] = {}
         self.groups: dict[str, str] = {}                       # id -> name
         self.members: dict[str, list[str]] = {}                # group id -> account ids
@@ -381,7 +384,7 @@ class FakeConfluence(LoopbackServer):
         return user.lower() == self.email.lower() and password == self.token
 
     def _too_many(self, retry_after: int) -> Reply:
-        reset = (self.clock() + timedelta(seconds=retry_after)).astimezone(_utc()).strftime("%Y-%m-%dT%H:%MZ")
+        reset = (self.clock() + timedelta(seconds=retry_after)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
         return Reply(429, {"statusCode": 429, "message": "Rate limit exceeded."},
                      {"Retry-After": str(retry_after), "X-RateLimit-Reset": reset})
 
@@ -552,7 +555,7 @@ class FakeConfluence(LoopbackServer):
     def _v1_permissions(self, space: FakeSpace) -> list[dict]:
         """One entry per subject and operation; anonymous access is an entry without subjects."""
         out = []
-        for n, perm in enumerate(space.perms):
+        for perm in space.perms:
             kind, pid = perm["principal"]["type"], perm["principal"]["id"]
             if kind not in ("user", "group"):
                 continue
@@ -583,12 +586,9 @@ class FakeConfluence(LoopbackServer):
         return Reply(200, {"results": found, "start": 0, "limit": 200, "size": len(found),
                            "_links": {"base": self.base, "context": "/wiki"}})
 
-    def _email_refused(self) -> Reply:
-        return Reply(400, _v1_error(400, "The calling app is not approved to use this API.", "Bad Request"))
-
     def _user_email(self, request, m, q) -> Reply:
         if not self.email_api:
-            return self._email_refused()
+            return Reply(400, EMAIL_REFUSED)
         user = self.users.get(_one(q, "accountId", ""))
         if user is None:
             return Reply(404, _v1_error(404, "User not found", "Not Found"))
@@ -596,7 +596,7 @@ class FakeConfluence(LoopbackServer):
 
     def _user_email_bulk(self, request, m, q) -> Reply:
         if not self.email_api:
-            return self._email_refused()
+            return Reply(400, EMAIL_REFUSED)
         return Reply(200, [{"accountId": a, "email": self.users[a].email} for a in _many(q, "accountId")
                            if a in self.users])
 
@@ -717,7 +717,7 @@ class FakeConfluence(LoopbackServer):
         """A CQL date (minutes at most) in the site's time zone, as an instant."""
         for fmt in _CQL_DATES:
             try:
-                return datetime.strptime(value, fmt).replace(tzinfo=self.zone).astimezone(_utc())
+                return datetime.strptime(value, fmt).replace(tzinfo=self.zone).astimezone(timezone.utc)
             except ValueError:
                 continue
         raise ValueError(value)
@@ -751,8 +751,8 @@ class FakeConfluence(LoopbackServer):
                                      "Content-Disposition": f"attachment; filename=\"{quote(att.title)}\""})
 
 
-def _utc():
-    return timezone.utc
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _sort_key(item) -> int:
