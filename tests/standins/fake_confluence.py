@@ -1,28 +1,25 @@
-"""A loopback Confluence Cloud: the REST API v2 and the parts of v1 a source connector needs, under
+"""A loopback Confluence Cloud: REST API v2 and the parts of v1 a source connector needs, under
 ``/wiki`` as on ``https://<site>.atlassian.net/wiki``, with HTTP Basic ``email:api_token``.
 
 What it reproduces, because a connector must cope with it:
 
-* v2 cursor paging: ``limit`` (default 25, clamped to ``page_size_max``), an opaque ``cursor``,
-  ``_links.next`` as a path from the site root (``/wiki/api/v2/...``) and the same URL in a
-  ``Link: <...>; rel="next"`` header; ``_links.base`` is ``<origin>/wiki``. v1 pages with
-  ``start``/``limit`` and ``_links.next`` *relative to the context* (``/rest/api/...``, no ``/wiki``);
-  v1 search pages with a ``cursor`` in ``_links.next``;
-* errors in each API's own shape: v2 ``{"errors": [{"status", "code", "title", "detail"}]}``, v1
-  ``{"statusCode", "data", "message", "reason"}``; a bad API token is the edge proxy's plain-text 401;
-  ``throttle(n)`` scripts 429s with ``Retry-After``;
+* v2 keyset paging: ``limit`` (default 25, clamped to ``page_size_max``), an opaque ``cursor``,
+  ``_links.next`` as a path from the site root (``/wiki/api/v2/...``), the same in a ``Link`` header,
+  ``_links.base`` = ``<origin>/wiki``. v1 pages with ``start``/``limit``, v1 search with a ``cursor``;
+  v1 ``_links.next`` is relative to the context (``/rest/api/...``, without ``/wiki``);
+* each API's error shape (v2 ``{"errors": [...]}``, v1 ``{"statusCode", "data", "message", "reason"}``),
+  the edge proxy's plain-text 401 for a bad token, scripted 429s with ``Retry-After`` (``throttle``);
 * a new space has a home page, and a page added without a parent goes under it (as v2's create page
-  does unless ``root-level``); trashed pages keep their place in the tree (``ancestors`` lists them),
-  leave search, and are listed with ``status=trashed``; ``purge`` makes them 404 and moves their
-  children up;
-* restriction changes and moves do not touch a page's version or ``lastModified``;
-* CQL ``lastmodified`` compares at minute precision in the site's time zone;
-* space anonymous access shows only in v1 ``/rest/api/space/{key}?expand=permissions`` (an entry with
-  ``anonymousAccess: true`` and no subjects): v2 permission principals are user, group or role only;
-* users who hide their email have ``email: ""``; ``/user/email`` answers only with ``email_api=True``;
-* attachment downloads answer 302 to a "media" URL (``/media/file/<fileId>/binary?token=...`` on the
-  same port) that takes no Authorization header (one that comes with it is counted in ``token_leaks``
-  and refused) and whose token expires (``media_token_ttl`` of ``clock`` time).
+  does unless ``root-level``); trashed pages stay in the tree (``ancestors`` lists them), leave search
+  and are listed with ``status=trashed``; ``purge`` makes them 404 and moves their children up;
+* restriction changes and moves leave a page's version and ``lastModified`` alone;
+* CQL ``lastmodified`` is compared at minute precision in the site's time zone;
+* anonymous space access shows only in v1 ``/rest/api/space/{key}?expand=permissions`` (an entry with
+  ``anonymousAccess: true`` and no subjects): v2 principals are user, group or role;
+* hidden emails are ``""``; ``/user/email`` answers only with ``email_api=True`` (else v1's 400);
+* a download answers 302 to a "media" URL on the same port (``/media/file/<fileId>/binary?token=``)
+  that takes no Authorization header (one that comes anyway is counted in ``token_leaks`` and
+  refused) and whose token expires after ``media_token_ttl`` of ``clock`` time.
 """
 
 from __future__ import annotations
@@ -50,7 +47,8 @@ UNAUTHORIZED = ("Basic authentication with passwords is deprecated.  For more in
 MEDIA_TYPES = {"application/pdf": "PDF Document", "image/png": "PNG Image", "text/plain": "Text File",
                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Microsoft Word Document"}
 V2_STATUSES = {"current", "archived", "trashed", "deleted", "draft", "historical"}
-_CQL_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(>=|<=|!=|=|>|<|\(|\)|,)|([^\s()=,<>!"\']+))')
+_CQL_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|'   # "quoted" | 'quoted'
+                        r'(>=|<=|!=|=|>|<|\(|\)|,)|([^\s()=,<>!"\']+))')          # operator | word
 _CQL_DATES = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 
 
@@ -369,7 +367,7 @@ class FakeConfluence(LoopbackServer):
                 return Reply(405, _v1_error(405, "Method Not Allowed", "Method Not Allowed"))
             try:
                 return getattr(self, name)(request, match, q)
-            except ValueError as exc:          # a parameter that is not a number, a cursor that is not ours
+            except (ValueError, KeyError, TypeError) as exc:   # a limit that is no number, a cursor not ours
                 if "/api/v2/" in request.path:
                     return Reply(400, _v2_error(400, "INVALID_REQUEST_PARAMETER", "Bad Request", str(exc)))
                 return Reply(400, _v1_error(400, str(exc), "Bad Request"))
@@ -415,7 +413,8 @@ class FakeConfluence(LoopbackServer):
         page = results[start:start + limit]
         links = {"base": self.base, "context": "/wiki", "self": f"{self.origin}{request.path}"}
         if start + limit < len(results):
-            params = [(k, v) for k, v in q if k not in ("start", "limit")] + [("limit", limit), ("start", start + limit)]
+            params = [(k, v) for k, v in q if k not in ("start", "limit")]
+            params += [("limit", limit), ("start", start + limit)]
             links["next"] = f"{request.path.removeprefix('/wiki')}?{urlencode(params)}"
         return {"results": page, "start": start, "limit": limit, "size": len(page), "_links": links}
 
@@ -499,7 +498,8 @@ class FakeConfluence(LoopbackServer):
         owner = self.contents[att.content_id]
         download = (f"/download/attachments/{owner.id}/{quote(att.title)}?version={att.version}"
                     f"&modificationDate={int(att.modified.timestamp() * 1000)}&cacheVersion=1&api=v2")
-        webui = f"/pages/viewpageattachments.action?pageId={owner.id}&preview=%2F{owner.id}%2F{att.id}%2F{quote(att.title)}"
+        webui = (f"/pages/viewpageattachments.action?pageId={owner.id}"
+                 f"&preview=%2F{owner.id}%2F{att.id}%2F{quote(att.title)}")
         return {"id": att.id, "status": "current", "title": att.title, "createdAt": _iso(att.created),
                 ("pageId" if owner.type == "page" else "blogPostId"): owner.id, "mediaType": att.media_type,
                 "mediaTypeDescription": MEDIA_TYPES.get(att.media_type, "File"), "comment": "",

@@ -31,11 +31,15 @@ def search(site, cql: str) -> list[str]:
     return [r["content"]["id"] for r in answer.json()["results"]]
 
 
-def test_only_the_api_token_of_the_configured_email_gets_in(site):
+def test_only_the_configured_token_gets_in_and_throttling_answers_429(site):
     assert get(site, "/wiki/api/v2/spaces", auth=None).status_code == 401
     wrong = get(site, "/wiki/api/v2/spaces", auth=("svc@contoso.com", "nope"))
     assert wrong.status_code == 401 and "Basic authentication" in wrong.text
     assert get(site, "/wiki/api/v2/spaces", auth=("SVC@contoso.com", "t0ken")).status_code == 200
+    site.throttle(2, retry_after=3)
+    first, second, third = (get(site, "/wiki/api/v2/spaces") for _ in range(3))
+    assert first.status_code == second.status_code == 429 and first.headers["Retry-After"] == "3"
+    assert third.status_code == 200
 
 
 def test_spaces_are_filtered_by_keys_given_comma_separated_or_repeated(site):
@@ -120,7 +124,7 @@ def test_cql_lastmodified_is_minute_precise_in_the_site_time_zone(site):
     assert search(site, 'space in ("ENG","HR") AND type in (page, blogpost) AND lastmodified > "2026/11/30 08:00"'
                         ' order by lastmodified') == [page]
     assert search(site, 'type in (page, blogpost) order by lastmodified desc') == [page, blog]
-    result = get(site, "/wiki/rest/api/search", cql=f"type = page").json()["results"][0]
+    result = get(site, "/wiki/rest/api/search", cql="type = page").json()["results"][0]
     assert result["lastModified"] == "2026-11-30T08:05:30.000Z" and result["entityType"] == "content"
     assert get(site, "/wiki/api/v2/pages/" + page).json()["version"]["number"] == 2
     bad = get(site, "/wiki/rest/api/search", cql="type = page OR space = ENG")
@@ -142,15 +146,8 @@ def test_trashed_pages_leave_search_but_are_listed_as_trashed(site):
     assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "NOT_FOUND"
 
 
-def test_throttled_requests_answer_429_with_retry_after(site):
-    site.throttle(2, retry_after=3)
-    first, second, third = (get(site, "/wiki/api/v2/spaces") for _ in range(3))
-    assert first.status_code == second.status_code == 429 and first.headers["Retry-After"] == "3"
-    assert third.status_code == 200
-
-
 def test_space_permissions_and_anonymous_access(site):
-    site.add_user("acc-ana", "ana@contoso.com")
+    site.add_user("acc-ana", "ana@contoso.com", hidden=True)
     staff = site.add_group("all-staff")
     site.set_members(staff, ["acc-ana"])
     space = site.add_space("ENG", read=[("group", staff)], anonymous=True)
@@ -158,12 +155,29 @@ def test_space_permissions_and_anonymous_access(site):
     assert {(p["principal"]["type"], p["principal"]["id"], p["operation"]["key"], p["operation"]["targetType"])
             for p in v2} == {("group", staff, "read", "space"), ("group", staff, "create", "page")}
     v1 = get(site, "/wiki/rest/api/space/ENG", expand="permissions").json()["permissions"]
-    assert [p for p in v1 if p["anonymousAccess"]] == [
-        {"id": p["id"], "operation": {"operation": "read", "targetType": "space"}, "anonymousAccess": True,
-         "unlicensedAccess": False} for p in v1 if p["anonymousAccess"]] and any(p["anonymousAccess"] for p in v1)
+    anonymous = [p for p in v1 if p["anonymousAccess"]]
+    assert len(anonymous) == 1 and "subjects" not in anonymous[0]
+    assert anonymous[0]["operation"] == {"operation": "read", "targetType": "space"}
+    assert {p["subjects"]["group"]["results"][0]["name"] for p in v1 if not p["anonymousAccess"]} == {"all-staff"}
     members = get(site, f"/wiki/rest/api/group/{staff}/membersByGroupId").json()["results"]
-    assert [m["accountId"] for m in members] == ["acc-ana"]
+    assert [(m["accountId"], m["email"]) for m in members] == [("acc-ana", "")]
     assert get(site, "/wiki/rest/api/user/email", accountId="acc-ana").status_code == 400
+
+
+def test_groups_page_by_start_and_the_email_api_needs_its_permission():
+    with FakeConfluence(email_api=True) as site:
+        for name in ("ops", "dev", "legal"):
+            site.add_group(name)
+        site.add_user("acc-ana", "ana@contoso.com", hidden=True)
+        first = get(site, "/wiki/rest/api/group", limit=2).json()
+        assert [g["name"] for g in first["results"]] == ["dev", "legal"] and first["size"] == 2
+        assert first["_links"]["next"].startswith("/rest/api/group?")            # relative to /wiki
+        rest = requests.get(first["_links"]["base"] + first["_links"]["next"], auth=AUTH, timeout=5).json()
+        assert [g["name"] for g in rest["results"]] == ["ops"] and "next" not in rest["_links"]
+        bulk = get(site, "/wiki/rest/api/user/bulk", accountId=["acc-ana", "nobody"]).json()["results"]
+        assert [(u["accountId"], u["email"]) for u in bulk] == [("acc-ana", "")]
+        assert get(site, "/wiki/rest/api/user/email", accountId="acc-ana").json() == {
+            "accountId": "acc-ana", "email": "ana@contoso.com"}
 
 
 def test_attachment_download_redirects_to_a_media_url_without_authorization(site):

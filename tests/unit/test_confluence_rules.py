@@ -64,9 +64,9 @@ def test_space_read_takes_read_grants_of_users_and_groups_only():
 
 
 def test_anonymous_access_makes_nothing_public_unless_the_source_says_so():
-    entries = [read("group", "g-staff"), read("anonymous", "")]
-    assert not space_read(entries, host=HOST, anonymous_public=False).public
-    public = space_read(entries, host=HOST, anonymous_public=True)
+    entries = [read("group", "g-staff")]
+    assert not space_read(entries, host=HOST, anonymous=True, anonymous_public=False).public
+    public = space_read(entries, host=HOST, anonymous=True, anonymous_public=True)
     assert effective_acl(public, [OPEN], members).public
     # a restricted page of a public space is still restricted
     hr_only = Grant(groups=frozenset({HR}), restricted=True)

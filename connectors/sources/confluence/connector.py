@@ -355,9 +355,17 @@ class ConfluenceSource:
             entries = list(self.http.pages(f"{V2}/spaces/{quote(scope)}/permissions", [("limit", LIMIT)]))
         except NotFound:
             return None
-        read = space_read(entries, host=self.host, anonymous_public=self.config.anonymous_public)
+        anonymous = self.config.anonymous_public and self._anonymous(scope)
+        read = space_read(entries, host=self.host, anonymous=anonymous, anonymous_public=self.config.anonymous_public)
         emails = self.accounts.emails(read.accounts)
         return read.with_users(e for e in emails.values() if e)
+
+    def _anonymous(self, scope: str) -> bool:
+        """Whether the space is open to anonymous readers (only v1 says so); asked only when the
+        source lets that make pages public."""
+        body = self.http.get_json(f"{V1}/space/{quote(self._space(scope).key)}", {"expand": "permissions"})
+        return any(p.get("anonymousAccess") and (p.get("operation") or {}).get("operation") == "read"
+                   and (p.get("operation") or {}).get("targetType") == "space" for p in body.get("permissions") or [])
 
     def _members_of(self, token: str) -> frozenset[str]:
         if token not in self._members:

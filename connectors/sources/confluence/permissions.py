@@ -6,8 +6,9 @@ constraint — it inherits, it is neither "nobody" nor "everyone" — and the sp
 
 Principals: people by email (account ids mapped by ``Accounts``; an unmapped account grants
 nothing), groups by their id (``atlassian:<host>::<group id>``). Space permissions granted to
-roles, apps or anything else grant nothing here (deny by default). Anonymous read access makes
-the space's pages public only with ``anonymous_public``.
+roles, apps or anything else grant nothing here (deny by default). Anonymous read access (which
+only v1's space permissions show: an entry with ``anonymousAccess: true``) makes the space's
+pages public only with ``anonymous_public``.
 
 With the space alone, the ACL names its groups and people (group membership then stays live
 through the synced groups). With restrictions, an intersection of groups cannot be written as
@@ -22,9 +23,6 @@ from typing import Callable, Iterable, Sequence
 
 from chatops.access import Acl
 from connectors.sources.atlassian.accounts import group_token
-
-ANONYMOUS = frozenset({"anonymous", "anonymous_user"})
-
 
 @dataclass(frozen=True)
 class Grant:
@@ -49,10 +47,14 @@ class SpaceRead:
         return replace(self, users=self.users | frozenset(e.lower() for e in emails), accounts=())
 
 
-def space_read(entries: Iterable[dict], *, host: str, anonymous_public: bool) -> SpaceRead:
-    """The read grants among a space's permission assignments (v2 ``/spaces/{id}/permissions``)."""
+def space_read(entries: Iterable[dict], *, host: str, anonymous: bool = False,
+               anonymous_public: bool = False) -> SpaceRead:
+    """The read grants among a space's permission assignments (v2 ``/spaces/{id}/permissions``);
+    ``anonymous``: the space is open to anonymous readers (v1's ``anonymousAccess``)."""
     accounts, groups, ignored = [], set(), []
-    public = False
+    public = anonymous and anonymous_public
+    if anonymous and not anonymous_public:
+        ignored.append("anonymous access (anonymous_public is false)")
     for entry in entries:
         op = entry.get("operation") or {}
         if str(op.get("key") or "").lower() != "read" or str(op.get("targetType") or "").lower() != "space":
@@ -63,11 +65,6 @@ def space_read(entries: Iterable[dict], *, host: str, anonymous_public: bool) ->
             accounts.append(pid)
         elif kind == "group" and pid:
             groups.add(group_token(host, pid))
-        elif kind in ANONYMOUS or pid.lower() in ANONYMOUS:
-            if anonymous_public:
-                public = True
-            else:
-                ignored.append("anonymous access (anonymous_public is false)")
         else:
             ignored.append(f"a {kind or 'principal'} grant")
     return SpaceRead(groups=frozenset(groups), public=public, accounts=tuple(accounts), ignored=tuple(ignored))
