@@ -165,3 +165,60 @@ def test_edits_and_trash_reach_the_index_at_the_next_changes_sync(site):
     # nothing changed: the overlap lists the edit again, its version says it is known
     again = site.sync("changes")
     assert again.updated == 0 and again.added == 0
+
+
+def test_a_trashed_ancestor_still_restricts_and_a_move_changes_access(site):
+    ids = build(site)
+    site.sync()
+    site.cf.trash(ids["people"])               # the restricted grandparent goes to the trash
+    site.sync("changes")
+    site.sync("permissions")
+    assert "Salaries" not in site.visible_to("ana@contoso.com")
+    assert "Salaries" in site.visible_to("hana@contoso.com")
+    site.cf.move(ids["salaries"], None)        # out from under it: the space decides again
+    site.sync("permissions")
+    assert "Salaries" in site.visible_to("ana@contoso.com")
+
+
+def test_attachments_carry_their_pages_permissions_and_download_without_the_token(site):
+    ids = build(site)
+    site.cf.add_attachment(ids["reviews"], "review-guide.md", b"# Review guide\n\nCalibrate every March.\n",
+                           "text/markdown")
+    site.cf.add_attachment(ids["runbook"], "diagram.png", b"\x89PNG...", "image/png")
+    report = site.sync()
+    assert ("diagram.png", "unsupported file type .png") in report.skipped, report.summary()
+    assert "review-guide.md" in site.visible_to("hana@contoso.com")    # the page is HR only
+    assert "review-guide.md" not in site.visible_to("ana@contoso.com")
+    assert site.cf.downloads == 1 and site.cf.token_leaks == 0
+
+
+def test_throttling_is_waited_out_for_the_whole_source(site):
+    from connectors.sources.atlassian.http import AtlassianHttp
+    from connectors.sources.confluence.config import ConfluenceConfig
+    from connectors.sources.confluence.connector import ConfluenceSource
+    from connectors.sources.pacing import Pacer
+
+    build(site)
+    sleeps: list[float] = []
+    config = ConfluenceConfig(url=site.cf.base, email=site.cf.email, spaces=["ENG"])
+    http = AtlassianHttp(config.url, config.email, site.cf.token, session=site.session,
+                         pacer=Pacer("Confluence", max_wait=30, sleep=sleeps.append))
+    site.cf.throttle(2, retry_after=7)
+    report = site.sync(source=ConfluenceSource("wiki", config, http))
+    assert report.done and sleeps and max(sleeps) >= 6.5
+    assert http.pacer.throttled == 2
+    # past the bound: the sync stops, says why, and resumes later
+    site.cf.throttle(1, retry_after=120)
+    stopped = Sync(ConfluenceSource("wiki", config, http), site.states, site.index, HashEmbedder(),
+                   kind="confluence").run("full")
+    assert stopped.error and "throttled by Confluence" in stopped.error
+
+
+def test_a_purged_page_leaves_at_the_full_reconciliation_at_the_latest(site):
+    ids = build(site)
+    site.sync()
+    site.cf.purge(ids["news"])                  # gone without passing through a listing of the trash
+    site.sync("changes")
+    site.sync("full")
+    assert "Launch news" not in site.visible_to("ana@contoso.com")
+    assert site.visible_to("ana@contoso.com") == {"Runbook"}

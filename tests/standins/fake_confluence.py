@@ -335,6 +335,7 @@ class FakeConfluence(LoopbackServer):
         (r"/wiki/api/v2/(pages|blogposts)/(?P<id>\d+)", "_content"),
         (r"/wiki/api/v2/pages/(?P<id>\d+)/ancestors", "_ancestors"),
         (r"/wiki/api/v2/(pages|blogposts)/(?P<id>\d+)/attachments", "_attachments"),
+        (r"/wiki/api/v2/attachments/(?P<id>att\d+)", "_attachment"),
         (r"/wiki/rest/api/content/(?P<id>\d+)/restriction/byOperation/(read|update)", "_restriction"),
         (r"/wiki/rest/api/space/(?P<key>[^/]+)", "_space_v1"),
         (r"/wiki/rest/api/group", "_groups"),
@@ -493,6 +494,13 @@ class FakeConfluence(LoopbackServer):
             return Reply(404, _v2_error(404, "NOT_FOUND", "Not Found"))
         items = [a for a in self.attachments.values() if a.content_id == content.id]
         return self._v2_list(request, q, items, self._attachment_json, default_limit=50)
+
+    def _attachment(self, request, m, q) -> Reply:
+        att = self.attachments.get(m["id"])
+        if att is None:
+            return Reply(404, _v2_error(404, "NOT_FOUND", "Not Found"))
+        return Reply(200, {**self._attachment_json(att), "_links": {**self._attachment_json(att)["_links"],
+                                                                    "base": self.base}})
 
     def _attachment_json(self, att: FakeAttachment) -> dict:
         owner = self.contents[att.content_id]

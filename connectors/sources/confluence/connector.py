@@ -260,10 +260,10 @@ class ConfluenceSource:
         path = link if link.startswith("/wiki/") else "/wiki" + link
         try:
             data = self.http.download(path, max_bytes=int(self.config.max_file_mb * 1_000_000))
-            title, sections = parse_bytes(data, item.title, item.title)
+            _title, sections = parse_bytes(item.title, data)
         except (Unsupported, ValueError) as exc:
             raise Unfetchable(str(exc)) from None
-        return Document(item.doc_id, title, tuple(sections), Acl(),
+        return Document(item.doc_id, item.title, tuple(sections), Acl(),
                         content_hash=f"{item.version}:{item.title}:{item.url}", url=item.url)
 
     def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:
@@ -317,9 +317,14 @@ class ConfluenceSource:
         """The content and every ancestor (pages), highest first."""
         if kind != "page":
             return [content_id]
-        ancestors = [str(a["id"]) for a in self.http.pages(f"{V2}/pages/{quote(content_id)}/ancestors",
-                                                             [("limit", LIMIT)])]
-        return ancestors + [content_id]
+        chain = [content_id]
+        while True:
+            # the nearest ``limit`` ancestors, highest first; deeper trees: ask again from the top one
+            body = self.http.get_json(f"{V2}/pages/{quote(chain[0])}/ancestors", {"limit": LIMIT})
+            found = [str(a["id"]) for a in body.get("results") or [] if a.get("id")]
+            chain = found + chain
+            if len(found) < LIMIT or len(chain) > 10_000:
+                return chain
 
     def _restriction(self, content_id: str) -> Grant | None:
         """A content's own read restriction (None: it cannot be read; the item is then hidden)."""
