@@ -2,7 +2,7 @@
 
 from chatops.access import Acl, Audience, Principal
 from connectors.sources.atlassian.accounts import group_token
-from connectors.sources.confluence.permissions import Grant, SpaceRead, effective_acl, space_read
+from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
 
 HOST = "contoso.atlassian.net"
@@ -11,7 +11,7 @@ HR = group_token(HOST, "g-hr")
 MEMBERS = {STAFF: frozenset({"ana@contoso.com", "ben@contoso.com", "hana@contoso.com"}),
            HR: frozenset({"hana@contoso.com", "ivan@contoso.com"})}
 SPACE = SpaceRead(groups=frozenset({STAFF}))
-OPEN = Grant()
+OPEN = Restriction()
 
 
 def members(token):
@@ -28,7 +28,7 @@ def test_a_page_without_restrictions_inherits_its_space():
 
 
 def test_a_restriction_on_a_grandparent_applies_to_every_descendant():
-    grandparent = Grant(groups=frozenset({HR}), restricted=True)
+    grandparent = Restriction(groups=frozenset({HR}), restricted=True)
     acl = effective_acl(SPACE, [grandparent, OPEN, OPEN], members)
     # HR ∩ staff: Ivan is in HR but may not read the space
     assert acl == Acl.of(users=["hana@contoso.com"])
@@ -37,13 +37,13 @@ def test_a_restriction_on_a_grandparent_applies_to_every_descendant():
 
 
 def test_restrictions_along_the_chain_intersect():
-    parent = Grant(groups=frozenset({STAFF}), restricted=True)
-    page = Grant(users=frozenset({"ana@contoso.com", "ivan@contoso.com"}), restricted=True)
+    parent = Restriction(groups=frozenset({STAFF}), restricted=True)
+    page = Restriction(users=frozenset({"ana@contoso.com", "ivan@contoso.com"}), restricted=True)
     assert effective_acl(SPACE, [parent, page], members) == Acl.of(users=["ana@contoso.com"])
 
 
 def test_a_restriction_of_accounts_that_could_not_be_mapped_lets_nobody_read():
-    page = Grant(restricted=True)          # restricted to someone whose email is hidden
+    page = Restriction(restricted=True)          # restricted to someone whose email is hidden
     acl = effective_acl(SPACE, [page], members)
     assert acl is not None and not acl.visible_to_anyone
 
@@ -68,9 +68,9 @@ def test_anonymous_access_makes_nothing_public_unless_the_source_says_so():
     assert not space_read(entries, host=HOST, anonymous=True, anonymous_public=False).public
     public = space_read(entries, host=HOST, anonymous=True, anonymous_public=True)
     assert effective_acl(public, [OPEN], members).public
-    # a restricted page of a public space is still restricted
-    hr_only = Grant(groups=frozenset({HR}), restricted=True)
-    assert effective_acl(public, [hr_only], members) == Acl.of(users=MEMBERS[HR])
+    # a restricted page of a public space is still restricted (to the group, which stays a group)
+    hr_only = Restriction(groups=frozenset({HR}), restricted=True)
+    assert effective_acl(public, [hr_only], members) == Acl.of(groups=[HR])
 
 
 def test_group_tokens_are_ids_scoped_by_site():

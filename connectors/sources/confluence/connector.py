@@ -29,7 +29,7 @@ from connectors.sources.atlassian.accounts import Accounts, group_token
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
 from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
-from connectors.sources.confluence.permissions import Grant, SpaceRead, effective_acl, space_read
+from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
 from connectors.sources.pacing import Pacer
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
@@ -288,7 +288,7 @@ class ConfluenceSource:
 
     def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
         self.http.new_window()
-        restrictions: dict[str, Grant | None] = {}
+        restrictions: dict[str, Restriction | None] = {}
         spaces: dict[str, SpaceRead | None] = {}
         out: dict[str, Acl | None] = {}
         for item in items:
@@ -326,7 +326,7 @@ class ConfluenceSource:
             if len(found) < LIMIT or len(chain) > 10_000:
                 return chain
 
-    def _restriction(self, content_id: str) -> Grant | None:
+    def _restriction(self, content_id: str) -> Restriction | None:
         """A content's own read restriction (None: it cannot be read; the item is then hidden)."""
         users: list[str] = []
         groups: list[str] = []
@@ -353,7 +353,7 @@ class ConfluenceSource:
                 break
             start += got
         emails = self.accounts.emails(users)
-        return Grant(frozenset(e for e in emails.values() if e), frozenset(groups), restricted=bool(users or groups))
+        return Restriction(frozenset(e for e in emails.values() if e), frozenset(groups), restricted=bool(users or groups))
 
     def _space_read(self, scope: str) -> SpaceRead | None:
         try:

@@ -10,10 +10,9 @@ roles, apps or anything else grant nothing here (deny by default). Anonymous rea
 only v1's space permissions show: an entry with ``anonymousAccess: true``) makes the space's
 pages public only with ``anonymous_public``.
 
-With the space alone, the ACL names its groups and people (group membership then stays live
-through the synced groups). With restrictions, an intersection of groups cannot be written as
-one ACL, so it is taken over people: each constraint's people (its users and its groups'
-members), intersected; the permission pass recomputes it when memberships change.
+The intersection is ``connectors/sources/atlassian/access.py``'s: with the space alone, the ACL
+names its groups and people; with restrictions it is taken over people, and the permission pass
+recomputes it when memberships change.
 """
 
 from __future__ import annotations
@@ -22,10 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from chatops.access import Acl
+from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import group_token
 
 @dataclass(frozen=True)
-class Grant:
+class Restriction:
     """One content's own read restriction."""
 
     users: frozenset[str] = frozenset()      # emails (mapped)
@@ -70,19 +70,12 @@ def space_read(entries: Iterable[dict], *, host: str, anonymous: bool = False,
     return SpaceRead(groups=frozenset(groups), public=public, accounts=tuple(accounts), ignored=tuple(ignored))
 
 
-def effective_acl(space: SpaceRead | None, chain: Sequence[Grant | None],
+def effective_acl(space: SpaceRead | None, chain: Sequence[Restriction | None],
                   members_of: Callable[[str], frozenset[str]]) -> Acl | None:
     """The ACL of a content whose space and chain of restrictions (ancestors first, itself last)
     are given; None when any of them could not be read (the content is then hidden)."""
-    if space is None or any(g is None for g in chain):
+    if space is None or any(r is None for r in chain):
         return None
-    constraints = [g for g in chain if g is not None and g.restricted]
-    if not constraints:
-        return Acl.of(groups=space.groups, users=space.users, public=space.public)
-    people: set[str] | None = None
-    for grant in constraints:
-        allowed = set(grant.users).union(*(members_of(t) for t in grant.groups))
-        people = allowed if people is None else people & allowed
-    if not space.public:
-        people &= set(space.users).union(*(members_of(t) for t in space.groups))
-    return Acl.of(users=people or ())
+    grants = [Grant(space.users, space.groups, space.public)]
+    grants += [Grant(r.users, r.groups) for r in chain if r is not None and r.restricted]
+    return intersect(grants, members_of)
