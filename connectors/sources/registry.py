@@ -24,6 +24,7 @@ from connectors.sources.base import DocumentSource, SyncSource
 from connectors.sources.beir import BeirSource
 from connectors.sources.confluence.connector import ConfluenceSource
 from connectors.sources.filesystem.connector import FilesystemSource
+from connectors.sources.jira.connector import JiraSource
 from connectors.sources.sharepoint.connector import SharePointSource
 
 
@@ -59,6 +60,8 @@ SOURCES: dict[str, SourceKind] = {k.name: k for k in (
                needs=SharePointSource.missing_settings),
     SourceKind("confluence", ConfluenceSource.Config, ConfluenceSource.from_config, ConfluenceSource.id_for,
                needs=ConfluenceSource.missing_settings),
+    SourceKind("jira", JiraSource.Config, JiraSource.from_config, JiraSource.id_for,
+               needs=JiraSource.missing_settings),
     SourceKind("beir", BeirSource.Config, BeirSource.from_config, BeirSource.id_for, syncs=False),
 )}
 

@@ -60,7 +60,8 @@ class Accounts:
         return out
 
     def _look_up(self, ids: list[str]) -> None:
-        for user in self.http.get_json(self._bulk_path, [("accountId", a) for a in ids]).get("results") or []:
+        body = self.http.get_json(self._bulk_path, [("accountId", a) for a in ids])
+        for user in body.get("results") or body.get("values") or []:   # Confluence | Jira
             self.remember(str(user.get("accountId") or ""), user.get("email") or user.get("emailAddress"))
         hidden = [a for a in ids if not self._emails.get(a)]
         if hidden and self._email_path:

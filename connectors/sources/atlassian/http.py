@@ -98,12 +98,13 @@ class AtlassianHttp:
             yield from body.get(key) or []
             link = self.next_link(body)
 
-    def pages_by_start(self, path: str, params: dict, *, key: str = "values",
+    def pages_by_start(self, path: str, params: dict | list, *, key: str = "values",
                        limit: int = 100) -> Iterator[dict]:
         """Every entry over ``startAt``/``maxResults`` pages (Jira), until ``isLast`` or a short page."""
+        base = list(params.items()) if isinstance(params, dict) else list(params)
         start = 0
         while True:
-            body = self.get_json(path, {**params, "startAt": start, "maxResults": limit})
+            body = self.get_json(path, base + [("startAt", start), ("maxResults", limit)])
             values = body.get(key) or []
             yield from values
             start += len(values)

@@ -1,0 +1,1 @@
+"""Confluence Cloud spaces: pages, blog posts and attachments, with their read restrictions."""

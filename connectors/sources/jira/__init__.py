@@ -1,0 +1,1 @@
+"""Jira Cloud issues (summary, description, comments, links), with browse permissions and issue security."""
