@@ -36,6 +36,7 @@ test-unit: $(TEST_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/chatops demo
 	PYTHONPATH=. $(BIN)/python demo/sharepoint.py
+	PYTHONPATH=. $(BIN)/python demo/confluence.py
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/pipeline.py --json

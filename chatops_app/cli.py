@@ -202,7 +202,9 @@ def sources_list(ctx, as_json: bool):
     if not rows:
         click.echo("no sources configured (the sources: list of CHATOPS_CONFIG)")
     for row in rows:
-        where = row.get("path") or ", ".join(row.get("sites") or []) or ", ".join(row.get("onedrive_users") or [])
+        where = (row.get("path") or ", ".join(row.get("sites") or []) or ", ".join(row.get("onedrive_users") or [])
+                 or " ".join(filter(None, [row.get("url"), ", ".join(row.get("spaces") or row.get("projects") or []),
+                                           row.get("jql")])))
         click.echo(f"{row['name']:<20} {row['kind']:<11} {where}")
 
 
@@ -210,11 +212,16 @@ def sources_list(ctx, as_json: bool):
 @click.argument("name")
 @click.option("--full", is_flag=True, help="List everything again, prune what is gone, and re-read every "
                                           "permission (default: the changes since the last sync).")
+@click.option("--permissions", is_flag=True, help="A permission pass only: the source's groups and every "
+                                                 "document's permissions read again (what the scheduler "
+                                                 "runs every CHATOPS_SYNC_PERMISSIONS_EVERY).")
 @click.option("--via-workers", is_flag=True, help="Queue the sync for the workers instead of running it here.")
 @click.pass_context
-def sources_sync(ctx, name: str, full: bool, via_workers: bool = False):
+def sources_sync(ctx, name: str, full: bool, permissions: bool = False, via_workers: bool = False):
     """Sync one source now, in this process (it opens the embedded index itself, like ingest)."""
-    mode = "full" if full else "changes"
+    if full and permissions:
+        raise click.UsageError("--full already re-reads every permission; give one of --full and --permissions")
+    mode = "full" if full else "permissions" if permissions else "changes"
     with _container(ctx) as container:
         if via_workers:
             container.sources_scheduler.enqueue(name, mode, force=True)

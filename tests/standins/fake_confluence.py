@@ -153,6 +153,7 @@ class FakeConfluence(LoopbackServer):
         self.timezone, self.zone = timezone, ZoneInfo(timezone)
         self.page_size_max = page_size_max
         self.cloud_id = str(uuid.uuid4())
+        self.public_url: str | None = None
         self.clock = _now                                      # tests replace it, or advance()
         self.users: dict[str, FakeUser] = {}
         self.groups: dict[str, str] = {}                       # id -> name
@@ -173,7 +174,9 @@ class FakeConfluence(LoopbackServer):
 
     @property
     def base(self) -> str:
-        return f"{self.origin}/wiki"
+        """The site's /wiki as it names itself (``public_url``: the real-looking origin a client
+        reaches through a rerouting adapter, as the demo does)."""
+        return f"{self.public_url or self.origin}/wiki"
 
     def start(self):
         """The base class keeps one value per query parameter; Confluence takes repeated ones
