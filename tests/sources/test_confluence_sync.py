@@ -222,3 +222,16 @@ def test_a_purged_page_leaves_at_the_full_reconciliation_at_the_latest(site):
     site.sync("full")
     assert "Launch news" not in site.visible_to("ana@contoso.com")
     assert site.visible_to("ana@contoso.com") == {"Runbook"}
+
+
+def test_a_page_restored_from_the_trash_comes_back_at_the_next_changes_sync(site):
+    ids = build(site)
+    site.sync()
+    site.cf.trash(ids["runbook"])
+    site.sync("changes")
+    assert "Runbook" not in site.visible_to("ana@contoso.com")
+    site.cf.advance(30)                        # long after: restoring changes no modified time
+    site.cf.restore(ids["runbook"])
+    report = site.sync("changes")
+    assert report.added == 1
+    assert "Runbook" in site.visible_to("ana@contoso.com")

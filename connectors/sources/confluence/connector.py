@@ -154,13 +154,16 @@ class ConfluenceSource:
                                done=False)
                 else:
                     last = kind == KINDS[-1]
-                    cursor = ({"mode": "since", "at": started} if last
+                    cursor = ({"mode": "since", "at": started, "trashed": sorted(self._trash_ids(space))} if last
                               else {"mode": "list", "started": started, "kind": KINDS[KINDS.index(kind) + 1]})
                     yield Page(items, json.dumps(cursor), done=last)
 
     def _since(self, space: Space, state: dict) -> Iterator[Page]:
-        """What CQL says was modified since the last sync (less the overlap), then the trash."""
+        """What CQL says was modified since the last sync (less the overlap), then the trash: what
+        is in it leaves the index, and what left it since the last sync (restored, as restoring
+        changes no modified time) comes back."""
         upto = state.get("upto") or self._now().isoformat()
+        known = state.get("trashed") or []
         link = state.get("next")
         if not link and not state.get("trash"):
             since = datetime.fromisoformat(state["at"]) - timedelta(minutes=self.config.overlap_minutes)
@@ -173,10 +176,13 @@ class ConfluenceSource:
             base = page_link_base(body, self.http.origin)
             items = [item for r in body.get("results") or [] if (item := self._found(space, r, base)) is not None]
             link = self.http.next_link(body)
-            resume = {"mode": "since", "at": state["at"], "upto": upto, "next": link} if link else \
-                {"mode": "since", "at": state["at"], "upto": upto, "trash": True}
+            resume = {"mode": "since", "at": state["at"], "upto": upto, "trashed": known}
+            resume.update({"next": link} if link else {"trash": True})
             yield Page(items, json.dumps(resume), done=False)
-        yield Page(self._trashed(space), json.dumps({"mode": "since", "at": upto}), done=True)
+        trashed = self._trash_ids(space)
+        items = [Item(doc_id, scope=space.id, deleted=True) for doc_id in sorted(trashed)]
+        items += self._restored(space, set(known) - trashed)
+        yield Page(items, json.dumps({"mode": "since", "at": upto, "trashed": sorted(trashed)}), done=True)
 
     def _found(self, space: Space, result: dict, base: str) -> Item | None:
         content = result.get("content") or {}
@@ -202,12 +208,26 @@ class ConfluenceSource:
             return self._attachment_item(space, entry, base) if entry.get("pageId") else None
         return None
 
-    def _trashed(self, space: Space) -> list[Item]:
+    def _trash_ids(self, space: Space) -> set[str]:
+        """The doc ids of the space's trashed pages and blog posts."""
+        return {_doc_id(kind, entry["id"]) for kind in KINDS
+                for entry in self.http.pages(f"{V2}/spaces/{quote(space.id)}/{kind}s",
+                                             [("status", "trashed"), ("limit", LIMIT)])}
+
+    def _restored(self, space: Space, doc_ids: set[str]) -> list[Item]:
+        """Items that left the trash: back as they are now, or gone (purged)."""
         out = []
-        for kind in KINDS:
-            for entry in self.http.pages(f"{V2}/spaces/{quote(space.id)}/{kind}s", [("status", "trashed"),
-                                                                                   ("limit", LIMIT)]):
-                out.append(Item(_doc_id(kind, entry["id"]), scope=space.id, deleted=True))
+        for doc_id in sorted(doc_ids):
+            kind, content_id = _split(doc_id)
+            try:
+                entry = self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}")
+            except NotFound:
+                out.append(Item(doc_id, scope=space.id, deleted=True))
+                continue
+            if (entry.get("status") or "current") == "current" and str(entry.get("spaceId") or space.id) == space.id:
+                out.append(self._item(space, kind, entry, page_link_base(entry, self.http.origin)))
+                if self.config.attachments and kind == "page":
+                    out.extend(self._attachments(space, content_id, page_link_base(entry, self.http.origin)))
         return out
 
     def _item(self, space: Space, kind: str, entry: dict, base: str) -> Item:
