@@ -333,6 +333,7 @@ class FakeConfluence(LoopbackServer):
 
     ROUTES = [(re.compile(pattern), name) for pattern, name in [
         (r"/wiki/api/v2/spaces", "_spaces"),
+        (r"/wiki/api/v2/(pages|blogposts)", "_all_contents"),
         (r"/wiki/api/v2/spaces/(?P<id>\d+)/(pages|blogposts)", "_space_contents"),
         (r"/wiki/api/v2/spaces/(?P<id>\d+)/permissions", "_space_permissions"),
         (r"/wiki/api/v2/(pages|blogposts)/(?P<id>\d+)", "_content"),
@@ -442,6 +443,21 @@ class FakeConfluence(LoopbackServer):
             raise ValueError(f"Invalid status: {sorted(statuses - V2_STATUSES)}")
         kind = "page" if m[2] == "pages" else "blogpost"
         items = [c for c in self.contents.values() if c.space_id == m["id"] and c.type == kind and c.status in statuses]
+        storage = _one(q, "body-format") == "storage"
+        return self._v2_list(request, q, items, lambda c: self._content_json(c, storage))
+
+    def _all_contents(self, request, m, q) -> Reply:
+        """``GET /pages`` or ``/blogposts``: across spaces, filtered by ``id`` (up to 250) and
+        ``space-id``, ``status`` as for a space's list."""
+        statuses = set(_many(q, "status")) or {"current", "archived"}
+        if statuses - V2_STATUSES:
+            raise ValueError(f"Invalid status: {sorted(statuses - V2_STATUSES)}")
+        ids, spaces = set(_many(q, "id")), set(_many(q, "space-id"))
+        if len(ids) > 250:
+            raise ValueError("id: at most 250 values")
+        kind = "page" if m[1] == "pages" else "blogpost"
+        items = [c for c in self.contents.values() if c.type == kind and c.status in statuses
+                 and (not ids or c.id in ids) and (not spaces or c.space_id in spaces)]
         storage = _one(q, "body-format") == "storage"
         return self._v2_list(request, q, items, lambda c: self._content_json(c, storage))
 

@@ -170,11 +170,10 @@ class ConfluenceSource:
             types = "page, blogpost, attachment" if self.config.attachments else "page, blogpost"
             cql = (f'space = "{space.key}" AND type IN ({types}) AND lastmodified >= "{self._cql_time(since)}" '
                    f'ORDER BY lastmodified')
-            link = f"{V1}/search?" + urlencode({"cql": cql, "limit": 100, "expand": "content.version"}, quote_via=quote)
+            link = f"{V1}/search?" + urlencode({"cql": cql, "limit": 100}, quote_via=quote)
         while link:
             body = self.http.get_json(link)
-            base = page_link_base(body, self.http.origin)
-            items = [item for r in body.get("results") or [] if (item := self._found(space, r, base)) is not None]
+            items = self._found(space, body.get("results") or [], page_link_base(body, self.http.origin))
             link = self.http.next_link(body)
             resume = {"mode": "since", "at": state["at"], "upto": upto, "trashed": known}
             resume.update({"next": link} if link else {"trash": True})
@@ -184,29 +183,37 @@ class ConfluenceSource:
         items += self._restored(space, set(known) - trashed)
         yield Page(items, json.dumps({"mode": "since", "at": upto, "trashed": sorted(trashed)}), done=True)
 
-    def _found(self, space: Space, result: dict, base: str) -> Item | None:
-        content = result.get("content") or {}
-        kind, content_id = str(content.get("type") or ""), str(content.get("id") or "")
-        if not content_id or (content.get("status") or "current") != "current":
-            return None
-        if kind in KINDS:
-            number = (content.get("version") or {}).get("number")
-            if number is None:   # the search left the version out: read the page itself
+    def _found(self, space: Space, results: list[dict], base: str) -> list[Item]:
+        """The items of one page of search results, read again in bulk (v2 ``?id=``) for what
+        search leaves out: versions and parents."""
+        wanted: dict[str, list[str]] = {kind: [] for kind in (*KINDS, "attachment")}
+        for result in results:
+            content = result.get("content") or {}
+            kind, content_id = str(content.get("type") or ""), str(content.get("id") or "")
+            if content_id and kind in wanted and (content.get("status") or "current") == "current":
+                wanted[kind].append(content_id)
+        out: list[Item] = []
+        for kind in KINDS:
+            ids = list(dict.fromkeys(wanted[kind]))
+            seen = set()
+            for start in range(0, len(ids), LIMIT):
+                for entry in self.http.pages(f"{V2}/{kind}s", [("id", ",".join(ids[start:start + LIMIT])),
+                                                               ("limit", LIMIT)]):
+                    seen.add(str(entry["id"]))
+                    if str(entry.get("spaceId") or space.id) == space.id:
+                        out.append(self._item(space, kind, entry, base))
+            # listed by search but no longer there (deleted meanwhile)
+            out.extend(Item(_doc_id(kind, i), scope=space.id, deleted=True) for i in ids if i not in seen)
+        if self.config.attachments:
+            for content_id in dict.fromkeys(wanted["attachment"]):
                 try:
-                    entry = self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}")
+                    entry = self.http.get_json(f"{V2}/attachments/{quote(content_id)}")
                 except NotFound:
-                    return Item(_doc_id(kind, content_id), scope=space.id, deleted=True)
-                return self._item(space, kind, entry, base)
-            webui = (content.get("_links") or {}).get("webui")
-            return Item(_doc_id(kind, content_id), scope=space.id, version=str(number),
-                        title=str(content.get("title") or ""), url=f"{base}{webui}" if webui else None)
-        if kind == "attachment" and self.config.attachments:
-            try:
-                entry = self.http.get_json(f"{V2}/attachments/{quote(content_id)}")
-            except NotFound:
-                return Item(_doc_id("attachment", content_id), scope=space.id, deleted=True)
-            return self._attachment_item(space, entry, base) if entry.get("pageId") else None
-        return None
+                    out.append(Item(_doc_id("attachment", content_id), scope=space.id, deleted=True))
+                    continue
+                if entry.get("pageId"):
+                    out.append(self._attachment_item(space, entry, base))
+        return out
 
     def _trash_ids(self, space: Space) -> set[str]:
         """The doc ids of the space's trashed pages and blog posts."""
