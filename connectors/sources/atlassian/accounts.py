@@ -60,7 +60,9 @@ class Accounts:
         return out
 
     def _look_up(self, ids: list[str]) -> None:
-        body = self.http.get_json(self._bulk_path, [("accountId", a) for a in ids])
+        # Jira answers 10 a page unless asked for more; Confluence takes ``limit``
+        body = self.http.get_json(self._bulk_path, [("accountId", a) for a in ids]
+                                  + [("maxResults", len(ids)), ("limit", len(ids))])
         for user in body.get("results") or body.get("values") or []:   # Confluence | Jira
             self.remember(str(user.get("accountId") or ""), user.get("email") or user.get("emailAddress"))
         hidden = [a for a in ids if not self._emails.get(a)]

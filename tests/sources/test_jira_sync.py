@@ -1,0 +1,172 @@
+"""Jira Cloud issues synced with their permissions: the loopback Jira (tests/standins/fake_jira.py)
+over TLS, the real requests client, a real embedded index and a SQLite store. The cases the issue
+names: an issue with a security level in a visible project, a person removed from a project role;
+and browse by group, comments beyond the embedded ones, edits, deletions, unmappable accounts."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+import pytest
+import requests
+import trustme
+
+from chatops.access import Audience, Principal
+from chatops.store import Store
+from chatops.store.sources import SourceStates
+from connectors.index.base import Query
+from connectors.index.edge_index import EdgeIndex
+from connectors.sources.registry import SourceContext, open_sync_source
+from tests.ingest_helpers import DIM, HashEmbedder
+from tests.standins.fake_jira import FakeJira
+from usecases.sync import Sync
+
+TOKEN_ENV = "JIRA_TEST_TOKEN"
+
+
+@dataclass
+class Site:
+    jira: FakeJira
+    session: requests.Session
+    states: SourceStates
+    index: EdgeIndex
+
+    def source(self, **config):
+        spec = {"kind": "jira", "url": self.jira.origin, "email": self.jira.email, "token_env": TOKEN_ENV,
+                "projects": ["OPS", "HR"], **config}
+        return open_sync_source("tickets", spec, SourceContext(http=self.session, environ={TOKEN_ENV: self.jira.token}))
+
+    def sync(self, mode: str = "changes", source=None):
+        report = Sync(source or self.source(), self.states, self.index, HashEmbedder(), kind="jira").run(mode)
+        assert report.error is None, report.summary()
+        return report
+
+    def person(self, email: str) -> Principal:
+        return Principal.of(email, self.states.groups_of(email, ()))
+
+    def hits(self, email: str):
+        return self.index.search(Query(dense=[0.5] * DIM, sparse=None), Audience.of(self.person(email)),
+                                 limit=1000, candidates=1000, mode="dense")
+
+    def visible_to(self, email: str) -> set[str]:
+        return {h.chunk.title.split(":")[0] for h in self.hits(email)}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))   # requests prefers it to Session.verify
+    jira = FakeJira(projects=())
+    jira.tls = context
+    with jira:
+        store = Store.for_url(f"sqlite:///{tmp_path / 'chatops.db'}")
+        index = EdgeIndex(path=tmp_path / "index", dim=DIM, exact=True)
+        try:
+            yield Site(jira, requests.Session(), SourceStates(store), index)
+        finally:
+            index.close()
+            store.close()
+
+
+def build(site: Site) -> dict:
+    j = site.jira
+    for acc, email in (("acc-ana", "ana@contoso.com"), ("acc-ben", "ben@contoso.com"),
+                       ("acc-hana", "hana@contoso.com"), ("acc-olga", "olga@contoso.com")):
+        j.add_user(acc, email)
+    j.add_user("acc-ghost", "ghost@contoso.com", hidden=True)
+    eng = j.add_group("engineering")
+    j.set_members(eng, ["acc-ana", "acc-ben", "acc-ghost"])
+    j.add_project("OPS", "Operations", lead="acc-olga", browse=[("group", eng), ("projectLead",)],
+                  security_levels={"Incident responders": [("user", "acc-ana"), ("reporter",)]})
+    responders = j.add_role("OPS", "Responders", users=["acc-ben"])
+    j.add_project("HR", "People", browse=[("role", responders), ("user", "acc-hana")])
+    j.add_role("HR", "Responders", users=["acc-ben"])
+    keys = {
+        "outage": j.add_issue("OPS", "Scanner outage", "The scanners stopped.\n- gateway certificate expired",
+                              comments=[("acc-ana", f"note {n}") for n in range(8)], reporter="acc-ana",
+                              links=()),
+        "breach": j.add_issue("OPS", "Suspected breach", "Logs show an unknown key.", reporter="acc-hana",
+                              security="Incident responders"),
+        "rota": j.add_issue("HR", "On-call rota", "Rota for December."),
+    }
+    j.add_issue("OPS", "Follow-up", "Automate renewals.", links=[("blocks", keys["outage"])])
+    return {"eng": eng, "responders": responders, **keys}
+
+
+def test_issues_are_synced_with_browse_permissions_and_security_levels(site):
+    keys = build(site)
+    report = site.sync()
+    assert report.done and report.added == 4
+    # browse by group (and the project lead); the security level narrows to Ana and the reporter
+    assert site.visible_to("ana@contoso.com") == {keys["outage"], keys["breach"], "OPS-3"}
+    assert site.visible_to("ben@contoso.com") == {keys["outage"], "OPS-3", keys["rota"]}
+    assert site.visible_to("olga@contoso.com") == {keys["outage"], "OPS-3"}     # the lead
+    # Hana reported the breach but may not browse OPS: browse ∩ level
+    assert site.visible_to("hana@contoso.com") == {keys["rota"]}
+    # the hidden account grants nothing and is counted
+    assert '"Atlassian accounts without a visible email": 1' in site.states.get("tickets").findings
+
+
+def test_an_issue_is_its_description_links_and_every_comment(site):
+    keys = build(site)
+    site.sync()
+    text = "\n".join(h.chunk.text for h in site.hits("ana@contoso.com") if h.chunk.title.startswith(keys["outage"]))
+    assert "gateway certificate expired" in text
+    assert all(f"note {n}" in text for n in range(8))      # five embedded in the issue, three paged
+    urls = {h.chunk.url for h in site.hits("ana@contoso.com") if h.chunk.title.startswith(keys["outage"])}
+    assert urls == {f"{site.jira.origin}/browse/{keys['outage']}"}
+    follow = [h.chunk.text for h in site.hits("ana@contoso.com") if h.chunk.title.startswith("OPS-3")]
+    assert any(f"blocks {keys['outage']}" in t for t in follow)
+
+
+def test_a_person_removed_from_a_project_role_loses_its_issues_at_the_permission_pass(site):
+    keys = build(site)
+    site.sync()
+    assert keys["rota"] in site.visible_to("ben@contoso.com")
+    site.jira.set_role_actors("HR", keys["responders"], users=[])      # no issue's updated changes
+    site.sync("changes")
+    site.sync("permissions")
+    assert keys["rota"] not in site.visible_to("ben@contoso.com")
+    assert keys["rota"] in site.visible_to("hana@contoso.com")
+
+
+def test_a_security_level_set_later_reaches_the_index_at_the_next_changes_sync(site):
+    keys = build(site)
+    site.sync()
+    site.jira.advance(2)
+    site.jira.set_security(keys["outage"], "Incident responders")      # Jira records it: updated moves
+    site.sync("changes")
+    assert keys["outage"] not in site.visible_to("ben@contoso.com")
+    assert keys["outage"] in site.visible_to("ana@contoso.com")
+
+
+def test_edits_arrive_incrementally_and_deletions_at_the_full_reconciliation(site):
+    keys = build(site)
+    site.sync()
+    site.jira.advance(3)
+    site.jira.edit(keys["rota"], summary="On-call rota (January)")
+    report = site.sync("changes")
+    assert report.updated == 1 and report.added == 0
+    assert site.sync("changes").updated == 0          # the overlap lists it again; its version says known
+    site.jira.delete(keys["rota"])
+    site.sync("changes")
+    site.sync("full")
+    assert keys["rota"] not in site.visible_to("hana@contoso.com")
+
+
+def test_anyone_grants_nothing_unless_the_source_says_so(site):
+    j = site.jira
+    j.add_user("acc-ana", "ana@contoso.com")
+    j.add_project("PUB", "Public", browse=[("anyone",)])
+    j.add_issue("PUB", "Canteen menu", "Soup on Mondays.")
+    site.sync(source=site.source(projects=["PUB"]))
+    assert site.visible_to("ana@contoso.com") == set()
+    assert site.index.search(Query(dense=[0.5] * DIM, sparse=None), Audience.public("t"), limit=10,
+                             candidates=10, mode="dense") == []
+    site.sync("permissions", source=site.source(projects=["PUB"], anyone_public=True))
+    assert site.visible_to("ana@contoso.com") == {"PUB-1"}
