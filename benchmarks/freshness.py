@@ -50,6 +50,7 @@ from chatops.settings import Settings  # noqa: E402
 from chatops_app.container import Container  # noqa: E402
 from tests.sources.conftest import make_certificate  # noqa: E402
 from tests.standins.fake_entra import FakeEntra  # noqa: E402
+from tests.standins.fake_jira import FakeJira  # noqa: E402
 from tests.standins.fake_confluence import FakeConfluence  # noqa: E402
 from tests.standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm  # noqa: E402
 from usecases.ask import Question  # noqa: E402
@@ -188,7 +189,74 @@ class ConfluenceTenant:
         return self.cf.downloads
 
 
-TENANTS = {"sharepoint": SharePointTenant, "confluence": ConfluenceTenant}
+class JiraTenant:
+    """A Jira project: the outage review an issue at a security level that names Bob."""
+
+    kind, notifies = "jira", False
+
+    def __init__(self, data: Path):
+        self.jira = FakeJira(email="svc@contoso.com", token="bench-token", projects=())
+        os.environ["BENCH_JIRA_TOKEN"] = self.jira.token
+        self.env = {}
+        self.entry = {"name": "eng", "kind": "jira", "url": WIKI, "projects": ["ENG"],
+                      "email": self.jira.email, "token_env": "BENCH_JIRA_TOKEN"}
+        self.server = self.jira
+
+    @property
+    def target(self) -> str:
+        return f"{self.review}: Outage review"
+
+    def session(self):
+        from tests.standins.fake_entra import _Reroute
+
+        session = requests.Session()
+        session.mount(WIKI + "/", _Reroute(WIKI, self.jira.origin))
+        return session
+
+    def build(self, items: int = 0, *, review: bool = True) -> None:
+        j = self.jira
+        j.add_user("acc-ana", "ana@contoso.com")
+        j.add_user("acc-bob", "bob@contoso.com")
+        members = j.add_group("members")
+        j.set_members(members, ["acc-ana", "acc-bob"])
+        j.add_project("ENG", "Engineering", browse=[("group", members)],
+                      security_levels={"Incident": [("user", "acc-bob")]})
+        j.add_issue("ENG", "Handbook", "How we work: small teams, written decisions.")
+        for n in range(items):
+            j.add_issue("ENG", f"Note {n:05d}", _note(n).split("\n\n", 1)[1])
+        if review:
+            self.review = j.add_issue("ENG", "Outage review", REVIEW.split("\n\n", 1)[1], security="Incident")
+
+    def revoke(self):
+        self.jira.set_level_members("ENG", "Incident", [("user", "acc-ana")])
+
+    def grant(self):
+        self.jira.set_level_members("ENG", "Incident", [("user", "acc-bob")])
+
+    def delete(self):
+        self.jira.delete(self.review)
+
+    def restore(self, text: str):
+        self.review = self.jira.add_issue("ENG", "Outage review", text.split("\n\n", 1)[1], security="Incident")
+
+    def edit(self, text: str):
+        self.jira.edit(self.review, description_text=text.split("\n\n", 1)[1])
+
+    def tap(self):
+        raise SystemExit("Jira Cloud has no change notifications to a service; --notify is for SharePoint")
+
+    def edit_many(self, n: int) -> int:
+        keys = [f"ENG-{k}" for k in range(2, 2 + n)]
+        for key in keys:
+            self.jira.edit(key, description_text=f"Edited {key}.")
+        return len(keys)
+
+    @property
+    def downloads(self) -> int:
+        return 0
+
+
+TENANTS = {"sharepoint": SharePointTenant, "confluence": ConfluenceTenant, "jira": JiraTenant}
 
 
 def _note(n: int) -> str:
@@ -250,7 +318,6 @@ def freshness(args) -> dict:
     settings = _settings(data, prefix, tenant, **env)
     logs.setup("ERROR", "text")
     results: dict[str, list[float]] = {"revoke": [], "grant": [], "delete": [], "restore": [], "edit": []}
-    target = tenant.target
     with tenant.server:
         tenant.build()
         container = Container(settings, http_client=tenant.session())
@@ -278,7 +345,7 @@ def freshness(args) -> dict:
 
         def cited(email: str, saying: str | None = None) -> bool:
             answer, _ = pipeline.ask(Question(text=QUESTION, asker_email=email))
-            return target in {c.title for c in answer.citations} and (saying is None or saying in answer.text)
+            return tenant.target in {c.title for c in answer.citations} and (saying is None or saying in answer.text)
 
         def wait_for(expected: bool, email: str, since: float, saying: str | None = None) -> float:
             deadline = since + args.timeout
