@@ -170,3 +170,15 @@ def test_anyone_grants_nothing_unless_the_source_says_so(site):
                              candidates=10, mode="dense") == []
     site.sync("permissions", source=site.source(projects=["PUB"], anyone_public=True))
     assert site.visible_to("ana@contoso.com") == {"PUB-1"}
+
+
+def test_a_comment_limited_to_a_role_or_group_is_never_indexed_with_the_issue(site):
+    keys = build(site)
+    site.jira.comment(keys["outage"], "Internal: the vendor's root password leaked.", "acc-ana",
+                      visible_to=("group", keys["eng"]))
+    site.jira.comment(keys["outage"], "Roles only: legal is involved.", "acc-ana", visible_to=("role", "Responders"))
+    site.sync()
+    text = "\n".join(h.chunk.text for h in site.hits("ana@contoso.com"))
+    assert "root password" not in text and "legal is involved" not in text
+    assert "note 7" in text                              # the issue's other comments are there
+    assert '"comments limited to a role or group, not indexed": 2' in site.states.get("tickets").findings

@@ -232,6 +232,7 @@ class FakeComment:
     body: dict | None
     created: datetime
     updated: datetime
+    visibility: dict | None = None      # {"type": "role"|"group", "value": ..., "identifier": ...}
 
 
 @dataclass
@@ -467,12 +468,19 @@ class FakeJira(LoopbackServer):
                 issue.description = adf_from_text(description_text)
             issue.updated = self.clock()
 
-    def comment(self, key: str, text: str, author: str | None = None) -> str:
+    def comment(self, key: str, text: str, author: str | None = None, *, visible_to: tuple[str, str] | None = None) -> str:
+        """A comment; ``visible_to``: ("role", role name) or ("group", group id) — Jira's comment
+        visibility, which limits the comment below the issue's own readers."""
         with self._lock:
             issue, now = self.by_key[key], self.clock()
             assert author is None or author in self.users, f"no user {author}"
+            visibility = None
+            if visible_to is not None:
+                kind, ref = visible_to
+                visibility = ({"type": "role", "value": ref, "identifier": ref} if kind == "role" else
+                              {"type": "group", "value": self.groups[ref], "identifier": ref})
             comment = FakeComment(str(next(self._comment_ids)), author or self.account_id, adf_from_text(text),
-                                  now, now)
+                                  now, now, visibility)
             issue.comments.append(comment)
             issue.updated = now
             return comment.id
@@ -704,7 +712,8 @@ class FakeJira(LoopbackServer):
     def _comment_json(self, issue: FakeIssue, c: FakeComment) -> dict:
         return {"self": f"{self.origin}/rest/api/3/issue/{issue.id}/comment/{c.id}", "id": c.id,
                 "author": self._user_json(c.author), "body": c.body, "updateAuthor": self._user_json(c.author),
-                "created": self._time(c.created), "updated": self._time(c.updated), "jsdPublic": True}
+                "created": self._time(c.created), "updated": self._time(c.updated), "jsdPublic": True,
+                **({"visibility": c.visibility} if c.visibility else {})}
 
     def _links_json(self, issue: FakeIssue) -> list[dict]:
         out = []

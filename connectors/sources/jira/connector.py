@@ -94,6 +94,7 @@ class JiraSource:
         self._members: dict[str, frozenset[str]] = {}    # group token -> emails
         self._group_ids: dict[str, str | None] = {}      # group name -> id
         self.ignored = 0
+        self.restricted_comments: set[str] = set()      # ids of comments left out (distinct)
 
     # -- scopes -----------------------------------------------------------------------------
 
@@ -187,6 +188,11 @@ class JiraSource:
         if links:
             sections.append(Section("Links", links))
         for comment in self._comments(issue_id, fields.get("comment") or {}):
+            if comment.get("visibility"):
+                # limited to a role or a group: fewer people than may read the issue; left out
+                # rather than shown to all of them
+                self.restricted_comments.add(str(comment.get("id") or id(comment)))
+                continue
             text = adf_text(comment.get("body"))
             if text:
                 author = (comment.get("author") or {}).get("displayName") or "someone"
@@ -339,7 +345,8 @@ class JiraSource:
 
     def findings(self) -> dict[str, int]:
         return {"Atlassian accounts without a visible email": len(self.accounts.unmapped),
-                "permission holders that grant nothing here": self.ignored}
+                "permission holders that grant nothing here": self.ignored,
+                "comments limited to a role or group, not indexed": len(self.restricted_comments)}
 
     # -- the site's groups --------------------------------------------------------------------
 
