@@ -41,6 +41,7 @@ class Pacer:
         self._not_before = 0.0       # no request of this source before this (clock)
         self._waited = 0.0           # seconds waited for throttling in this window
         self.throttled = 0           # 429/503 answers seen
+        self.calls = 0               # HTTP requests answered
 
     def new_window(self) -> None:
         self._waited = 0.0
@@ -70,3 +71,20 @@ class Pacer:
 
     def unreachable(self, attempt: int, exc: Exception) -> None:
         self.back_off(min(2.0 ** attempt * 0.25, 30.0), f"network error ({type(exc).__name__})")
+
+    def call(self, send: Callable[[], requests.Response], what: str,
+             why: Callable[[requests.Response], str] = lambda resp: "") -> requests.Response:
+        """``send()`` in turn, again after network errors, 429s and 5xx (bounded); any other
+        answer is returned as it is."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            self.wait_turn()
+            try:
+                resp = send()
+            except requests.RequestException as exc:
+                self.unreachable(attempt, exc)
+                continue
+            self.calls += 1
+            if self.answered(resp, attempt, why(resp)):
+                continue
+            return resp
+        raise SourceUnavailable(f"{what} kept failing after {MAX_ATTEMPTS} attempts")

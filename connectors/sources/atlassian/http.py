@@ -16,13 +16,14 @@ is fetched without the token.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+import os
+from typing import Any, Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from connectors.sources.base import SourceUnavailable
-from connectors.sources.pacing import MAX_ATTEMPTS, Pacer
+from connectors.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ class AtlassianHttp:
         self._auth = (email, token)
         self.pacer = pacer or Pacer(service)
         self._timeout = timeout
-        self.http_calls = 0
+
+    @property
+    def http_calls(self) -> int:
+        return self.pacer.calls
 
     def new_window(self) -> None:
         self.pacer.new_window()
@@ -52,20 +56,9 @@ class AtlassianHttp:
                 allow_redirects: bool = False) -> requests.Response:
         """Send (with the token, to the site's origin only), waiting out throttling."""
         url = self._url(path)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            self.pacer.wait_turn()
-            try:
-                resp = self.session.request(method, url, params=params, json=json_body, auth=self._auth,
-                                            headers={"Accept": "application/json"}, timeout=self._timeout,
-                                            allow_redirects=allow_redirects)
-            except requests.RequestException as exc:
-                self.pacer.unreachable(attempt, exc)
-                continue
-            self.http_calls += 1
-            if self.pacer.answered(resp, attempt, error_message(resp)):
-                continue
-            return resp
-        raise SourceUnavailable(f"{method} {urlsplit(url).path} kept failing after {MAX_ATTEMPTS} attempts")
+        return self.pacer.call(lambda: self.session.request(
+            method, url, params=params, json=json_body, auth=self._auth, headers={"Accept": "application/json"},
+            timeout=self._timeout, allow_redirects=allow_redirects), f"{method} {urlsplit(url).path}", error_message)
 
     def get_json(self, path: str, params: Any = None) -> dict:
         resp = self.request("GET", path, params=params)
@@ -144,18 +137,8 @@ class AtlassianHttp:
         return resp.content
 
     def _fetch_plain(self, url: str) -> requests.Response:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            self.pacer.wait_turn()
-            try:
-                resp = self.session.get(url, timeout=self._timeout, allow_redirects=False)
-            except requests.RequestException as exc:
-                self.pacer.unreachable(attempt, exc)
-                continue
-            self.http_calls += 1
-            if self.pacer.answered(resp, attempt, "download"):
-                continue
-            return resp
-        raise SourceUnavailable("a download kept failing")
+        return self.pacer.call(lambda: self.session.get(url, timeout=self._timeout, allow_redirects=False),
+                               "a download")
 
     def _url(self, path: str) -> str:
         if path.startswith("/"):
@@ -190,3 +173,22 @@ def error_message(resp: requests.Response) -> str:
 def page_link_base(body: dict, origin: str) -> str:
     """Where a Confluence answer's relative ``webui`` links start (``_links.base``)."""
     return ((body.get("_links") or {}).get("base") or origin + "/wiki").rstrip("/")
+
+
+def missing_token(config, environ: Mapping[str, str] = os.environ) -> str | None:
+    """What a source's environment lacks (checked at start-up), for ``SourceKind.needs``."""
+    if config is not None and not environ.get(config.token_env):
+        return (f"token_env: the environment variable {config.token_env} (the API token of "
+                f"{config.email}) is not set")
+    return None
+
+
+def open_http(config, context, service: str, site: str) -> AtlassianHttp:
+    """The client of a configured source: the token from the variable its config names, the
+    source-wide pacing bounded by the settings, the context's session (tests route it)."""
+    token = (context.environ or os.environ).get(config.token_env)
+    if not token:
+        raise ValueError(f"the environment variable {config.token_env} holds no API token")
+    max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
+    return AtlassianHttp(site, config.email, token, service=service, session=context.http,
+                         pacer=Pacer(service, max_wait=max_wait))

@@ -20,18 +20,17 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatops.access import Acl
 from connectors.sources.atlassian.accounts import Accounts, group_token
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
+from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http, page_link_base
 from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
-from connectors.sources.pacing import Pacer
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
 
 log = logging.getLogger(__name__)
@@ -63,12 +62,8 @@ class ConfluenceSource:
     lists_everything = False
 
     @staticmethod
-    def missing_settings(settings, config: ConfluenceConfig | None = None,
-                         environ: Mapping[str, str] = os.environ) -> str | None:
-        if config is not None and not environ.get(config.token_env):
-            return (f"token_env: the environment variable {config.token_env} (the API token of "
-                    f"{config.email}) is not set")
-        return None
+    def missing_settings(settings, config: ConfluenceConfig | None = None) -> str | None:
+        return missing_token(config)
 
     @staticmethod
     def id_for(name: str, config: ConfluenceConfig | None = None) -> str:
@@ -76,13 +71,7 @@ class ConfluenceSource:
 
     @classmethod
     def from_config(cls, config: ConfluenceConfig, context) -> "ConfluenceSource":
-        token = (context.environ or os.environ).get(config.token_env)
-        if not token:
-            raise ValueError(f"the environment variable {config.token_env} holds no API token")
-        max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
-        http = AtlassianHttp(config.url, config.email, token, service="Confluence", session=context.http,
-                             pacer=Pacer("Confluence", max_wait=max_wait))
-        return cls(context.name or "confluence", config, http)
+        return cls(context.name or "confluence", config, open_http(config, context, "Confluence", config.url))
 
     def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, *,
                  now=lambda: datetime.now(timezone.utc)):

@@ -19,22 +19,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatops.access import Acl
 from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import Accounts, group_token
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound
+from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http
 from connectors.sources.base import Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.jira.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import Holders, holders_of, role_members
-from connectors.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +57,8 @@ class JiraSource:
     lists_everything = False
 
     @staticmethod
-    def missing_settings(settings, config: JiraConfig | None = None,
-                         environ: Mapping[str, str] = os.environ) -> str | None:
-        if config is not None and not environ.get(config.token_env):
-            return (f"token_env: the environment variable {config.token_env} (the API token of "
-                    f"{config.email}) is not set")
-        return None
+    def missing_settings(settings, config: JiraConfig | None = None) -> str | None:
+        return missing_token(config)
 
     @staticmethod
     def id_for(name: str, config: JiraConfig | None = None) -> str:
@@ -72,13 +66,7 @@ class JiraSource:
 
     @classmethod
     def from_config(cls, config: JiraConfig, context) -> "JiraSource":
-        token = (context.environ or os.environ).get(config.token_env)
-        if not token:
-            raise ValueError(f"the environment variable {config.token_env} holds no API token")
-        max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
-        http = AtlassianHttp(config.url, config.email, token, service="Jira", session=context.http,
-                             pacer=Pacer("Jira", max_wait=max_wait))
-        return cls(context.name or "jira", config, http)
+        return cls(context.name or "jira", config, open_http(config, context, "Jira", config.url))
 
     def __init__(self, name: str, config: JiraConfig, http: AtlassianHttp, *,
                  now=lambda: datetime.now(timezone.utc)):

@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 from chatops.access import Acl

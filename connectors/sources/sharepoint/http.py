@@ -21,7 +21,7 @@ import requests
 
 from connectors.identity.graph import GraphClient, GraphError, graph_error
 from connectors.sources.base import CursorExpired, SourceUnavailable
-from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer, Throttled  # noqa: F401 - Throttled: re-exported
+from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,12 @@ class SourceHttp:
         self.graph = graph
         self.pacer = Pacer("Microsoft Graph", max_wait=max_wait, sleep=sleep, clock=clock)
         self._timeout = timeout
-        self.http_calls = 0          # HTTP requests sent (a batch is one)
         self.graph_requests = 0      # requests Graph served (a batch's sub-requests one by one)
+
+    @property
+    def http_calls(self) -> int:
+        """HTTP requests answered (a batch is one; downloads count)."""
+        return self.pacer.calls
 
     @property
     def throttled(self) -> int:
@@ -54,22 +58,18 @@ class SourceHttp:
                 scope: str | None = None, allow_redirects: bool | None = None) -> requests.Response:
         """Send, waiting out throttling and retrying server errors (bounded); any other answer
         is returned as it is."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            self.pacer.wait_turn()
+        def send() -> requests.Response:
             try:
-                resp = self.graph.send(method, url, json_body=json_body, headers=headers, scope=scope,
+                return self.graph.send(method, url, json_body=json_body, headers=headers, scope=scope,
                                        allow_redirects=allow_redirects, timeout=self._timeout)
             except GraphError as exc:   # the token: Entra unreachable or refusing the app
                 raise SourceUnavailable(str(exc), transient=exc.transient) from None
-            except requests.RequestException as exc:
-                self.pacer.unreachable(attempt, exc)
-                continue
-            self.http_calls += 1
-            self.graph_requests += 1
-            if self.pacer.answered(resp, attempt, graph_error(resp)[0] or ""):
-                continue
-            return resp
-        raise SourceUnavailable(f"{method} {_path(url)} kept failing after {MAX_ATTEMPTS} attempts")
+
+        before = self.pacer.calls
+        try:
+            return self.pacer.call(send, f"{method} {_path(url)}", lambda resp: graph_error(resp)[0] or "")
+        finally:
+            self.graph_requests += self.pacer.calls - before
 
     def get_json(self, url: str, *, headers: dict | None = None, scope: str | None = None) -> dict:
         resp = self.request("GET", url, headers=headers, scope=scope)
@@ -147,18 +147,8 @@ class SourceHttp:
         return data
 
     def _fetch_redirect(self, location: str) -> requests.Response:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            self.pacer.wait_turn()
-            try:
-                resp = self.graph.http.get(location, timeout=self._timeout, allow_redirects=True)
-            except requests.RequestException as exc:
-                self.pacer.unreachable(attempt, exc)
-                continue
-            self.http_calls += 1
-            if self.pacer.answered(resp, attempt, "download"):
-                continue
-            return resp
-        raise SourceUnavailable("a download kept failing")
+        return self.pacer.call(lambda: self.graph.http.get(location, timeout=self._timeout, allow_redirects=True),
+                               "a download")
 
     # -- internals --------------------------------------------------------------------------
 
