@@ -89,3 +89,20 @@ def tenant(tmp_path):
         finally:
             index.close()
             store.close()
+
+
+@pytest.fixture
+def loopback_tls(tmp_path, monkeypatch):
+    """A server-side TLS context for 127.0.0.1 from a throwaway CA that requests trusts (through
+    REQUESTS_CA_BUNDLE, which requests prefers to ``Session.verify``)."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    return context

@@ -6,12 +6,10 @@ trashed page."""
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 
 import pytest
 import requests
-import trustme
 
 from chatops.access import Audience, Principal
 from chatops.store import Store
@@ -55,15 +53,9 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
+def site(tmp_path, loopback_tls):
     cf = FakeConfluence()
-    cf.tls = context
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))   # requests prefers it to Session.verify
+    cf.tls = loopback_tls
     session = requests.Session()
     with cf:
         store = Store.for_url(f"sqlite:///{tmp_path / 'chatops.db'}")

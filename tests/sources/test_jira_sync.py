@@ -5,12 +5,10 @@ and browse by group, comments beyond the embedded ones, edits, deletions, unmapp
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 
 import pytest
 import requests
-import trustme
 
 from chatops.access import Audience, Principal
 from chatops.store import Store
@@ -54,15 +52,9 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))   # requests prefers it to Session.verify
+def site(tmp_path, loopback_tls):
     jira = FakeJira(projects=())
-    jira.tls = context
+    jira.tls = loopback_tls
     with jira:
         store = Store.for_url(f"sqlite:///{tmp_path / 'chatops.db'}")
         index = EdgeIndex(path=tmp_path / "index", dim=DIM, exact=True)
