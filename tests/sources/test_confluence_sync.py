@@ -227,3 +227,24 @@ def test_a_page_restored_from_the_trash_comes_back_at_the_next_changes_sync(site
     report = site.sync("changes")
     assert report.added == 1
     assert "Runbook" in site.visible_to("ana@contoso.com")
+
+
+def test_a_hidden_email_is_found_in_the_organizations_directory(site):
+    from tests.standins.fake_atlassian_admin import PUBLIC, FakeAtlassianAdmin
+    from tests.standins.fake_entra import _Reroute
+
+    build(site)
+    with FakeAtlassianAdmin(key="org-key") as admin:
+        for account, email in (("acc-ana", "ana@contoso.com"), ("acc-ghost", "ghost@contoso.com"),
+                               ("acc-ben", "ben@contoso.com")):
+            admin.add(account, email)
+        site.session.mount(PUBLIC + "/", _Reroute(PUBLIC, admin.origin))
+        source = open_sync_source("wiki", {"kind": "confluence", "url": site.cf.base, "email": site.cf.email,
+                                           "token_env": TOKEN_ENV, "spaces": ["ENG"], "org_id": "org-1",
+                                           "admin_key_env": "ORG_KEY"},
+                                  SourceContext(http=site.session, environ={TOKEN_ENV: site.cf.token,
+                                                                           "ORG_KEY": "org-key"}))
+        site.sync(source=source)
+        assert "Ghost notes" in site.visible_to("ghost@contoso.com")
+        assert '"Atlassian accounts without a visible email": 0' in site.states.get("wiki").findings
+        assert admin.calls == 2                      # read once (two pages), not per account

@@ -83,6 +83,8 @@ def test_adf_as_text():
     ({"projects": ["ops"]}, "'ops' is not a project key"),
     ({"url": "http://contoso.atlassian.net"}, "is not a Jira site URL"),
     ({"token_env": "tok en"}, "not an environment variable name"),
+    ({"org_id": "0a1b"}, "give both org_id and admin_key_env"),
+    ({"org_id": "0a1b", "admin_key_env": "key-with-dash"}, "not an environment variable name"),
 ])
 def test_config_mistakes(change, message):
     base = {"url": "https://contoso.atlassian.net", "projects": ["OPS"], "email": "svc@contoso.com"}

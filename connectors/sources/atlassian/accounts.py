@@ -29,8 +29,9 @@ def group_token(site_host: str, group_id: str) -> str:
 class Accounts:
     """Emails of account ids, looked up in bulk and kept for the life of the source object."""
 
-    def __init__(self, http: AtlassianHttp, *, bulk_path: str, email_path: str | None):
+    def __init__(self, http: AtlassianHttp, *, bulk_path: str, email_path: str | None, directory=None):
         self.http = http
+        self.directory = directory          # OrgDirectory: where hidden emails are found, if any
         self._bulk_path = bulk_path
         self._email_path = email_path       # None, or after the site refused it: not asked again
         self._emails: dict[str, str | None] = {}
@@ -40,6 +41,8 @@ class Accounts:
         """A permission pass begins: ask again for the emails that were hidden."""
         self._emails = {a: e for a, e in self._emails.items() if e}
         self.unmapped = set()
+        if self.directory is not None:
+            self.directory.reset()
 
     def remember(self, account_id: str, email: str | None) -> None:
         """An email an answer carried anyway (restrictions and group members list them)."""
@@ -76,5 +79,10 @@ class Accounts:
             else:
                 for entry in body.get("results") or ([body] if body.get("accountId") else []):
                     self.remember(str(entry.get("accountId") or ""), entry.get("email"))
+        hidden = [a for a in ids if not self._emails.get(a)]
+        if hidden and self.directory is not None:
+            listed = self.directory.emails()
+            for a in hidden:
+                self.remember(a, listed.get(a))
         for a in ids:
             self._emails.setdefault(a, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -21,6 +21,10 @@ class AtlassianSource(BaseModel):
     # CQL and JQL dates have minute precision (in the site's or the account's time zone), and an
     # edit saved while the last sync ran must not be missed. Versions de-duplicate the overlap.
     overlap_minutes: int = Field(default=5, ge=1, le=1440)
+    # Where hidden emails are found: the organization's directory (Atlassian's admin API), with an
+    # organization API key whose *variable name* is given. Both or neither.
+    org_id: str | None = None
+    admin_key_env: str | None = None
 
     @field_validator("email")
     @classmethod
@@ -29,9 +33,15 @@ class AtlassianSource(BaseModel):
             raise ValueError(f"{email!r} is not the email of the account the API token belongs to")
         return email.strip()
 
-    @field_validator("token_env")
+    @field_validator("token_env", "admin_key_env")
     @classmethod
-    def _token_env(cls, name: str) -> str:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{name!r} is not an environment variable name (the token itself never goes here)")
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name (the secret itself never goes here)")
         return name
+
+    @model_validator(mode="after")
+    def _directory(self) -> "AtlassianSource":
+        if bool(self.org_id) != bool(self.admin_key_env):
+            raise ValueError("give both org_id and admin_key_env (the organization's directory), or neither")
+        return self

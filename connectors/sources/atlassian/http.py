@@ -33,13 +33,15 @@ class NotFound(Exception):
 
 
 class AtlassianHttp:
-    def __init__(self, site: str, email: str, token: str, *, service: str = "Atlassian",
+    def __init__(self, site: str, email: str | None, token: str, *, service: str = "Atlassian",
                  session: requests.Session | None = None, pacer: Pacer | None = None, timeout: float = 30.0):
+        """``email`` and an API token (HTTP Basic), or ``email=None`` and an organization API key
+        (Bearer: the admin API)."""
         parts = urlsplit(site)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.service = service
         self.session = session or requests.Session()
-        self._auth = (email, token)
+        self._auth = (email, token) if email is not None else _Bearer(token)
         self.pacer = pacer or Pacer(service)
         self._timeout = timeout
 
@@ -175,11 +177,23 @@ def page_link_base(body: dict, origin: str) -> str:
     return ((body.get("_links") or {}).get("base") or origin + "/wiki").rstrip("/")
 
 
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, key: str):
+        self._key = key
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
+
+
 def missing_token(config, environ: Mapping[str, str] = os.environ) -> str | None:
     """What a source's environment lacks (checked at start-up), for ``SourceKind.needs``."""
     if config is not None and not environ.get(config.token_env):
         return (f"token_env: the environment variable {config.token_env} (the API token of "
                 f"{config.email}) is not set")
+    if config is not None and config.admin_key_env and not environ.get(config.admin_key_env):
+        return (f"admin_key_env: the environment variable {config.admin_key_env} (the organization's "
+                f"API key) is not set")
     return None
 
 
@@ -192,3 +206,4 @@ def open_http(config, context, service: str, site: str) -> AtlassianHttp:
     max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
     return AtlassianHttp(site, config.email, token, service=service, session=context.http,
                          pacer=Pacer(service, max_wait=max_wait))
+

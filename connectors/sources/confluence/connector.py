@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatops.access import Acl
 from connectors.sources.atlassian.accounts import Accounts, group_token
+from connectors.sources.atlassian.directory import open_directory
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http, page_link_base
 from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
@@ -71,10 +72,11 @@ class ConfluenceSource:
 
     @classmethod
     def from_config(cls, config: ConfluenceConfig, context) -> "ConfluenceSource":
-        return cls(context.name or "confluence", config, open_http(config, context, "Confluence", config.url))
+        http = open_http(config, context, "Confluence", config.url)
+        return cls(context.name or "confluence", config, http, directory=open_directory(config, context, http.pacer))
 
     def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, *,
-                 now=lambda: datetime.now(timezone.utc)):
+                 directory=None, now=lambda: datetime.now(timezone.utc)):
         self.name = name
         self.source_id = self.id_for(name)
         self.config = config
@@ -83,7 +85,8 @@ class ConfluenceSource:
         self._now = now
         self._spaces: dict[str, Space] = {}
         self._zone: ZoneInfo | None = None
-        self.accounts = Accounts(http, bulk_path=f"{V1}/user/bulk", email_path=f"{V1}/user/email/bulk")
+        self.accounts = Accounts(http, bulk_path=f"{V1}/user/bulk", email_path=f"{V1}/user/email/bulk",
+                                 directory=directory)
         self._members: dict[str, frozenset[str]] = {}     # group token -> emails (this pass)
 
     # -- scopes -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from chatops.access import Acl
 from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import Accounts, group_token
+from connectors.sources.atlassian.directory import open_directory
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http
 from connectors.sources.base import Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.jira.adf import adf_text
@@ -66,10 +67,11 @@ class JiraSource:
 
     @classmethod
     def from_config(cls, config: JiraConfig, context) -> "JiraSource":
-        return cls(context.name or "jira", config, open_http(config, context, "Jira", config.url))
+        http = open_http(config, context, "Jira", config.url)
+        return cls(context.name or "jira", config, http, directory=open_directory(config, context, http.pacer))
 
     def __init__(self, name: str, config: JiraConfig, http: AtlassianHttp, *,
-                 now=lambda: datetime.now(timezone.utc)):
+                 directory=None, now=lambda: datetime.now(timezone.utc)):
         self.name = name
         self.source_id = self.id_for(name)
         self.config = config
@@ -78,7 +80,8 @@ class JiraSource:
         self._now = now
         self._projects: dict[str, Project] = {}         # by id
         self._zone: ZoneInfo | None = None
-        self.accounts = Accounts(http, bulk_path=f"{API}/user/bulk", email_path=f"{API}/user/email/bulk")
+        self.accounts = Accounts(http, bulk_path=f"{API}/user/bulk", email_path=f"{API}/user/email/bulk",
+                                 directory=directory)
         self._members: dict[str, frozenset[str]] = {}    # group token -> emails
         self._group_ids: dict[str, str | None] = {}      # group name -> id
         self.ignored = 0
