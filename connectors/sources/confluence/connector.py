@@ -19,15 +19,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterator, Sequence
-from urllib.parse import quote, urlencode, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import quote, urlencode
 
 from chatops.access import Acl
-from connectors.sources.atlassian.accounts import Accounts, group_token
-from connectors.sources.atlassian.directory import open_directory
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http, page_link_base
+from connectors.sources.atlassian.accounts import group_token
+from connectors.sources.atlassian.source import AtlassianSourceBase
+from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
 from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
@@ -58,36 +57,15 @@ def _split(doc_id: str) -> tuple[str, str]:
     return kind, content_id
 
 
-class ConfluenceSource:
+class ConfluenceSource(AtlassianSourceBase):
     Config = ConfluenceConfig
-    lists_everything = False
+    KIND, SERVICE = "confluence", "Confluence"
+    USERS_BULK, EMAILS_BULK = f"{V1}/user/bulk", f"{V1}/user/email/bulk"
+    ZONE = (f"{V1}/settings/systemInfo", "defaultTimeZone")
 
-    @staticmethod
-    def missing_settings(settings, config: ConfluenceConfig | None = None) -> str | None:
-        return missing_token(config)
-
-    @staticmethod
-    def id_for(name: str, config: ConfluenceConfig | None = None) -> str:
-        return f"confluence:{name}"
-
-    @classmethod
-    def from_config(cls, config: ConfluenceConfig, context) -> "ConfluenceSource":
-        http = open_http(config, context, "Confluence", config.url)
-        return cls(context.name or "confluence", config, http, directory=open_directory(config, context, http.pacer))
-
-    def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, *,
-                 directory=None, now=lambda: datetime.now(timezone.utc)):
-        self.name = name
-        self.source_id = self.id_for(name)
-        self.config = config
-        self.http = http
-        self.host = urlsplit(config.url).hostname or ""
-        self._now = now
+    def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, **kw):
+        super().__init__(name, config, http, **kw)
         self._spaces: dict[str, Space] = {}
-        self._zone: ZoneInfo | None = None
-        self.accounts = Accounts(http, bulk_path=f"{V1}/user/bulk", email_path=f"{V1}/user/email/bulk",
-                                 directory=directory)
-        self._members: dict[str, frozenset[str]] = {}     # group token -> emails (this pass)
 
     # -- scopes -----------------------------------------------------------------------------
 
@@ -160,7 +138,7 @@ class ConfluenceSource:
         if not link and not state.get("trash"):
             since = datetime.fromisoformat(state["at"]) - timedelta(minutes=self.config.overlap_minutes)
             types = "page, blogpost, attachment" if self.config.attachments else "page, blogpost"
-            cql = (f'space = "{space.key}" AND type IN ({types}) AND lastmodified >= "{self._cql_time(since)}" '
+            cql = (f'space = "{space.key}" AND type IN ({types}) AND lastmodified >= "{self.local_minutes(since)}" '
                    f'ORDER BY lastmodified')
             link = f"{V1}/search?" + urlencode({"cql": cql, "limit": 100}, quote_via=quote)
         while link:
@@ -423,19 +401,3 @@ class ConfluenceSource:
             accounts.append(str(m.get("accountId") or ""))
         emails = self.accounts.emails(accounts)
         return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
-
-    # -- time ---------------------------------------------------------------------------------
-
-    def _cql_time(self, when: datetime) -> str:
-        """A CQL date: minutes, in the site's time zone."""
-        if self._zone is None:
-            info = self.http.get_json(f"{V1}/settings/systemInfo")
-            try:
-                self._zone = ZoneInfo(str(info.get("defaultTimeZone") or "UTC"))
-            except (ZoneInfoNotFoundError, ValueError):
-                log.warning("unknown site time zone; using UTC", extra={"zone": info.get("defaultTimeZone")})
-                self._zone = ZoneInfo("UTC")
-        return when.astimezone(self._zone).strftime("%Y/%m/%d %H:%M")
-
-    def close(self) -> None:
-        self.http.session.close()

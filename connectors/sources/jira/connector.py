@@ -20,16 +20,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterator, Sequence
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import quote
 
 from chatops.access import Acl
 from connectors.sources.atlassian.access import Grant, intersect
-from connectors.sources.atlassian.accounts import Accounts, group_token
-from connectors.sources.atlassian.directory import open_directory
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound, missing_token, open_http
+from connectors.sources.atlassian.accounts import group_token
+from connectors.sources.atlassian.source import AtlassianSourceBase
+from connectors.sources.atlassian.http import AtlassianHttp, NotFound
 from connectors.sources.base import Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.jira.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
@@ -53,36 +52,15 @@ class Project:
     lead: str | None
 
 
-class JiraSource:
+class JiraSource(AtlassianSourceBase):
     Config = JiraConfig
-    lists_everything = False
+    KIND, SERVICE = "jira", "Jira"
+    USERS_BULK, EMAILS_BULK = f"{API}/user/bulk", f"{API}/user/email/bulk"
+    ZONE = (f"{API}/myself", "timeZone")     # JQL reads dates in the account's own time zone
 
-    @staticmethod
-    def missing_settings(settings, config: JiraConfig | None = None) -> str | None:
-        return missing_token(config)
-
-    @staticmethod
-    def id_for(name: str, config: JiraConfig | None = None) -> str:
-        return f"jira:{name}"
-
-    @classmethod
-    def from_config(cls, config: JiraConfig, context) -> "JiraSource":
-        http = open_http(config, context, "Jira", config.url)
-        return cls(context.name or "jira", config, http, directory=open_directory(config, context, http.pacer))
-
-    def __init__(self, name: str, config: JiraConfig, http: AtlassianHttp, *,
-                 directory=None, now=lambda: datetime.now(timezone.utc)):
-        self.name = name
-        self.source_id = self.id_for(name)
-        self.config = config
-        self.http = http
-        self.host = urlsplit(config.url).hostname or ""
-        self._now = now
+    def __init__(self, name: str, config: JiraConfig, http: AtlassianHttp, **kw):
+        super().__init__(name, config, http, **kw)
         self._projects: dict[str, Project] = {}         # by id
-        self._zone: ZoneInfo | None = None
-        self.accounts = Accounts(http, bulk_path=f"{API}/user/bulk", email_path=f"{API}/user/email/bulk",
-                                 directory=directory)
-        self._members: dict[str, frozenset[str]] = {}    # group token -> emails
         self._group_ids: dict[str, str | None] = {}      # group name -> id
         self.ignored = 0
         self.restricted_comments: set[str] = set()      # ids of comments left out (distinct)
@@ -135,7 +113,7 @@ class JiraSource:
         else:
             upto = state.get("upto") or self._now().isoformat()
             since = datetime.fromisoformat(state["at"]) - timedelta(minutes=self.config.overlap_minutes)
-            jql = f'{self._filter(scope)} AND updated >= "{self._jql_time(since)}" ORDER BY updated ASC'
+            jql = f'{self._filter(scope)} AND updated >= "{self.local_minutes(since)}" ORDER BY updated ASC'
             yield from self._search(scope, jql, state.get("next"),
                                     lambda nxt: {"mode": "since", "at": state["at"], "upto": upto, "next": nxt},
                                     {"mode": "since", "at": upto})
@@ -363,21 +341,6 @@ class JiraSource:
         emails = self.accounts.emails(accounts)
         return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
 
-    # -- time ---------------------------------------------------------------------------------
-
-    def _jql_time(self, when: datetime) -> str:
-        """A JQL date: minutes, in the account's own time zone (JQL reads dates in it)."""
-        if self._zone is None:
-            me = self.http.get_json(f"{API}/myself")
-            try:
-                self._zone = ZoneInfo(str(me.get("timeZone") or "UTC"))
-            except (ZoneInfoNotFoundError, ValueError):
-                log.warning("unknown time zone of the account; using UTC", extra={"zone": me.get("timeZone")})
-                self._zone = ZoneInfo("UTC")
-        return when.astimezone(self._zone).strftime("%Y/%m/%d %H:%M")
-
-    def close(self) -> None:
-        self.http.session.close()
 
 
 def _overview(key: str, fields: dict) -> str:

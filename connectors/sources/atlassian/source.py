@@ -1,0 +1,66 @@
+"""What a Confluence and a Jira source have in common: how they are opened from their config,
+their account mapping, and dates for CQL and JQL (minutes, in the time zone the site or the
+account reads them in). Each kind sets ``KIND``, ``SERVICE``, where users are looked up, and
+where its time zone is read."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connectors.sources.atlassian.accounts import Accounts
+from connectors.sources.atlassian.directory import open_directory
+from connectors.sources.atlassian.http import AtlassianHttp, missing_token, open_http
+
+log = logging.getLogger(__name__)
+
+
+class AtlassianSourceBase:
+    KIND = ""                   # the kind's name in the registry ("confluence", "jira")
+    SERVICE = ""                # as people name it in messages
+    USERS_BULK = ""             # users by account id, in bulk
+    EMAILS_BULK = ""            # emails by account id (apps Atlassian approved)
+    ZONE = ("", "")             # (path, field) of the time zone dates are read in
+    lists_everything = False
+
+    @classmethod
+    def missing_settings(cls, settings, config=None) -> str | None:
+        return missing_token(config)
+
+    @classmethod
+    def id_for(cls, name: str, config=None) -> str:
+        return f"{cls.KIND}:{name}"
+
+    @classmethod
+    def from_config(cls, config, context):
+        http = open_http(config, context, cls.SERVICE, config.url)
+        return cls(context.name or cls.KIND, config, http, directory=open_directory(config, context, http.pacer))
+
+    def __init__(self, name: str, config, http: AtlassianHttp, *, directory=None,
+                 now=lambda: datetime.now(timezone.utc)):
+        self.name = name
+        self.source_id = self.id_for(name)
+        self.config = config
+        self.http = http
+        self.host = urlsplit(config.url).hostname or ""
+        self._now = now
+        self._zone: ZoneInfo | None = None
+        self.accounts = Accounts(http, bulk_path=self.USERS_BULK, email_path=self.EMAILS_BULK, directory=directory)
+        self._members: dict[str, frozenset[str]] = {}     # group token -> emails (this pass)
+
+    def local_minutes(self, when: datetime) -> str:
+        """A CQL or JQL date: minutes, in the zone the site (or the account) reads dates in."""
+        if self._zone is None:
+            path, field = self.ZONE
+            value = self.http.get_json(path).get(field)
+            try:
+                self._zone = ZoneInfo(str(value or "UTC"))
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown time zone; using UTC", extra={"source": self.name, "zone": value})
+                self._zone = ZoneInfo("UTC")
+        return when.astimezone(self._zone).strftime("%Y/%m/%d %H:%M")
+
+    def close(self) -> None:
+        self.http.session.close()
