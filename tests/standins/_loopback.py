@@ -23,6 +23,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # every query parameter, repeated ones too
 
     def json(self):
         return json.loads(self.body or b"null")
@@ -105,6 +106,7 @@ class LoopbackServer:
                     query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
+                    pairs=parse_qsl(parts.query, keep_blank_values=True),
                 )
                 try:
                     reply = owner.handle(request)

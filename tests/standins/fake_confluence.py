@@ -35,7 +35,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlencode
 from zoneinfo import ZoneInfo
 
 from tests.standins._loopback import LoopbackServer, Reply, Request
@@ -170,29 +170,12 @@ class FakeConfluence(LoopbackServer):
         self._space_ids = itertools.count(163841)
         self._perm_ids = itertools.count(2000001)
         self._lock = threading.RLock()
-        self._tls = threading.local()
 
     @property
     def base(self) -> str:
         """The site's /wiki as it names itself (``public_url``: the real-looking origin a client
         reaches through a rerouting adapter, as the demo does)."""
         return f"{self.public_url or self.origin}/wiki"
-
-    def start(self):
-        """The base class keeps one value per query parameter; Confluence takes repeated ones
-        (``keys=A&keys=B``), so each request's raw query is kept for this thread too."""
-        super().start()
-        handler, owner = self._httpd.RequestHandlerClass, self
-
-        class RawQueryHandler(handler):
-            def _serve(self):
-                owner._tls.query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
-                handler._serve(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        self._httpd.RequestHandlerClass = RawQueryHandler
-        return self
 
     # -- time and scripted faults ----------------------------------------------------------------
 
@@ -354,8 +337,7 @@ class FakeConfluence(LoopbackServer):
     ]]
 
     def handle(self, request: Request) -> Reply:
-        q = getattr(self._tls, "query", None)
-        q = list(request.query.items()) if q is None else q
+        q = request.pairs
         match, name = next(((m, n) for rx, n in self.ROUTES if (m := rx.fullmatch(request.path))), (None, None))
         with self._lock:
             self.requests_by_path[f"{request.method} {_template(match) if match else request.path}"] += 1

@@ -56,7 +56,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as _tz
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
 from tests.standins._loopback import LoopbackServer, Reply, Request
@@ -298,23 +298,6 @@ class FakeJira(LoopbackServer):
         self._comment_ids = itertools.count(10000)
         self._link_ids = itertools.count(10700)
         self._lock = threading.RLock()
-        self._tls = threading.local()
-
-    def start(self):
-        """The base class keeps one value per query parameter; Jira takes repeated ones
-        (``keys=A&keys=B``, ``accountId=a&accountId=b``), so each request's raw query is kept too."""
-        super().start()
-        handler, owner = self._httpd.RequestHandlerClass, self
-
-        class RawQueryHandler(handler):
-            def _serve(self):
-                owner._tls.query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
-                handler._serve(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        self._httpd.RequestHandlerClass = RawQueryHandler
-        return self
 
     # -- time and scripted faults ----------------------------------------------------------------
 
@@ -552,8 +535,7 @@ class FakeJira(LoopbackServer):
     ]]
 
     def handle(self, request: Request) -> Reply:
-        q = getattr(self._tls, "query", None)
-        q = list(request.query.items()) if q is None else q
+        q = request.pairs
         match, methods = next(((m, ms) for rx, ms in self.ROUTES if (m := rx.fullmatch(request.path))), (None, None))
         with self._lock:
             self.requests.append(request)
