@@ -25,7 +25,7 @@ from chatops.settings import Settings
 from chatops_app.container import Container
 from tests.standins.fake_confluence import FakeConfluence
 from tests.standins.fake_entra import _Reroute
-from usecases.ask import Question, Refusal
+from demo._common import asker, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / ".data" / "demo-confluence"
@@ -83,15 +83,7 @@ def main() -> int:
             print(container.sync("wiki").run("changes").summary())
             pipeline = container.pipeline(with_slack=False)
 
-            def ask(email: str) -> set[str]:
-                try:
-                    answer, _ = pipeline.ask(Question(text=QUESTION, asker_email=email))
-                except Refusal as refusal:
-                    print(f"  refused: {refusal}")
-                    return set()
-                cited = {c.title for c in answer.citations}
-                print(f"  cited: {', '.join(sorted(cited)) or 'nothing'}")
-                return cited
+            ask = asker(pipeline, QUESTION)
 
             print(f'\n"{QUESTION}"')
             print("▶ Carla (people-team):")
@@ -113,13 +105,7 @@ def main() -> int:
                 failures.append("after the restriction is lifted, Ben should get the pay rates page")
         finally:
             container.close()
-    print()
-    if failures:
-        for failure in failures:
-            print(f"FAILED: {failure}", file=sys.stderr)
-        return 1
-    print("Confluence demo: every check passed.")
-    return 0
+    return verdict(failures, "Confluence")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from chatops_app.container import Container
 from tests.sources.conftest import make_certificate
 from tests.standins.fake_entra import FakeEntra
 from tests.standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm
-from usecases.ask import Question, Refusal
+from demo._common import asker, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / ".data" / "demo-sharepoint"
@@ -98,15 +98,7 @@ def main() -> int:
             print(report.summary())
             pipeline = container.pipeline(with_slack=False)
 
-            def ask(email: str) -> set[str]:
-                try:
-                    answer, _ = pipeline.ask(Question(text=QUESTION, asker_email=email))
-                except Refusal as refusal:
-                    print(f"  refused: {refusal}")
-                    return set()
-                cited = {c.title for c in answer.citations}
-                print(f"  cited: {', '.join(sorted(cited)) or 'nothing'}")
-                return cited
+            ask = asker(pipeline, QUESTION)
 
             review = "2026-11 scanner outage review.md"
             print(f'\n"{QUESTION}"')
@@ -133,13 +125,7 @@ def main() -> int:
                       f"{'set' if row.acl_watermark else 'none'}, {'STALE' if row.stale else 'fresh'}")
         finally:
             container.close()
-    print()
-    if failures:
-        for failure in failures:
-            print(f"FAILED: {failure}", file=sys.stderr)
-        return 1
-    print("SharePoint demo: every check passed.")
-    return 0
+    return verdict(failures, "SharePoint")
 
 
 if __name__ == "__main__":
