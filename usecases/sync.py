@@ -44,7 +44,7 @@ from chatops.access import Acl
 from chatops.store.sources import ItemRow, SourceStates
 from connectors.index.base import VectorIndex
 from connectors.index.embeddings import Embedder
-from connectors.sources.base import CursorExpired, Item, SourceUnavailable, SyncSource, Unfetchable
+from connectors.sources.base import GONE, CursorExpired, Item, SourceUnavailable, SyncSource, Unfetchable
 from usecases.ingest import ChunkWriter
 
 log = logging.getLogger(__name__)
@@ -379,6 +379,10 @@ class Sync:
         writer = ChunkWriter(self.source.source_id, self.index, self._embedder(), self.batch_chunks)
         rows = []
         for item, row in todo:
+            if acls.get(item.doc_id) is GONE:     # deleted between the listing and now
+                if row is not None:
+                    self._remove(row)
+                continue
             try:
                 doc = self.source.fetch(item)
             except Unfetchable as exc:
@@ -451,6 +455,9 @@ class Sync:
             self.budget.spend()
             self._bar.update()
             acl = acls.get(r.doc_id)
+            if acl is GONE:           # deleted since it was listed: out now, not at the next full listing
+                self._remove(r)
+                continue
             state = _state_of(acl)
             acl = acl or Acl()
             if state == "unreadable" and r.state != "unreadable":

@@ -93,6 +93,17 @@ class SourceGroup:
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
+class _Gone:
+    """What ``permissions`` says of a document the source no longer has (deleted since it was
+    listed): the sync removes it at once instead of waiting for the next full listing."""
+
+    def __repr__(self) -> str:
+        return "GONE"
+
+
+GONE = _Gone()
+
+
 class CursorExpired(Exception):
     """The stored cursor is no longer valid (Graph's 410 Gone): list the scope again and diff."""
 
@@ -133,7 +144,8 @@ class SyncSource(Protocol):
 
     def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
         """Who may read each item now, by doc_id; None where the source would not say (the
-        item is then visible to nobody). Raises :class:`SourceUnavailable`."""
+        item is then visible to nobody); :data:`GONE` where it no longer has the item. Raises
+        :class:`SourceUnavailable`."""
         ...
 
     def refresh(self, items: Sequence[Item]) -> dict[str, Item | None]:

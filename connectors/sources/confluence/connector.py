@@ -27,7 +27,7 @@ from chatops.access import Acl
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
-from connectors.sources.base import Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.base import GONE, Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
@@ -297,8 +297,8 @@ class ConfluenceSource(AtlassianSourceBase):
                 kind, content_id = _split(item.parent)
             try:
                 chain = self._chain(kind, content_id)
-            except NotFound:
-                out[item.doc_id] = None
+            except NotFound:      # the page (or an attachment's page) was purged since it was listed
+                out[item.doc_id] = GONE
                 continue
             if item.scope not in spaces:
                 spaces[item.scope] = self._space_read(item.scope)

@@ -29,7 +29,8 @@ from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound
-from connectors.sources.base import Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.base import (GONE, Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable,
+                                     Unfetchable)
 from connectors.sources.jira.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import Holders, holders_of, role_members
@@ -201,13 +202,14 @@ class JiraSource(AtlassianSourceBase):
     def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
         self.http.new_window()
         out: dict[str, Acl | None] = {i.doc_id: None for i in items}
-        issues = self._acl_fields([i.doc_id.partition(":")[2] for i in items])
+        issues, gone = self._acl_fields([i.doc_id.partition(":")[2] for i in items])
+        out.update({i.doc_id: GONE for i in items if i.doc_id.partition(":")[2] in gone})
         browse: dict[str, tuple[Holders, Grant] | None] = {}
         levels: dict[tuple[str, str], tuple[Holders, Grant] | None] = {}
         for item in items:
             fields = issues.get(item.doc_id.partition(":")[2])
             if fields is None:
-                continue          # gone, or hidden from the account: nobody
+                continue          # gone (GONE above), or Jira would not say: nobody
             project_id = str((fields.get("project") or {}).get("id") or item.scope)
             if project_id not in browse:
                 browse[project_id] = self._browse(project_id)
@@ -222,17 +224,22 @@ class JiraSource(AtlassianSourceBase):
             out[item.doc_id] = intersect([self._with_issue(h, g, fields) for h, g in grants], self._members_of)
         return out
 
-    def _acl_fields(self, ids: list[str]) -> dict[str, dict]:
+    def _acl_fields(self, ids: list[str]) -> tuple[dict[str, dict], set[str]]:
         """Project, security level, reporter and assignee of these issues (``bulkfetch``, 100 a
-        call; issues that are gone are simply not in the answer)."""
+        call), and the ids Jira answered 404 for (deleted, or no longer visible to the account)."""
         out: dict[str, dict] = {}
+        gone: set[str] = set()
         for start in range(0, len(ids), PAGE):
             resp = self.http.request("POST", f"{API}/issue/bulkfetch",
                                      json_body={"issueIdsOrKeys": ids[start:start + PAGE],
                                                 "fields": ACL_FIELDS.split(",")})
-            for issue in self.http.json(resp, f"{API}/issue/bulkfetch").get("issues") or []:
+            body = self.http.json(resp, f"{API}/issue/bulkfetch")
+            for issue in body.get("issues") or []:
                 out[str(issue["id"])] = issue.get("fields") or {}
-        return out
+            for error in body.get("issueErrors") or []:
+                if int(error.get("status") or 0) == 404:
+                    gone.update(str(ref) for ref in error.get("issueIdsOrKeys") or [])
+        return out, gone
 
     def _browse(self, project_id: str) -> tuple[Holders, Grant] | None:
         project = self._project(project_id)

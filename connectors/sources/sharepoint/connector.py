@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 from chatops.access import Acl
 from connectors.identity.graph import GraphClient, graph_client, graph_error
-from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.base import GONE, Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.http import NotFound, SourceHttp
@@ -234,10 +234,12 @@ class SharePointSource:
         out: dict[str, Acl | None] = {}
         now = self._now()
         for doc_id, (status, body) in self.http.batch(paths).items():
+            if status == 404:         # deleted since it was listed
+                out[doc_id] = GONE
+                continue
             if status != 200:
-                # 403: the app may not read them; 404: gone since it was listed. Either way
-                # nobody sees the item until its permissions can be read again.
-                if status not in (401, 403, 404):
+                # 401/403: the app may not read them: nobody sees the item until they can be read
+                if status not in (401, 403):
                     raise SourceUnavailable(f"reading permissions answered {status}", transient=status >= 500)
                 log.warning("permissions unreadable; the item is hidden",
                             extra={"source": self.name, "doc_id": doc_id, "status": status})
