@@ -4,8 +4,8 @@ Content: each project is a scope (one scope, ``jql``, for a filter). A full list
 through the enhanced JQL search (``/rest/api/3/search/jql``, ``nextPageToken``); an incremental
 sync asks for issues ``updated >=`` the last sync less an overlap (JQL dates have minute
 precision, in the service account's time zone, read from ``/myself``); the ``updated`` time is
-the version, which de-duplicates the overlap. Deleted issues leave at the next full
-reconciliation (the id diff). An issue is its summary, status, type and people, its description
+the version, which de-duplicates the overlap. Deleted issues leave at the next permission pass
+(bulkfetch answers 404 for them: ``GONE``), at the latest at the full reconciliation (the id diff). An issue is its summary, status, type and people, its description
 and its comments (Atlassian Document Format as text), and its links; citations link to
 ``/browse/KEY``.
 
