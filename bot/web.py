@@ -1,4 +1,5 @@
-"""The FastAPI app: ``POST /slack/events`` (events, interactivity, commands), ``GET /healthz``
+"""The FastAPI app: ``POST /slack/events`` (events, interactivity, commands), ``GET /metrics``
+(Prometheus; a Bearer token when ``CHATOPS_METRICS_TOKEN`` is set), ``GET /healthz``
 (Redis and the workers: 503 when questions would not be answered) and ``GET /livez`` (the
 process answers).
 
@@ -114,6 +115,7 @@ def _check_body(content_type: str, body: bytes) -> None:
 
 
 def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None,
+                   metrics_token: str | None = None,
                    routes: tuple[Route, ...] = ()) -> FastAPI:
     """``ready()`` returns (ok, detail) for the health check. ``signing_secret``: check Slack's
     signature before anything reads the body's content (Bolt checks it again). ``routes``: more
@@ -171,5 +173,13 @@ def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_
     @api.get("/livez")
     async def livez() -> Response:
         return Response(content="ok", media_type="text/plain")
+
+    @api.get("/metrics")
+    async def prometheus(request: Request) -> Response:
+        if not metrics.authorized(metrics_token, request.headers.get("authorization")):
+            return Response(content="a Bearer token is required (CHATOPS_METRICS_TOKEN)", status_code=401,
+                            media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
+        body, kind = await run_in_threadpool(metrics.exposition)
+        return Response(content=body, media_type=kind)
 
     return api

@@ -1,13 +1,19 @@
 """Prometheus metrics: what an operator counts. Named by Prometheus conventions
 (``chatops_`` prefix, ``_total`` counters); no person or channel ids as labels.
 
-Each process counts its own; the worker's health port (``CHATOPS_WORKER_HEALTH_PORT``)
-serves ``GET /metrics``. The web process logs each refusal it counts.
+The web process serves ``GET /metrics``, the worker on its health port
+(``CHATOPS_WORKER_HEALTH_PORT``); both want ``Authorization: Bearer <CHATOPS_METRICS_TOKEN>``
+when that is set. Several web worker processes (``chatops serve --workers N``) count into
+prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``, set by ``serve``), and any
+one of them answers for all.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+import hmac
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 
 SLACK_REQUESTS_REFUSED = Counter(
     "chatops_slack_requests_refused_total",
@@ -40,8 +46,20 @@ WORKER_LAST_CONSUMED = Gauge(
 
 
 def exposition() -> tuple[bytes, str]:
-    """The metrics in Prometheus' text format, and its content type."""
+    """The metrics in Prometheus' text format, and its content type: this process's, or every
+    process's that counts into the same ``PROMETHEUS_MULTIPROC_DIR``."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def authorized(token: str | None, authorization: str | None) -> bool:
+    """May this request read the metrics (no token configured: anyone who reaches the port)?"""
+    if not token:
+        return True
+    return hmac.compare_digest((authorization or "").encode(), f"Bearer {token}".encode())
 
 
 # -- document sources (usecases/sync.py, usecases/freshness.py) ---------------------------------

@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     task_lease_ttl: int = Field(default=30, ge=5, validation_alias=AliasChoices("CHATOPS_TASK_LEASE_TTL"))
     # The worker's own health endpoint (GET /healthz on this port; unset: none).
     worker_health_port: int | None = _env("CHATOPS_WORKER_HEALTH_PORT")
+    # When set, GET /metrics (web and worker) answers only requests that carry it as a Bearer token.
+    metrics_token: SecretStr | None = _env("CHATOPS_METRICS_TOKEN")
     # The web /healthz fails when no worker has shown a sign of life (or questions wait and none
     # was taken) for this many seconds.
     worker_stale_after: int = Field(default=120, ge=10, validation_alias=AliasChoices("CHATOPS_WORKER_STALE_AFTER"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import asdict
@@ -357,6 +359,8 @@ def serve(ctx, host: str, port: int, workers: int):
     settings = _settings(ctx, service=True)
     if workers > 1:
         build_web(settings)  # fail here, once, on bad configuration
+        # each worker process counts into its own files there; /metrics in any of them adds all up
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="chatops-metrics-"))
         uvicorn.run("chatops_app.cli:web_factory", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", access_log=False)
         return

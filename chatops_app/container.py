@@ -300,6 +300,7 @@ class Container:
                                          sources=frozenset(self.sources), ask=self.request_sync,
                                          max_body_bytes=s.max_body_bytes),)
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
+                              metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
                               signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes)
 
     def request_sync(self, source: str, mode: str) -> None:

@@ -53,7 +53,8 @@ def build(settings: Settings | None = None, pool: str | None = None, *, health_p
         Reaper(container.inflight, container.dispatch, interval=min(5.0, settings.task_lease_ttl / 3),
                on_tick=container.health.publish).start()
         if port:
-            serve(port, container.health)
+            serve(port, container.health,
+                  metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None)
 
     (signals.worker_process_init if pool == "prefork" else signals.worker_ready).connect(warm_up, weak=False)
     signals.worker_ready.connect(start_reaper, weak=False)

@@ -90,8 +90,9 @@ class ConsumerTick(bootsteps.StartStopStep):
     shutdown = stop
 
 
-def serve(port: int, health: Health, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """``GET /healthz`` and ``GET /metrics`` on ``port``, in a daemon thread."""
+def serve(port: int, health: Health, host: str = "0.0.0.0", *, metrics_token: str | None = None) -> ThreadingHTTPServer:
+    """``GET /healthz`` and ``GET /metrics`` (a Bearer token when ``metrics_token``) on ``port``,
+    in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -99,8 +100,10 @@ def serve(port: int, health: Health, host: str = "0.0.0.0") -> ThreadingHTTPServ
                 ok, detail = health.status()
                 body, status, kind = detail.encode(), 200 if ok else 503, "text/plain; charset=utf-8"
             elif self.path.split("?", 1)[0] == "/metrics":
-                body, kind = metrics.exposition()
-                status = 200
+                if metrics.authorized(metrics_token, self.headers.get("Authorization")):
+                    (body, kind), status = metrics.exposition(), 200
+                else:
+                    body, status, kind = b"a Bearer token is required (CHATOPS_METRICS_TOKEN)", 401, "text/plain"
             else:
                 body, status, kind = b"not found", 404, "text/plain"
             self.send_response(status)
