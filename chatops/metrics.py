@@ -13,7 +13,8 @@ from __future__ import annotations
 import hmac
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 
 SLACK_REQUESTS_REFUSED = Counter(
     "chatops_slack_requests_refused_total",
@@ -40,6 +41,13 @@ STATE_CLAIMS_REMOVED = Counter(
     "chatops_answer_state_claims_removed_total",
     "Sentences removed from generated answers because they claimed an approval, execution or "
     "permission change.")
+ANSWERS = Counter(
+    "chatops_answers_total",
+    "Questions answered, by mode (llm, extractive, none: no evidence) — refusals are not answers.", ["mode"])
+STAGE_SECONDS = Histogram(
+    "chatops_answer_stage_duration_seconds",
+    "Time spent in each stage of answering a question (identity, audience, retrieval, generation).", ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
 WORKER_LAST_CONSUMED = Gauge(
     "chatops_worker_last_consumer_tick_seconds",
     "Unix time of the worker consumer loop's last tick (this process).")

@@ -56,7 +56,10 @@ def answer_of(answering: Answering, q: Question, progress: Progress) -> Answer:
     recorded = progress.get_json("answer")
     if recorded is not None:
         return Answer.from_record(recorded)
-    answer, _timings = answering.ask(q)
+    answer, timings = answering.ask(q)
+    metrics.ANSWERS.labels(mode=answer.mode).inc()
+    for stage in ("identity", "audience", "retrieval", "generation"):
+        metrics.STAGE_SECONDS.labels(stage=stage).observe(getattr(timings, f"{stage}_ms") / 1000)
     if answer.note == CLAIM_NOTE:
         metrics.STATE_CLAIMS_REMOVED.inc()
     progress.mark_json("answer", answer.to_record())

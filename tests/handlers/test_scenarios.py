@@ -210,3 +210,20 @@ def _yesterday():
     from datetime import datetime, timedelta, timezone
 
     return datetime.now(timezone.utc) - timedelta(days=1)
+
+
+def test_an_answer_is_counted_by_mode_and_its_stages_timed(world):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    answers = sum(sample("chatops_answers_total", mode=m) for m in ("llm", "extractive", "none"))
+    retrievals = sample("chatops_answer_stage_duration_seconds_count", stage="retrieval")
+    event = {"type": "message", "channel": f"D{HR}", "channel_type": "im", "user": HR,
+             "text": "what is the L5 salary band?", "ts": f"{time.time():.6f}"}
+    post(world, event_body(event, f"Ev{uuid.uuid4().hex[:10]}"), "application/json")
+    assert run_queued(world) == ["question"]
+    world["slack"].wait_for("chat.update", lambda p: p.get("channel") == f"D{HR}")
+    assert sum(sample("chatops_answers_total", mode=m) for m in ("llm", "extractive", "none")) == answers + 1
+    assert sample("chatops_answer_stage_duration_seconds_count", stage="retrieval") == retrievals + 1
