@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from chatops import metrics
 from chatops.errors import TransientError
 
 NO_UNFURL = {"unfurl_links": False, "unfurl_media": False}
@@ -30,7 +31,7 @@ def make_client(token: str | None, base_url: str, *, retries: int = 2, timeout: 
     client = WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
                        timeout=timeout)
     client.retry_handlers.extend([
-        RateLimitErrorRetryHandler(max_retry_count=retries),
+        CountedRateLimitRetryHandler(max_retry_count=retries),
         ServerErrorRetryHandler(max_retry_count=retries),
     ])
     # WebClient already has a ConnectionErrorRetryHandler with one retry; allow the same count.
@@ -40,16 +41,31 @@ def make_client(token: str | None, base_url: str, *, retries: int = 2, timeout: 
     return client
 
 
+class CountedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """The SDK's 429 handling (wait ``Retry-After``, try again), counting every 429 it sees."""
+
+    def can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if response is not None and response.status_code == 429:
+            metrics.SLACK_RATE_LIMITED.inc()
+        return super().can_retry(state=state, request=request, response=response, error=error)
+
+
 def _call(fn, **kwargs):
+    method = getattr(fn, "__name__", "unknown")
     try:
-        return fn(**kwargs)
+        resp = fn(**kwargs)
     except SlackApiError as exc:
         status = getattr(exc.response, "status_code", 0)
+        outcome = "rate_limited" if status == 429 else "server_error" if status >= 500 else "error"
+        metrics.SLACK_API_CALLS.labels(method=method, outcome=outcome).inc()
         if status == 429 or status >= 500:
             raise SlackTransientError(f"Slack answered {status}") from None
         raise
     except (ConnectionError, TimeoutError, OSError) as exc:
+        metrics.SLACK_API_CALLS.labels(method=method, outcome="unreachable").inc()
         raise SlackTransientError(f"Slack unreachable: {type(exc).__name__}") from None
+    metrics.SLACK_API_CALLS.labels(method=method, outcome="ok").inc()
+    return resp
 
 
 class SlackGateway:

@@ -48,6 +48,13 @@ STAGE_SECONDS = Histogram(
     "chatops_answer_stage_duration_seconds",
     "Time spent in each stage of answering a question (identity, audience, retrieval, generation).", ["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+SLACK_API_CALLS = Counter(
+    "chatops_slack_api_calls_total",
+    "Slack Web API calls by method and final outcome (ok, rate_limited, server_error, unreachable, error), "
+    "after the SDK's own retries.", ["method", "outcome"])
+SLACK_RATE_LIMITED = Counter(
+    "chatops_slack_rate_limited_total",
+    "429 answers from Slack's Web API, each one (the SDK waits Retry-After and tries again).")
 WORKER_LAST_CONSUMED = Gauge(
     "chatops_worker_last_consumer_tick_seconds",
     "Unix time of the worker consumer loop's last tick (this process).")

@@ -104,12 +104,23 @@ def test_an_unknown_user_has_no_email(gateway, state):
     assert someone.email is None and not someone.external
 
 
+def _count(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_rate_limit_is_retried_by_the_sdk(gateway, fake_slack):
+    limited = _count("chatops_slack_rate_limited_total")
+    ok = _count("chatops_slack_api_calls_total", method="chat_postMessage", outcome="ok")
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
     ts = gateway.post("C1", {"text": "hello"})
     assert ts
     attempts = fake_slack.calls_to("chat.postMessage")
     assert len(attempts) == 2 and attempts[0] == attempts[1]
+    # the 429 is counted, and the call once, by its final outcome
+    assert _count("chatops_slack_rate_limited_total") == limited + 1
+    assert _count("chatops_slack_api_calls_total", method="chat_postMessage", outcome="ok") == ok + 1
 
 
 def test_persistent_server_errors_are_transient(gateway, fake_slack):
@@ -122,8 +133,10 @@ def test_persistent_server_errors_are_transient(gateway, fake_slack):
 def test_persistent_rate_limit_is_transient(fake_slack):
     gateway = SlackGateway(make_client("xoxb-test", fake_slack.url, retries=0))
     fake_slack.fail_next("chat.update", status=429, retry_after=0, count=5)
+    before = _count("chatops_slack_api_calls_total", method="chat_update", outcome="rate_limited")
     with pytest.raises(SlackTransientError, match="429"):
         gateway.update("C1", "1.2", {"text": "x"})
+    assert _count("chatops_slack_api_calls_total", method="chat_update", outcome="rate_limited") == before + 1
 
 
 def test_unreachable_slack_is_transient(fake_slack):
