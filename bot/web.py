@@ -78,6 +78,20 @@ def _check_signature(verifier: SignatureVerifier, request: Request, body: bytes)
         raise _Refused(401, "bad_signature", "invalid request signature")
 
 
+MAX_JSON_DEPTH = 64   # Slack's payloads nest a few levels; deeper is refused, whatever the stack allows
+
+
+def json_depth(value) -> int:
+    """How deeply ``value`` nests lists and objects (iteratively: no recursion limit involved)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def _json_object(text: str, what: str) -> None:
     try:
         value = json.loads(text)
@@ -85,6 +99,8 @@ def _json_object(text: str, what: str) -> None:
         raise _Refused(400, "malformed", f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise _Refused(400, "malformed", f"{what} is not a JSON object")
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise _Refused(400, "malformed", f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _check_body(content_type: str, body: bytes) -> None:

@@ -74,3 +74,4 @@ def test_several_web_processes_add_up(tmp_path):
                          text=True).stdout
     refused = _families(out)["chatops_slack_requests_refused"]
     assert [s.value for s in refused.samples if s.labels.get("reason") == "too_large"] == [5.0]
+

@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 
+from bot.web import MAX_JSON_DEPTH, json_depth
 from tests.security.conftest import APP_ID, BOT, SECRET, TEAM, Web, redis_or_skip, serve_web
 from tests.standins.fake_slack import FakeSlack, event_body, sign
 
@@ -313,10 +314,13 @@ json_bodies = st.one_of(json_values.map(as_text), json_objects.map(as_text), env
 
 
 def parsed(text: str):
+    """The body as the web app accepts it: JSON, nesting at most MAX_JSON_DEPTH levels (a fixed
+    limit, so the answer never depends on how deep the stack of the parsing thread is)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         return None
+    return None if json_depth(value) > MAX_JSON_DEPTH else value
 
 
 def teams_of(body: dict) -> list:
