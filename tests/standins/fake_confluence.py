@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, quote_plus, unquote, urlencode
 from zoneinfo import ZoneInfo
 
+from tests.standins._atlassian import AtlassianSite, FakeUser
 from tests.standins._loopback import LoopbackServer, Reply, Request
 
 AUTHOR_ID = "557058:f0a1b2c3-0000-4000-8000-00000000a11c"   # who wrote every page
@@ -95,14 +96,6 @@ def _many(q: list[tuple[str, str]], name: str) -> list[str]:
 
 
 @dataclass
-class FakeUser:
-    account_id: str
-    email: str
-    hidden: bool
-    name: str
-
-
-@dataclass
 class FakeSpace:
     id: str
     key: str
@@ -143,7 +136,7 @@ class FakeAttachment:
     version: int = 1
 
 
-class FakeConfluence(LoopbackServer):
+class FakeConfluence(AtlassianSite, LoopbackServer):
     media_token_ttl = timedelta(minutes=5)
 
     def __init__(self, email: str = "svc@contoso.com", token: str = "t0ken", *, timezone: str = "Europe/Berlin",
@@ -177,39 +170,7 @@ class FakeConfluence(LoopbackServer):
         reaches through a rerouting adapter, as the demo does)."""
         return f"{self.public_url or self.origin}/wiki"
 
-    # -- time and scripted faults ----------------------------------------------------------------
-
-    def advance(self, minutes: float) -> None:
-        earlier = self.clock
-        self.clock = lambda: earlier() + timedelta(minutes=minutes)
-
-    def throttle(self, n: int, retry_after: int = 1) -> None:
-        with self._lock:
-            self._throttle.extend([retry_after] * n)
-
-    # -- building the site -----------------------------------------------------------------------
-
-    def add_user(self, account_id: str, email: str, *, hidden: bool = False, name: str | None = None) -> FakeUser:
-        with self._lock:
-            user = FakeUser(account_id, email, hidden, name or email.split("@")[0].replace(".", " ").title())
-            self.users[account_id] = user
-            return user
-
-    def add_group(self, name: str) -> str:
-        with self._lock:
-            group_id = str(uuid.uuid4())
-            self.groups[group_id], self.members[group_id] = name, []
-            return group_id
-
-    def rename_group(self, group_id: str, new_name: str) -> None:
-        with self._lock:
-            self.groups[group_id] = new_name
-
-    def set_members(self, group_id: str, account_ids) -> None:
-        with self._lock:
-            missing = [a for a in account_ids if a not in self.users]
-            assert not missing and group_id in self.groups, f"unknown group or users {missing}"
-            self.members[group_id] = list(account_ids)
+    # -- building the site (people, groups, time and 429s: tests/standins/_atlassian.py) ---------------------------------------------------------------------
 
     def add_space(self, key: str, name: str | None = None, *, read=(), anonymous: bool = False,
                   homepage: bool = True) -> FakeSpace:

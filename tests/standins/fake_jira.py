@@ -51,7 +51,6 @@ import itertools
 import json
 import re
 import threading
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +58,7 @@ from datetime import timezone as _tz
 from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
+from tests.standins._atlassian import AtlassianSite, FakeUser
 from tests.standins._loopback import LoopbackServer, Reply, Request
 
 ISSUE_TYPES = ("Task", "Bug", "Story", "Incident")
@@ -196,15 +196,6 @@ class JqlError(ValueError):
 # -- the site's state ----------------------------------------------------------------------------
 
 @dataclass
-class FakeUser:
-    account_id: str
-    email: str
-    hidden: bool
-    name: str
-    active: bool = True
-
-
-@dataclass
 class FakeLevel:
     id: str
     name: str
@@ -257,7 +248,7 @@ class FakeIssue:
         return int(self.key.rsplit("-", 1)[1])
 
 
-class FakeJira(LoopbackServer):
+class FakeJira(AtlassianSite, LoopbackServer):
     def __init__(self, *, email: str = "chatops-bot@example.com", token: str = "jira-api-token-1",
                  projects=("OPS",), hang_seconds: float = 30.0, timezone: str = "Europe/Berlin",
                  account_id: str = SERVICE_ACCOUNT_ID, display_name: str = "ChatOps Bot",
@@ -299,15 +290,7 @@ class FakeJira(LoopbackServer):
         self._link_ids = itertools.count(10700)
         self._lock = threading.RLock()
 
-    # -- time and scripted faults ----------------------------------------------------------------
-
-    def advance(self, minutes: float) -> None:
-        earlier = self.clock
-        self.clock = lambda: earlier() + timedelta(minutes=minutes)
-
-    def throttle(self, n: int, retry_after: int = 1) -> None:
-        with self._lock:
-            self._throttle.extend([retry_after] * n)
+    # -- scripted faults (time, people and 429s: tests/standins/_atlassian.py) ------------------------
 
     def fail_next(self, status: int, count: int = 1, body=None, headers: dict | None = None) -> None:
         with self._lock:
@@ -316,32 +299,6 @@ class FakeJira(LoopbackServer):
     def hang_next(self, count: int = 1) -> None:
         with self._lock:
             self._script.extend([("hang", None, {})] * count)
-
-    # -- building the site: people -----------------------------------------------------------------
-
-    def add_user(self, account_id: str, email: str, *, hidden: bool = False, name: str | None = None,
-                 active: bool = True) -> FakeUser:
-        with self._lock:
-            user = FakeUser(account_id, email, hidden, name or email.split("@")[0].replace(".", " ").title(), active)
-            self.users[account_id] = user
-            return user
-
-    def add_group(self, name: str) -> str:
-        with self._lock:
-            group_id = str(uuid.uuid4())
-            self.groups[group_id], self.members[group_id] = name, []
-            return group_id
-
-    def rename_group(self, group_id: str, new_name: str) -> None:
-        with self._lock:
-            assert group_id in self.groups, f"no group {group_id}"
-            self.groups[group_id] = new_name
-
-    def set_members(self, group_id: str, account_ids) -> None:
-        with self._lock:
-            missing = [a for a in account_ids if a not in self.users]
-            assert not missing and group_id in self.groups, f"unknown group or users {missing}"
-            self.members[group_id] = list(account_ids)
 
     # -- building the site: projects, roles, grants, security levels --------------------------------
 
