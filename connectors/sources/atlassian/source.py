@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from typing import Iterator
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.sources.atlassian.accounts import Accounts
+from connectors.sources.atlassian.accounts import Accounts, group_token
 from connectors.sources.atlassian.directory import open_directory
 from connectors.sources.atlassian.http import AtlassianHttp, missing_token, open_http
+from connectors.sources.base import Member, SourceGroup
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,46 @@ class AtlassianSourceBase:
         self._zone: ZoneInfo | None = None
         self.accounts = Accounts(http, bulk_path=self.USERS_BULK, email_path=self.EMAILS_BULK, directory=directory)
         self._members: dict[str, frozenset[str]] = {}     # group token -> emails (this pass)
+
+    # -- the site's groups (one per site; the kind says where they are listed) -------------------
+
+    def groups(self) -> list[SourceGroup]:
+        """Every group of the site with its members (a permission pass starts here)."""
+        self.http.new_window()
+        self._members = {}
+        self.accounts.start_pass()
+        self._start_pass()
+        out = []
+        for group_id in self._site_group_ids():
+            token = group_token(self.host, group_id)
+            members = tuple(self._group_members(group_id))
+            self._members[token] = frozenset(m.id for m in members)
+            out.append(SourceGroup(token, members))
+        return out
+
+    def _start_pass(self) -> None:
+        """What the kind forgets when a permission pass starts."""
+
+    def _site_group_ids(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def _member_accounts(self, group_id: str) -> Iterator[tuple[str, str | None]]:
+        """(account id, email or None) of each member of a group."""
+        raise NotImplementedError
+
+    def _group_members(self, group_id: str) -> list[Member]:
+        accounts = []
+        for account, email in self._member_accounts(group_id):
+            self.accounts.remember(account, email)
+            accounts.append(account)
+        emails = self.accounts.emails(accounts)
+        return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
+
+    def _members_of(self, token: str) -> frozenset[str]:
+        """The people in a group, by its token (synced this pass, or read now)."""
+        if token not in self._members:
+            self._members[token] = frozenset(m.id for m in self._group_members(token.rpartition("::")[2]))
+        return self._members[token]
 
     def local_minutes(self, when: datetime) -> str:
         """A CQL or JQL date: minutes, in the zone the site (or the account) reads dates in."""

@@ -27,7 +27,7 @@ from chatops.access import Acl
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
-from connectors.sources.base import GONE, Document, Item, Member, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.sources.base import GONE, Document, Item, Page, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
@@ -369,35 +369,16 @@ class ConfluenceSource(AtlassianSourceBase):
         return any(p.get("anonymousAccess") and (p.get("operation") or {}).get("operation") == "read"
                    and (p.get("operation") or {}).get("targetType") == "space" for p in body.get("permissions") or [])
 
-    def _members_of(self, token: str) -> frozenset[str]:
-        if token not in self._members:
-            group_id = token.rpartition("::")[2]
-            self._members[token] = frozenset(m.id for m in self._group_members(group_id) if m.kind == "user")
-        return self._members[token]
-
     def findings(self) -> dict[str, int]:
         return {"Atlassian accounts without a visible email": len(self.accounts.unmapped)}
 
     # -- the site's groups --------------------------------------------------------------------
 
-    def groups(self) -> list[SourceGroup]:
-        self.http.new_window()
-        self._members = {}
-        self.accounts.start_pass()
-        out = []
+    def _site_group_ids(self) -> Iterator[str]:
         for g in self.http.pages(f"{V1}/group", [("limit", 200)]):
-            if not g.get("id"):
-                continue
-            token = group_token(self.host, str(g["id"]))
-            members = tuple(self._group_members(str(g["id"])))
-            self._members[token] = frozenset(m.id for m in members)
-            out.append(SourceGroup(token, members))
-        return out
+            if g.get("id"):
+                yield str(g["id"])
 
-    def _group_members(self, group_id: str) -> list[Member]:
-        accounts = []
+    def _member_accounts(self, group_id: str) -> Iterator[tuple[str, str | None]]:
         for m in self.http.pages(f"{V1}/group/{quote(group_id)}/membersByGroupId", [("limit", 200)]):
-            self.accounts.remember(str(m.get("accountId") or ""), m.get("email"))
-            accounts.append(str(m.get("accountId") or ""))
-        emails = self.accounts.emails(accounts)
-        return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
+            yield str(m.get("accountId") or ""), m.get("email")

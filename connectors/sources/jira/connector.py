@@ -29,8 +29,7 @@ from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound
-from connectors.sources.base import (GONE, Document, Item, Member, Page, Section, SourceGroup, SourceUnavailable,
-                                     Unfetchable)
+from connectors.sources.base import GONE, Document, Item, Page, Section, SourceUnavailable, Unfetchable
 from connectors.sources.jira.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import Holders, holders_of, role_members
@@ -313,12 +312,6 @@ class JiraSource(AtlassianSourceBase):
                             extra={"source": self.name, "group": name})
         return self._group_ids[name]
 
-    def _members_of(self, token: str) -> frozenset[str]:
-        if token not in self._members:
-            group_id = token.rpartition("::")[2]
-            self._members[token] = frozenset(m.id for m in self._group_members(group_id))
-        return self._members[token]
-
     def findings(self) -> dict[str, int]:
         return {"Atlassian accounts without a visible email": len(self.accounts.unmapped),
                 "permission holders that grant nothing here": self.ignored,
@@ -326,27 +319,17 @@ class JiraSource(AtlassianSourceBase):
 
     # -- the site's groups --------------------------------------------------------------------
 
-    def groups(self) -> list[SourceGroup]:
-        self.http.new_window()
-        self._members, self._group_ids, self.ignored = {}, {}, 0
-        self.accounts.start_pass()
-        out = []
-        for g in self.http.pages_by_start(f"{API}/group/bulk", {}, key="values", limit=50):
-            if not g.get("groupId"):
-                continue
-            token = group_token(self.host, str(g["groupId"]))
-            members = tuple(self._group_members(str(g["groupId"])))
-            self._members[token] = frozenset(m.id for m in members)
-            out.append(SourceGroup(token, members))
-        return out
+    def _start_pass(self) -> None:
+        self._group_ids, self.ignored = {}, 0
 
-    def _group_members(self, group_id: str) -> list[Member]:
-        accounts = []
+    def _site_group_ids(self) -> Iterator[str]:
+        for g in self.http.pages_by_start(f"{API}/group/bulk", {}, key="values", limit=50):
+            if g.get("groupId"):
+                yield str(g["groupId"])
+
+    def _member_accounts(self, group_id: str) -> Iterator[tuple[str, str | None]]:
         for m in self.http.pages_by_start(f"{API}/group/member", {"groupId": group_id}, key="values", limit=50):
-            self.accounts.remember(str(m.get("accountId") or ""), m.get("emailAddress"))
-            accounts.append(str(m.get("accountId") or ""))
-        emails = self.accounts.emails(accounts)
-        return [Member("user", e) for e in dict.fromkeys(emails.values()) if e]
+            yield str(m.get("accountId") or ""), m.get("emailAddress")
 
 
 
