@@ -9,7 +9,7 @@ from slack_bolt import App
 
 from bot.errors import answer_error
 from bot.gateway import make_client
-from bot.listeners import actions, events, membership, proposals
+from bot.listeners import actions, events, feedback, membership, proposals
 from bot.tenancy import only_ours
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
@@ -17,7 +17,8 @@ from chatops.state import State
 Dispatch = Callable[[str, dict], None]
 
 
-def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mode: bool = False) -> App:
+def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mode: bool = False,
+              rate=None) -> App:
     """The Bolt app. Over HTTP every request's signature and age are verified; Socket Mode
     connections are authenticated by the app token instead."""
     if not settings.slack_bot_token:
@@ -38,8 +39,9 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
             "SLACK_APP_ID is not set: requests are not checked against this app's id")
     app.error(answer_error)
     app.middleware(only_ours(app_id=settings.slack_app_id, team_ids=settings.slack_team_ids))
-    events.register(app, state=state, dispatch=dispatch)
+    events.register(app, state=state, dispatch=dispatch, rate=rate)
     membership.register(app, state=state)
     actions.register(app, state=state, dispatch=dispatch)
     proposals.register(app, state=state, dispatch=dispatch)
+    feedback.register(app, state=state, dispatch=dispatch)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bot import limits
+from bot.feedback_blocks import feedback_actions
 from bot.links import LinkPolicy
 from bot.mrkdwn import escape, inert_text, link, plain_text, to_mrkdwn
 
@@ -45,6 +46,11 @@ def help_message() -> dict:
     )
 
 
+def note_message(text: str) -> dict:
+    """A note for one person (an ephemeral message): a budget used up, a rate limit."""
+    return _message(text, [_context(f":information_source: {escape(text)}")])
+
+
 def refusal_message(reason: str) -> dict:
     return _message(reason, [_section(f":no_entry: {escape(reason)}")])
 
@@ -71,14 +77,18 @@ GENERATED_LABEL = {
     "llm": ":robot_face: Generated from the sources above. It cannot approve or run anything; "
            "only chatops' own status messages report approvals and actions.",
     "extractive": ":robot_face: Passages quoted from the sources above, not written by a person.",
+    "cached": ":robot_face: Generated earlier for the same readers from the sources above, which were "
+              "checked again just now. It cannot approve or run anything.",
 }
 EMPTY_ANSWER = "I have no answer text for this."
 
 
-def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, ...] = ()) -> list[dict]:
+def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, ...] = (),
+                    answer_id: str | None = None) -> list[dict]:
     """An ``Answer`` (see usecases.answer) as one or more messages (always at least one).
 
-    Links: only to the answer's cited sources and ``link_hosts``; other URLs are shown inert."""
+    Links: only to the answer's cited sources and ``link_hosts``; other URLs are shown inert.
+    ``answer_id``: the feedback buttons go under the answer (not under a greeting)."""
     links = LinkPolicy.of((c.url for c in answer.citations), link_hosts)
     blocks: list[dict] = []
     if answer.note:
@@ -97,6 +107,8 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
     label = GENERATED_LABEL.get(answer.mode)
     if label:
         blocks.append(_context(label))
+    if answer_id and answer.mode != "greeting":
+        blocks.append(feedback_actions(answer_id))
 
     fallback = plain_text(answer.text, links) or EMPTY_ANSWER
     if answer.citations:

@@ -69,14 +69,17 @@ def _call(fn, **kwargs):
 
 
 class SlackGateway:
-    def __init__(self, client: WebClient):
+    def __init__(self, client: WebClient, pacer=None):
         self.client = client
+        self.pacer = pacer          # bot.pacing.ChannelPacer: one message per interval per channel
 
     # Messages ----------------------------------------------------------------
 
     # Every message goes out with unfurling off: a link in an answer must never make Slack fetch it.
 
     def post(self, channel: str, message: dict, thread_ts: str | None = None) -> str:
+        if self.pacer is not None:
+            self.pacer.wait_turn(channel)
         resp = _call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts,
                      text=message["text"], blocks=message.get("blocks"), **NO_UNFURL)
         return resp["ts"]
@@ -104,6 +107,17 @@ class SlackGateway:
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 return out
+
+    def channel_name(self, channel: str) -> str | None:
+        """``conversations.info``: the channel's name (None for a DM)."""
+        return (_call(self.client.conversations_info, channel=channel).get("channel") or {}).get("name")
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        """``usergroups.users.list``: the user ids of a user group."""
+        return list(_call(self.client.usergroups_users_list, usergroup=usergroup).get("users") or [])
+
+    def open_view(self, trigger_id: str, view: dict) -> None:
+        _call(self.client.views_open, trigger_id=trigger_id, view=view)
 
     def user(self, user_id: str) -> dict:
         """``users.info`` (callers cache it: bot/people.py)."""

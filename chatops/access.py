@@ -99,6 +99,8 @@ class Audience:
     # Sources (index ``source`` ids) whose permissions are too old to trust: their restricted
     # documents are withheld from everyone; their public ones stay usable.
     withheld: frozenset[str] = frozenset()
+    # Only documents of these sources may be used (a channel limited to some sources); None: any.
+    sources: frozenset[str] | None = None
 
     @classmethod
     def of(cls, principal: Principal) -> "Audience":
@@ -129,6 +131,13 @@ class Audience:
         """The same audience, with the restricted documents of these sources withheld."""
         return replace(self, withheld=self.withheld | frozenset(sources))
 
+    def limited_to(self, sources: Iterable[str] | None) -> "Audience":
+        """The same audience, drawing only on documents of these sources (None: no limit)."""
+        if sources is None:
+            return self
+        allowed = frozenset(sources) if self.sources is None else self.sources & frozenset(sources)
+        return replace(self, sources=allowed)
+
     def can_see(self, acl: Acl) -> bool:
         if not acl.visible_to_anyone:
             return False
@@ -137,5 +146,7 @@ class Audience:
         return all(p.can_see(acl) for p in self.principals)
 
     def may_use(self, acl: Acl, source: str) -> bool:
-        """``can_see``, and not a restricted document of a withheld source."""
+        """``can_see``, not a restricted document of a withheld source, and of an allowed source."""
+        if self.sources is not None and source not in self.sources:
+            return False
         return self.can_see(acl) and (acl.public or source not in self.withheld)

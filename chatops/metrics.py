@@ -43,11 +43,61 @@ STATE_CLAIMS_REMOVED = Counter(
     "permission change.")
 ANSWERS = Counter(
     "chatops_answers_total",
-    "Questions answered, by mode (llm, extractive, none: no evidence) — refusals are not answers.", ["mode"])
+    "Questions handled, by mode (llm, extractive, cached, greeting, no-evidence, refused) and route (the "
+    "model that wrote it, or none).", ["mode", "route"])
 STAGE_SECONDS = Histogram(
     "chatops_answer_stage_duration_seconds",
-    "Time spent in each stage of answering a question (identity, audience, retrieval, generation).", ["stage"],
+    "Time spent in each stage of answering a question (queue_wait, identity, audience, cache, retrieval, "
+    "generation, slack_post).", ["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+TOP_SIMILARITY = Histogram(
+    "chatops_answer_top_similarity",
+    "Cosine similarity of the best passage retrieved for a question (answers that searched).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
+CITATIONS = Counter(
+    "chatops_answer_citations_total",
+    "Citations in generated answers, by outcome (kept; dropped: the model cited a source it was not given).",
+    ["outcome"])
+FEEDBACK = Counter(
+    "chatops_feedback_total",
+    "Feedback clicks on answers, by kind (helpful, not_helpful, needs_human, resolved).", ["kind"])
+LLM_TOKENS = Counter(
+    "chatops_llm_tokens_total",
+    "Tokens the language model counted (its usage), by model and direction (input, output).", ["model", "direction"])
+LLM_COST = Counter(
+    "chatops_llm_cost_total",
+    "What the language model cost, in the price table's currency (models: in CHATOPS_CONFIG), by model.",
+    ["model"])
+CACHE_LOOKUPS = Counter(
+    "chatops_answer_cache_lookups_total",
+    "Answer cache lookups, by outcome (hit; miss; stale: a cited document changed or is no longer visible, "
+    "the entry was dropped; bypass: a thread follow-up).", ["outcome"])
+BUDGET_REJECTIONS = Counter(
+    "chatops_budget_rejections_total",
+    "Questions over a limit, by scope (person, channel, overall: the answer was extractive, no model call; "
+    "rate: the person asked too often and was told to wait).", ["scope"])
+SLACK_EVENTS = Counter(
+    "chatops_slack_events_total",
+    "Slack events and clicks that reached a listener, by kind and outcome (queued, duplicate, ignored, "
+    "rate_limited, disabled).", ["kind", "outcome"])
+ACK_SECONDS = Histogram(
+    "chatops_slack_ack_duration_seconds",
+    "Time from receiving a Slack request to acknowledging it (HTTP answer or Socket Mode ack).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0))
+TASKS = Counter(
+    "chatops_tasks_total",
+    "Worker task runs by kind and outcome (done, retried, failed, skipped).", ["kind", "outcome"])
+TASK_SECONDS = Histogram(
+    "chatops_task_duration_seconds",
+    "Worker task run time by kind.", ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0))
+QUEUE_DEPTH = Gauge(
+    "chatops_queue_depth",
+    "Tasks waiting in each Celery queue (read from Redis when scraped).", ["queue"],
+    multiprocess_mode="max")
+INDEX_POINTS = Gauge(
+    "chatops_index_points",
+    "Passages (points) in the vector index (read when scraped).", multiprocess_mode="max")
 SLACK_API_CALLS = Counter(
     "chatops_slack_api_calls_total",
     "Slack Web API calls by method and final outcome (ok, rate_limited, server_error, unreachable, error), "

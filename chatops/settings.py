@@ -16,6 +16,8 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chatops.channels import ChannelConfig, ChannelPolicies
+from chatops.costs import Budgets, ModelPrice, PriceTable
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 
@@ -39,6 +41,11 @@ class FileConfig(BaseModel):
     groups: dict[str, str] = Field(default_factory=dict)
     actions: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[dict[str, Any]] = Field(default_factory=list)
+    # Prices per 1,000 tokens by model name (chatops/costs.py), budgets, per-channel behaviour
+    # (chatops/channels.py).
+    models: dict[str, ModelPrice] = Field(default_factory=dict)
+    budgets: Budgets = Field(default_factory=Budgets)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
         default="directory", validation_alias=AliasChoices("CHATOPS_SLACK_GUESTS"))
     # Request bodies above this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, validation_alias=AliasChoices("CHATOPS_MAX_BODY_BYTES"))
+
+    # Slack takes about one message per second per channel: posts to one channel are spaced this
+    # many seconds apart, across every worker (0: not paced).
+    slack_channel_pace: float = Field(default=1.0, ge=0, validation_alias=AliasChoices("CHATOPS_SLACK_CHANNEL_PACE"))
 
     # Queue and shared state
     redis_url: str = Field(
@@ -101,6 +112,16 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=60.0, validation_alias=AliasChoices("CHATOPS_LLM_TIMEOUT"))
     llm_max_tokens: int = Field(default=800, validation_alias=AliasChoices("CHATOPS_LLM_MAX_TOKENS"))
     llm_max_retries: int = Field(default=2, validation_alias=AliasChoices("CHATOPS_LLM_MAX_RETRIES"))
+    # A smaller, cheaper model for questions one document answers with confidence: the best
+    # document's similarity at least CHATOPS_ROUTE_MIN_SIMILARITY and CHATOPS_ROUTE_MARGIN ahead of
+    # the next one. Unset: every question goes to CHATOPS_LLM_MODEL.
+    llm_model_small: str | None = _env("CHATOPS_LLM_MODEL_SMALL")
+    route_min_similarity: float = Field(default=0.6, ge=0, le=1,
+                                        validation_alias=AliasChoices("CHATOPS_ROUTE_MIN_SIMILARITY"))
+    route_margin: float = Field(default=0.1, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_ROUTE_MARGIN"))
+    # The answer cache (usecases/answer_cache.py): seconds an answer may be served again to the same
+    # audience (0: no cache).
+    cache_ttl: int = Field(default=3600, ge=0, validation_alias=AliasChoices("CHATOPS_CACHE_TTL"))
 
     # Identity
     # "auto" (Entra when its settings are there, else the directory file) or a provider's name
@@ -205,6 +226,7 @@ class Settings(BaseSettings):
     # Not read from the environment: filled from the CHATOPS_CONFIG file by load().
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
     _group_names: GroupNames | None = PrivateAttr(default=None)
+    _channels: ChannelPolicies | None = PrivateAttr(default=None)
 
     @property
     def file(self) -> FileConfig:
@@ -262,6 +284,23 @@ class Settings(BaseSettings):
         return self._group_names
 
     @property
+    def prices(self) -> PriceTable:
+        """The ``models:`` price table."""
+        return PriceTable(self.file.models)
+
+    @property
+    def budgets(self) -> Budgets:
+        return self.file.budgets
+
+    @property
+    def channel_policies(self) -> ChannelPolicies:
+        """Each channel's behaviour (``channels:``), checked against the configured sources."""
+        if self._channels is None:
+            names = [str(s.get("name")) for s in self.file.sources if isinstance(s, dict) and s.get("name")]
+            self._channels = ChannelPolicies(self.file.channels).check(names)
+        return self._channels
+
+    @property
     def llm_configured(self) -> bool:
         return bool(self.openai_api_key or self.openai_base_url)
 
@@ -275,6 +314,7 @@ class Settings(BaseSettings):
         if settings.config_file:
             settings._file = load_file_config(settings.config_file)
         settings.group_names  # noqa: B018 - a bad alias table stops the start, naming the alias
+        settings.channel_policies  # noqa: B018 - so does a channel naming a source that does not exist
         return settings
 
 

@@ -16,6 +16,7 @@ ANSWER_IN_DM = "answer_in_dm"
 INGEST_PLAN = "ingest_plan"
 INGEST_BATCH = "ingest_batch"
 SOURCE_SYNC = "source_sync"
+FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ TASKS: dict[str, TaskKind] = {t.kind: t for t in (
     TaskKind(QUESTION, "chatops.question", ingest=False),
     TaskKind(DECISION, "chatops.decision", ingest=False),
     TaskKind(ANSWER_IN_DM, "chatops.answer_in_dm", ingest=False),
+    TaskKind(FEEDBACK, "chatops.feedback", ingest=False),       # a vote, an escalation, a resolution
     TaskKind(INGEST_PLAN, "chatops.ingest_plan", ingest=True),
     TaskKind(INGEST_BATCH, "chatops.ingest_batch", ingest=True),
     TaskKind(SOURCE_SYNC, "chatops.source_sync", ingest=True),      # one window of a source's sync

@@ -21,6 +21,7 @@ imports of the project outside the CLI, whose commands import this module the sa
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import threading
 from typing import Any, Callable
@@ -35,6 +36,9 @@ from bot.channels import CachedChannelDirectory
 from bot.gateway import SlackGateway, make_client
 from bot.handlers.decision import DecisionHandler
 from bot.handlers.dm_offer import DmOfferHandler
+from bot.handlers.feedback import FeedbackHandler
+from bot.pacing import ChannelPacer
+from bot.policies import ChannelPolicyLookup
 from bot.handlers.question import QuestionHandler, Timing
 from bot.people import SlackPeople
 from bot.graph_notify import graph_notify_route
@@ -45,7 +49,8 @@ from chatops.progress import Progress
 from chatops.settings import Settings
 from chatops.state import State
 from chatops.store import Store
-from chatops.tasks import ANSWER_IN_DM, DECISION, INGEST_BATCH, INGEST_PLAN, QUESTION, SOURCE_SYNC, task_key
+from chatops.store.answers import Answers
+from chatops.tasks import ANSWER_IN_DM, DECISION, FEEDBACK, INGEST_BATCH, INGEST_PLAN, QUESTION, SOURCE_SYNC, task_key
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from connectors.identity.cached import CachedProvider
@@ -53,8 +58,12 @@ from connectors.index.retriever import check_strategy
 from connectors.identity.source_groups import WithSourceGroups
 from connectors.sources.registry import SourceContext, configured_sources, open_sync_source, source_id_of
 from chatops.store.sources import SourceStates
+from usecases import answer as answers
+from usecases.answer_cache import AnswerCache
 from usecases.answering import Answering
 from usecases.ask import Pipeline
+from usecases.budgets import BudgetGuard, RateLimit
+from usecases.feedback import Feedback
 from usecases.freshness import SourceStatus, Withheld, statuses
 from usecases.notifications import client_state, notify_url
 from usecases.proposals import ProposalService
@@ -236,7 +245,44 @@ class Container:
                         min_similarity=s.min_similarity, catalogue=self.catalogue,
                         strategy=check_strategy(s.retrieval), dense_weight=s.dense_weight,
                         directory=self.channel_directory if with_slack else None,
-                        withheld=self.withheld if self.sources else None)
+                        withheld=self.withheld if self.sources else None,
+                        small_model=s.llm_model_small if self.llm is not None else None,
+                        route_min_similarity=s.route_min_similarity, route_margin=s.route_margin,
+                        prices=s.prices, budgets=self.budgets, cache=self.answer_cache)
+
+    @_once
+    def budgets(self) -> BudgetGuard | None:
+        guard = BudgetGuard(self.redis, self.settings.key_prefix, self.settings.budgets)
+        return guard if guard.active else None
+
+    @_once
+    def rate_limit(self) -> RateLimit | None:
+        per_minute = self.settings.budgets.questions_per_minute
+        return RateLimit(self.redis, self.settings.key_prefix, per_minute) if per_minute else None
+
+    @_once
+    def answer_cache(self) -> AnswerCache | None:
+        s = self.settings
+        if s.cache_ttl <= 0:
+            return None
+        return AnswerCache(self.redis, s.key_prefix, ttl=s.cache_ttl, version=self.answer_version, index=self.index)
+
+    @property
+    def answer_version(self) -> str:
+        """Everything that shapes an answer besides the documents: a change starts a new cache."""
+        s = self.settings
+        parts = (s.llm_model, s.llm_model_small, s.route_min_similarity, s.route_margin, answers.SYSTEM_PROMPT,
+                 s.top_k, s.candidates, s.min_similarity, s.retrieval, s.dense_weight, s.embedding_model,
+                 s.llm_max_tokens, bool(self.llm))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    @_once
+    def answers(self) -> Answers:
+        return Answers(self.store)
+
+    @_once
+    def channel_policies(self) -> ChannelPolicyLookup:
+        return ChannelPolicyLookup(self.settings.channel_policies, self.gateway, self.state)
 
     @_once
     def answering(self) -> Answering:
@@ -251,7 +297,11 @@ class Container:
     @_once
     def gateway(self) -> SlackGateway | None:
         token = self.settings.slack_bot_token
-        return SlackGateway(make_client(token.get_secret_value(), self.settings.slack_api_url)) if token else None
+        if not token:
+            return None
+        s = self.settings
+        return SlackGateway(make_client(token.get_secret_value(), s.slack_api_url),
+                            pacer=ChannelPacer(self.redis, s.key_prefix, s.slack_channel_pace))
 
     @_once
     def people(self) -> SlackPeople | None:
@@ -278,7 +328,8 @@ class Container:
         return make_dispatch(self.celery, self.settings)
 
     def bolt_app(self, *, socket_mode: bool = False):
-        return build_app(self.settings, state=self.state, dispatch=self.dispatch, socket_mode=socket_mode)
+        return build_app(self.settings, state=self.state, dispatch=self.dispatch, socket_mode=socket_mode,
+                         rate=self.rate_limit)
 
     def web_app(self):
         """The web process: POST /slack/events, /healthz, /livez. Fails at start-up on bad settings."""
@@ -312,7 +363,7 @@ class Container:
     def handler(self, kind: str):
         """The handler of one task kind (workers.celery_app.Handler)."""
         return {QUESTION: lambda: self.question_handler, DECISION: lambda: self.decision_handler,
-                ANSWER_IN_DM: lambda: self.dm_offer_handler,
+                ANSWER_IN_DM: lambda: self.dm_offer_handler, FEEDBACK: lambda: self.feedback_handler,
                 INGEST_PLAN: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN),
                 INGEST_BATCH: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH),
                 SOURCE_SYNC: lambda: self.source_sync_handler}[kind]()
@@ -328,7 +379,14 @@ class Container:
         return QuestionHandler(gateway=self._slack_required(), state=self.state, people=self.people,
                                answering=self.answering, directory=self.channel_directory,
                                progress_for=self.progress_for, link_hosts=s.link_hosts,
-                               timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh))
+                               timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
+                               policies=self.channel_policies,
+                               source_ids={name: sid for name, (_kind, sid) in self.source_ids.items()})
+
+    @_once
+    def feedback_handler(self) -> FeedbackHandler:
+        return FeedbackHandler(gateway=self._slack_required(), feedback=Feedback(self.answers),
+                               policies=self.channel_policies, progress_for=self.progress_for)
 
     @_once
     def decision_handler(self) -> DecisionHandler:

@@ -17,7 +17,10 @@ from connectors.index.base import Hit
 from connectors.llm.base import LLM, ToolCall
 from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
 
-Mode = Literal["llm", "extractive", "none"]
+#: llm: written by the model; extractive: passages quoted (no model, model down, over budget);
+#: cached: an earlier answer to the same audience, re-checked; greeting: no documents needed;
+#: no-evidence: nothing found that this audience may see.
+Mode = Literal["llm", "extractive", "cached", "greeting", "no-evidence"]
 
 SYSTEM_PROMPT = """You are chatops, an assistant that answers employees' questions from the \
 organisation's own documents.
@@ -49,6 +52,7 @@ class SourceDoc:
     passages: tuple[str, ...]      # in document order, for the model
     score: float
     best: str = ""                 # the best-ranked passage, for extractive answers
+    similarity: float = 0.0        # the best cosine similarity of its passages to the question
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,35 @@ class Answer:
     # A channel answer: the member ids its audience was built from, and when they were read.
     audience_members: frozenset[str] | None = None
     members_as_of: float | None = None
+    # What it took: the model that wrote it (None: no model), tokens per model {model: [in, out]},
+    # the best similarity retrieved, documents given to the model, citations the model made to
+    # sources it was not given (dropped), what retrieval returned [{doc_id, source, title, score}].
+    route: str | None = None
+    usage: dict[str, list[int]] = field(default_factory=dict)
+    top_similarity: float | None = None
+    sources_count: int = 0
+    citations_dropped: int = 0
+    retrieved: list[dict] = field(default_factory=list)
+    # For the asker alone (an ephemeral note): e.g. over a budget, and when it resets.
+    private_note: str = ""
+    cost: float | None = None      # what the model calls cost (the price table); None: not priced
+    # The documents the answer rests on, as indexed: [source, doc_id, doc_hash] (the cache re-checks them).
+    basis: list[list[str]] = field(default_factory=list)
 
     def as_json(self) -> dict:
-        return {"answer": self.text, "citations": [c.as_json() for c in self.citations],
-                "mode": "extractive" if self.mode == "none" else self.mode}
+        return {"answer": self.text, "citations": [c.as_json() for c in self.citations], "mode": self.mode}
+
+    def add_usage(self, model: str, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        if prompt_tokens is None and completion_tokens is None:
+            return
+        spent = self.usage.setdefault(model, [0, 0])
+        spent[0] += prompt_tokens or 0
+        spent[1] += completion_tokens or 0
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """Input and output tokens over every model call made for this answer."""
+        return (sum(u[0] for u in self.usage.values()), sum(u[1] for u in self.usage.values()))
 
     def to_record(self) -> dict:
         """Everything about the answer, as JSON, to post it later without asking again."""
@@ -94,6 +123,10 @@ class Answer:
             "audience": self.audience,
             "audience_members": None if self.audience_members is None else sorted(self.audience_members),
             "members_as_of": self.members_as_of,
+            "route": self.route, "usage": self.usage, "top_similarity": self.top_similarity,
+            "sources_count": self.sources_count, "citations_dropped": self.citations_dropped,
+            "retrieved": self.retrieved, "private_note": self.private_note, "basis": self.basis,
+            "cost": self.cost,
         }
 
     @classmethod
@@ -109,7 +142,12 @@ class Answer:
                                                        asker.get("slack_user_id"), asker.get("display_name")),
             audience=data.get("audience", ""),
             audience_members=None if members is None else frozenset(members),
-            members_as_of=data.get("members_as_of"))
+            members_as_of=data.get("members_as_of"),
+            route=data.get("route"), usage={k: list(v) for k, v in (data.get("usage") or {}).items()},
+            top_similarity=data.get("top_similarity"), sources_count=int(data.get("sources_count") or 0),
+            citations_dropped=int(data.get("citations_dropped") or 0), retrieved=list(data.get("retrieved") or []),
+            private_note=data.get("private_note") or "", basis=[list(b) for b in data.get("basis") or []],
+            cost=data.get("cost"))
 
 
 def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]:
@@ -128,7 +166,7 @@ def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]
         first = doc_hits[0].chunk
         passages = tuple(_passage(h) for h in sorted(doc_hits, key=lambda h: h.chunk.position))
         out.append(SourceDoc(n, first.doc_id, first.title, first.url, passages, doc_hits[0].score,
-                             best=_passage(doc_hits[0])))
+                             best=_passage(doc_hits[0]), similarity=max(h.similarity for h in by_doc[key])))
     return out
 
 
@@ -206,17 +244,35 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
     return cleaned, citations
 
 
+def unknown_citations(text: str, sources: Sequence[SourceDoc]) -> int:
+    """How many citation numbers in the model's text name no source it was given (outside code)."""
+    known = {s.n for s in sources}
+    count = 0
+    for i, piece in enumerate(_CODE.split(text)):
+        if i % 2 == 0:
+            for m in _CITE_WITH_SPACE.finditer(piece):
+                count += sum(1 for raw in re.findall(r"\d+", m.group(2)) if int(raw) not in known)
+    return count
+
+
 def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
-             history: Sequence[tuple[str, str]] = (), tools: list[dict] | None = None) -> Answer:
-    completion = llm.complete(build_messages(question, sources, history), tools=tools or None)
+             history: Sequence[tuple[str, str]] = (), tools: list[dict] | None = None,
+             model: str | None = None) -> Answer:
+    """The model's answer from these sources; ``model``: another model than the LLM's own."""
+    extra = {"model": model} if model else {}
+    completion = llm.complete(build_messages(question, sources, history), tools=tools or None, **extra)
     text, claims = strip_state_claims(completion.text)
+    dropped = unknown_citations(text, sources)
     text, citations = apply_citations(text, sources)
     calls = list(completion.tool_calls) if tools else []
     if not text:
         # A reply that is only a tool call still gets a message of its own (the proposal follows).
         text = PROPOSAL_ONLY_TEXT if calls else "The language model returned an empty answer."
-    return Answer(text=text, citations=citations, mode="llm", note=CLAIM_NOTE if claims else "",
-                  considered=[s.doc_id for s in sources], tool_calls=calls)
+    answer = Answer(text=text, citations=citations, mode="llm", note=CLAIM_NOTE if claims else "",
+                    considered=[s.doc_id for s in sources], tool_calls=calls, route=completion.model,
+                    citations_dropped=dropped, sources_count=len(sources))
+    answer.add_usage(completion.model, completion.prompt_tokens, completion.completion_tokens)
+    return answer
 
 
 def extractive(sources: Sequence[SourceDoc], note: str, max_docs: int = 3,
@@ -231,8 +287,26 @@ def extractive(sources: Sequence[SourceDoc], note: str, max_docs: int = 3,
         lines.append(f"{quoted}\n[{i}]")
         citations.append(Citation(i, s.title, s.doc_id, s.url))
     return Answer(text="\n\n".join(lines), citations=citations, mode="extractive", note=note,
-                  considered=[s.doc_id for s in sources[:max_docs]])
+                  considered=[s.doc_id for s in sources[:max_docs]], sources_count=min(len(sources), max_docs))
 
 
 def no_evidence(whom: str) -> Answer:
-    return Answer(text=NO_EVIDENCE_TEXT.format(whom=whom), citations=[], mode="none")
+    return Answer(text=NO_EVIDENCE_TEXT.format(whom=whom), citations=[], mode="no-evidence")
+
+
+_GREETING_WORDS = frozenset("""hi hello hey hiya yo morning evening afternoon good day thanks thank you thx ty
+cheers much many great awesome nice perfect bye goodbye see ya later so lot a lots all the for
+that appreciated appreciate it again there everyone folks team 👋 🙏 👍""".split())
+_THANKS = frozenset("thanks thank thx ty cheers appreciated appreciate great awesome nice perfect 🙏 👍".split())
+GREETING_TEXT = "Hi! Ask me a question about our documents and I'll answer with sources."
+THANKS_TEXT = "You're welcome!"
+
+
+def greeting(text: str) -> Answer | None:
+    """A reply to a greeting or a thank-you (a few words, all of them pleasantries), or None for a
+    real question. No documents and no model are needed for these."""
+    words = re.findall(r"[\w']+|[\U0001F300-\U0001FAFF]", text.lower())
+    if not words or len(words) > 6 or "?" in text or not all(w in _GREETING_WORDS for w in words):
+        return None
+    reply = THANKS_TEXT if any(w in _THANKS for w in words) else GREETING_TEXT
+    return Answer(text=reply, citations=[], mode="greeting")

@@ -29,9 +29,16 @@ class Answering:
 
     def record(self, q: Question, answer: Answer | None, *, correlation_id: str | None = None,
                team: str | None = None, latency_ms: float | None = None, channel: str | None = None,
-               channel_type: str | None = None) -> int | None:
-        """One audit row for the question (``answer`` None: refused). A failed write is logged
+               channel_type: str | None = None, answer_id: str | None = None,
+               stages: dict[str, float] | None = None) -> int | None:
+        """One audit row for the question (``answer`` None: refused), with what is known about the
+        answer (its id, route, stage timings in ms, tokens, cost, ...). A failed write is logged
         loudly and does not undo what the person was already told."""
+        facts = {} if answer is None else answer_facts(answer)
+        if answer_id:
+            facts["answer_id"] = answer_id
+        if stages:
+            facts["stages"] = {k: round(v, 2) for k, v in stages.items()}
         try:
             return self.store.record_question(
                 correlation_id=correlation_id, team=team, latency_ms=latency_ms,
@@ -41,7 +48,7 @@ class Answering:
                 question=q.text, mode=answer.mode if answer is not None else "refused",
                 cited=[c.as_json() for c in answer.citations] if answer is not None else [],
                 audience=answer.audience if answer is not None else "",
-                hidden_documents=answer.hidden_documents if answer is not None else 0)
+                hidden_documents=answer.hidden_documents if answer is not None else 0, facts=facts)
         except Exception:  # noqa: BLE001 - the answer is out; the audit gap must be loud
             log.exception("could not write the question to the audit trail")
             return None
@@ -58,3 +65,15 @@ class Answering:
             return Invalid(call.name, ["no actions are configured"])
         return self.proposals.propose(call.name, call.arguments, answer.asker, channel=channel,
                                       thread_ts=thread_ts, correlation_id=correlation_id)
+
+
+def answer_facts(answer: Answer) -> dict:
+    """The audit row's facts about an answer (chatops.store.ANSWER_FACTS)."""
+    prompt, completion = answer.tokens
+    return {
+        "route": answer.route, "top_similarity": answer.top_similarity, "sources_count": answer.sources_count,
+        "citations_kept": len(answer.citations), "citations_dropped": answer.citations_dropped,
+        "prompt_tokens": prompt if answer.usage else None, "completion_tokens": completion if answer.usage else None,
+        "cost": answer.cost, "answer": answer.text, "retrieved": answer.retrieved,
+        "audience_members": None if answer.audience_members is None else sorted(answer.audience_members),
+    }

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
+from chatops import metrics
 from chatops.access import Audience, Principal
+from chatops.costs import PriceTable
 from connectors.identity.base import IdentityProvider
 from connectors.index.base import VectorIndex
 from connectors.index.retriever import QueryEmbedder, Retriever
 from connectors.llm.base import LLM, LLMUnavailable
 from usecases import answer as answers
+from usecases.answer_cache import AnswerCache
+from usecases.budgets import BudgetGuard
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class Question:
     channel_type: str | None = None        # "im" for a DM; anything else is shared
     history: list[tuple[str, str]] = field(default_factory=list)
     allow_actions: bool = True              # offer the action catalogue to the model
+    sources: tuple[str, ...] | None = None  # only these index sources (a channel's limit); None: all
 
     @property
     def is_private(self) -> bool:
@@ -58,8 +63,12 @@ class Question:
 class Timings:
     identity_ms: float = 0.0
     audience_ms: float = 0.0
+    cache_ms: float = 0.0
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0
+
+    def stages(self) -> dict[str, float]:
+        return {name[:-3]: round(value, 2) for name, value in vars(self).items()}
 
 
 EXTERNAL_NOTE = ("You are not one of this organisation's own people in Slack (another organisation or a "
@@ -108,9 +117,19 @@ class Pipeline:
     # The sources whose permissions are too old to trust now (usecases.freshness): their restricted
     # documents are withheld from every answer.
     withheld: Callable[[], frozenset[str]] | None = None
+    # Routing: a smaller model for questions one document answers with confidence.
+    small_model: str | None = None
+    route_min_similarity: float = 0.6
+    route_margin: float = 0.1
+    prices: PriceTable = field(default_factory=PriceTable)
+    budgets: BudgetGuard | None = None
+    cache: AnswerCache | None = None
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
         t = Timings()
+        hello = None if q.history else answers.greeting(q.text)
+        if hello is not None:
+            return hello, t
         start = time.perf_counter()
         asker = resolve_asker(q, self.identity)
         t.identity_ms = (time.perf_counter() - start) * 1000
@@ -122,14 +141,26 @@ class Pipeline:
             log.warning("permissions of some sources are stale; their restricted documents are withheld",
                         extra={"sources": sorted(withheld)})
             audience = audience.withholding(withheld)
+        audience = audience.limited_to(q.sources)
         t.audience_ms = (time.perf_counter() - start) * 1000
 
+        if self.cache is not None:
+            start = time.perf_counter()
+            cached = None if q.history else self.cache.get(audience, q.text)
+            if q.history:
+                metrics.CACHE_LOOKUPS.labels(outcome="bypass").inc()
+            t.cache_ms = (time.perf_counter() - start) * 1000
+            if cached is not None:
+                cached.mode, cached.usage, cached.hidden_documents, cached.cost = "cached", {}, 0, 0.0
+                return self._finish(q, cached, asker, audience, 0, t), t
+
         start = time.perf_counter()
-        search_text = self._standalone(q)
+        search_text, rewrite_usage = self._standalone(q)
         retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
                               dense_weight=self.dense_weight, candidates=self.candidates)
         query = retriever.embed(search_text)
-        hits = self._relevant(retriever.search(query, audience, limit=self.top_k))
+        found = retriever.search(query, audience, limit=self.top_k)
+        hits = self._relevant(found)
         hidden = 0
         if not q.is_private:
             own = self._relevant(retriever.search(query, Audience.of(asker).withholding(withheld), limit=self.top_k))
@@ -144,10 +175,28 @@ class Pipeline:
         else:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
-            result = self._generate(q, sources, tools)
+            result = self._generate(q, sources, tools, asker)
             t.generation_ms = (time.perf_counter() - start) * 1000
             if not hits and not result.tool_calls:
                 result = answers.no_evidence(whom)  # no sources: never let the model guess
+            else:
+                result.basis = _basis(hits, result.considered)
+        if rewrite_usage is not None:
+            result.add_usage(*rewrite_usage)
+        result.top_similarity = round(max(h.similarity for h in found), 4) if found else None
+        result.retrieved = [{"doc_id": h.chunk.doc_id, "source": h.chunk.source, "title": h.chunk.title,
+                             "score": round(h.similarity, 4)} for h in _best_per_document(found)]
+        result.cost = self.prices.cost_of(result.usage)
+        if self.budgets is not None:
+            self.budgets.spend(asker.slack_user_id or asker.email, q.channel if not q.is_private else None,
+                               sum(result.tokens), result.cost)
+        self._finish(q, result, asker, audience, hidden, t)
+        if self.cache is not None and not q.history:
+            self.cache.put(audience, q.text, result)
+        return result, t
+
+    def _finish(self, q: Question, result: Answer, asker: Principal, audience: Audience, hidden: int,
+                t: Timings) -> Answer:
         result.hidden_documents = hidden
         if asker.email is None and not result.note:
             result.note = EXTERNAL_NOTE
@@ -156,42 +205,88 @@ class Pipeline:
         result.audience_members = audience.members if audience.as_of is not None else None
         result.members_as_of = audience.as_of
         log.info("question answered", extra={
-            "mode": result.mode, "cited": [c.source for c in result.citations],
+            "mode": result.mode, "route": result.route, "cited": [c.source for c in result.citations],
             "hidden_documents": hidden, "audience": audience.reason or "asker",
             "timings_ms": {k: round(v, 1) for k, v in vars(t).items()},
         })
-        return result, t
+        return result
 
-    def _standalone(self, q: Question) -> str:
+    def _standalone(self, q: Question) -> tuple[str, tuple | None]:
         """The text to search for. A thread follow-up ("and on staging?") is rewritten into a
         standalone question by the model when there is one; otherwise the previous question is
-        prepended so retrieval keeps the thread's subject."""
+        prepended so retrieval keeps the thread's subject. Also the rewrite's usage (model, input
+        and output tokens), when the model was asked."""
         if not q.history:
-            return q.text
+            return q.text, None
         fallback = f"{q.history[-1][0]}\n{q.text}"
         if self.llm is None:
-            return fallback
+            return fallback, None
         try:
-            rewritten = self.llm.complete(answers.rewrite_messages(q.text, q.history), max_tokens=80).text
+            completion = self.llm.complete(answers.rewrite_messages(q.text, q.history), max_tokens=80)
         except LLMUnavailable:
-            return fallback
+            return fallback, None
+        usage = (completion.model, completion.prompt_tokens, completion.completion_tokens)
+        rewritten = completion.text
         rewritten = " ".join(rewritten.split())
-        return rewritten if 0 < len(rewritten) <= 500 else fallback
+        return (rewritten if 0 < len(rewritten) <= 500 else fallback), usage
 
     def _relevant(self, hits):
         """Below the similarity floor a passage is noise: better 'not found' than a guess."""
         return [h for h in hits if h.similarity >= self.min_similarity]
 
-    def _generate(self, q: Question, sources, tools: list[dict]) -> "Answer":
+    def _route(self, sources, tools) -> tuple[list, str | None]:
+        """The sources to give the model and the model to give them to (None: the default one).
+        One document clearly ahead and confident, and no actions on offer: the small model, with
+        that document alone."""
+        if not self.small_model or tools or not sources:
+            return sources, None
+        ranked = sorted(sources, key=lambda s: -s.similarity)
+        best = ranked[0].similarity
+        second = ranked[1].similarity if len(ranked) > 1 else 0.0
+        if best >= self.route_min_similarity and best - second >= self.route_margin:
+            return [replace(ranked[0], n=1)], self.small_model
+        return sources, None
+
+    def _generate(self, q: Question, sources, tools: list[dict], asker: Principal) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
                                       "configured, so here are the most relevant passages.")
+        if self.budgets is not None:
+            over = self.budgets.over(asker.slack_user_id or asker.email, q.channel if not q.is_private else None)
+            if over is not None:
+                result = answers.extractive(sources, note="Quoted from the documents: the language-model "
+                                            "budget is used up for now.")
+                result.private_note = over.note()
+                return result
+        sources, model = self._route(sources, tools)
         try:
-            return answers.generate(q.text, sources, self.llm, q.history, tools=tools)
+            return answers.generate(q.text, sources, self.llm, q.history, tools=tools, model=model)
         except LLMUnavailable as exc:
             log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
             return answers.extractive(sources, note="The language model is unavailable right now, so "
                                       "here are the most relevant passages instead.")
+
+
+def _best_per_document(hits) -> list:
+    seen, out = set(), []
+    for h in sorted(hits, key=lambda h: -h.similarity):
+        key = (h.chunk.source, h.chunk.doc_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
+
+
+def _basis(hits, considered: list[str]) -> list[list[str]]:
+    """[source, doc_id, doc_hash] of every document the model was given."""
+    wanted = set(considered)
+    out, seen = [], set()
+    for h in hits:
+        key = (h.chunk.source, h.chunk.doc_id)
+        if h.chunk.doc_id in wanted and key not in seen:
+            seen.add(key)
+            out.append([h.chunk.source, h.chunk.doc_id, h.chunk.doc_hash])
+    return out
 
 
 Answer = answers.Answer

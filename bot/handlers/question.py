@@ -17,8 +17,10 @@ from typing import Any
 
 from bot import blocks
 from bot.handlers.steps import ProgressFor, report_failure, working_message
+from bot.policies import ChannelPolicyLookup
 from bot.proposal_blocks import proposal_message
 from chatops import metrics
+from chatops.channels import ChannelPolicy
 from chatops.progress import Progress
 from chatops.tasks import QUESTION
 from connectors.identity.base import IdentityUnavailable
@@ -52,27 +54,55 @@ def asker(people, q: Question) -> None:
 
 
 def answer_of(answering: Answering, q: Question, progress: Progress) -> Answer:
-    """The answer an earlier delivery of this task made, or a new one (recorded at once)."""
+    """The answer an earlier delivery of this task made, or a new one (recorded at once, with its
+    stage timings)."""
     recorded = progress.get_json("answer")
     if recorded is not None:
         return Answer.from_record(recorded)
     answer, timings = answering.ask(q)
-    metrics.ANSWERS.labels(mode=answer.mode).inc()
-    for stage in ("identity", "audience", "retrieval", "generation"):
-        metrics.STAGE_SECONDS.labels(stage=stage).observe(getattr(timings, f"{stage}_ms") / 1000)
+    count_answer(answer, timings.stages())
     if answer.note == CLAIM_NOTE:
         metrics.STATE_CLAIMS_REMOVED.inc()
+    progress.mark_json("stages", timings.stages())
     progress.mark_json("answer", answer.to_record())
     return answer
 
 
-def post_answer(gateway, channel: str, placeholder: str, thread_ts: str | None, answer: Answer, q: Question,
-                link_hosts: tuple[str, ...]) -> None:
-    messages = blocks.answer_messages(answer, audience_note="" if q.is_private else CHANNEL_NOTE,
-                                      link_hosts=link_hosts)
+def count_answer(answer: Answer, stages: dict[str, float]) -> None:
+    """The answer's metrics: mode and route, stage latencies, similarity, citations, tokens, cost."""
+    metrics.ANSWERS.labels(mode=answer.mode, route=answer.route or "none").inc()
+    for stage, ms in stages.items():
+        if ms or stage in ("identity", "audience", "retrieval"):
+            metrics.STAGE_SECONDS.labels(stage=stage).observe(ms / 1000)
+    if answer.top_similarity is not None:
+        metrics.TOP_SIMILARITY.observe(answer.top_similarity)
+    if answer.mode == "llm":
+        metrics.CITATIONS.labels(outcome="kept").inc(len(answer.citations))
+        metrics.CITATIONS.labels(outcome="dropped").inc(answer.citations_dropped)
+    for model, (inp, out) in answer.usage.items():
+        metrics.LLM_TOKENS.labels(model=model, direction="input").inc(inp)
+        metrics.LLM_TOKENS.labels(model=model, direction="output").inc(out)
+    if answer.cost and len(answer.usage) == 1:
+        metrics.LLM_COST.labels(model=next(iter(answer.usage))).inc(answer.cost)
+    elif answer.cost:
+        metrics.LLM_COST.labels(model=answer.route or "mixed").inc(answer.cost)
+
+
+def post_answer(gateway, channel: str, placeholder: str | None, thread_ts: str | None, answer: Answer,
+                q: Question, link_hosts: tuple[str, ...], *, answer_id: str | None = None,
+                ephemeral_to: str | None = None) -> None:
+    """The answer in place of the working message (more messages in the thread if it is long), or,
+    ``ephemeral_to``, only to that person."""
+    shared = not q.is_private and not ephemeral_to
+    messages = blocks.answer_messages(answer, audience_note=CHANNEL_NOTE if shared else "",
+                                      link_hosts=link_hosts, answer_id=answer_id)
     removed = sum(str(m["blocks"]).count("[link removed: ") for m in messages)
     if removed:
         metrics.LINKS_REMOVED.inc(removed)
+    if ephemeral_to:
+        for message in messages:
+            gateway.post_ephemeral(channel, ephemeral_to, message, thread_ts=thread_ts)
+        return
     gateway.update(channel, placeholder, messages[0])
     for extra in messages[1:]:
         gateway.post(channel, extra, thread_ts=thread_ts or placeholder)
@@ -88,23 +118,44 @@ class QuestionHandler:
     progress_for: ProgressFor
     link_hosts: tuple[str, ...] = ()
     timing: Timing = field(default_factory=Timing)
+    policies: ChannelPolicyLookup | None = None     # channels: in CHATOPS_CONFIG
+    source_ids: dict[str, str] = field(default_factory=dict)   # source name -> its index source id
+
+    def policy(self, payload: dict) -> ChannelPolicy:
+        if self.policies is None:
+            return ChannelPolicy()
+        return self.policies.for_channel(payload.get("channel"), payload.get("channel_type"))
 
     def handle(self, payload: dict) -> None:
         gateway, state = self.gateway, self.state
         progress = self.progress_for(QUESTION, payload)
         channel, thread_ts = payload["channel"], payload.get("thread_ts")
-        placeholder = working_message(gateway, progress, channel, thread_ts)
+        policy = self.policy(payload)
+        if not policy.enabled or (policy.respond == "mentions" and payload.get("kind") == "follow_up"):
+            why = "disabled" if not policy.enabled else "follow_ups_off"
+            metrics.SLACK_EVENTS.labels(kind="question", outcome="ignored").inc()
+            log.info("question ignored by the channel's settings", extra={"channel": channel, "why": why})
+            return
+        private_reply = policy.reply == "ephemeral" and payload.get("channel_type") != "im"
+        queue_wait = max(0.0, time.time() - float(payload.get("queued_at") or time.time())) * 1000
+        placeholder = None if private_reply else working_message(gateway, progress, channel, thread_ts)
         if thread_ts:
             state.mark_thread(channel, thread_ts, ttl=self.timing.thread_ttl)
         text = (payload.get("text") or "").strip()
         if not text:
-            gateway.update(channel, placeholder, blocks.help_message())
+            if private_reply:
+                gateway.post_ephemeral(channel, payload["user"], blocks.help_message(), thread_ts=thread_ts)
+            else:
+                gateway.update(channel, placeholder, blocks.help_message())
             return
         started = time.perf_counter()
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
-                     channel_type=payload.get("channel_type"),
-                     history=state.thread_history(channel, thread_ts) if thread_ts else [])
-        meta = {"correlation_id": payload.get("cid"), "team": payload.get("team")}
+                     channel_type="im" if private_reply else payload.get("channel_type"),
+                     history=state.thread_history(channel, thread_ts) if thread_ts else [],
+                     allow_actions=policy.actions,
+                     sources=None if policy.sources is None else tuple(self.source_ids[n] for n in policy.sources))
+        meta = {"correlation_id": payload.get("cid"), "team": payload.get("team"),
+                "channel_type": payload.get("channel_type")}
         try:
             asker(self.people, q)
             answer = answer_of(self.answering, q, progress)
@@ -112,21 +163,42 @@ class QuestionHandler:
                 answer = self._for_current_members(q, answer, progress)
         except Refusal as refusal:
             if not progress.done("posted"):
-                gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
+                if private_reply:
+                    gateway.post_ephemeral(channel, payload["user"], blocks.refusal_message(str(refusal)),
+                                           thread_ts=thread_ts)
+                else:
+                    gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
                 progress.mark("posted")
             if not progress.done("recorded"):
-                self.answering.record(q, None, **meta)
+                metrics.ANSWERS.labels(mode="refused", route="none").inc()
+                self.answering.record(q, None, stages={"queue_wait": queue_wait}, **meta)
                 progress.mark("recorded")
             return
+        answer_id = progress.get("answer_id")
+        if answer_id is None:
+            answer_id = secrets.token_hex(8)
+            progress.mark("answer_id", answer_id)
+        stages = {"queue_wait": queue_wait, **(progress.get_json("stages") or {})}
         if not progress.done("posted"):
             if thread_ts and not progress.done("exchange"):  # first, so a quick follow-up has the context
                 state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.timing.thread_ttl)
                 progress.mark("exchange")
-            post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts)
+            posting = time.perf_counter()
+            post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts, answer_id=answer_id,
+                        ephemeral_to=payload["user"] if private_reply else None)
+            stages["slack_post"] = (time.perf_counter() - posting) * 1000
+            metrics.STAGE_SECONDS.labels(stage="slack_post").observe(stages["slack_post"] / 1000)
+            metrics.STAGE_SECONDS.labels(stage="queue_wait").observe(queue_wait / 1000)
+            progress.mark_json("stages", stages)
             progress.mark("posted")
         if not progress.done("recorded"):
-            self.answering.record(q, answer, latency_ms=(time.perf_counter() - started) * 1000, **meta)
+            self.answering.record(q, answer, latency_ms=(time.perf_counter() - started) * 1000, answer_id=answer_id,
+                                  stages=progress.get_json("stages") or stages, **meta)
             progress.mark("recorded")
+        if answer.private_note and not progress.done("private_note"):
+            gateway.post_ephemeral(channel, payload["user"], blocks.note_message(answer.private_note),
+                                   thread_ts=thread_ts)
+            progress.mark("private_note")
         self._propose(answer, payload, thread_ts or placeholder, progress)
         if answer.hidden_documents and not q.is_private and not progress.done("offer"):
             offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)

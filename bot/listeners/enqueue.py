@@ -17,12 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def enqueue_once(state: State, dispatch: Callable[[str, dict], None], *, claim: tuple[str, str], kind: str,
-                 payload: dict, ttl: int = 3600) -> bool:
+                 payload: dict, ttl: int = 3600, gate: Callable[[], bool] | None = None) -> bool:
     """Dispatch ``payload`` as a ``kind`` task unless ``claim`` (kind, key) was already taken;
-    returns whether it was dispatched now."""
+    returns whether it was dispatched now. ``gate``: asked once the claim is taken; False keeps
+    the claim (a retry is still a duplicate) and dispatches nothing."""
     claim_kind, key = claim
     if not state.claim(claim_kind, key, ttl=ttl):
         log.info("duplicate delivery ignored", extra={"key": key, "task_kind": kind})
+        return False
+    if gate is not None and not gate():
         return False
     try:
         dispatch(kind, payload)

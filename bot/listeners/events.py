@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
+from bot import blocks
 from bot.listeners.enqueue import enqueue_once
+from chatops import metrics
 from chatops.logs import correlated
 from chatops.tasks import QUESTION
 
@@ -62,7 +65,13 @@ def question_payload(event: dict, body: dict, bot_user_id: str | None, kind: str
     }
 
 
-def register(app, *, state, dispatch) -> None:
+def slow_down(seconds: float) -> str:
+    return (f"You're asking faster than I can answer well. Please wait {int(seconds + 0.999)} s and ask again; "
+            "I haven't queued your last question.")
+
+
+def register(app, *, state, dispatch, rate=None) -> None:
+    """``rate``: a usecases.budgets.RateLimit (questions per person per minute), or None."""
     def enqueue(event: dict, body: dict, context, kind: str) -> None:
         payload = question_payload(event, body, context.get("bot_user_id"), kind)
         if not payload["channel"] or not payload["ts"]:
@@ -71,10 +80,35 @@ def register(app, *, state, dispatch) -> None:
         key = f"{payload['channel']}:{payload['ts']}"
         with correlated(payload["event_id"]) as cid:
             payload["cid"] = cid
-            if not enqueue_once(state, dispatch, claim=("msg", key), kind=QUESTION, payload=payload):
+            payload["queued_at"] = time.time()
+            limited: list[float] = []
+
+            def within_rate() -> bool:
+                wait = rate.allow(payload["user"]) if rate is not None else 0.0
+                if wait:
+                    limited.append(wait)
+                return not wait
+
+            if not enqueue_once(state, dispatch, claim=("msg", key), kind=QUESTION, payload=payload,
+                                gate=within_rate):
+                if limited:
+                    metrics.SLACK_EVENTS.labels(kind=kind, outcome="rate_limited").inc()
+                    log.info("question not queued: the person asks too often", extra={"user": payload["user"]})
+                    if state.claim("slow_down", payload["user"] or "", ttl=int(limited[0]) + 1):
+                        tell(context, payload, slow_down(limited[0]))
+                else:
+                    metrics.SLACK_EVENTS.labels(kind=kind, outcome="duplicate").inc()
                 return
+            metrics.SLACK_EVENTS.labels(kind=kind, outcome="queued").inc()
             log.info("question enqueued", extra={"event_kind": kind, "channel": payload["channel"],
                                                  "user": payload["user"]})
+
+    def tell(context, payload: dict, text: str) -> None:
+        try:
+            context.client.chat_postEphemeral(channel=payload["channel"], user=payload["user"],
+                                              thread_ts=payload.get("thread_ts"), **blocks.note_message(text))
+        except Exception:  # noqa: BLE001 - the person is not told; the operator is
+            log.exception("could not tell a person to slow down")
 
     @app.event("app_mention")
     def on_mention(event, body, context):

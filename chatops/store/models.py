@@ -58,7 +58,7 @@ class Base(DeclarativeBase):
 
 
 class Question(Base):
-    """One question the bot handled (or refused), without the answer text."""
+    """One question the bot handled (or refused), and what is known about its answer."""
 
     __tablename__ = "questions"
 
@@ -76,6 +76,46 @@ class Question(Base):
     audience: Mapped[str | None] = mapped_column(String(200))
     hidden_documents: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[float | None] = mapped_column(Float)
+    # The answer's public id: what its Slack buttons carry (nothing else about it is in them).
+    answer_id: Mapped[str | None] = mapped_column(String(32))
+    route: Mapped[str | None] = mapped_column(String(100))         # the model that wrote it
+    stages: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))   # {stage: ms}
+    top_similarity: Mapped[float | None] = mapped_column(Float)
+    sources_count: Mapped[int | None] = mapped_column(Integer)     # documents given to the model
+    citations_kept: Mapped[int | None] = mapped_column(Integer)
+    citations_dropped: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[float | None] = mapped_column(Float)              # in the price table's currency
+    answer: Mapped[str | None] = mapped_column(Text)
+    # [{"doc_id", "source", "title", "score"}] best first: what retrieval found for this audience
+    retrieved: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    audience_members: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # Slack ids
+    escalated_at: Mapped[datetime | None]
+    escalated_by: Mapped[str | None] = mapped_column(String(32))
+    escalation_ts: Mapped[str | None] = mapped_column(String(32))  # the "needs a human" message
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_questions_answer_id", "answer_id", unique=True),
+        Index("ix_questions_at", "at"),
+    )
+
+
+class Feedback(Base):
+    """One person's verdict on one answer: the last click wins."""
+
+    __tablename__ = "feedback"
+
+    answer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    voter: Mapped[str] = mapped_column(String(32), primary_key=True)
+    vote: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    in_audience: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_feedback_at", "at"),)
 
 
 class Proposal(Base):

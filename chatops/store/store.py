@@ -68,9 +68,17 @@ DECISION_STATES = frozenset({"approved", "rejected", "expired"})
 EVENT_KINDS = frozenset({
     "question", "proposal_created", "proposal_invalid", "click_refused",
     "approved", "rejected", "expired", "executing", "succeeded", "failed",
+    "feedback", "escalated", "resolved",
 })
 
-QUESTION_MODES = frozenset({"llm", "extractive", "none", "refused", "failed"})
+#: How a question was handled: written by the model, passages quoted (no model, or over a budget),
+#: a cached answer, a greeting, nothing found, refused (identity), failed.
+QUESTION_MODES = frozenset({"llm", "extractive", "cached", "greeting", "no-evidence", "refused", "failed"})
+
+#: What is known about an answer besides the question (``record_question(facts=...)``).
+ANSWER_FACTS = frozenset({
+    "answer_id", "route", "stages", "top_similarity", "sources_count", "citations_kept", "citations_dropped",
+    "prompt_tokens", "completion_tokens", "cost", "answer", "retrieved", "audience_members"})
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -264,14 +272,25 @@ class Store:
         audience: str | None = None,
         hidden_documents: int = 0,
         latency_ms: float | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> int:
         """Store one handled question and its "question" audit event; return its id.
 
         ``cited`` is a list of ``{"n", "title", "source", "url"}``. Token-like
-        text in ``question`` is masked.
+        text in ``question`` (and in the answer) is masked. ``facts``: what is known about the
+        answer (``ANSWER_FACTS``: its id, route, stage timings, tokens, cost, ...).
         """
         if mode not in QUESTION_MODES:
             raise ValueError(f"unknown question mode {mode!r} (one of {sorted(QUESTION_MODES)})")
+        facts = dict(facts or {})
+        unknown = set(facts) - ANSWER_FACTS
+        if unknown:
+            raise ValueError(f"unknown answer facts {sorted(unknown)}")
+        if "answer" in facts:
+            facts["answer"] = _masked(facts["answer"])
+        for name in ("stages", "retrieved", "audience_members"):
+            if facts.get(name) is not None:
+                facts[name] = _safe_json(name, facts[name])
         at = _aware(at, "at") if at is not None else _now()
         correlation_id = _cid(correlation_id)
         row = {
@@ -279,7 +298,7 @@ class Store:
             "channel_type": channel_type, "asker_slack_id": asker_slack_id,
             "asker_email": asker_email, "question": _masked(question), "mode": mode,
             "cited": _safe_json("cited", list(cited or [])), "audience": audience,
-            "hidden_documents": int(hidden_documents), "latency_ms": latency_ms,
+            "hidden_documents": int(hidden_documents), "latency_ms": latency_ms, **facts,
         }
         with self._write() as conn:
             qid = conn.execute(insert(Question).values(**row).returning(Question.id)).scalar_one()

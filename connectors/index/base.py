@@ -77,6 +77,21 @@ class Chunk:
         )
 
 
+DOCUMENT_FIELDS = ("doc_id", "doc_hash", "acl_groups", "acl_users", "acl_public")
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """A document as indexed now: its content hash and who may see it."""
+
+    doc_hash: str
+    acl: Acl
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "DocumentState":
+        return cls(doc_hash=str(payload.get("doc_hash", "")), acl=Acl.from_payload(payload))
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
@@ -125,12 +140,17 @@ def acl_filter_with(audience: Audience, terms: FilterTerms):
     """The audience rule (``Audience.filter_terms``) as an engine's filter: a ``must`` over one
     ``should`` group per person (public, or the person's email among the users, or one of the
     person's groups), and, when sources are withheld, one more (public, or not of those sources);
-    public only for a public-only or empty audience; never an empty match."""
+    public only for a public-only or empty audience; never an empty match. An audience limited to
+    some sources (``Audience.sources``) also must match one of them."""
     public = terms.field("acl_public", terms.is_true())
+    # A channel limited to some sources: only their documents, public ones included (an empty
+    # list matches nothing, which is what it means).
+    limit = ([terms.field("source", terms.any_of(sorted(audience.sources) or ["\x00none"]))]
+             if audience.sources is not None else [])
     people = audience.filter_terms()
     if people is None:
-        return terms.filter(must=[public])
-    per_person = []
+        return terms.filter(must=[public, *limit])
+    per_person = list(limit)
     if audience.withheld:   # public, or from a source whose permissions are fresh
         per_person.append(terms.filter(should=[
             public, terms.filter(must_not=[terms.field("source", terms.any_of(sorted(audience.withheld)))])]))
@@ -160,6 +180,10 @@ class VectorIndex(Protocol):
 
     def document_hashes(self, source: str) -> dict[str, str]:
         """doc_id -> doc_hash of everything indexed for one source root."""
+        ...
+
+    def documents(self, source: str, doc_ids: Sequence[str]) -> dict[str, DocumentState]:
+        """doc_id -> its hash and ACL as indexed now, for those of these documents that are there."""
         ...
 
     def update_documents(self, source: str, doc_ids: Sequence[str], payload: dict) -> None:

@@ -49,8 +49,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from chatops.access import Audience
-from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, Query, SparseVec, acl_filter_with,
-                                   checked_hits)
+from connectors.index.base import (DOCUMENT_FIELDS, Chunk, DocumentState, FilterTerms, Hit, IndexBusy, Query,
+                                   SparseVec, acl_filter_with, checked_hits)
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,23 @@ class EdgeIndex:
                 for r in records:
                     payload = r.payload or {}
                     out[payload["doc_id"]] = payload["doc_hash"]
+                if offset is None:
+                    return out
+
+    def documents(self, source: str, doc_ids: Sequence[str]) -> dict[str, DocumentState]:
+        flt = qe.Filter(must=[qe.FieldCondition(key="source", match=qe.MatchValue(source)),
+                              qe.FieldCondition(key="doc_id", match=qe.MatchAny(list(doc_ids)))])
+        out: dict[str, DocumentState] = {}
+        with self._gate.shared():
+            if self._shard is None or not doc_ids:
+                return out
+            offset = None
+            while True:
+                records, offset = self._shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=256, filter=flt, with_payload=list(DOCUMENT_FIELDS), with_vector=False))
+                for r in records:
+                    payload = r.payload or {}
+                    out.setdefault(payload["doc_id"], DocumentState.from_payload(payload))
                 if offset is None:
                     return out
 

@@ -21,7 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from chatops.access import Audience
 from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, IndexUnavailable, Query, SparseVec,
-                                   acl_filter_with, checked_hits)
+                                   DOCUMENT_FIELDS, DocumentState, acl_filter_with, checked_hits)
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,24 @@ class QdrantIndex:
                 )
                 for p in points:
                     out[p.payload["doc_id"]] = p.payload["doc_hash"]
+                if offset is None:
+                    return out
+
+    def documents(self, source: str, doc_ids: Sequence[str]) -> dict[str, DocumentState]:
+        flt = models.Filter(must=[
+            models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))])
+        out: dict[str, DocumentState] = {}
+        offset = None
+        with self._calling():
+            if not doc_ids or not self._client.collection_exists(self._collection):
+                return out
+            while True:
+                points, offset = self._client.scroll(
+                    self._collection, scroll_filter=flt, limit=256, offset=offset,
+                    with_payload=list(DOCUMENT_FIELDS), with_vectors=False)
+                for p in points:
+                    out.setdefault(p.payload["doc_id"], DocumentState.from_payload(p.payload))
                 if offset is None:
                     return out
 

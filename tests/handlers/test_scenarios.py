@@ -82,7 +82,7 @@ def world(tmp_path_factory):
         CHATOPS_IDENTITY_PROVIDER="directory", CHATOPS_CONFIG=str(root / "config.yml"),
         SLACK_BOT_TOKEN="xoxb-scenario", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
         OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-scenario-key-000", CHATOPS_KEY_PREFIX=prefix,
-        CHATOPS_MIN_SIMILARITY="0.05")
+        CHATOPS_MIN_SIMILARITY="0.05", CHATOPS_CACHE_TTL="0", CHATOPS_SLACK_CHANNEL_PACE="0")
     container = Container(settings)
     ingest(open_source(filesystem_spec(root / "corpus"), settings.group_names), container.index, container.embedder)
     queued: list[tuple[str, dict]] = []
@@ -218,12 +218,14 @@ def test_an_answer_is_counted_by_mode_and_its_stages_timed(world):
     def sample(name, **labels):
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    answers = sum(sample("chatops_answers_total", mode=m) for m in ("llm", "extractive", "none"))
+    answers = sum(sample("chatops_answers_total", mode=m, route=r) for m in ("llm", "extractive", "no-evidence")
+                  for r in ("none", "gpt-4o-mini"))
     retrievals = sample("chatops_answer_stage_duration_seconds_count", stage="retrieval")
     event = {"type": "message", "channel": f"D{HR}", "channel_type": "im", "user": HR,
              "text": "what is the L5 salary band?", "ts": f"{time.time():.6f}"}
     post(world, event_body(event, f"Ev{uuid.uuid4().hex[:10]}"), "application/json")
     assert run_queued(world) == ["question"]
     world["slack"].wait_for("chat.update", lambda p: p.get("channel") == f"D{HR}")
-    assert sum(sample("chatops_answers_total", mode=m) for m in ("llm", "extractive", "none")) == answers + 1
+    assert sum(sample("chatops_answers_total", mode=m, route=r) for m in ("llm", "extractive", "no-evidence")
+               for r in ("none", "gpt-4o-mini")) == answers + 1
     assert sample("chatops_answer_stage_duration_seconds_count", stage="retrieval") == retrievals + 1

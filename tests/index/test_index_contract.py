@@ -363,6 +363,34 @@ def test_a_withheld_source_keeps_only_its_public_documents(loaded, hybrid):
     assert (OTHER, "eng/design.md") in alice
 
 
+@pytest.mark.parametrize("hybrid", [False, True], ids=["dense", "hybrid"])
+def test_an_audience_limited_to_sources_gets_only_their_documents(loaded, hybrid):
+    """A channel that may draw only on some sources: other sources' documents are out, public
+    ones included, in the engine's filter; no source at all matches nothing."""
+    for audience in (Audience.of(ALICE), Audience.everyone([ALICE, DAVE]), Audience.public("x")):
+        expected = {key for key, (acl, _) in DOCS.items() if audience.can_see(acl) and key[0] == OTHER}
+        assert expected
+        assert docs_of(everything(loaded, audience.limited_to([OTHER]), hybrid=hybrid)) == expected
+        assert everything(loaded, audience.limited_to([]), hybrid=hybrid) == []
+        both = docs_of(everything(loaded, audience.limited_to([OTHER, MAIN]), hybrid=hybrid))
+        assert both == docs_of(everything(loaded, audience, hybrid=hybrid))
+
+
+def test_documents_reports_hash_and_acl_of_the_documents_asked_for(loaded):
+    """What the answer cache re-checks: each document's hash and ACL as indexed now."""
+    asked = ["eng/design.md", "public/handbook.md", "not/there.md"]
+    states = loaded.documents(MAIN, asked)
+    assert set(states) == {"eng/design.md", "public/handbook.md"}
+    for doc in states:
+        acl, _ = DOCS[(MAIN, doc)]
+        assert states[doc].doc_hash == f"hash-{MAIN}-{doc}" and states[doc].acl == acl
+    assert loaded.documents("fs:/nowhere", asked) == {} and loaded.documents(MAIN, []) == {}
+    loaded.update_documents(MAIN, ["eng/design.md"], Acl.of(users=["carol@example.com"]).to_payload())
+    assert loaded.documents(MAIN, ["eng/design.md"])["eng/design.md"].acl == Acl.of(users=["carol@example.com"])
+    loaded.delete_documents(MAIN, ["eng/design.md"])
+    assert loaded.documents(MAIN, ["eng/design.md"]) == {}
+
+
 def test_update_documents_renames_without_touching_vectors(loaded):
     loaded.update_documents(MAIN, ["people/carol.md"], {"title": "Carol (moved)", "url": "https://x/new"})
     hits = [h for h in everything(loaded, Audience.of(CAROL), hybrid=False) if h.chunk.doc_id == "people/carol.md"]

@@ -106,7 +106,7 @@ def test_a_tool_call_only_reply_still_has_a_message():
 
 
 def test_answer_messages_are_never_empty():
-    for answer in (Answer(text="", citations=[], mode="llm"), Answer(text="", citations=[], mode="none")):
+    for answer in (Answer(text="", citations=[], mode="llm"), Answer(text="", citations=[], mode="no-evidence")):
         (message,) = blocks.answer_messages(answer)
         assert message["text"].strip() and message["blocks"]
 

@@ -20,8 +20,11 @@ from tests.standins._loopback import LoopbackServer, Reply, Request
 class FakeSlack(LoopbackServer):
     def __init__(self, users: dict[str, dict] | None = None, channels: dict[str, list[str]] | None = None,
                  bot_user_id: str = "UBOT", team_id: str = "T123", *, page_size: int = 2,
-                 max_page_size: int | None = None):
+                 max_page_size: int | None = None, channel_names: dict[str, str] | None = None,
+                 usergroups: dict[str, list[str]] | None = None):
         super().__init__()
+        self.channel_names = dict(channel_names or {})     # channel id -> name (conversations.info)
+        self.usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
         self.users = dict(users or {})
         self.channels = {k: list(v) for k, v in (channels or {}).items()}
         self.bot_user_id = bot_user_id
@@ -134,6 +137,21 @@ class FakeSlack(LoopbackServer):
     def _conversations_open(self, p):
         first = (p.get("users") or p.get("user") or "").split(",")[0]
         return {"ok": True, "channel": {"id": "D" + first}}
+
+    def _conversations_info(self, p):
+        channel = p.get("channel", "")
+        if channel.startswith("D"):
+            return {"ok": True, "channel": {"id": channel, "is_im": True, "user": channel[1:]}}
+        if channel not in self.channels and channel not in self.channel_names:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": self.channel_names.get(channel, channel.lower()),
+                                        "is_channel": True, "is_im": False}}
+
+    def _usergroups_users_list(self, p):
+        users = self.usergroups.get(p.get("usergroup", ""))
+        if users is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(users)}
 
     def _reactions_add(self, p):
         return {"ok": True}

@@ -66,7 +66,7 @@ def test_migrate_creates_tables_and_rerun_is_noop(db_url):
         with Store.for_url(db_url) as again:
             with again.engine.connect() as conn:
                 versions = conn.execute(text("SELECT version_num FROM chatops_alembic_version")).scalars().all()
-                assert versions == ["0002"]
+                assert versions == ["0003"]
                 assert conn.execute(text("SELECT count(*) FROM questions")).scalar_one() == 1
         assert qid == 1
 
@@ -324,7 +324,7 @@ def test_export_since_until_in_order_with_iso_timestamps(store):
     old_q = store.record_question(question="old question", mode="extractive", channel="C1",
                                   asker_slack_id="UANA", at=base - timedelta(hours=2))
     cut = base - timedelta(hours=1)
-    new_q = store.record_question(question="new question", mode="none", channel="C1",
+    new_q = store.record_question(question="new question", mode="no-evidence", channel="C1",
                                   asker_slack_id="UANA", at=base)
     p = _propose(store)
     store.transition(p.id, "approved", from_states=["proposed"], actor_slack_id="UBEN")

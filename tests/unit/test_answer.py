@@ -227,5 +227,5 @@ def test_no_evidence():
     ans = no_evidence("everyone in #general")
     assert ans.text == NO_EVIDENCE_TEXT.format(whom="everyone in #general")
     assert "everyone in #general" in ans.text
-    assert ans.citations == [] and ans.mode == "none"
-    assert ans.as_json() == {"answer": ans.text, "citations": [], "mode": "extractive"}
+    assert ans.citations == [] and ans.mode == "no-evidence"
+    assert ans.as_json() == {"answer": ans.text, "citations": [], "mode": "no-evidence"}

@@ -57,7 +57,7 @@ def test_answer_with_sources_section():
 
 
 def test_answer_without_citations_has_no_sources():
-    (msg,) = blocks.answer_messages(Answer(text="Nothing found.", citations=[], mode="none"))
+    (msg,) = blocks.answer_messages(Answer(text="Nothing found.", citations=[], mode="no-evidence"))
     assert [b["type"] for b in msg["blocks"]] == ["section"]
     assert "Sources" not in msg["text"]
 

@@ -25,13 +25,13 @@ def pipeline(llm):
 
 def test_a_question_without_history_is_searched_as_asked():
     llm = ScriptedLLM("unused")
-    assert pipeline(llm)._standalone(Question(text="what is the VPN address?")) == "what is the VPN address?"
+    assert pipeline(llm)._standalone(Question(text="what is the VPN address?"))[0] == "what is the VPN address?"
     assert llm.calls == []
 
 
 def test_a_follow_up_is_rewritten_by_the_model_with_the_thread_as_context():
     llm = ScriptedLLM("  Which cluster runs the billing\nservice restart?  ")
-    text = pipeline(llm)._standalone(Question(text="and which cluster?", history=HISTORY))
+    text = pipeline(llm)._standalone(Question(text="and which cluster?", history=HISTORY))[0]
     assert text == "Which cluster runs the billing service restart?"
     prompt = llm.calls[0][-1]["content"]
     assert "how do I restart the billing service?" in prompt and prompt.endswith("User: and which cluster?")
@@ -40,7 +40,7 @@ def test_a_follow_up_is_rewritten_by_the_model_with_the_thread_as_context():
 def test_without_a_model_or_when_it_fails_the_previous_question_is_prepended():
     q = Question(text="and which cluster?", history=HISTORY)
     expected = "how do I restart the billing service?\nand which cluster?"
-    assert pipeline(None)._standalone(q) == expected
-    assert pipeline(ScriptedLLM(fail=True))._standalone(q) == expected
-    assert pipeline(ScriptedLLM(""))._standalone(q) == expected
-    assert pipeline(ScriptedLLM("x" * 600))._standalone(q) == expected
+    assert pipeline(None)._standalone(q)[0] == expected
+    assert pipeline(ScriptedLLM(fail=True))._standalone(q)[0] == expected
+    assert pipeline(ScriptedLLM(""))._standalone(q)[0] == expected
+    assert pipeline(ScriptedLLM("x" * 600))._standalone(q)[0] == expected

@@ -1,0 +1,110 @@
+"""Block Kit for feedback on answers: the buttons, the "what was wrong" modal, escalations.
+
+Pure functions. Every button carries only the answer's id: whoever clicks, the worker
+looks the answer up, so a click cannot reveal or change anything about another answer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot import limits
+
+HELPFUL_ACTION = "feedback_helpful"
+NOT_HELPFUL_ACTION = "feedback_not_helpful"
+ESCALATE_ACTION = "feedback_needs_human"
+RESOLVED_ACTION = "feedback_resolved"
+FEEDBACK_MODAL = "feedback_reason_modal"
+WHAT_BLOCK = "what_wrong"
+WHAT_INPUT = "what_wrong_choice"
+DETAIL_BLOCK = "details"
+DETAIL_INPUT = "details_input"
+
+FEEDBACK_BLOCK_ID = "chatops_feedback"
+
+# What a 👎 can say, as the modal's choices (value -> label).
+REASONS = {
+    "wrong": "It is wrong",
+    "outdated": "It is out of date",
+    "incomplete": "It is incomplete",
+    "not_found": "The documents should have had it",
+    "unclear": "It is hard to understand",
+}
+
+
+def _button(action_id: str, label: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "action_id": action_id, "value": value[:limits.BUTTON_VALUE_MAX],
+              "text": {"type": "plain_text", "text": label[:limits.BUTTON_TEXT_MAX], "emoji": True}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def feedback_actions(answer_id: str) -> dict:
+    """👍 / 👎 and Needs a human."""
+    elements = [_button(HELPFUL_ACTION, "👍 Helpful", answer_id),
+                _button(NOT_HELPFUL_ACTION, "👎 Not helpful", answer_id),
+                _button(ESCALATE_ACTION, "Needs a human", answer_id)]
+    return {"type": "actions", "block_id": FEEDBACK_BLOCK_ID, "elements": elements}
+
+
+def feedback_modal(answer_id: str) -> dict:
+    """The optional "what was wrong" form a 👎 opens (the vote is already counted)."""
+    return {
+        "type": "modal", "callback_id": FEEDBACK_MODAL,
+        "private_metadata": json.dumps({"answer_id": answer_id}),
+        "title": {"type": "plain_text", "text": "What was wrong?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text":
+                "Your 👎 is counted. Telling us more helps whoever keeps the documents up to date."}]},
+            {"type": "input", "block_id": WHAT_BLOCK, "optional": True,
+             "label": {"type": "plain_text", "text": "The answer…"},
+             "element": {"type": "checkboxes", "action_id": WHAT_INPUT, "options": [
+                 {"text": {"type": "plain_text", "text": label}, "value": value}
+                 for value, label in REASONS.items()]}},
+            {"type": "input", "block_id": DETAIL_BLOCK, "optional": True,
+             "label": {"type": "plain_text", "text": "Anything else?"},
+             "element": {"type": "plain_text_input", "action_id": DETAIL_INPUT, "multiline": True,
+                         "max_length": 2000}},
+        ],
+    }
+
+
+def reason_from(values: dict) -> str | None:
+    """The modal's answers as one line of text (None when nothing was said)."""
+    choices = ((values.get(WHAT_BLOCK) or {}).get(WHAT_INPUT) or {}).get("selected_options") or []
+    picked = [REASONS[o.get("value")] for o in choices if isinstance(o, dict) and o.get("value") in REASONS]
+    detail = ((values.get(DETAIL_BLOCK) or {}).get(DETAIL_INPUT) or {}).get("value") or ""
+    parts = picked + ([detail.strip()] if isinstance(detail, str) and detail.strip() else [])
+    return "; ".join(parts) or None
+
+
+def thanks(vote: str) -> dict:
+    text = "Thanks — glad it helped." if vote == "helpful" else "Thanks — noted. It helps us fix the documents."
+    return {"text": text, "blocks": [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]}
+
+
+def escalation_message(mentions: str, asker: str | None, clicker: str, answer_id: str) -> dict:
+    """Posted in the thread: who should look, who asked, and a Resolved button."""
+    who = f"<@{clicker}>"
+    ask = f" for <@{asker}>'s question" if asker and asker != clicker else ""
+    call = mentions or "Someone from the team"
+    text = f"{call}: {who} asked for a human to look at this{ask}."
+    return {"text": text, "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":raising_hand: {text}"}},
+        {"type": "actions", "block_id": "chatops_escalation",
+         "elements": [_button(RESOLVED_ACTION, "Resolved", answer_id, style="primary")]},
+    ]}
+
+
+def escalation_resolved(resolver: str) -> dict:
+    text = f"Resolved by <@{resolver}>."
+    return {"text": text, "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":white_check_mark: {text}"}}]}
+
+
+def not_yours_to_resolve() -> dict:
+    text = "Only the person who asked or the people called for this question can mark it resolved."
+    return {"text": text, "blocks": [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]}

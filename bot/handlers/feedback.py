@@ -1,0 +1,99 @@
+"""Feedback clicks on answers, in the worker: 👍 / 👎 (and the "what was wrong" form), Needs a
+human (a message in the thread calling the channel's escalation people), Resolved.
+
+The payload carries the answer id and who clicked; everything else comes from the audit
+record (usecases/feedback.py), so a click reveals nothing and can point at nothing else.
+Each Slack message is posted once per click (the step record), whatever the deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bot import feedback_blocks as fb
+from bot.handlers.steps import ProgressFor
+from bot.policies import ChannelPolicyLookup
+from chatops.tasks import FEEDBACK
+from usecases.feedback import Feedback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class FeedbackHandler:
+    gateway: Any
+    feedback: Feedback
+    policies: ChannelPolicyLookup
+    progress_for: ProgressFor
+
+    def handle(self, payload: dict) -> None:
+        op = payload.get("op")
+        if op == "vote":
+            self._vote(payload)
+        elif op == "escalate":
+            self._escalate(payload)
+        elif op == "resolve":
+            self._resolve(payload)
+        else:
+            log.warning("unknown feedback operation", extra={"op": op})
+
+    def failed(self, payload: dict, reference: str, detail: str = "") -> None:
+        log.error("feedback could not be recorded", extra={"reference": reference, "op": payload.get("op")})
+        channel, user = payload.get("channel"), payload.get("user")
+        if channel and user:
+            try:
+                self.gateway.post_ephemeral(channel, user, {
+                    "text": f"Sorry, your feedback could not be recorded (reference {reference}). Please try again."})
+            except Exception:  # noqa: BLE001 - already logged above
+                log.exception("could not tell the person their feedback was lost")
+
+    def _vote(self, payload: dict) -> None:
+        voted = self.feedback.vote(payload.get("answer_id"), payload.get("user"), payload.get("vote", ""),
+                                   reason=payload.get("reason"))
+        progress = self.progress_for(FEEDBACK, payload)
+        if voted.answer is None or payload.get("reason") is not None or progress.done("thanked"):
+            return
+        if payload.get("vote") == "helpful" and payload.get("channel"):
+            self.gateway.post_ephemeral(payload["channel"], payload["user"], fb.thanks("helpful"),
+                                        thread_ts=payload.get("thread_ts"))
+        progress.mark("thanked")
+
+    def _escalate(self, payload: dict) -> None:
+        progress = self.progress_for(FEEDBACK, payload)
+        answer, new = self.feedback.escalate(payload.get("answer_id"), payload.get("user"))
+        if answer is None or progress.done("posted"):
+            return
+        channel = payload.get("channel") or answer.channel
+        if not new:
+            self.gateway.post_ephemeral(channel, payload["user"], {
+                "text": "Someone has already asked for a human on this question; they have been called."},
+                thread_ts=payload.get("thread_ts"))
+            progress.mark("posted")
+            return
+        policy = self.policies.for_channel(answer.channel, answer.channel_type)
+        message = fb.escalation_message(policy.escalation_mentions, answer.asker_slack_id, payload["user"],
+                                        answer.answer_id)
+        ts = self.gateway.post(channel, message, thread_ts=payload.get("thread_ts"))
+        self.feedback.answers.set_escalation_message(answer.answer_id, ts)
+        progress.mark("posted")
+
+    def _resolve(self, payload: dict) -> None:
+        answer = self.feedback.answers.get(payload.get("answer_id") or "")
+        contacts: list[str] = []
+        if answer is not None:
+            policy = self.policies.for_channel(answer.channel, answer.channel_type)
+            contacts = list(policy.escalation_users)
+            if policy.escalation_usergroup and payload.get("user") not in contacts:
+                try:
+                    contacts += self.gateway.usergroup_members(policy.escalation_usergroup)
+                except Exception as exc:  # noqa: BLE001 - not confirmed: the usergroup's people are not allowed
+                    log.warning("could not list the escalation user group", extra={"error": type(exc).__name__})
+        outcome = self.feedback.resolve(payload.get("answer_id"), payload.get("user"), contacts)
+        channel = payload.get("channel") or (answer.channel if answer else None)
+        if outcome == "resolved" and channel and payload.get("message_ts"):
+            self.gateway.update(channel, payload["message_ts"], fb.escalation_resolved(payload["user"]))
+        elif outcome == "not_allowed" and channel:
+            self.gateway.post_ephemeral(channel, payload["user"], fb.not_yours_to_resolve(),
+                                        thread_ts=payload.get("thread_ts"))

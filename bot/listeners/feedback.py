@@ -1,0 +1,84 @@
+"""Feedback clicks: 👍 / 👎, the "what was wrong" form, Needs a human, Resolved.
+
+Each click is claimed once (a Slack retry is dropped) and queued for the worker with the
+answer id and who clicked. A 👎 also opens the optional form at once (its trigger expires in
+three seconds); the vote is queued before the form opens, so skipping the form loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bot import feedback_blocks as fb
+from bot.listeners.enqueue import enqueue_once
+from chatops import metrics
+from chatops.logs import correlated
+from chatops.tasks import FEEDBACK
+
+log = logging.getLogger(__name__)
+
+
+def _where(body: dict) -> dict:
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    return {
+        "channel": (body.get("channel") or {}).get("id") or container.get("channel_id"),
+        "message_ts": message.get("ts") or container.get("message_ts"),
+        "thread_ts": message.get("thread_ts") or container.get("thread_ts") or message.get("ts")
+        or container.get("message_ts"),
+    }
+
+
+def register(app, *, state, dispatch) -> None:
+    def queue(payload: dict, click_key: str) -> None:
+        if enqueue_once(state, dispatch, claim=("feedback", click_key), kind=FEEDBACK, payload=payload, ttl=86400):
+            metrics.SLACK_EVENTS.labels(kind="feedback", outcome="queued").inc()
+        else:
+            metrics.SLACK_EVENTS.labels(kind="feedback", outcome="duplicate").inc()
+
+    def click(op: str, body: dict, action: dict, **extra) -> dict:
+        with correlated(None) as cid:
+            user = (body.get("user") or {}).get("id")
+            payload = {"cid": cid, "op": op, "answer_id": action.get("value"), "user": user, **_where(body), **extra}
+            queue(payload, f"{action.get('action_ts')}:{user}:{op}")
+            return payload
+
+    @app.action(fb.HELPFUL_ACTION)
+    def on_helpful(ack, body, action):
+        click("vote", body, action, vote="helpful")
+        ack()
+
+    @app.action(fb.NOT_HELPFUL_ACTION)
+    def on_not_helpful(ack, body, action, client):
+        click("vote", body, action, vote="not_helpful")
+        ack()
+        try:
+            client.views_open(trigger_id=body.get("trigger_id"), view=fb.feedback_modal(action.get("value") or ""))
+        except Exception:  # noqa: BLE001 - the vote is queued; only the optional form is lost
+            log.exception("could not open the feedback form")
+
+    @app.action(fb.ESCALATE_ACTION)
+    def on_escalate(ack, body, action):
+        click("escalate", body, action)
+        ack()
+
+    @app.action(fb.RESOLVED_ACTION)
+    def on_resolved(ack, body, action):
+        click("resolve", body, action)
+        ack()
+
+    @app.view(fb.FEEDBACK_MODAL)
+    def on_reason(ack, body, view):
+        with correlated(None) as cid:
+            try:
+                meta = json.loads(view.get("private_metadata") or "{}")
+            except (TypeError, ValueError):
+                meta = {}
+            meta = meta if isinstance(meta, dict) else {}
+            reason = fb.reason_from((view.get("state") or {}).get("values") or {})
+            user = (body.get("user") or {}).get("id")
+            if reason and isinstance(meta.get("answer_id"), str):
+                queue({"cid": cid, "op": "vote", "vote": "not_helpful", "answer_id": meta["answer_id"],
+                       "user": user, "reason": reason}, f"{view.get('id')}:{user}")
+            ack()

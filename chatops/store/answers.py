@@ -1,0 +1,159 @@
+"""Answers after they are posted: feedback, escalations, and the rows reports are made of.
+
+An answer is a ``questions`` row with an ``answer_id`` (the only thing its Slack buttons
+carry). Feedback is one row per person per answer: a later click replaces the earlier one.
+Escalating and resolving are compare-and-set updates, so two clicks at once change the row
+once, and each change writes its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from chatops.store.models import Feedback, Question
+from chatops.store.store import Store, _masked
+
+_Q = Question.__table__
+_F = Feedback.__table__
+
+VOTES = ("helpful", "not_helpful")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """What feedback and escalation need to know about an answer."""
+
+    id: int
+    answer_id: str
+    at: datetime
+    channel: str | None
+    channel_type: str | None
+    asker_slack_id: str | None
+    mode: str
+    route: str | None
+    cited: list[Any]
+    audience_members: list[str] | None
+    escalated_at: datetime | None
+    escalated_by: str | None
+    escalation_ts: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    def in_audience(self, slack_id: str | None) -> bool:
+        """Could this person see the answer's documents? The asker could; in a channel, the members
+        the audience was built from could; nobody else."""
+        if not slack_id:
+            return False
+        if slack_id == self.asker_slack_id:
+            return True
+        return bool(self.audience_members) and slack_id in self.audience_members
+
+
+class Answers:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def get(self, answer_id: str) -> AnswerRow | None:
+        stmt = select(_Q).where(_Q.c.answer_id == answer_id)
+        with self.store._read() as conn:
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        return AnswerRow(
+            id=row["id"], answer_id=row["answer_id"], at=row["at"], channel=row["channel"],
+            channel_type=row["channel_type"],
+            asker_slack_id=row["asker_slack_id"], mode=row["mode"], route=row["route"], cited=row["cited"] or [],
+            audience_members=row["audience_members"], escalated_at=row["escalated_at"],
+            escalated_by=row["escalated_by"], escalation_ts=row["escalation_ts"], resolved_at=row["resolved_at"],
+            resolved_by=row["resolved_by"])
+
+    # -- feedback -----------------------------------------------------------------------------
+
+    def vote(self, answer: AnswerRow, voter: str, vote: str, *, reason: str | None = None,
+             at: datetime | None = None) -> bool:
+        """Record ``voter``'s vote (the last one wins). Someone outside the answer's audience gets
+        their vote counted and nothing else kept. ``reason`` None keeps an earlier reason for the
+        same vote. Returns whether the voter was in the audience."""
+        if vote not in VOTES:
+            raise ValueError(f"unknown vote {vote!r}")
+        at = at or _now()
+        counted = answer.in_audience(voter)
+        reason = _masked(reason.strip()[:3000]) if (reason and counted and reason.strip()) else None
+        with self.store._write() as conn:
+            key = and_(_F.c.answer_id == answer.answer_id, _F.c.voter == voter)
+            before = conn.execute(select(_F.c.vote, _F.c.reason).where(key)).mappings().first()
+            if before is not None and reason is None and before["vote"] == vote:
+                reason = before["reason"]
+            conn.execute(delete(_F).where(key))
+            conn.execute(insert(_F).values(answer_id=answer.answer_id, voter=voter, vote=vote, reason=reason,
+                                           in_audience=counted, at=at))
+            self.store._event(conn, "feedback", at=at, question_id=answer.id, actor_slack_id=voter,
+                              detail={"answer_id": answer.answer_id, "vote": vote, "in_audience": counted,
+                                      "with_reason": reason is not None})
+        return counted
+
+    def votes(self, answer_id: str) -> list[dict[str, Any]]:
+        with self.store._read() as conn:
+            return [dict(r) for r in conn.execute(
+                select(_F).where(_F.c.answer_id == answer_id).order_by(_F.c.at)).mappings()]
+
+    # -- escalation ---------------------------------------------------------------------------
+
+    def escalate(self, answer: AnswerRow, by: str, *, at: datetime | None = None) -> bool:
+        """Mark the question escalated (once, or again after it was resolved); whether this call did."""
+        at = at or _now()
+        stmt = (update(_Q).where(_Q.c.id == answer.id)
+                .where((_Q.c.escalated_at.is_(None)) | (_Q.c.resolved_at.is_not(None)))
+                .values(escalated_at=at, escalated_by=by, escalation_ts=None, resolved_at=None, resolved_by=None))
+        with self.store._write() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            self.store._event(conn, "escalated", at=at, question_id=answer.id, actor_slack_id=by,
+                              detail={"answer_id": answer.answer_id})
+        return True
+
+    def set_escalation_message(self, answer_id: str, ts: str) -> None:
+        with self.store._write() as conn:
+            conn.execute(update(_Q).where(_Q.c.answer_id == answer_id).values(escalation_ts=ts))
+
+    def resolve(self, answer: AnswerRow, by: str, *, at: datetime | None = None) -> bool:
+        """Close an open escalation; whether this call did."""
+        at = at or _now()
+        stmt = (update(_Q).where(_Q.c.id == answer.id).where(_Q.c.escalated_at.is_not(None))
+                .where(_Q.c.resolved_at.is_(None)).values(resolved_at=at, resolved_by=by))
+        with self.store._write() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            self.store._event(conn, "resolved", at=at, question_id=answer.id, actor_slack_id=by,
+                              detail={"answer_id": answer.answer_id})
+        return True
+
+    # -- for reports --------------------------------------------------------------------------
+
+    def questions(self, since: datetime, until: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Every question row with ``since <= at < until``, oldest first."""
+        stmt = select(_Q).where(_Q.c.at >= since).order_by(_Q.c.at, _Q.c.id)
+        if until is not None:
+            stmt = stmt.where(_Q.c.at < until)
+        with self.store._read() as conn:
+            for row in conn.execution_options(yield_per=500).execute(stmt).mappings():
+                yield dict(row)
+
+    def feedback(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Every vote on an answer given since ``since`` (by the answer's time), with the answer's
+        cited documents and route."""
+        stmt = (select(_F, _Q.c.cited, _Q.c.route, _Q.c.at.label("answered_at"), _Q.c.mode)
+                .select_from(_F.join(_Q, _Q.c.answer_id == _F.c.answer_id))
+                .where(_Q.c.at >= since).order_by(_F.c.at))
+        if until is not None:
+            stmt = stmt.where(_Q.c.at < until)
+        with self.store._read() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
