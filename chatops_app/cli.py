@@ -42,6 +42,7 @@ from usecases.evaluate import evaluate
 from usecases.ingest import ingest as run_ingest
 from usecases.people import Refusal, by_email
 from usecases.proposals import Invalid, Refused
+from usecases.report import as_text, report as make_report
 
 # Exceptions that are the user's (or the environment's) to fix: one line, no traceback.
 USER_ERRORS = (ConfigError, IndexBusy, ModelMissing, AclFileError, SourceSpecError, FileNotFoundError,
@@ -305,13 +306,13 @@ def ask(ctx, question: str, as_email: str, channel: str | None, as_json: bool):
         q = Question(text=question, asker_email=as_email, channel=channel, channel_type="channel" if channel else None)
         where = {"channel": channel or "cli", "channel_type": "channel" if channel else "cli"}
         try:
-            answer, _timings = answering.ask(q)
+            answer, timings = answering.ask(q)
         except Refusal as refusal:
             answering.record(q, None, **where)
             click.echo(json.dumps({"answer": str(refusal), "citations": [], "mode": "refused"}) if as_json
                        else f"refused: {refusal}")
             sys.exit(1)
-        answering.record(q, answer, **where)
+        answering.record(q, answer, stages=timings.stages(), **where)
         proposed = [answering.propose(answer, call, channel=None, thread_ts=None, correlation_id=None)
                     for call in answering.tool_calls(answer)]
         describe = container.catalogue.describe
@@ -455,8 +456,8 @@ def demo(ctx):
 
 
 def _when(value: str) -> datetime:
-    """An ISO date/time (UTC if no zone) or a relative age like 30m, 12h, 7d."""
-    units = {"m": "minutes", "h": "hours", "d": "days"}
+    """An ISO date/time (UTC if no zone) or a relative age like 30m, 12h, 7d, 2w."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if value and value[-1] in units and value[:-1].isdigit():
         return datetime.now(timezone.utc) - timedelta(**{units[value[-1]]: int(value[:-1])})
     try:
@@ -608,6 +609,21 @@ def audit_export(ctx, since: str, until: str | None, fmt: str):
     with _container(ctx) as container:
         for event in container.store.export(_when(since), _when(until) if until else None):
             click.echo(json.dumps(event, ensure_ascii=False, default=str))
+
+
+@main.command()
+@click.option("--since", default="7d", show_default=True, help="An age like 24h, 7d, 2w, or an ISO date/time (UTC).")
+@click.option("--until", "until", help="ISO date/time (UTC); default: now.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 100),
+              help="How many unanswered questions and documents to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def report(ctx, since: str, until: str | None, top: int, as_json: bool):
+    """Questions, outcomes, feedback, escalations, latency per stage, tokens, cost, cache hits, the top
+    unanswered questions and the most disliked documents, over a period."""
+    with _container(ctx) as container:
+        result = make_report(container.answers, _when(since), _when(until) if until else None, top=top)
+    click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if as_json else as_text(result))
 
 
 @main.group(name="eval")

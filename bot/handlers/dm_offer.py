@@ -7,6 +7,7 @@ posted; only the asker's click is honoured. Steps are recorded like a question's
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,14 @@ class DmOfferHandler:
             gateway.update(dm, placeholder, blocks.refusal_message(str(refusal)))
             progress.mark("posted")
             return
-        post_answer(gateway, dm, placeholder, None, answer, q, self.link_hosts)
+        answer_id = progress.get("answer_id") or secrets.token_hex(8)
+        progress.mark("answer_id", answer_id)
+        post_answer(gateway, dm, placeholder, None, answer, q, self.link_hosts, answer_id=answer_id)
         progress.mark("posted")
+        if not progress.done("recorded"):
+            self.answering.record(q, answer, answer_id=answer_id, correlation_id=payload.get("cid"),
+                                  stages=progress.get_json("stages"))
+            progress.mark("recorded")
 
     def failed(self, payload: dict, reference: str, detail: str = "") -> None:
         report_failure(self.gateway, self.progress_for(ANSWER_IN_DM, payload), user=payload.get("user"),

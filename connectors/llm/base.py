@@ -31,4 +31,6 @@ class LLM(Protocol):
     model: str
 
     def complete(self, messages: list[dict], *, max_tokens: int | None = None,
-                 tools: list[dict] | None = None) -> Completion: ...
+                 tools: list[dict] | None = None, model: str | None = None) -> Completion:
+        """``model``: another model than the LLM's own (routing); None: its own."""
+        ...

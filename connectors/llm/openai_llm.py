@@ -31,11 +31,13 @@ class OpenAILLM:
         self._temperature = temperature
 
     def complete(self, messages: list[dict], *, max_tokens: int | None = None,
-                 tools: list[dict] | None = None) -> Completion:
+                 tools: list[dict] | None = None, model: str | None = None) -> Completion:
+        """``model``: another model of the same server than this LLM's own (routing)."""
         extra = {"tools": tools, "tool_choice": "auto"} if tools else {}
+        model = model or self.model
         try:
             resp = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=self._temperature,
+                model=model, messages=messages, temperature=self._temperature,
                 max_tokens=max_tokens or self.max_tokens, **extra,
             )
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
@@ -54,7 +56,7 @@ class OpenAILLM:
             if getattr(c, "function", None) is not None
         )
         usage = resp.usage
-        return Completion(text=text.strip(), model=resp.model or self.model,
+        return Completion(text=text.strip(), model=resp.model or model,
                           prompt_tokens=getattr(usage, "prompt_tokens", None),
                           completion_tokens=getattr(usage, "completion_tokens", None),
                           tool_calls=calls)

@@ -111,6 +111,10 @@ class System:
             "CHATOPS_LLM_TIMEOUT": "3",
             "CHATOPS_LLM_MAX_RETRIES": "0",
             "CHATOPS_LOG_FORMAT": "json",
+            # Each test asks afresh and posts at once: the cache and the per-channel pacing have
+            # their own tests (tests/handlers/test_service.py, tests/standins/test_slack_gateway.py).
+            "CHATOPS_CACHE_TTL": "0",
+            "CHATOPS_SLACK_CHANNEL_PACE": "0",
             **(extra_env or {}),
         }
         system = cls(root, slack, llm, env)

@@ -569,6 +569,31 @@ def test_expire_takes_the_buttons_off_the_slack_message(cli, tmp_path, hook):
     assert hook.requests == []
 
 
+# -- report -----------------------------------------------------------------------------
+
+
+def test_report_counts_questions_outcomes_and_unanswered_on_each_backend(any_db_cli, indexed):
+    cli = any_db_cli
+    cli.env.update(QDRANT_PATH=str(indexed))
+    for question in (BILLING_Q, "where is the parking garage map?", "Where is the parking garage map",
+                     "hello!"):
+        assert cli("ask", question, "--as", ANA).exit_code == 0
+    assert cli("ask", "anything", "--as", STRANGER).exit_code == 1
+    result = cli("report", "--since", "1h", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["questions"] == 4 and report["greetings"] == 1
+    assert report["by_mode"]["refused"] == 1 and report["by_mode"]["no-evidence"] == 2
+    assert report["refused_rate"] == 0.25 and report["no_evidence_rate"] == 0.5
+    assert report["top_unanswered"][0]["count"] == 2
+    assert "parking garage" in report["top_unanswered"][0]["question"].lower()
+    assert "retrieval" in report["latency_ms"]
+    text = cli("report", "--since", "2w")
+    assert text.exit_code == 0 and "Top unanswered questions" in text.stdout
+    bad = cli("report", "--since", "last tuesday")
+    assert bad.exit_code == 2 and "neither an ISO date/time nor an age" in bad.output
+
+
 # -- audit export -----------------------------------------------------------------------
 
 

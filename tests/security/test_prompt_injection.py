@@ -227,7 +227,7 @@ def system(tmp_path_factory):
             CHATOPS_KEY_PREFIX=prefix,
             # Every document a reader may see is supplied, however unlike the question (a cosine
             # similarity may be below 0): the plants always arrive.
-            CHATOPS_MIN_SIMILARITY="-1", CHATOPS_TOP_K="8",
+            CHATOPS_MIN_SIMILARITY="-1", CHATOPS_TOP_K="8", CHATOPS_CACHE_TTL="0",
         )
         container = Container(settings)
         try:

@@ -73,7 +73,7 @@ class FakeSlack(LoopbackServer):
             return Reply(404, "not found")
         method = request.path[len("/api/"):]
         params = _params(request)
-        call = {"method": method, "params": params, "headers": request.headers}
+        call = {"method": method, "params": params, "headers": request.headers, "at": time.time()}
         with self.lock:
             self.calls.append(call)
             pending = self._failures.get(method)

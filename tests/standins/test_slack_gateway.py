@@ -174,3 +174,45 @@ def test_signed_event_and_block_action_bodies_pass_bolt(fake_slack):
     assert app.dispatch(BoltRequest(body=body.decode(), headers=sign(body, "wrong"))).status == 401
     assert seen == [("mention", "<@UBOT> hi", "UBOT"), ("click", "UANA", True)]
     assert fake_slack.calls_to("auth.test")  # Bolt verified the token against the fake
+
+
+# -- one message per second per channel (bot/pacing.py) ------------------------------------------
+
+@pytest.fixture
+def pacer(state):
+    from bot.pacing import ChannelPacer
+
+    return ChannelPacer(state.redis, state.prefix, interval=0.3)
+
+
+def test_a_burst_in_one_channel_is_spaced_and_other_channels_are_not_held_up(fake_slack, pacer):
+    """Five workers post into one channel at once: the posts reach Slack at least the interval
+    apart, every one of them; a post to another channel goes at once."""
+    gateways = [SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer) for _ in range(5)]
+    threads = [threading.Thread(target=g.post, args=("CBUSY", {"text": f"answer {i}"})) for i, g in enumerate(gateways)]
+    for t in threads:
+        t.start()
+    other = SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer)
+    other.post("CQUIET", {"text": "elsewhere"})
+    for t in threads:
+        t.join()
+    busy = sorted(c["at"] for c in fake_slack.calls if c["params"].get("channel") == "CBUSY")
+    quiet = [c["at"] for c in fake_slack.calls if c["params"].get("channel") == "CQUIET"]
+    assert len(busy) == 5
+    gaps = [b - a for a, b in zip(busy, busy[1:])]
+    assert min(gaps) >= 0.25, gaps                     # 0.3 s apart, less the clock's resolution
+    assert quiet[0] - busy[0] < 0.25                   # not queued behind the busy channel
+
+
+def test_a_429_during_a_burst_is_waited_out_and_no_answer_is_lost(fake_slack, pacer):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1, count=2)
+    gateways = [SlackGateway(make_client("xoxb-test", fake_slack.url, retries=3), pacer=pacer) for _ in range(3)]
+    threads = [threading.Thread(target=g.post, args=("CBUSY", {"text": f"answer {i}"})) for i, g in enumerate(gateways)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    delivered = [c["params"]["text"] for c in fake_slack.calls
+                 if c["method"] == "chat.postMessage" and (c.get("response") or {}).get("ok")]
+    assert sorted(delivered) == ["answer 0", "answer 1", "answer 2"]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 5          # two 429s, each retried after Retry-After
