@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
@@ -132,15 +133,23 @@ def _check_body(content_type: str, body: bytes) -> None:
 
 def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None,
                    metrics_token: str | None = None,
-                   routes: tuple[Route, ...] = ()) -> FastAPI:
+                   routes: tuple[Route, ...] = (), refresh_metrics=None) -> FastAPI:
     """``ready()`` returns (ok, detail) for the health check. ``signing_secret``: check Slack's
     signature before anything reads the body's content (Bolt checks it again). ``routes``: more
-    endpoints (Graph's change notifications: bot/graph_notify.py)."""
+    endpoints (Graph's change notifications: bot/graph_notify.py). ``refresh_metrics``: sets the
+    gauges read on scrape (queue depth) before /metrics answers."""
     api = FastAPI(title="chatops", docs_url=None, redoc_url=None, openapi_url=None)
     api.router.routes.extend(routes)
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
 
     async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            return await handle_slack(request)
+        finally:
+            metrics.ACK_SECONDS.observe(time.perf_counter() - started)
+
+    async def handle_slack(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         try:
             _check_headers(request)
@@ -195,7 +204,7 @@ def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_
         if not metrics.authorized(metrics_token, request.headers.get("authorization")):
             return Response(content="a Bearer token is required (CHATOPS_METRICS_TOKEN)", status_code=401,
                             media_type="text/plain", headers={"WWW-Authenticate": "Bearer"})
-        body, kind = await run_in_threadpool(metrics.exposition)
+        body, kind = await run_in_threadpool(metrics.exposition, refresh_metrics)
         return Response(content=body, media_type=kind)
 
     return api

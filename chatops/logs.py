@@ -42,7 +42,8 @@ def redact(text: str) -> str:
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """32 hex digits, the shape of a trace id (which is the correlation id when tracing is on)."""
+    return uuid.uuid4().hex
 
 
 @contextlib.contextmanager

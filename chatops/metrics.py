@@ -11,6 +11,7 @@ one of them answers for all.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
@@ -110,9 +111,15 @@ WORKER_LAST_CONSUMED = Gauge(
     "Unix time of the worker consumer loop's last tick (this process).")
 
 
-def exposition() -> tuple[bytes, str]:
+def exposition(refresh=None) -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type: this process's, or every
-    process's that counts into the same ``PROMETHEUS_MULTIPROC_DIR``."""
+    process's that counts into the same ``PROMETHEUS_MULTIPROC_DIR``. ``refresh()`` first sets the
+    gauges that are read when scraped (queue depth, index size); its failure leaves them as they were."""
+    if refresh is not None:
+        try:
+            refresh()
+        except Exception:  # noqa: BLE001 - a scrape still answers with what it has
+            logging.getLogger(__name__).warning("could not refresh the scraped gauges", exc_info=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

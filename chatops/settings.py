@@ -200,6 +200,31 @@ class Settings(BaseSettings):
     worker_health_port: int | None = _env("CHATOPS_WORKER_HEALTH_PORT")
     # When set, GET /metrics (web and worker) answers only requests that carry it as a Bearer token.
     metrics_token: SecretStr | None = _env("CHATOPS_METRICS_TOKEN")
+    # The operator console (/admin, console/). With Entra (ENTRA_TENANT_ID and ENTRA_CLIENT_ID) people
+    # sign in with Microsoft and only members of these groups (object ids, comma-separated) get in;
+    # without Entra, `chatops admin link` prints one-time links signed with CHATOPS_ADMIN_SECRET
+    # (unset: one is generated and kept in Redis). Sessions last CHATOPS_ADMIN_SESSION_TTL seconds.
+    # CHATOPS_CONSOLE_PRIVACY: full (questions and people), anonymized (questions, people as
+    # pseudonyms) or off (counts only); an admin may change it in the console.
+    admin_groups_raw: str | None = _env("CHATOPS_ADMIN_GROUPS")
+    admin_secret: SecretStr | None = _env("CHATOPS_ADMIN_SECRET")
+    admin_session_ttl: int = Field(default=8 * 3600, ge=60, validation_alias=AliasChoices("CHATOPS_ADMIN_SESSION_TTL"))
+    console_privacy: Literal["full", "anonymized", "off"] = Field(
+        default="anonymized", validation_alias=AliasChoices("CHATOPS_CONSOLE_PRIVACY"))
+
+    @property
+    def admin_groups(self) -> frozenset[str]:
+        return frozenset(g.strip().lower() for g in (self.admin_groups_raw or "").split(",") if g.strip())
+
+    @property
+    def console_url(self) -> str:
+        """The console's base URL (CHATOPS_PUBLIC_URL; links and the sign-in redirect start with it)."""
+        return (self.public_url or "http://127.0.0.1:3000").rstrip("/")
+
+    @property
+    def console_entra(self) -> bool:
+        """People sign in to the console with Entra (else with `chatops admin link`)."""
+        return bool(self.entra_tenant_id and self.entra_client_id)
     # The web /healthz fails when no worker has shown a sign of life (or questions wait and none
     # was taken) for this many seconds.
     worker_stale_after: int = Field(default=120, ge=10, validation_alias=AliasChoices("CHATOPS_WORKER_STALE_AFTER"))
@@ -222,6 +247,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json", validation_alias=AliasChoices("CHATOPS_LOG_FORMAT")
     )
+    # OpenTelemetry traces (chatops/tracing.py), OTLP over HTTP to <endpoint>/v1/traces; message
+    # content is recorded on model spans only when capture is on.
+    otel_endpoint: str | None = _env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field(default="chatops", validation_alias=AliasChoices("OTEL_SERVICE_NAME"))
+    otel_capture_content: bool = Field(
+        default=False, validation_alias=AliasChoices("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"))
 
     # Not read from the environment: filled from the CHATOPS_CONFIG file by load().
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)

@@ -395,6 +395,11 @@ def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     settings = _settings(ctx, service=True)
     app, container = build(settings, pool, health_port=health_port)
     pool = pool or default_pool(container)
+    if pool == "prefork" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR") and Path(sys.argv[0]).name == "chatops":
+        # Worker processes count into files there and the health port adds them all up; the
+        # variable must be set before the metrics are first created, so start again with it.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatops-metrics-")
+        os.execv(sys.argv[0], sys.argv)
     if pool == "prefork" and container.engine.embedded and concurrency > 1:
         raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
                           "or set QDRANT_URL to share a Qdrant server between worker processes")

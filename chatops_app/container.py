@@ -43,6 +43,7 @@ from bot.handlers.question import QuestionHandler, Timing
 from bot.people import SlackPeople
 from bot.graph_notify import graph_notify_route
 from bot.web import create_web_app
+from chatops import metrics, tracing
 from chatops.catalogue import Catalogue
 from chatops.errors import ConfigError
 from chatops.progress import Progress
@@ -69,7 +70,7 @@ from usecases.notifications import client_state, notify_url
 from usecases.proposals import ProposalService
 from usecases.sync import Budget, Sync
 from workers.celery_app import Runtime, create_celery, make_dispatch, redelivery_window
-from workers.health import Health, web_status
+from workers.health import Health, queue_depths, web_status
 from workers.inflight import InFlight
 from workers.ingest_jobs import IngestJobs
 from workers.ingest_tasks import IngestHandler, IngestTasks
@@ -100,6 +101,8 @@ class Container:
         self._http_client = http_client  # requests.Session for msal, Graph and actions (tests route it)
         self._lock = threading.RLock()
         self._built: dict[str, Any] = {}
+        tracing.setup(settings.otel_endpoint, service_name=settings.otel_service_name,
+                      capture=settings.otel_capture_content)
 
     # -- the core ------------------------------------------------------------------------
 
@@ -352,7 +355,18 @@ class Container:
                                          max_body_bytes=s.max_body_bytes),)
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
                               metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
-                              signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes)
+                              signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes,
+                              refresh_metrics=self.refresh_web_metrics)
+
+    def refresh_web_metrics(self) -> None:
+        """Gauges read when the web process is scraped: queue depth."""
+        s = self.settings
+        queue_depths(self.redis, (s.queue_name, s.ingest_queue))
+
+    def refresh_worker_metrics(self) -> None:
+        """Gauges read when a worker is scraped: queue depth and the index's size."""
+        self.refresh_web_metrics()
+        metrics.INDEX_POINTS.set(self.index.count())
 
     def request_sync(self, source: str, mode: str) -> None:
         """Ask the workers for a sync of a source (or, mode "subscriptions", its subscriptions)."""

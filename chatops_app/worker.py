@@ -8,8 +8,10 @@ and the health endpoint.
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import signals
+from prometheus_client import multiprocess
 from celery.apps.beat import Beat
 
 from chatops import logs
@@ -54,11 +56,19 @@ def build(settings: Settings | None = None, pool: str | None = None, *, health_p
                on_tick=container.health.publish).start()
         if port:
             serve(port, container.health,
-                  metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None)
+                  metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+                  refresh_metrics=container.refresh_worker_metrics)
 
     (signals.worker_process_init if pool == "prefork" else signals.worker_ready).connect(warm_up, weak=False)
+    if pool == "prefork" and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        signals.worker_process_shutdown.connect(_process_gone, weak=False)
     signals.worker_ready.connect(start_reaper, weak=False)
     return app, container
+
+
+def _process_gone(pid=None, **_kwargs) -> None:
+    """A pool process ended: its live gauges stop counting (its counters stay in the totals)."""
+    multiprocess.mark_process_dead(pid or os.getpid())
 
 
 def __getattr__(name: str):

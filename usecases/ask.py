@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
-from chatops import metrics
+from chatops import metrics, tracing
 from chatops.access import Audience, Principal
 from chatops.costs import PriceTable
 from connectors.identity.base import IdentityProvider
@@ -131,11 +131,14 @@ class Pipeline:
         if hello is not None:
             return hello, t
         start = time.perf_counter()
-        asker = resolve_asker(q, self.identity)
+        with tracing.span("chatops identity"):
+            asker = resolve_asker(q, self.identity)
         t.identity_ms = (time.perf_counter() - start) * 1000
 
         start = time.perf_counter()
-        audience = resolve_audience(q, asker, self.identity, self.directory, max_members=self.max_members)
+        with tracing.span("chatops audience") as span:
+            audience = resolve_audience(q, asker, self.identity, self.directory, max_members=self.max_members)
+            span.set_attribute("chatops.audience.people", len(audience.principals))
         withheld = self.withheld() if self.withheld is not None else frozenset()
         if withheld:
             log.warning("permissions of some sources are stale; their restricted documents are withheld",
@@ -146,7 +149,9 @@ class Pipeline:
 
         if self.cache is not None:
             start = time.perf_counter()
-            cached = None if q.history else self.cache.get(audience, q.text)
+            with tracing.span("chatops cache") as span:
+                cached = None if q.history else self.cache.get(audience, q.text)
+                span.set_attribute("chatops.cache.hit", cached is not None)
             if q.history:
                 metrics.CACHE_LOOKUPS.labels(outcome="bypass").inc()
             t.cache_ms = (time.perf_counter() - start) * 1000
@@ -158,13 +163,17 @@ class Pipeline:
         search_text, rewrite_usage = self._standalone(q)
         retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
                               dense_weight=self.dense_weight, candidates=self.candidates)
-        query = retriever.embed(search_text)
-        found = retriever.search(query, audience, limit=self.top_k)
-        hits = self._relevant(found)
-        hidden = 0
-        if not q.is_private:
-            own = self._relevant(retriever.search(query, Audience.of(asker).withholding(withheld), limit=self.top_k))
-            hidden = len({h.chunk.doc_id for h in own if not audience.may_use(h.chunk.acl, h.chunk.source)})
+        with tracing.span("chatops retrieval", attributes={"db.operation.name": "search",
+                                                          "chatops.retrieval.strategy": self.strategy}) as span:
+            query = retriever.embed(search_text)
+            found = retriever.search(query, audience, limit=self.top_k)
+            hits = self._relevant(found)
+            hidden = 0
+            if not q.is_private:
+                own = self._relevant(retriever.search(query, Audience.of(asker).withholding(withheld),
+                                                      limit=self.top_k))
+                hidden = len({h.chunk.doc_id for h in own if not audience.may_use(h.chunk.acl, h.chunk.source)})
+            span.set_attribute("chatops.retrieval.hits", len(hits))
         t.retrieval_ms = (time.perf_counter() - start) * 1000
 
         whom = "you" if q.is_private else "everyone in this conversation"
@@ -175,7 +184,8 @@ class Pipeline:
         else:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
-            result = self._generate(q, sources, tools, asker)
+            with tracing.span("chatops generation"):
+                result = self._generate(q, sources, tools, asker)
             t.generation_ms = (time.perf_counter() - start) * 1000
             if not hits and not result.tool_calls:
                 result = answers.no_evidence(whom)  # no sources: never let the model guess

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import redis
 from celery import Celery
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from kombu import Queue
 
-from chatops import metrics
+from chatops import metrics, tracing
 from chatops.errors import TransientError
 from chatops.logs import correlated
 from chatops.settings import Settings
@@ -112,52 +113,68 @@ def register_tasks(app: Celery, runtime: Runtime, *, max_retries: int = 3,
 def _define(app: Celery, name: str, body, **options) -> None:
     @app.task(name=name, bind=True, **options)
     def task(self, payload: dict) -> None:
-        body(self, payload)
+        kind = body.args[1] if isinstance(body, functools.partial) else name
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            outcome = body(self, payload) or "done"
+        except Retry:
+            outcome = "retried"
+            raise
+        finally:
+            metrics.TASKS.labels(kind=kind, outcome=outcome).inc()
+            metrics.TASK_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
 
 
-def _retry_or(task, exc: BaseException, give_up) -> None:
-    """Retry with backoff (1, 2, 4 s ...) while retries are left; then ``give_up()``."""
+def _retry_or(task, exc: BaseException, give_up) -> str:
+    """Retry with backoff (1, 2, 4 s ...) while retries are left; then ``give_up()`` ("failed")."""
     if task.request.retries >= task.max_retries:
         log.error("giving up after retries", extra={"error": str(exc)})
         give_up()
-        return
+        return "failed"
     delay = 2 ** task.request.retries
     log.warning("transient failure; will retry", extra={"error": str(exc), "in_s": delay})
     raise task.retry(countdown=delay, exc=exc)
 
 
-def _run_slack(runtime: Runtime, kind: str, task, payload: dict) -> None:
-    """Run a Slack task under its lease; skip it when done or running elsewhere; report failures."""
-    with correlated(payload.get("cid")) as cid:
+def _run_slack(runtime: Runtime, kind: str, task, payload: dict) -> str:
+    """Run a Slack task under its lease; skip it when done or running elsewhere; report failures.
+    Returns the outcome: done, skipped or failed (a retry raises). Traced as a continuation of
+    the trace the web process started (its ``traceparent`` is in the payload)."""
+    with tracing.continued(payload.get("trace"), f"chatops {kind}", attributes={"chatops.task.kind": kind}), \
+            correlated(payload.get("cid")) as cid:
         inflight = runtime.inflight()
         try:
             begun = inflight.begin(kind, payload)
         except redis.RedisError as exc:  # cannot tell whether it ran: try again later
-            _retry_or(task, exc, lambda: log.error("task dropped: Redis unreachable", extra={"kind": kind}))
-            return
+            return _retry_or(task, exc, lambda: log.error("task dropped: Redis unreachable", extra={"kind": kind}))
         _quietly(runtime.health().consumed)
         if begun != "run":
             metrics.TASKS_SKIPPED.labels(why=begun).inc()
             log.info("task skipped", extra={"kind": kind, "why": begun})
-            return
+            return "skipped"
         handler = runtime.handler(kind)
+        outcome = "done"
         try:
             handler.handle(payload)
         except (TransientError, redis.RedisError) as exc:
             if task.request.retries < task.max_retries:
                 _quietly(inflight.pause, kind, payload)   # the retry takes the lease again
             detail = f"{exc.service if isinstance(exc, TransientError) else 'Redis'} kept failing"
-            _retry_or(task, exc, lambda: handler.failed(payload, cid, detail))
+            outcome = _retry_or(task, exc, lambda: handler.failed(payload, cid, detail))
         except SoftTimeLimitExceeded:
             log.error("task ran out of time")
             handler.failed(payload, cid, "it took too long")
+            outcome = "failed"
         except Exception:
             log.exception("task failed")
             handler.failed(payload, cid)
+            outcome = "failed"
         _quietly(inflight.finish, kind, payload)
+        return outcome
 
 
-def _run_ingest(runtime: Runtime, kind: str, task, payload: dict) -> None:
+def _run_ingest(runtime: Runtime, kind: str, task, payload: dict) -> str:
     """Run an ingest task; a transient failure is retried, any other recorded in the job."""
     with correlated(payload.get("cid")):
         handler = runtime.handler(kind)
@@ -166,13 +183,15 @@ def _run_ingest(runtime: Runtime, kind: str, task, payload: dict) -> None:
         except SoftTimeLimitExceeded:
             log.error("ingest task ran out of time")
             handler.failed(payload, f"ran out of time ({task.soft_time_limit} s)")
+            return "failed"
         except Exception as exc:
             reason = one_line(exc)
             if is_transient(exc):
-                _retry_or(task, exc, lambda: handler.failed(payload, reason))
-                return
+                return _retry_or(task, exc, lambda: handler.failed(payload, reason))
             log.exception("ingest task failed")
             handler.failed(payload, reason)
+            return "failed"
+        return "done"
 
 
 def _quietly(step, *args) -> None:

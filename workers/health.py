@@ -90,9 +90,10 @@ class ConsumerTick(bootsteps.StartStopStep):
     shutdown = stop
 
 
-def serve(port: int, health: Health, host: str = "0.0.0.0", *, metrics_token: str | None = None) -> ThreadingHTTPServer:
-    """``GET /healthz`` and ``GET /metrics`` (a Bearer token when ``metrics_token``) on ``port``,
-    in a daemon thread."""
+def serve(port: int, health: Health, host: str = "0.0.0.0", *, metrics_token: str | None = None,
+          refresh_metrics=None) -> ThreadingHTTPServer:
+    """``GET /healthz`` and ``GET /metrics`` (a Bearer token when ``metrics_token``; the gauges read
+    on scrape set by ``refresh_metrics()``) on ``port``, in a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -101,7 +102,7 @@ def serve(port: int, health: Health, host: str = "0.0.0.0", *, metrics_token: st
                 body, status, kind = detail.encode(), 200 if ok else 503, "text/plain; charset=utf-8"
             elif self.path.split("?", 1)[0] == "/metrics":
                 if metrics.authorized(metrics_token, self.headers.get("Authorization")):
-                    (body, kind), status = metrics.exposition(), 200
+                    (body, kind), status = metrics.exposition(refresh_metrics), 200
                 else:
                     body, status, kind = b"a Bearer token is required (CHATOPS_METRICS_TOKEN)", 401, "text/plain"
             else:
@@ -120,6 +121,15 @@ def serve(port: int, health: Health, host: str = "0.0.0.0", *, metrics_token: st
     threading.Thread(target=server.serve_forever, name="chatops-health", daemon=True).start()
     log.info("worker health endpoint listening", extra={"port": server.server_address[1]})
     return server
+
+
+def queue_depths(client: redis.Redis, queues) -> None:
+    """Set the queue-depth gauge: tasks waiting in each Celery queue (a Redis list each)."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.llen(queue)
+    for queue, depth in zip(queues, pipe.execute()):
+        metrics.QUEUE_DEPTH.labels(queue=queue).set(depth)
 
 
 def web_status(client: redis.Redis, prefix: str, queue: str, stale_after: float) -> tuple[bool, str]:

@@ -19,7 +19,7 @@ from bot import blocks
 from bot.handlers.steps import ProgressFor, report_failure, working_message
 from bot.policies import ChannelPolicyLookup
 from bot.proposal_blocks import proposal_message
-from chatops import metrics
+from chatops import metrics, tracing
 from chatops.channels import ChannelPolicy
 from chatops.progress import Progress
 from chatops.tasks import QUESTION
@@ -184,8 +184,9 @@ class QuestionHandler:
                 state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.timing.thread_ttl)
                 progress.mark("exchange")
             posting = time.perf_counter()
-            post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts, answer_id=answer_id,
-                        ephemeral_to=payload["user"] if private_reply else None)
+            with tracing.span("chatops slack_post", kind=tracing.SpanKind.CLIENT):
+                post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts,
+                            answer_id=answer_id, ephemeral_to=payload["user"] if private_reply else None)
             stages["slack_post"] = (time.perf_counter() - posting) * 1000
             metrics.STAGE_SECONDS.labels(stage="slack_post").observe(stages["slack_post"] / 1000)
             metrics.STAGE_SECONDS.labels(stage="queue_wait").observe(queue_wait / 1000)

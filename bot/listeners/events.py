@@ -14,7 +14,7 @@ import time
 
 from bot import blocks
 from bot.listeners.enqueue import enqueue_once
-from chatops import metrics
+from chatops import metrics, tracing
 from chatops.logs import correlated
 from chatops.tasks import QUESTION
 
@@ -78,8 +78,11 @@ def register(app, *, state, dispatch, rate=None) -> None:
             log.warning("dropped an event without a channel or ts", extra={"event_kind": kind})
             return
         key = f"{payload['channel']}:{payload['ts']}"
-        with correlated(payload["event_id"]) as cid:
+        with tracing.span(f"slack {kind}", kind=tracing.SpanKind.SERVER,
+                          attributes={"messaging.system": "slack", "chatops.event.kind": kind}), \
+                correlated(tracing.trace_id() or payload["event_id"]) as cid:
             payload["cid"] = cid
+            payload["trace"] = tracing.carrier()
             payload["queued_at"] = time.time()
             limited: list[float] = []
 

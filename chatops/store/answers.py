@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 
 from chatops.store.models import Feedback, Question
 from chatops.store.store import Store, _masked
@@ -157,3 +157,54 @@ class Answers:
             stmt = stmt.where(_Q.c.at < until)
         with self.store._read() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    # -- for the operator console -------------------------------------------------------------
+
+    def history(self, since: datetime, until: datetime | None = None, *, channel: str | None = None,
+                modes: tuple[str, ...] | None = None, feedback: str | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """One page of question rows, newest first, and how many match: ``since <= at < until``, in
+        ``channel``, with a mode in ``modes``, and ``feedback`` "helpful" / "not_helpful" (at least
+        one such vote) or "none" (no vote). Each row carries its ``helpful`` and ``not_helpful`` counts
+        (the answer text, retrieval and audience are left to ``question_row``)."""
+        votes = (select(_F.c.answer_id,
+                        func.sum(case((_F.c.vote == "helpful", 1), else_=0)).label("helpful"),
+                        func.sum(case((_F.c.vote == "not_helpful", 1), else_=0)).label("not_helpful"))
+                 .group_by(_F.c.answer_id).subquery())
+        columns = [c for c in _Q.c if c.name not in ("answer", "retrieved", "audience_members", "stages", "cited")]
+        stmt = (select(*columns, func.coalesce(votes.c.helpful, 0).label("helpful"),
+                       func.coalesce(votes.c.not_helpful, 0).label("not_helpful"))
+                .select_from(_Q.outerjoin(votes, votes.c.answer_id == _Q.c.answer_id))
+                .where(_Q.c.at >= since))
+        if until is not None:
+            stmt = stmt.where(_Q.c.at < until)
+        if channel:
+            stmt = stmt.where(_Q.c.channel == channel)
+        if modes:
+            stmt = stmt.where(_Q.c.mode.in_(list(modes)))
+        if feedback == "helpful":
+            stmt = stmt.where(votes.c.helpful > 0)
+        elif feedback == "not_helpful":
+            stmt = stmt.where(votes.c.not_helpful > 0)
+        elif feedback == "none":
+            stmt = stmt.where(votes.c.answer_id.is_(None))
+        elif feedback:
+            raise ValueError(f"unknown feedback filter {feedback!r}")
+        with self.store._read() as conn:
+            total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+            page = stmt.order_by(_Q.c.at.desc(), _Q.c.id.desc()).limit(limit).offset(offset)
+            return [dict(r) for r in conn.execute(page).mappings()], int(total)
+
+    def question_row(self, row_id: int) -> dict[str, Any] | None:
+        """Everything recorded about one question (its ``questions`` row), or None."""
+        with self.store._read() as conn:
+            row = conn.execute(select(_Q).where(_Q.c.id == row_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def channels(self, since: datetime, until: datetime | None = None) -> list[str]:
+        """The channels questions were asked in since ``since``, sorted."""
+        stmt = select(_Q.c.channel).distinct().where(_Q.c.at >= since).where(_Q.c.channel.is_not(None))
+        if until is not None:
+            stmt = stmt.where(_Q.c.at < until)
+        with self.store._read() as conn:
+            return sorted(r[0] for r in conn.execute(stmt))

@@ -3,11 +3,13 @@ OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import openai
 from openai.types.chat import ChatCompletion
 
+from chatops import tracing
 from chatops.settings import Settings
 from connectors.llm.base import Completion, LLMUnavailable, ToolCall
 
@@ -33,12 +35,31 @@ class OpenAILLM:
     def complete(self, messages: list[dict], *, max_tokens: int | None = None,
                  tools: list[dict] | None = None, model: str | None = None) -> Completion:
         """``model``: another model of the same server than this LLM's own (routing)."""
-        extra = {"tools": tools, "tool_choice": "auto"} if tools else {}
         model = model or self.model
+        limit = max_tokens or self.max_tokens
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.provider.name": "openai",
+                      "gen_ai.request.model": model, "gen_ai.request.max_tokens": limit,
+                      "gen_ai.request.temperature": self._temperature}
+        with tracing.span(f"chat {model}", kind=tracing.SpanKind.CLIENT, attributes=attributes) as span:
+            if tracing.capture_content():
+                span.set_attribute("gen_ai.input.messages", json.dumps(messages, ensure_ascii=False))
+            completion = self._complete(messages, model, limit, tools)
+            span.set_attribute("gen_ai.response.model", completion.model)
+            if completion.prompt_tokens is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
+            if completion.completion_tokens is not None:
+                span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+            span.set_attribute("gen_ai.response.finish_reasons", ["tool_calls" if completion.tool_calls else "stop"])
+            if tracing.capture_content():
+                span.set_attribute("gen_ai.output.messages", json.dumps(
+                    [{"role": "assistant", "content": completion.text}], ensure_ascii=False))
+            return completion
+
+    def _complete(self, messages: list[dict], model: str, limit: int, tools: list[dict] | None) -> Completion:
+        extra = {"tools": tools, "tool_choice": "auto"} if tools else {}
         try:
             resp = self._client.chat.completions.create(
-                model=model, messages=messages, temperature=self._temperature,
-                max_tokens=max_tokens or self.max_tokens, **extra,
+                model=model, messages=messages, temperature=self._temperature, max_tokens=limit, **extra,
             )
         except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                 openai.InternalServerError) as exc:

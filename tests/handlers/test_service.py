@@ -387,3 +387,60 @@ def test_a_misnamed_source_or_escalation_group_stops_the_start(tmp_path):
     bad.write_text(yaml.safe_dump({"channels": {"default": {"escalation": {"usergroup": "@support"}}}}))
     with pytest.raises(ConfigError, match="not a Slack user group id"):
         Settings.load(CHATOPS_CONFIG=str(bad))
+
+
+# -- 3. traces ------------------------------------------------------------------------------------
+
+def test_one_trace_per_question_across_web_and_worker_with_genai_spans_and_no_content(world, caplog):
+    """The web span, the worker's task span, the stages and the model call share one trace; the model
+    call is a GenAI client span with the semantic conventions' names and no message content; the log
+    correlation id is the trace id."""
+    import logging
+
+    from opentelemetry import trace
+
+    from chatops import tracing
+    from tests.standins.fake_otlp import FakeCollector
+
+    w = world
+    with FakeCollector() as collector:
+        provider = tracing._state["provider"]
+        if provider is None:
+            w["build"](OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, CHATOPS_CACHE_TTL="0")
+            provider = tracing._state["provider"]
+        else:   # another test of this process set it up: export to this collector too
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+            provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=collector.endpoint + "/v1/traces")))
+            w["build"](CHATOPS_CACHE_TTL="0")
+        assert trace.get_tracer_provider() is provider
+        from chatops.logs import _ContextFilter
+
+        caplog.handler.addFilter(_ContextFilter())     # what logs.setup puts on every handler
+        with caplog.at_level(logging.INFO):
+            w["slack"].reset()
+            mention(w, "COPS", ANA, "how many vacation days do we get?")
+            (kind, payload), = w["queued"]
+            w["queued"].clear()
+            from workers.celery_app import register_tasks   # the worker's own runner: lease, trace, task
+
+            app = w["container"].celery
+            register_tasks(app, w["container"].runtime())
+            app.tasks["chatops.question"].apply(kwargs={"payload": payload})
+        provider.force_flush()
+        spans = [s for s in collector.spans if s["trace_id"] == payload["cid"]]
+        names = {s["name"] for s in spans}
+        assert {"slack mention", "chatops question", "chatops identity", "chatops audience", "chatops retrieval",
+                "chatops generation", "chat gpt-big", "chatops slack_post"} <= names, names
+        web = next(s for s in spans if s["name"] == "slack mention")
+        task = next(s for s in spans if s["name"] == "chatops question")
+        assert task["parent_id"] == web["span_id"]
+        chat = next(s for s in spans if s["name"] == "chat gpt-big")
+        attrs = chat["attributes"]
+        assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.request.model"] == "gpt-big"
+        assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] > 0
+        assert not any("messages" in key for key in attrs)          # content is off by default
+        assert "vacation" not in str([s["attributes"] for s in spans])
+        answered = [r for r in caplog.records if r.getMessage() == "question answered"]
+        assert answered and all(getattr(r, "correlation_id", None) == payload["cid"] for r in answered)

@@ -35,6 +35,11 @@ LATE_IMPORTS = {
     ("chatops_app/container.py", "connectors.index.embeddings"),   # instead of 2.5 s / 203 MB
     ("chatops_app/container.py", "connectors.index.registry"),
     ("chatops_app/container.py", "connectors.llm.registry"),
+    # the OTLP exporter and the SDK (90 ms, protobuf) only in processes that export traces
+    ("chatops/tracing.py", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+    ("chatops/tracing.py", "opentelemetry.sdk.resources"),
+    ("chatops/tracing.py", "opentelemetry.sdk.trace"),
+    ("chatops/tracing.py", "opentelemetry.sdk.trace.export"),
 }
 
 
