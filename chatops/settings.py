@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     route_min_similarity: float = Field(default=0.6, ge=0, le=1,
                                         validation_alias=AliasChoices("CHATOPS_ROUTE_MIN_SIMILARITY"))
     route_margin: float = Field(default=0.1, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_ROUTE_MARGIN"))
+    # The daily report (chatops beat): posted to this Slack channel id at this hour (UTC); without a
+    # channel it is only logged (the console and chatops report show the same numbers).
+    report_channel: str | None = _env("CHATOPS_REPORT_CHANNEL")
+    report_hour: int = Field(default=8, ge=0, le=23, validation_alias=AliasChoices("CHATOPS_REPORT_HOUR"))
     # The answer cache (usecases/answer_cache.py): seconds an answer may be served again to the same
     # audience (0: no cache).
     cache_ttl: int = Field(default=3600, ge=0, validation_alias=AliasChoices("CHATOPS_CACHE_TTL"))

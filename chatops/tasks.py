@@ -17,6 +17,7 @@ INGEST_PLAN = "ingest_plan"
 INGEST_BATCH = "ingest_batch"
 SOURCE_SYNC = "source_sync"
 FEEDBACK = "feedback"
+MAINTENANCE = "maintenance"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ TASKS: dict[str, TaskKind] = {t.kind: t for t in (
     TaskKind(DECISION, "chatops.decision", ingest=False),
     TaskKind(ANSWER_IN_DM, "chatops.answer_in_dm", ingest=False),
     TaskKind(FEEDBACK, "chatops.feedback", ingest=False),       # a vote, an escalation, a resolution
+    # the scheduler's periodic jobs: no lease (each run is new work; each job is idempotent)
+    TaskKind(MAINTENANCE, "chatops.maintenance", ingest=True),
     TaskKind(INGEST_PLAN, "chatops.ingest_plan", ingest=True),
     TaskKind(INGEST_BATCH, "chatops.ingest_batch", ingest=True),
     TaskKind(SOURCE_SYNC, "chatops.source_sync", ingest=True),      # one window of a source's sync

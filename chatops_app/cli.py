@@ -26,7 +26,7 @@ import click
 import redis
 import uvicorn
 
-from bot.proposal_blocks import proposal_message
+from bot.handlers.maintenance import expire_proposals
 from bot.socket_mode import run_socket_mode
 from chatops import logs
 from chatops.errors import ConfigError
@@ -584,16 +584,8 @@ def proposals_reject(ctx, proposal_id: str, as_email: str, reason: str | None):
 def proposals_expire(ctx):
     """Mark overdue proposals expired (run it from cron; clicks also expire them lazily)."""
     with _container(ctx) as container:
-        expired = container.proposals.expire_overdue()
-        updated = 0
-        for p in expired:  # take the buttons off the Slack message, where there is one
-            if container.gateway is not None and p.channel and p.message_ts:
-                try:
-                    container.gateway.update(p.channel, p.message_ts, proposal_message(p, container.catalogue))
-                    updated += 1
-                except Exception as exc:  # noqa: BLE001 - the state change stands; say what failed
-                    click.echo(f"could not update the Slack message of {p.id}: {type(exc).__name__}", err=True)
-    click.echo(f"{len(expired)} proposal(s) expired, {updated} Slack message(s) updated")
+        expired, updated = expire_proposals(container.proposals, container.gateway, container.catalogue)
+    click.echo(f"{expired} proposal(s) expired, {updated} Slack message(s) updated")
 
 
 # -- the audit trail, evaluation, models ---------------------------------------------------------
@@ -629,6 +621,32 @@ def report(ctx, since: str, until: str | None, top: int, as_json: bool):
     with _container(ctx) as container:
         result = make_report(container.answers, _when(since), _when(until) if until else None, top=top)
     click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if as_json else as_text(result))
+
+
+@main.group()
+def admin():
+    """The operator console: /admin on the web process."""
+
+
+@admin.command("link")
+@click.option("--ttl", type=click.IntRange(min=1, max=86400), default=900, show_default=True,
+              help="Seconds the link can be used in (once).")
+@click.pass_context
+def admin_link(ctx, ttl: int):
+    """Print a one-time sign-in link to the console at CHATOPS_PUBLIC_URL (where Entra sign-in is not
+    configured). Only the URL is printed."""
+    with _container(ctx) as container:
+        click.echo(container.console_link(ttl))
+
+
+@admin.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+@click.pass_context
+def admin_serve(ctx, host: str, port: int):
+    """Serve the console alone (/admin and /livez; no Slack endpoint, no Slack settings needed)."""
+    with _container(ctx, service=True) as container:
+        uvicorn.run(container.console_app(), host=host, port=port, log_level="warning", access_log=False)
 
 
 @main.group(name="eval")

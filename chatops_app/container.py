@@ -37,6 +37,7 @@ from bot.gateway import SlackGateway, make_client
 from bot.handlers.decision import DecisionHandler
 from bot.handlers.dm_offer import DmOfferHandler
 from bot.handlers.feedback import FeedbackHandler
+from bot.handlers.maintenance import MaintenanceHandler
 from bot.pacing import ChannelPacer
 from bot.policies import ChannelPolicyLookup
 from bot.handlers.question import QuestionHandler, Timing
@@ -51,12 +52,16 @@ from chatops.settings import Settings
 from chatops.state import State
 from chatops.store import Store
 from chatops.store.answers import Answers
-from chatops.tasks import ANSWER_IN_DM, DECISION, FEEDBACK, INGEST_BATCH, INGEST_PLAN, QUESTION, SOURCE_SYNC, task_key
+from chatops.tasks import (ANSWER_IN_DM, DECISION, FEEDBACK, INGEST_BATCH, INGEST_PLAN, MAINTENANCE, QUESTION,
+                           SOURCE_SYNC, task_key)
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from connectors.identity.cached import CachedProvider
 from connectors.index.retriever import check_strategy
 from connectors.identity.source_groups import WithSourceGroups
+from connectors.identity.oidc import EntraSignIn
+from console.app import ConsoleConfig, ConsoleDeps, console_alone, console_routes
+from console.auth import Links, console_secret
 from connectors.sources.registry import SourceContext, configured_sources, open_sync_source, source_id_of
 from chatops.store.sources import SourceStates
 from usecases import answer as answers
@@ -353,6 +358,7 @@ class Container:
             routes = (graph_notify_route(secret=s.graph_notify_secret.get_secret_value(),
                                          sources=frozenset(self.sources), ask=self.request_sync,
                                          max_body_bytes=s.max_body_bytes),)
+        routes = (*routes, *self.console_routes())
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
                               metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
                               signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes,
@@ -368,6 +374,38 @@ class Container:
         self.refresh_web_metrics()
         metrics.INDEX_POINTS.set(self.index.count())
 
+    # -- the operator console (/admin) ----------------------------------------------------
+
+    @_once
+    def console_sign_in(self) -> EntraSignIn | None:
+        """Signing in to the console with Entra; None where Entra is not configured (then links)."""
+        s = self.settings
+        return EntraSignIn.from_settings(s, self._http_client) if s.console_entra else None
+
+    def console_routes(self) -> tuple:
+        """/admin (console/app.py) and what it reads; the store is opened on the first page view."""
+        s = self.settings
+        config = ConsoleConfig(base_url=s.console_url, key_prefix=s.key_prefix, session_ttl=s.admin_session_ttl,
+                               privacy=s.console_privacy, admin_groups=s.admin_groups,
+                               admin_secret=s.admin_secret.get_secret_value() if s.admin_secret else None,
+                               queues=(s.queue_name, s.ingest_queue), worker_stale_after=s.worker_stale_after)
+        return console_routes(ConsoleDeps(config=config, redis=self.redis, store=lambda: self.store,
+                                          answers=lambda: self.answers, source_statuses=self.source_statuses,
+                                          sign_in=self.console_sign_in))
+
+    def console_app(self):
+        """The console on its own (`chatops admin serve`): /admin and /livez, no Slack."""
+        return console_alone(self.console_routes())
+
+    def console_link(self, ttl: int) -> str:
+        """A one-time sign-in link to the console (`chatops admin link`); only where Entra is not configured."""
+        s = self.settings
+        if s.console_entra:
+            raise ConfigError("the console signs people in with Microsoft here (ENTRA_TENANT_ID and ENTRA_CLIENT_ID "
+                              f"are set): open {s.console_url}/admin/ and sign in")
+        secret = console_secret(self.redis, s.key_prefix, s.admin_secret.get_secret_value() if s.admin_secret else None)
+        return Links(secret, self.redis, s.key_prefix).url(s.console_url, ttl)
+
     def request_sync(self, source: str, mode: str) -> None:
         """Ask the workers for a sync of a source (or, mode "subscriptions", its subscriptions)."""
         self.dispatch(SOURCE_SYNC, {"source": source, "mode": mode, "chain": None})
@@ -378,6 +416,7 @@ class Container:
         """The handler of one task kind (workers.celery_app.Handler)."""
         return {QUESTION: lambda: self.question_handler, DECISION: lambda: self.decision_handler,
                 ANSWER_IN_DM: lambda: self.dm_offer_handler, FEEDBACK: lambda: self.feedback_handler,
+                MAINTENANCE: lambda: self.maintenance_handler,
                 INGEST_PLAN: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN),
                 INGEST_BATCH: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH),
                 SOURCE_SYNC: lambda: self.source_sync_handler}[kind]()
@@ -396,6 +435,14 @@ class Container:
                                timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
                                policies=self.channel_policies,
                                source_ids={name: sid for name, (_kind, sid) in self.source_ids.items()})
+
+    @_once
+    def maintenance_handler(self) -> MaintenanceHandler:
+        s = self.settings
+        return MaintenanceHandler(gateway=self.gateway, proposals=self.proposals, catalogue=self.catalogue,
+                                  answers=self.answers, cache=self.answer_cache, state=self.state,
+                                  report_channel=s.report_channel,
+                                  console_url=f"{(s.public_url or 'http://127.0.0.1:3000').rstrip('/')}/admin")
 
     @_once
     def feedback_handler(self) -> FeedbackHandler:

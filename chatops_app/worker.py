@@ -15,7 +15,6 @@ from prometheus_client import multiprocess
 from celery.apps.beat import Beat
 
 from chatops import logs
-from chatops.errors import ConfigError
 from chatops.settings import Settings
 from chatops_app.container import Container
 from workers.beat import beat_schedule
@@ -84,8 +83,6 @@ def __getattr__(name: str):
 def run_beat(container: Container, schedule_file=None, *, announce=print) -> None:
     """``chatops beat``: Celery beat with the sources' timetable (workers.beat)."""
     settings = container.settings
-    if not container.sources:
-        raise ConfigError("no sources configured (the sources: list of CHATOPS_CONFIG): nothing to schedule")
     app = container.celery
     app.conf.beat_schedule = beat_schedule(settings, container.sources,
                                            subscriptions=container.notifications_configured)

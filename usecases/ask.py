@@ -246,9 +246,9 @@ class Pipeline:
 
     def _route(self, sources, tools) -> tuple[list, str | None]:
         """The sources to give the model and the model to give them to (None: the default one).
-        One document clearly ahead and confident, and no actions on offer: the small model, with
-        that document alone."""
-        if not self.small_model or tools or not sources:
+        One document clearly ahead and confident: the small model, with that document alone (and
+        the actions on offer, if any)."""
+        if not self.small_model or not sources:
             return sources, None
         ranked = sorted(sources, key=lambda s: -s.similarity)
         best = ranked[0].similarity

@@ -6,6 +6,10 @@ reconciliation every ``CHATOPS_SYNC_FULL_EVERY`` (a day). Each entry sends a ``s
 task without a chain: the worker that takes it starts the chain, or asks the one already under
 way to run again when it ends (workers.source_tasks). With Graph change notifications set up
 (``CHATOPS_PUBLIC_URL``), the subscriptions are created and renewed every hour.
+
+And the service's own upkeep (``maintenance`` tasks): overdue proposals expired and their
+buttons taken off every 5 minutes, the answer cache cleaned every hour, the daily report at
+``CHATOPS_REPORT_HOUR`` (UTC) to ``CHATOPS_REPORT_CHANNEL``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Iterable
 
+from celery.schedules import crontab
+
 from chatops.settings import Settings
-from chatops.tasks import SOURCE_SYNC, TASKS
+from chatops.tasks import MAINTENANCE, SOURCE_SYNC, TASKS
 
 SUBSCRIPTIONS_EVERY = 3600
+EXPIRE_EVERY = 300          # proposals past their expiry lose their buttons within 5 minutes
+CACHE_CLEANUP_EVERY = 3600
 
 
 def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: bool = False) -> dict:
@@ -30,6 +38,13 @@ def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: 
             schedule[f"sync {name} {mode}"] = {
                 "task": task, "schedule": timedelta(seconds=seconds), "options": options,
                 "kwargs": {"payload": {"source": name, "mode": mode, "chain": None}}}
+    maintenance = TASKS[MAINTENANCE].name
+    jobs = {"expire proposals": ("expire_proposals", timedelta(seconds=EXPIRE_EVERY)),
+            "answer cache clean-up": ("cache_cleanup", timedelta(seconds=CACHE_CLEANUP_EVERY)),
+            "daily report": ("daily_report", crontab(minute=0, hour=settings.report_hour))}
+    for name, (job, when) in jobs.items():
+        schedule[name] = {"task": maintenance, "schedule": when, "options": options,
+                          "kwargs": {"payload": {"job": job}}}
     if subscriptions:
         schedule["graph subscriptions"] = {
             "task": task, "schedule": timedelta(seconds=SUBSCRIPTIONS_EVERY), "options": options,

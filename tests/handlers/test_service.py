@@ -22,6 +22,7 @@ from chatops.errors import ConfigError
 from chatops.settings import Settings
 from chatops_app.container import Container
 from connectors.sources.registry import filesystem_spec, open_source
+from tests.actions_example import catalogue
 from tests.integration.harness import text_of
 from tests.standins.fake_openai import FakeOpenAI
 from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
@@ -52,6 +53,7 @@ CONFIG = {
         "CQUIET": {"reply": "ephemeral", "respond": "mentions"},
     },
     "budgets": {"person": {"tokens": 1_000_000, "period": "day"}, "questions_per_minute": 30},
+    "actions": yaml.safe_load(catalogue("http://127.0.0.1:9/hook", secret_env="SERVICE_HOOK_SECRET"))["actions"],
 }
 
 
@@ -62,7 +64,8 @@ def model(request: dict) -> str:
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERVICE_HOOK_SECRET", "service-hook-secret")     # the catalogue's webhook secret
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
         client.ping()
@@ -444,3 +447,60 @@ def test_one_trace_per_question_across_web_and_worker_with_genai_spans_and_no_co
         assert "vacation" not in str([s["attributes"] for s in spans])
         answered = [r for r in caplog.records if r.getMessage() == "question answered"]
         assert answered and all(getattr(r, "correlation_id", None) == payload["cid"] for r in answered)
+
+
+# -- 7. the scheduler's jobs --------------------------------------------------------------------------
+
+def test_maintenance_expires_proposals_and_takes_their_buttons_off(world, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from chatops.tasks import MAINTENANCE
+
+    w = world
+    store = w["container"].store
+    proposal = store.create_proposal(
+        action="restart_service", arguments={"service": "billing", "env": "staging"}, requested_by_slack=ANA,
+        requested_by_email="ana@corp.example", approvers={"groups": ["sre"]}, allow_self_approval=False,
+        channel="COPS", thread_ts="1700000000.000100", correlation_id=None,
+        expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    store.set_message(proposal.id, "1700000000.000200")
+    w["slack"].reset()
+    w["container"].handler(MAINTENANCE).handle({"job": "expire_proposals"})
+    assert store.get_proposal(proposal.id).state == "expired"
+    update = w["slack"].wait_for("chat.update", lambda p: p.get("ts") == "1700000000.000200")
+    assert "Expired" in text_of(update) and not buttons(update)
+    w["container"].handler(MAINTENANCE).handle({"job": "expire_proposals"})     # nothing left to do
+    assert len(w["slack"].calls_to("chat.update")) == 1
+
+
+def test_the_daily_report_is_posted_once_a_day_to_the_report_channel(world):
+    from chatops.tasks import MAINTENANCE
+
+    w = world
+    w["build"](CHATOPS_REPORT_CHANNEL="CREPORT")
+    ask(w, "COPS", ANA, "how many vacation days do we get?")
+    mention(w, "COPS", BEN, "where is the parking garage map?")
+    run_queued(w)
+    w["slack"].reset()
+    for _ in range(2):
+        w["container"].handler(MAINTENANCE).handle({"job": "daily_report"})
+    (posted,) = w["slack"].calls_to("chat.postMessage")
+    assert posted["channel"] == "CREPORT"
+    assert "Questions:* 2" in text_of(posted) and "parking garage" in text_of(posted)
+
+
+def test_cache_clean_up_drops_entries_whose_documents_changed(world):
+    from chatops.tasks import MAINTENANCE
+
+    w = world
+    ask(w, "COPS", ANA, "how do I submit expenses?")
+    ask(w, "CSRE", ANA, "how many vacation days do we get?")
+    cache, r = w["container"].answer_cache, w["container"].redis
+    assert cache.sweep() == (2, 0)                    # nothing changed: both kept
+    keys = list(r.scan_iter(f"{cache.prefix}:answers:*"))
+    unaffected = [k for k in keys if "handbook/expenses.md" not in r.get(k).decode()]
+    (w["root"] / "corpus/handbook/expenses.md").write_text("# Expenses\n\nReceipts go to finance within 60 days.\n")
+    ingest(open_source(filesystem_spec(w["root"] / "corpus"), w["container"].settings.group_names),
+           w["container"].index, w["container"].embedder)
+    w["container"].handler(MAINTENANCE).handle({"job": "cache_cleanup"})
+    assert sorted(r.scan_iter(f"{cache.prefix}:answers:*")) == sorted(unaffected) and len(unaffected) < 2
