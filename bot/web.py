@@ -133,11 +133,12 @@ def _check_body(content_type: str, body: bytes) -> None:
 
 def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_secret: str | None = None,
                    metrics_token: str | None = None,
-                   routes: tuple[Route, ...] = (), refresh_metrics=None) -> FastAPI:
+                   routes: tuple[Route, ...] = (), refresh_metrics=None, can_queue=None) -> FastAPI:
     """``ready()`` returns (ok, detail) for the health check. ``signing_secret``: check Slack's
     signature before anything reads the body's content (Bolt checks it again). ``routes``: more
     endpoints (Graph's change notifications: bot/graph_notify.py). ``refresh_metrics``: sets the
-    gauges read on scrape (queue depth) before /metrics answers."""
+    gauges read on scrape (queue depth) before /metrics answers. ``can_queue()``: whether work can
+    be put on the queue now (Redis answers): ``GET /readyz``, for a load balancer's readiness."""
     api = FastAPI(title="chatops", docs_url=None, redoc_url=None, openapi_url=None)
     api.router.routes.extend(routes)
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -194,6 +195,16 @@ def create_web_app(bolt_app, *, ready, max_body_bytes: int = 1_048_576, signing_
     async def healthz() -> Response:
         ok, detail = await run_in_threadpool(ready)
         return Response(content=detail, status_code=200 if ok else 503, media_type="text/plain")
+
+    @api.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            ok = bool(await run_in_threadpool(can_queue)) if can_queue is not None else True
+        except Exception as exc:  # noqa: BLE001
+            ok = False
+            log.warning("not ready: cannot queue work", extra={"error": type(exc).__name__})
+        return Response(content="ok" if ok else "cannot queue work (Redis)", status_code=200 if ok else 503,
+                        media_type="text/plain")
 
     @api.get("/livez")
     async def livez() -> Response:

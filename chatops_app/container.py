@@ -362,7 +362,7 @@ class Container:
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
                               metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
                               signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes,
-                              refresh_metrics=self.refresh_web_metrics)
+                              refresh_metrics=self.refresh_web_metrics, can_queue=self.redis.ping)
 
     def refresh_web_metrics(self) -> None:
         """Gauges read when the web process is scraped: queue depth."""

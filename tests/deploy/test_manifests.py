@@ -248,7 +248,7 @@ def test_containers_take_secrets_from_the_secret_only(name):
 def test_web_serves_slack_with_probes():
     web = _container("chatops-web")
     assert web["command"] == ["chatops", "serve", "--host", "0.0.0.0", "--port", "3000", "--workers", "2"]
-    assert _http_probe(web, "readinessProbe") == ("/healthz", 3000)
+    assert _http_probe(web, "readinessProbe") == ("/readyz", 3000)
     assert _http_probe(web, "livenessProbe") == ("/livez", 3000)
     assert "startupProbe" in web
 

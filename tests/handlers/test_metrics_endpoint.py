@@ -75,3 +75,48 @@ def test_several_web_processes_add_up(tmp_path):
     refused = _families(out)["chatops_slack_requests_refused"]
     assert [s.value for s in refused.samples if s.labels.get("reason") == "too_large"] == [5.0]
 
+
+
+def test_readyz_follows_whether_work_can_be_queued():
+    def broken():
+        raise redis.ConnectionError("down")
+
+    assert TestClient(create_web_app(None, ready=lambda: (False, "no worker"), can_queue=lambda: True)) \
+        .get("/readyz").status_code == 200                       # workers down: still takes and queues
+    resp = TestClient(create_web_app(None, ready=lambda: (True, "ok"), can_queue=broken)).get("/readyz")
+    assert resp.status_code == 503 and "Redis" in resp.text
+
+
+def test_gauges_read_on_scrape_are_refreshed_and_a_failing_refresh_still_answers():
+    def refresh():
+        metrics.QUEUE_DEPTH.labels(queue="chatops-scrape-test").set(7)
+
+    client = TestClient(create_web_app(None, ready=lambda: (True, "ok"), refresh_metrics=refresh))
+    depth = _families(client.get("/metrics").text)["chatops_queue_depth"]
+    assert any(s.labels.get("queue") == "chatops-scrape-test" and s.value == 7 for s in depth.samples)
+
+    def broken():
+        raise redis.ConnectionError("down")
+
+    assert TestClient(create_web_app(None, ready=lambda: (True, "ok"), refresh_metrics=broken)) \
+        .get("/metrics").status_code == 200
+
+
+def test_the_prometheus_names_follow_the_conventions():
+    """chatops_ prefix, _total counters, base units (seconds), and no label that names a person or
+    a channel."""
+    from prometheus_client import REGISTRY
+
+    ours = [m for m in REGISTRY.collect() if m.name.startswith("chatops_")]
+    assert len(ours) >= 25
+    for family in ours:
+        assert not (family.type == "histogram" and "_ms" in family.name)
+        labels = {name for s in family.samples for name in s.labels}
+        assert not labels & {"user", "person", "channel", "email", "asker", "team"}, family.name
+    names = {m.name for m in ours}
+    for wanted in ("chatops_slack_events", "chatops_slack_ack_duration_seconds", "chatops_answers",
+                   "chatops_answer_stage_duration_seconds", "chatops_answer_top_similarity",
+                   "chatops_answer_citations", "chatops_feedback", "chatops_llm_tokens", "chatops_llm_cost",
+                   "chatops_answer_cache_lookups", "chatops_slack_api_calls", "chatops_budget_rejections",
+                   "chatops_tasks", "chatops_queue_depth", "chatops_index_points", "chatops_source_acl_age_seconds"):
+        assert wanted in names, wanted

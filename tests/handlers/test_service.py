@@ -504,3 +504,35 @@ def test_cache_clean_up_drops_entries_whose_documents_changed(world):
            w["container"].index, w["container"].embedder)
     w["container"].handler(MAINTENANCE).handle({"job": "cache_cleanup"})
     assert sorted(r.scan_iter(f"{cache.prefix}:answers:*")) == sorted(unaffected) and len(unaffected) < 2
+
+
+def test_metrics_scraped_after_answers_and_clicks_show_them(world):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    w = world
+
+    def scrape() -> dict:
+        text = w["web"].get("/metrics").text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
+    before = scrape()
+    event, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
+    click(w, BEN, "COPS", buttons(answer)[fb.HELPFUL_ACTION],
+          {"ts": answer["ts"], "thread_ts": event["ts"], "blocks": answer["blocks"]})
+    run_queued(w)
+    after = scrape()
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("chatops_answers_total", mode="llm", route="gpt-big") == 1
+    assert grew("chatops_llm_tokens_total", model="gpt-big", direction="input") > 0
+    assert grew("chatops_llm_cost_total", model="gpt-big") > 0
+    assert grew("chatops_feedback_total", kind="helpful") == 1
+    assert grew("chatops_slack_events_total", kind="mention", outcome="queued") == 1
+    assert grew("chatops_slack_ack_duration_seconds_count") >= 2          # the mention and the click
+    assert grew("chatops_answer_stage_duration_seconds_count", stage="slack_post") == 1
+    assert grew("chatops_answer_cache_lookups_total", outcome="miss") == 1
+    assert ("chatops_queue_depth", (("queue", w["container"].settings.queue_name),)) in after
