@@ -99,6 +99,24 @@ def escalation_message(mentions: str, asker: str | None, clicker: str, answer_id
     ]}
 
 
+def private_escalation(asker: str, question: str, answer_id: str) -> dict:
+    """Sent to an escalation person when the question was asked in a DM: who asked and their own
+    words, never the answer (it was made from documents only the asker may see)."""
+    quoted = "\n".join("> " + line for line in question.strip().splitlines()[:10])[:2500]
+    text = f"<@{asker}> asked for a human about a question they asked me in a direct message:"
+    return {"text": text, "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f":raising_hand: {text}\n{quoted}", "verbatim": True}},
+        {"type": "actions", "block_id": "chatops_escalation",
+         "elements": [_button(RESOLVED_ACTION, "Resolved", answer_id, style="primary")]},
+    ]}
+
+
+def escalated_to(people: list[str]) -> dict:
+    text = ("I've asked " + ", ".join(f"<@{u}>" for u in people) + " to help you.") if people else \
+        "Nobody is set up to take questions from direct messages yet; please ask in your team's channel."
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
 def escalation_resolved(resolver: str) -> dict:
     text = f"Resolved by <@{resolver}>."
     return {"text": text, "blocks": [

@@ -73,10 +73,30 @@ class FeedbackHandler:
             progress.mark("posted")
             return
         policy = self.policies.for_channel(answer.channel, answer.channel_type)
+        if answer.channel_type == "im" or (channel or "").startswith("D"):
+            self._escalate_privately(answer, policy, channel, payload, progress)
+            return
         message = fb.escalation_message(policy.escalation_mentions, answer.asker_slack_id, payload["user"],
                                         answer.answer_id)
         ts = self.gateway.post(channel, message, thread_ts=payload.get("thread_ts"))
         self.feedback.answers.set_escalation_message(answer.answer_id, ts)
+        progress.mark("posted")
+
+    def _escalate_privately(self, answer, policy, channel: str, payload: dict, progress) -> None:
+        """A DM: its thread reaches nobody else, so each escalation person gets a DM of their own
+        with the asker's question (not the answer: it was made for the asker's eyes)."""
+        first_ts = None
+        for user in policy.escalation_users:
+            if progress.done(f"called:{user}"):
+                continue
+            dm = self.gateway.open_dm(user)
+            ts = self.gateway.post(dm, fb.private_escalation(answer.asker_slack_id or payload["user"],
+                                                             answer.question, answer.answer_id))
+            first_ts = first_ts or ts
+            progress.mark(f"called:{user}")
+        if first_ts:
+            self.feedback.answers.set_escalation_message(answer.answer_id, first_ts)
+        self.gateway.post(channel, fb.escalated_to(list(policy.escalation_users)), thread_ts=payload.get("thread_ts"))
         progress.mark("posted")
 
     def _resolve(self, payload: dict) -> None:

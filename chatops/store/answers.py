@@ -39,6 +39,7 @@ class AnswerRow:
     asker_slack_id: str | None
     mode: str
     route: str | None
+    question: str
     cited: list[Any]
     audience_members: list[str] | None
     escalated_at: datetime | None
@@ -70,7 +71,8 @@ class Answers:
         return AnswerRow(
             id=row["id"], answer_id=row["answer_id"], at=row["at"], channel=row["channel"],
             channel_type=row["channel_type"],
-            asker_slack_id=row["asker_slack_id"], mode=row["mode"], route=row["route"], cited=row["cited"] or [],
+            asker_slack_id=row["asker_slack_id"], mode=row["mode"], route=row["route"], question=row["question"],
+            cited=row["cited"] or [],
             audience_members=row["audience_members"], escalated_at=row["escalated_at"],
             escalated_by=row["escalated_by"], escalation_ts=row["escalation_ts"], resolved_at=row["resolved_at"],
             resolved_by=row["resolved_by"])
