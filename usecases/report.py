@@ -92,7 +92,8 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
         modes[mode] += 1
         day = row["at"].date().isoformat()
         d = days.setdefault(day, {"date": day, "answered": 0, "no-evidence": 0, "refused": 0, "greeting": 0,
-                                  "helpful": 0, "not_helpful": 0, "cost": defaultdict(float), "questions": 0})
+                                  "helpful": 0, "not_helpful": 0, "cost": defaultdict(float), "questions": 0,
+                                  "tokens": 0})
         d[_outcome(mode)] = d.get(_outcome(mode), 0) + 1
         if mode != "greeting":
             d["questions"] += 1
@@ -105,6 +106,7 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
             answers += 1
             report.input_tokens += row.get("prompt_tokens") or 0
             report.output_tokens += row.get("completion_tokens") or 0
+            d["tokens"] += (row.get("prompt_tokens") or 0) + (row.get("completion_tokens") or 0)
             if row.get("cost") is not None:
                 report.cost += row["cost"]
                 d["cost"][row.get("route") or "none"] += row["cost"]
@@ -179,7 +181,7 @@ def as_text(r: Report) -> str:
              f"Questions        {r.questions}  (and {r.greetings} greetings)",
              f"  answered       {pct(r.answered_rate)}   no evidence {pct(r.no_evidence_rate)}   "
              f"refused {pct(r.refused_rate)}",
-             f"  by mode        " + ", ".join(f"{m} {n}" for m, n in r.by_mode.items()),
+             "  by mode        " + ", ".join(f"{m} {n}" for m, n in r.by_mode.items()),
              f"Feedback         👍 {r.helpful}  👎 {r.not_helpful}  on {pct(r.feedback_rate)} of answers",
              f"Escalations      {r.escalations} ({r.escalations_open} open)",
              f"Cache hit ratio  {pct(r.cache_hit_ratio)}",
@@ -196,10 +198,10 @@ def as_text(r: Report) -> str:
         lines += [f"  {route:<20} 👍 {c.get('helpful', 0)}  👎 {c.get('not_helpful', 0)}"
                   for route, c in r.not_helpful_by_route.items()]
     if r.per_day:
-        lines += ["", "Per day          questions answered no-evidence refused  cost"]
+        lines += ["", "Per day          questions answered no-evidence refused   tokens    cost"]
         for d in r.per_day:
             lines.append(f"  {d['date']}     {d['questions']:>9} {d['answered']:>8} {d['no-evidence']:>11} "
-                         f"{d['refused']:>7}  {sum(d['cost'].values()):.4f}")
+                         f"{d['refused']:>7} {d['tokens']:>8}  {sum(d['cost'].values()):.4f}")
     if r.top_unanswered:
         lines += ["", "Top unanswered questions"]
         lines += [f"  {e['count']:>3} × {e['question'][:100]}" for e in r.top_unanswered]

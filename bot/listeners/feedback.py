@@ -7,11 +7,11 @@ three seconds); the vote is queued before the form opens, so skipping the form l
 
 from __future__ import annotations
 
-import json
 import logging
 
 from bot import feedback_blocks as fb
 from bot.listeners.enqueue import enqueue_once
+from bot.listeners.views import metadata
 from chatops import metrics
 from chatops.logs import correlated
 from chatops.tasks import FEEDBACK
@@ -71,11 +71,7 @@ def register(app, *, state, dispatch) -> None:
     @app.view(fb.FEEDBACK_MODAL)
     def on_reason(ack, body, view):
         with correlated(None) as cid:
-            try:
-                meta = json.loads(view.get("private_metadata") or "{}")
-            except (TypeError, ValueError):
-                meta = {}
-            meta = meta if isinstance(meta, dict) else {}
+            meta = metadata(view)
             reason = fb.reason_from((view.get("state") or {}).get("values") or {})
             user = (body.get("user") or {}).get("id")
             if reason and isinstance(meta.get("answer_id"), str):

@@ -8,10 +8,10 @@ by compare-and-set in the database.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from bot.listeners.enqueue import enqueue_once
+from bot.listeners.views import metadata
 from bot.proposal_blocks import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, reject_modal
 from chatops.logs import correlated
 from chatops.tasks import DECISION
@@ -46,11 +46,7 @@ def register(app, *, state, dispatch) -> None:
     @app.view(REJECT_MODAL)
     def on_reject_submitted(ack, body, view):
         with correlated(None) as cid:
-            try:
-                meta = json.loads(view.get("private_metadata") or "{}")
-            except (TypeError, ValueError):
-                meta = {}
-            meta = meta if isinstance(meta, dict) else {}
+            meta = metadata(view)
             values = (view.get("state") or {}).get("values") or {}
             reason = ((values.get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}).get("value")
             user = (body.get("user") or {}).get("id")

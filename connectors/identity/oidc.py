@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import quote
@@ -97,8 +98,14 @@ class EntraSignIn:
     def start(self, redirect_uri: str) -> dict:
         """msal's auth-code flow: ``flow["auth_uri"]`` is where the browser goes; keep the whole
         dict on the server until the callback."""
+        app = self._app()
         try:
-            return self._app().initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri)
+            with warnings.catch_warnings():
+                # msal recommends response_mode=form_post; the code comes back in the query instead,
+                # where a SameSite=Lax cookie comes with it. The code is useless without the PKCE
+                # verifier and the app's credential, both on the server.
+                warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+                return app.initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri)
         except (requests.RequestException, ValueError) as exc:
             raise SignInFailed(f"could not start signing in ({type(exc).__name__})") from None
 

@@ -18,15 +18,32 @@ group's ``members`` list of user ids) and ``GET /v1.0/groups/{id}/owners``
 (paged like the group listing). An owner is a dict of its directory object:
 ``{"id", "mail", "userPrincipalName"}`` and optionally ``"@odata.type"``
 (default ``#microsoft.graph.user``).
+
+Signing people in (OpenID Connect, the authorisation-code flow with PKCE, as msal's
+``initiate_auth_code_flow`` / ``acquire_token_by_auth_code_flow`` run it for the operator
+console): ``GET /<tenant>/oauth2/v2.0/authorize`` shows an account picker (an HTML page with a
+link per user; ``login_hint`` or ``sign_in_as`` skips it) and sends the browser back to
+``redirect_uri`` with a one-time ``code`` and the ``state``; the token endpoint's
+``authorization_code`` grant checks the app's secret (or certificate), the redirect URI and the
+PKCE ``code_verifier`` against the S256 ``code_challenge``, and answers with an ``id_token`` (RS256,
+the key at ``/<tenant>/discovery/v2.0/keys``) whose claims are aud, iss, tid, oid, sub,
+preferred_username, name, nonce (as the authorize request sent it), iat, nbf, exp and ``groups``
+(the user's group ids). A user with ``"overage": True`` gets ``_claim_names.groups`` instead of
+``groups``, as Entra does past 200 groups. The browser reaches it only with ``direct=True`` (and
+``tls`` set: msal takes https authorities only).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import html
 import itertools
 import json
 import re
+import secrets
+import time
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import requests
@@ -72,6 +89,12 @@ class FakeEntra(LoopbackServer):
         self._tokens: set[str] = set()
         self._token_numbers = itertools.count(1)
         self._throttle: list[tuple[int, int, str | None]] = []
+        # Signing in: codes handed out by /authorize (one use each), who the next sign-in is without
+        # the account picker, and the key id tokens are signed with (made on first use).
+        self._codes: dict[str, dict] = {}
+        self.sign_in_as: str | None = None
+        self.sign_ins: list[str] = []
+        self._signing_key = None
 
     def throttle_next(self, count: int, retry_after: int = 0, status: int = 429, *,
                       match: str | None = None) -> None:
@@ -155,7 +178,14 @@ class FakeEntra(LoopbackServer):
                 "tenant_region_scope": "EU",
             })
         if path == f"/{self.tenant_id}/oauth2/v2.0/token" and request.method == "POST":
-            return self._token(request.form())
+            form = request.form()
+            if form.get("grant_type") == "authorization_code":
+                return self._redeem(form)
+            return self._token(form)
+        if path == f"/{self.tenant_id}/oauth2/v2.0/authorize" and request.method == "GET":
+            return self._authorize(request)
+        if path == f"/{self.tenant_id}/discovery/v2.0/keys":
+            return Reply(200, {"keys": [self._jwk()]})
         if path.endswith("/.well-known/openid-configuration") or path.endswith("/token"):
             return Reply(400, {"error": "invalid_tenant",
                                "error_description": "AADSTS90002: Tenant not found."})
@@ -193,6 +223,102 @@ class FakeEntra(LoopbackServer):
             self._token_info[token] = (audience, method)
         return Reply(200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600,
                            "access_token": token})
+
+    # -- signing people in (authorisation code + PKCE) -------------------------------------
+
+    def _authorize(self, request: Request) -> Reply:
+        q = request.query
+        if q.get("client_id") != self.client_id:
+            return Reply(400, "AADSTS700016: Application not found in the directory.")
+        if q.get("response_type") != "code" or not q.get("redirect_uri") or "openid" not in q.get("scope", "").split():
+            return Reply(400, "AADSTS900144: the request needs response_type=code, a redirect_uri and the openid scope.")
+        if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+            return Reply(400, "AADSTS50148: PKCE with S256 is required.")
+        who = q.get("login_as") or q.get("login_hint") or self.sign_in_as
+        if not who:
+            return self._account_picker(request)
+        if who.lower() not in {e.lower() for e in self.users}:
+            return Reply(400, f"AADSTS50034: no account {who} in this directory.")
+        code = secrets.token_urlsafe(24)
+        email = next(e for e in self.users if e.lower() == who.lower())
+        with self.lock:
+            self._codes[code] = {"email": email, "redirect_uri": q["redirect_uri"], "challenge": q["code_challenge"],
+                                 "nonce": q.get("nonce"), "client_id": q["client_id"]}
+        back = {"code": code, "state": q.get("state", ""), "session_state": "fake-session"}
+        sep = "&" if "?" in q["redirect_uri"] else "?"
+        return Reply(302, b"", {"Location": f"{q['redirect_uri']}{sep}{urlencode(back)}"})
+
+    def _account_picker(self, request: Request) -> Reply:
+        rows = []
+        for email, user in self.users.items():
+            query = urlencode({**request.query, "login_as": email})
+            rows.append(f'<li><a class="account" href="?{html.escape(query)}">{html.escape(email)}</a> '
+                        f"{html.escape(user.get('displayName') or '')}</li>")
+        page = ("<!doctype html><html><head><title>Sign in to your account</title></head><body>"
+                f"<h1>Pick an account</h1><ul>{''.join(rows)}</ul></body></html>")
+        return Reply(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+
+    def _redeem(self, form: dict[str, str]) -> Reply:
+        with self.lock:
+            self.token_requests += 1
+            grant = self._codes.pop(form.get("code", ""), None)
+        if form.get("client_id") != self.client_id:
+            return Reply(400, {"error": "unauthorized_client"})
+        if "client_assertion" in form:
+            if self._check_assertion(form) is None:
+                return Reply(401, {"error": "invalid_client"})
+        elif form.get("client_secret") != self.client_secret:
+            return Reply(401, {"error": "invalid_client",
+                               "error_description": "AADSTS7000215: Invalid client secret provided."})
+        if grant is None:
+            return Reply(400, {"error": "invalid_grant",
+                               "error_description": "AADSTS70008: The provided authorization code is expired or used."})
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return Reply(400, {"error": "invalid_grant", "error_description": "AADSTS50011: redirect URI mismatch."})
+        verifier = form.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not verifier or challenge != grant["challenge"]:
+            return Reply(400, {"error": "invalid_grant",
+                               "error_description": "AADSTS501481: The Code_Verifier does not match the code_challenge."})
+        user = self.users[grant["email"]]
+        now = int(time.time())
+        claims = {"aud": self.client_id, "iss": f"{self.login_base}/{self.tenant_id}/v2.0", "tid": self.tenant_id,
+                  "oid": user["id"], "sub": f"sub-{user['id']}", "preferred_username": user.get("upn", grant["email"]),
+                  "name": user.get("displayName"), "iat": now, "nbf": now, "exp": now + 3600, "ver": "2.0"}
+        if grant["nonce"] is not None:
+            claims["nonce"] = grant["nonce"]
+        if user.get("overage"):
+            claims["_claim_names"] = {"groups": "src1"}
+            claims["_claim_sources"] = {"src1": {"endpoint": f"{self.graph_base}/v1.0/users/{user['id']}/getMemberObjects"}}
+        else:
+            claims["groups"] = [g["id"] for g in user.get("groups", [])]
+        token = f"fake-user-token-{next(self._token_numbers)}"
+        with self.lock:
+            self._tokens.add(token)
+            self._token_info[token] = (GRAPH, "user")
+            self.sign_ins.append(grant["email"])
+        client_info = base64.urlsafe_b64encode(json.dumps({"uid": user["id"], "utid": self.tenant_id}).encode())
+        return Reply(200, {"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "scope": form.get("scope", ""),
+                           "access_token": token, "id_token": self._sign(claims),
+                           "client_info": client_info.rstrip(b"=").decode()})
+
+    def _key(self):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        with self.lock:
+            if self._signing_key is None:
+                self._signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._signing_key
+
+    def _sign(self, claims: dict) -> str:
+        import jwt
+
+        return jwt.encode(claims, self._key(), algorithm="RS256", headers={"kid": "fake-entra-1"})
+
+    def _jwk(self) -> dict:
+        from jwt.algorithms import RSAAlgorithm
+
+        return {**json.loads(RSAAlgorithm.to_jwk(self._key().public_key())), "kid": "fake-entra-1", "use": "sig"}
 
     def _check_assertion(self, form: dict[str, str]) -> str | None:
         """A certificate's client assertion (RFC 7523), as msal signs it: "certificate" if valid."""

@@ -63,6 +63,7 @@ def test_rates_tokens_cost_cache_and_escalations():
     assert r.latency_ms["generation"]["p95"] == 1100.0 and r.latency_ms["total"]["p50"] == 1000.0
     assert [d["date"] for d in r.per_day] == ["2026-11-20", "2026-11-21"]
     assert r.per_day[0]["answered"] == 3 and r.per_day[1]["no-evidence"] == 2 and r.per_day[0]["cost"] == {"big": 0.006}
+    assert r.per_day[0]["tokens"] == 460 and r.per_day[1]["tokens"] == 0
     text = as_text(r)
     assert "answered       50.0%" in text and "where is the vpn guide" in text.lower() and "DOC/X.MD" in text
 
