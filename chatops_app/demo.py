@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import shutil
 import sys
@@ -223,7 +224,10 @@ def run_demo() -> None:
         for rel, why in report.skipped:
             out.line(f"skipped {rel}: {why}", indent="  ")
 
-        pipeline = container.pipeline(with_slack=False)
+        # Through the same use case as `chatops ask`: each question is recorded in the audit trail,
+        # so the operator console (`make demo` prints its sign-in link) has something to show.
+        answering = container.answering_without_slack()
+        recorded_as = {"channel": "demo", "channel_type": "cli"}
         for n, scenario in enumerate(SCENARIOS, 1):
             out.section(f"{n}. {scenario.title}")
             out.line(f'Question: "{scenario.question}"')
@@ -231,9 +235,11 @@ def run_demo() -> None:
             for ask in scenario.asks:
                 print()
                 out.line(f"▶ Asked by {_who(directory, ask.email)}")
+                question = Question(text=scenario.question, asker_email=ask.email)
                 try:
-                    answer, _ = pipeline.ask(Question(text=scenario.question, asker_email=ask.email))
+                    answer, timings = answering.ask(question)
                 except Refusal as refusal:
+                    answering.record(question, None, **recorded_as)
                     out.line(f"Refused: {refusal}", indent="    ")
                     if ask.refused:
                         out.line("✓ refused, as expected: unknown people get nothing, not even "
@@ -242,6 +248,8 @@ def run_demo() -> None:
                         failures.append(f"{ask.email} was refused: {scenario.question}")
                         out.line("✗ UNEXPECTED refusal", indent="    ")
                     continue
+                answering.record(question, answer, stages=timings.stages(), answer_id=secrets.token_hex(8),
+                                 **recorded_as)
                 if ask.refused:
                     failures.append(f"{ask.email} should have been refused: {scenario.question}")
                 standard_note = answer.mode == "extractive" and not llm
