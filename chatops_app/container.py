@@ -370,9 +370,11 @@ class Container:
         queue_depths(self.redis, (s.queue_name, s.ingest_queue))
 
     def refresh_worker_metrics(self) -> None:
-        """Gauges read when a worker is scraped: queue depth and the index's size."""
+        """Gauges read when a worker is scraped: queue depth, the index's size, the sources' freshness."""
         self.refresh_web_metrics()
         metrics.INDEX_POINTS.set(self.index.count())
+        if self.sources:
+            self.withheld()   # sets each source's ACL age and staleness (read at most every 10 s)
 
     # -- the operator console (/admin) ----------------------------------------------------
 
