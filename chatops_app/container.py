@@ -372,7 +372,10 @@ class Container:
     def refresh_worker_metrics(self) -> None:
         """Gauges read when a worker is scraped: queue depth, the index's size, the sources' freshness."""
         self.refresh_web_metrics()
-        metrics.INDEX_POINTS.set(self.index.count())
+        if not self.engine.embedded or "index" in self._built:
+            # an embedded index is opened by the process that answers (a pool process, with prefork):
+            # never here only for this; that process set the gauge when it opened it (warm_up)
+            metrics.INDEX_POINTS.set(self.index.count())
         if self.sources:
             self.withheld()   # sets each source's ACL age and staleness (read at most every 10 s)
 
@@ -496,7 +499,7 @@ class Container:
     def warm_up(self) -> None:
         """Load the model and open the index before the first question, not during it."""
         self.embedder  # noqa: B018
-        self.index  # noqa: B018
+        metrics.INDEX_POINTS.set(self.index.count())
         self.question_handler  # noqa: B018 - and everything a question needs
 
     # -- lifecycle -----------------------------------------------------------------------
