@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from chatops.store.models import Feedback, Question
 from chatops.store.store import Store, _masked
@@ -89,14 +90,16 @@ class Answers:
         at = at or _now()
         counted = answer.in_audience(voter)
         reason = _masked(reason.strip()[:3000]) if (reason and counted and reason.strip()) else None
+        upsert = (postgresql.insert(_F) if self.store.dialect == "postgresql" else sqlite.insert(_F)).values(
+            answer_id=answer.answer_id, voter=voter, vote=vote, reason=reason, in_audience=counted, at=at)
+        # One statement: two clicks of one person at once leave one row (the later one). A vote
+        # again without a reason (the form's own vote) keeps the reason given with the same vote.
+        upsert = upsert.on_conflict_do_update(index_elements=[_F.c.answer_id, _F.c.voter], set_={
+            "vote": upsert.excluded.vote, "in_audience": upsert.excluded.in_audience, "at": upsert.excluded.at,
+            "reason": case((and_(upsert.excluded.reason.is_(None), _F.c.vote == upsert.excluded.vote), _F.c.reason),
+                           else_=upsert.excluded.reason)})
         with self.store._write() as conn:
-            key = and_(_F.c.answer_id == answer.answer_id, _F.c.voter == voter)
-            before = conn.execute(select(_F.c.vote, _F.c.reason).where(key)).mappings().first()
-            if before is not None and reason is None and before["vote"] == vote:
-                reason = before["reason"]
-            conn.execute(delete(_F).where(key))
-            conn.execute(insert(_F).values(answer_id=answer.answer_id, voter=voter, vote=vote, reason=reason,
-                                           in_audience=counted, at=at))
+            conn.execute(upsert)
             self.store._event(conn, "feedback", at=at, question_id=answer.id, actor_slack_id=voter,
                               detail={"answer_id": answer.answer_id, "vote": vote, "in_audience": counted,
                                       "with_reason": reason is not None})
