@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable
 
 from slack_bolt import App
@@ -11,10 +12,20 @@ from bot.errors import answer_error
 from bot.gateway import make_client
 from bot.listeners import actions, events, feedback, membership, proposals
 from bot.tenancy import only_ours
+from chatops import metrics
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
 
 Dispatch = Callable[[str, dict], None]
+
+
+def _timed_ack(next):  # noqa: A002 - Bolt passes the next middleware by this name
+    """Socket Mode's acknowledgement goes out when the listener returns (process_before_response)."""
+    started = time.perf_counter()
+    try:
+        return next()
+    finally:
+        metrics.ACK_SECONDS.observe(time.perf_counter() - started)
 
 
 def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mode: bool = False,
@@ -38,6 +49,8 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
         logging.getLogger(__name__).warning(
             "SLACK_APP_ID is not set: requests are not checked against this app's id")
     app.error(answer_error)
+    if socket_mode:
+        app.middleware(_timed_ack)     # over HTTP bot/web.py times the whole request instead
     app.middleware(only_ours(app_id=settings.slack_app_id, team_ids=settings.slack_team_ids))
     events.register(app, state=state, dispatch=dispatch, rate=rate)
     membership.register(app, state=state)

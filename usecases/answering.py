@@ -30,13 +30,15 @@ class Answering:
     def record(self, q: Question, answer: Answer | None, *, correlation_id: str | None = None,
                team: str | None = None, latency_ms: float | None = None, channel: str | None = None,
                channel_type: str | None = None, answer_id: str | None = None,
-               stages: dict[str, float] | None = None) -> int | None:
+               stages: dict[str, float] | None = None, thread_ts: str | None = None) -> int | None:
         """One audit row for the question (``answer`` None: refused), with what is known about the
         answer (its id, route, stage timings in ms, tokens, cost, ...). A failed write is logged
         loudly and does not undo what the person was already told."""
         facts = {} if answer is None else answer_facts(answer)
         if answer_id:
             facts["answer_id"] = answer_id
+        if thread_ts:
+            facts["thread_ts"] = thread_ts
         if stages:
             facts["stages"] = {k: round(v, 2) for k, v in stages.items()}
         try:

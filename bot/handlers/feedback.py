@@ -66,10 +66,12 @@ class FeedbackHandler:
         if answer is None or progress.done("posted"):
             return
         channel = payload.get("channel") or answer.channel
+        # the thread the question was asked in, as recorded (a click on an ephemeral answer names none)
+        thread = answer.thread_ts or payload.get("thread_ts")
         if not new:
             self.gateway.post_ephemeral(channel, payload["user"], {
                 "text": "Someone has already asked for a human on this question; they have been called."},
-                thread_ts=payload.get("thread_ts"))
+                thread_ts=thread)
             progress.mark("posted")
             return
         policy = self.policies.for_channel(answer.channel, answer.channel_type)
@@ -78,7 +80,7 @@ class FeedbackHandler:
             return
         message = fb.escalation_message(policy.escalation_mentions, answer.asker_slack_id, payload["user"],
                                         answer.answer_id)
-        ts = self.gateway.post(channel, message, thread_ts=payload.get("thread_ts"))
+        ts = self.gateway.post(channel, message, thread_ts=thread)
         self.feedback.answers.set_escalation_message(answer.answer_id, ts)
         progress.mark("posted")
 

@@ -194,7 +194,7 @@ class QuestionHandler:
             progress.mark("posted")
         if not progress.done("recorded"):
             self.answering.record(q, answer, latency_ms=(time.perf_counter() - started) * 1000, answer_id=answer_id,
-                                  stages=progress.get_json("stages") or stages, **meta)
+                                  stages=progress.get_json("stages") or stages, thread_ts=thread_ts, **meta)
             progress.mark("recorded")
         if answer.private_note and not progress.done("private_note"):
             gateway.post_ephemeral(channel, payload["user"], blocks.note_message(answer.private_note),

@@ -37,6 +37,7 @@ class AnswerRow:
     at: datetime
     channel: str | None
     channel_type: str | None
+    thread_ts: str | None
     asker_slack_id: str | None
     mode: str
     route: str | None
@@ -71,7 +72,7 @@ class Answers:
             return None
         return AnswerRow(
             id=row["id"], answer_id=row["answer_id"], at=row["at"], channel=row["channel"],
-            channel_type=row["channel_type"],
+            channel_type=row["channel_type"], thread_ts=row["thread_ts"],
             asker_slack_id=row["asker_slack_id"], mode=row["mode"], route=row["route"], question=row["question"],
             cited=row["cited"] or [],
             audience_members=row["audience_members"], escalated_at=row["escalated_at"],

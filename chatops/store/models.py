@@ -78,6 +78,7 @@ class Question(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float)
     # The answer's public id: what its Slack buttons carry (nothing else about it is in them).
     answer_id: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))       # the Slack thread it was asked in
     route: Mapped[str | None] = mapped_column(String(100))         # the model that wrote it
     stages: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))   # {stage: ms}
     top_similarity: Mapped[float | None] = mapped_column(Float)

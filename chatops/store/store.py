@@ -77,7 +77,7 @@ QUESTION_MODES = frozenset({"llm", "extractive", "cached", "greeting", "no-evide
 
 #: What is known about an answer besides the question (``record_question(facts=...)``).
 ANSWER_FACTS = frozenset({
-    "answer_id", "route", "stages", "top_similarity", "sources_count", "citations_kept", "citations_dropped",
+    "answer_id", "thread_ts", "route", "stages", "top_similarity", "sources_count", "citations_kept", "citations_dropped",
     "prompt_tokens", "completion_tokens", "cost", "answer", "retrieved", "audience_members"})
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -555,3 +555,15 @@ def test_needs_a_human_from_a_dm_calls_the_escalation_people_by_dm_without_the_a
           {"ts": question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])["escalation_ts"], "blocks": []})
     run_queued(w)
     assert question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])["resolved_by"] == ONCALL
+
+
+def test_needs_a_human_on_an_ephemeral_answer_posts_in_the_questions_thread(world):
+    w = world
+    w["slack"].reset()
+    event = mention(w, "CQUIET", BEN, "how do I submit expenses?")
+    run_queued(w)
+    answer = w["slack"].wait_for("chat.postEphemeral", lambda p: p.get("user") == BEN and buttons(p))
+    click(w, BEN, "CQUIET", buttons(answer)[fb.ESCALATE_ACTION])        # Slack sends no message for these
+    run_queued(w)
+    call = w["slack"].wait_for("chat.postMessage", lambda p: f"<@{ONCALL}>" in (p.get("text") or ""))
+    assert call["channel"] == "CQUIET" and call["thread_ts"] == event["ts"]

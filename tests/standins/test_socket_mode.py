@@ -74,6 +74,9 @@ def test_socket_mode_enqueues_a_mention_and_acknowledges_the_envelope():
                "text": "<@UBOT> where is the VPN guide?", "ts": ts}
     socket_server = FakeSocketMode([envelope(mention, "env-1"), envelope(mention, "env-2")])  # + a redelivery
     queued: list[tuple[str, dict]] = []
+    from prometheus_client import REGISTRY
+
+    acks_before = REGISTRY.get_sample_value("chatops_slack_ack_duration_seconds_count") or 0
     with FakeSlack(bot_user_id="UBOT") as slack:
         slack.socket_url = socket_server.url
         settings = Settings.load(SLACK_BOT_TOKEN="xoxb-socket", SLACK_APP_TOKEN="xapp-socket",
@@ -96,3 +99,4 @@ def test_socket_mode_enqueues_a_mention_and_acknowledges_the_envelope():
     assert [kind for kind, _ in queued] == ["question"]  # the second delivery was a duplicate
     assert queued[0][1]["text"] == "where is the VPN guide?" and queued[0][1]["thread_ts"] == ts
     assert slack.calls_to("apps.connections.open")
+    assert REGISTRY.get_sample_value("chatops_slack_ack_duration_seconds_count") - acks_before == 2

@@ -28,6 +28,7 @@ def _columns() -> tuple[sa.Column, ...]:
     """Fresh Column objects each time (a Column belongs to one table once added)."""
     return (
         sa.Column("answer_id", sa.String(32), nullable=True),
+        sa.Column("thread_ts", sa.String(32), nullable=True),
         sa.Column("route", sa.String(100), nullable=True),
         sa.Column("stages", sa.JSON(), nullable=True),
         sa.Column("top_similarity", sa.Float(), nullable=True),
