@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 from chatops.errors import ConfigError
 
@@ -37,10 +37,10 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 class Escalation(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "populate_by_name": True}
 
     users: list[str] = Field(default_factory=list)     # Slack user ids
-    usergroup: str | None = None                        # a Slack user group id (S...)
+    usergroup: str | None = Field(default=None, validation_alias=AliasChoices("usergroup", "group"))  # S...
 
 
 class ChannelConfig(BaseModel):
@@ -54,6 +54,21 @@ class ChannelConfig(BaseModel):
     escalation: Escalation | None = None
     actions: bool | None = None
     enabled: bool | None = None
+    disabled: bool | None = None          # the same switch, said the other way round
+
+    @field_validator("respond", mode="before")
+    @classmethod
+    def _respond_words(cls, value):
+        """``threads`` reads as ``mentions_and_threads``; ``mentions_only`` as ``mentions``."""
+        return {"threads": "mentions_and_threads", "mentions_only": "mentions"}.get(value, value)
+
+    @model_validator(mode="after")
+    def _one_switch(self) -> "ChannelConfig":
+        if self.disabled is not None:
+            if self.enabled is not None and self.enabled == self.disabled:
+                raise ValueError("enabled and disabled say opposite things")
+            self.enabled, self.disabled = not self.disabled, None
+        return self
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
 Period = Literal["hour", "day", "week", "month"]
 SCOPES = ("person", "channel", "overall")
@@ -76,14 +76,23 @@ class PriceTable:
         return total
 
 
+_PERIODS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
+
+
 class Limit(BaseModel):
     """A limit on tokens or on money (or both: whichever is reached first) in one period."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "populate_by_name": True}
 
     tokens: int | None = Field(default=None, gt=0)
-    cost: float | None = Field(default=None, gt=0)
+    cost: float | None = Field(default=None, gt=0, validation_alias=AliasChoices("cost", "money"))
     period: Period = "day"
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period_word(cls, value):
+        """``daily`` reads as ``day`` (and hourly, weekly, monthly likewise)."""
+        return _PERIODS.get(value, value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _something(self) -> "Limit":
@@ -93,11 +102,11 @@ class Limit(BaseModel):
 
 
 class Budgets(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "populate_by_name": True}
 
-    person: Limit | None = None
-    channel: Limit | None = None
-    overall: Limit | None = None
+    person: Limit | None = Field(default=None, validation_alias=AliasChoices("person", "per_person"))
+    channel: Limit | None = Field(default=None, validation_alias=AliasChoices("channel", "per_channel"))
+    overall: Limit | None = Field(default=None, validation_alias=AliasChoices("overall", "global"))
     questions_per_minute: int | None = Field(default=None, gt=0)
 
     def limits(self) -> dict[str, Limit]:
