@@ -170,8 +170,8 @@ class Pipeline:
             hits = self._relevant(found)
             hidden = 0
             if not q.is_private:
-                own = self._relevant(retriever.search(query, Audience.of(asker).withholding(withheld),
-                                                      limit=self.top_k))
+                mine = Audience.of(asker).withholding(withheld).limited_to(q.sources)   # the channel's sources
+                own = self._relevant(retriever.search(query, mine, limit=self.top_k))
                 hidden = len({h.chunk.doc_id for h in own if not audience.may_use(h.chunk.acl, h.chunk.source)})
             span.set_attribute("chatops.retrieval.hits", len(hits))
         t.retrieval_ms = (time.perf_counter() - start) * 1000

@@ -567,3 +567,18 @@ def test_needs_a_human_on_an_ephemeral_answer_posts_in_the_questions_thread(worl
     run_queued(w)
     call = w["slack"].wait_for("chat.postMessage", lambda p: f"<@{ONCALL}>" in (p.get("text") or ""))
     assert call["channel"] == "CQUIET" and call["thread_ts"] == event["ts"]
+
+
+def test_a_channel_limited_to_some_sources_draws_only_on_them(world):
+    w = world
+    (w["root"] / "other").mkdir()
+    w["build"]({"sources": [{"name": "library", "kind": "filesystem", "path": str(w["root"] / "corpus")},
+                            {"name": "other", "kind": "filesystem", "path": str(w["root"] / "other")}],
+                "channels": {"default": {"escalation": {"users": [ONCALL]}},
+                             "CSRE": {"sources": ["other"]}, "COPS": {"sources": ["library"]}}},
+               CHATOPS_CACHE_TTL="0")
+    _, limited = ask(w, "CSRE", ANA, "how many vacation days do we get?")
+    assert "couldn't find" in text_of(limited) and "vacation.md" not in text_of(limited)
+    assert not w["slack"].calls_to("chat.postEphemeral")      # nothing "only you may see" from elsewhere
+    _, allowed = ask(w, "COPS", ANA, "how many vacation days do we get?")
+    assert "handbook/vacation.md" in text_of(allowed)
