@@ -123,6 +123,11 @@ def escalation_resolved(resolver: str) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": f":white_check_mark: {text}"}}]}
 
 
+def not_on_record() -> dict:
+    text = "I couldn't find that answer in my records any more, so your vote was not counted."
+    return {"text": text, "blocks": [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]}
+
+
 def not_yours_to_resolve() -> dict:
     text = "Only the person who asked or the people called for this question can mark it resolved."
     return {"text": text, "blocks": [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]}

@@ -53,7 +53,13 @@ class FeedbackHandler:
         voted = self.feedback.vote(payload.get("answer_id"), payload.get("user"), payload.get("vote", ""),
                                    reason=payload.get("reason"))
         progress = self.progress_for(FEEDBACK, payload)
-        if voted.answer is None or payload.get("reason") is not None or progress.done("thanked"):
+        if payload.get("reason") is not None or progress.done("thanked"):
+            return
+        if voted.answer is None:
+            if payload.get("channel"):      # never silent: the vote was not counted, say so
+                self.gateway.post_ephemeral(payload["channel"], payload["user"], fb.not_on_record(),
+                                            thread_ts=payload.get("thread_ts"))
+            progress.mark("thanked")
             return
         if payload.get("vote") == "helpful" and payload.get("channel"):
             self.gateway.post_ephemeral(payload["channel"], payload["user"], fb.thanks("helpful"),

@@ -217,10 +217,11 @@ def test_a_click_from_outside_the_audience_counts_the_vote_and_keeps_nothing_els
     (vote,) = w["container"].answers.votes(answer_id)
     assert vote["voter"] == HR and vote["vote"] == "not_helpful"
     assert vote["in_audience"] is False and vote["reason"] is None
-    # a made-up answer id records nothing
+    # a made-up answer id records nothing, and the clicker is told
     click(w, HR, "COPS", {**ids[fb.HELPFUL_ACTION], "value": "0" * 16})
     run_queued(w)
     assert w["container"].answers.votes("0" * 16) == []
+    w["slack"].wait_for("chat.postEphemeral", lambda p: p.get("user") == HR and "not counted" in p["text"])
 
 
 def test_needs_a_human_calls_the_channels_escalation_group_and_resolved_closes_it(world):
