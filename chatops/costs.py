@@ -65,15 +65,16 @@ class PriceTable:
         return ((input_tokens or 0) * price.input_per_1k + (output_tokens or 0) * price.output_per_1k) / 1000
 
 
-    def cost_of(self, usage: dict[str, list[int]]) -> float | None:
-        """The cost of ``{model: [input, output]}``: 0 for no model call, None when a model is not priced."""
-        total = 0.0
-        for model, (inp, out) in usage.items():
-            cost = self.cost(model, inp, out)
+    def costs(self, usage: dict[str, list[int]]) -> dict[str, float] | None:
+        """The cost of ``{model: [input, output]}`` per model: {} for no model call, None when a model
+        is not priced."""
+        out: dict[str, float] = {}
+        for model, (inp, outp) in usage.items():
+            cost = self.cost(model, inp, outp)
             if cost is None:
                 return None
-            total += cost
-        return total
+            out[model] = cost
+        return out
 
 
 _PERIODS = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}

@@ -91,7 +91,8 @@ class Answer:
     retrieved: list[dict] = field(default_factory=list)
     # For the asker alone (an ephemeral note): e.g. over a budget, and when it resets.
     private_note: str = ""
-    cost: float | None = None      # what the model calls cost (the price table); None: not priced
+    # what each model's calls cost (the price table): {} no model call, None a model without a price
+    costs: dict[str, float] | None = None
     # The documents the answer rests on, as indexed: [source, doc_id, doc_hash] (the cache re-checks them).
     basis: list[list[str]] = field(default_factory=list)
 
@@ -110,6 +111,11 @@ class Answer:
         """Input and output tokens over every model call made for this answer."""
         return (sum(u[0] for u in self.usage.values()), sum(u[1] for u in self.usage.values()))
 
+    @property
+    def cost(self) -> float | None:
+        """What the answer cost in all (None: not priced)."""
+        return None if self.costs is None else sum(self.costs.values())
+
     def to_record(self) -> dict:
         """Everything about the answer, as JSON, to post it later without asking again."""
         asker = self.asker if isinstance(self.asker, Principal) else None
@@ -126,7 +132,7 @@ class Answer:
             "route": self.route, "usage": self.usage, "top_similarity": self.top_similarity,
             "sources_count": self.sources_count, "citations_dropped": self.citations_dropped,
             "retrieved": self.retrieved, "private_note": self.private_note, "basis": self.basis,
-            "cost": self.cost,
+            "costs": self.costs,
         }
 
     @classmethod
@@ -147,7 +153,7 @@ class Answer:
             top_similarity=data.get("top_similarity"), sources_count=int(data.get("sources_count") or 0),
             citations_dropped=int(data.get("citations_dropped") or 0), retrieved=list(data.get("retrieved") or []),
             private_note=data.get("private_note") or "", basis=[list(b) for b in data.get("basis") or []],
-            cost=data.get("cost"))
+            costs=data.get("costs"))
 
 
 def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]:

@@ -156,7 +156,7 @@ class Pipeline:
                 metrics.CACHE_LOOKUPS.labels(outcome="bypass").inc()
             t.cache_ms = (time.perf_counter() - start) * 1000
             if cached is not None:
-                cached.mode, cached.usage, cached.hidden_documents, cached.cost = "cached", {}, 0, 0.0
+                cached.mode, cached.usage, cached.hidden_documents, cached.costs = "cached", {}, 0, {}
                 return self._finish(q, cached, asker, audience, 0, t), t
 
         start = time.perf_counter()
@@ -196,7 +196,7 @@ class Pipeline:
         result.top_similarity = round(max(h.similarity for h in found), 4) if found else None
         result.retrieved = [{"doc_id": h.chunk.doc_id, "source": h.chunk.source, "title": h.chunk.title,
                              "score": round(h.similarity, 4)} for h in _best_per_document(found)]
-        result.cost = self.prices.cost_of(result.usage)
+        result.costs = self.prices.costs(result.usage)
         if self.budgets is not None:
             self.budgets.spend(asker.slack_user_id or asker.email, q.channel if not q.is_private else None,
                                sum(result.tokens), result.cost)

@@ -82,10 +82,9 @@ def count_answer(answer: Answer, stages: dict[str, float]) -> None:
     for model, (inp, out) in answer.usage.items():
         metrics.LLM_TOKENS.labels(model=model, direction="input").inc(inp)
         metrics.LLM_TOKENS.labels(model=model, direction="output").inc(out)
-    if answer.cost and len(answer.usage) == 1:
-        metrics.LLM_COST.labels(model=next(iter(answer.usage))).inc(answer.cost)
-    elif answer.cost:
-        metrics.LLM_COST.labels(model=answer.route or "mixed").inc(answer.cost)
+    for model, cost in (answer.costs or {}).items():
+        if cost:
+            metrics.LLM_COST.labels(model=model).inc(cost)
 
 
 def post_answer(gateway, channel: str, placeholder: str | None, thread_ts: str | None, answer: Answer,

@@ -16,8 +16,10 @@ def test_prices_match_dated_model_names_and_unknown_models_cost_unknown():
     assert table.cost("gpt-4o-mini-2024-07-18", 1000, 1000) == pytest.approx(0.00075)   # the longest prefix
     assert table.cost("gpt-4o", 2000, 500) == pytest.approx(0.01)
     assert table.cost("llama-3", 1000, 1000) is None and table.cost("gpt-4o", None, None) is None
-    assert table.cost_of({}) == 0.0
-    assert table.cost_of({"gpt-4o": [1000, 0], "llama-3": [1, 1]}) is None
+    assert table.costs({}) == {}
+    assert table.costs({"gpt-4o": [1000, 0], "llama-3": [1, 1]}) is None
+    assert table.costs({"gpt-4o": [1000, 0], "gpt-4o-mini": [0, 1000]}) == pytest.approx(
+        {"gpt-4o": 0.0025, "gpt-4o-mini": 0.0006})
 
 
 def test_budgets_take_the_documented_names_and_their_plain_synonyms():
