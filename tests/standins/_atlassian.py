@@ -2,10 +2,12 @@
 directory per site, as Atlassian keeps it), a clock tests can move, and scripted 429s.
 
 A stand-in mixes :class:`AtlassianSite` in before ``LoopbackServer`` and sets, in its
-``__init__``, ``users``, ``groups``, ``members``, ``clock``, ``_throttle`` and ``_lock``."""
+``__init__``, ``users``, ``groups``, ``members``, ``clock``, ``_throttle``, ``_lock``, and the
+service account's ``email`` and API ``token`` (HTTP basic authentication)."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +23,16 @@ class FakeUser:
 
 
 class AtlassianSite:
+    def _authenticated(self, header: str) -> bool:
+        """HTTP basic with the service account's email (any case) and API token."""
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return user.lower() == self.email.lower() and password == self.token
+
     # -- time and scripted faults ----------------------------------------------------------------
 
     def advance(self, minutes: float) -> None:

@@ -320,15 +320,6 @@ class FakeConfluence(AtlassianSite, LoopbackServer):
                     return Reply(400, _v2_error(400, "INVALID_REQUEST_PARAMETER", "Bad Request", str(exc)))
                 return Reply(400, _v1_error(400, str(exc), "Bad Request"))
 
-    def _authenticated(self, header: str) -> bool:
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return user.lower() == self.email.lower() and password == self.token
-
     def _too_many(self, retry_after: int) -> Reply:
         reset = (self.clock() + timedelta(seconds=retry_after)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
         return Reply(429, {"statusCode": 429, "message": "Rate limit exceeded."},

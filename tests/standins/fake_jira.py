@@ -519,15 +519,6 @@ class FakeJira(AtlassianSite, LoopbackServer):
             except ValueError as exc:   # JQL Jira refuses, a startAt that is no number, a page token not ours
                 return Reply(400, _error(str(exc)))
 
-    def _authenticated(self, header: str) -> bool:
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return user.lower() == self.email.lower() and password == self.token
-
     def _too_many(self, retry_after: int) -> Reply:
         reset = (self.clock() + timedelta(seconds=retry_after)).astimezone(_tz.utc).strftime("%Y-%m-%dT%H:%MZ")
         return Reply(429, _error("Rate limit exceeded."),
