@@ -98,19 +98,22 @@ class AnswerCache:
             return False
         return True
 
-    def still_valid(self, basis: Iterable[list[str]], audience: Audience) -> bool:
-        """Every document still indexed, with the same content, and visible to this audience."""
+    def still_valid(self, basis: Iterable[list[str]], audience: Audience | None) -> bool:
+        """Every document still indexed, with the same content, and visible to this audience (None:
+        content only)."""
         by_source: dict[str, dict[str, str]] = defaultdict(dict)
-        for source, doc_id, doc_hash in basis:
-            by_source[source][doc_id] = doc_hash
-        if not by_source:
-            return False
         try:
+            for source, doc_id, doc_hash in basis:
+                by_source[source][doc_id] = doc_hash
+            if not by_source:
+                return False
             for source, docs in by_source.items():
                 now = self.index.documents(source, sorted(docs))
                 for doc_id, doc_hash in docs.items():
                     state = now.get(doc_id)
-                    if state is None or state.doc_hash != doc_hash or not audience.may_use(state.acl, source):
+                    if state is None or state.doc_hash != doc_hash:
+                        return False
+                    if audience is not None and not audience.may_use(state.acl, source):
                         return False
         except Exception as exc:  # noqa: BLE001 - cannot confirm: not a hit
             log.warning("could not re-check a cached answer's documents", extra={"error": type(exc).__name__})
@@ -128,23 +131,13 @@ class AnswerCache:
                 continue
             try:
                 basis = json.loads(raw).get("basis") or []
-                fresh = self._same_content(basis)
-            except Exception:  # noqa: BLE001 - unreadable: drop it
-                fresh = False
+            except (ValueError, AttributeError):   # unreadable: dropped (an empty basis confirms nothing)
+                basis = []
+            fresh = self.still_valid(basis, None)
             if not fresh:
                 self._drop(key)
                 dropped += 1
         return checked, dropped
-
-    def _same_content(self, basis) -> bool:
-        by_source: dict[str, dict[str, str]] = defaultdict(dict)
-        for source, doc_id, doc_hash in basis:
-            by_source[source][doc_id] = doc_hash
-        for source, docs in by_source.items():
-            now = self.index.documents(source, sorted(docs))
-            if any(doc_id not in now or now[doc_id].doc_hash != h for doc_id, h in docs.items()):
-                return False
-        return bool(by_source)
 
     def _drop(self, key: str) -> None:
         try:
