@@ -55,13 +55,19 @@ class Feedback:
             log.info("question escalated to a human", extra={"mode": answer.mode, "route": answer.route})
         return answer, new
 
-    def resolve(self, answer_id: str | None, by: str | None, contacts: Iterable[str] = ()) -> str:
-        """"resolved", "not_allowed", "not_open" or "unknown"."""
-        answer = self.answers.get(answer_id) if answer_id and by else None
-        if answer is None:
+    def answer(self, answer_id: str | None) -> AnswerRow | None:
+        return self.answers.get(answer_id) if answer_id else None
+
+    @staticmethod
+    def may_resolve(answer: AnswerRow, by: str | None, contacts: Iterable[str] = ()) -> bool:
+        """The asker, whoever escalated, and the channel's escalation people may close it."""
+        return by is not None and by in {answer.asker_slack_id, answer.escalated_by, *contacts} - {None}
+
+    def resolve(self, answer: AnswerRow | None, by: str | None, contacts: Iterable[str] = ()) -> str:
+        """"resolved", "not_allowed", "not_open" or "unknown" (``answer`` None: no such answer)."""
+        if answer is None or not by:
             return "unknown"
-        allowed = {answer.asker_slack_id, answer.escalated_by, *contacts} - {None}
-        if by not in allowed:
+        if not self.may_resolve(answer, by, contacts):
             return "not_allowed"
         if not self.answers.resolve(answer, by):
             return "not_open"

@@ -108,17 +108,19 @@ class FeedbackHandler:
         progress.mark("posted")
 
     def _resolve(self, payload: dict) -> None:
-        answer = self.feedback.answers.get(payload.get("answer_id") or "")
+        answer = self.feedback.answer(payload.get("answer_id"))
+        user = payload.get("user")
         contacts: list[str] = []
         if answer is not None:
             policy = self.policies.for_channel(answer.channel, answer.channel_type)
             contacts = list(policy.escalation_users)
-            if policy.escalation_usergroup and payload.get("user") not in contacts:
+            # the user group is asked only when nothing else already admits the clicker
+            if policy.escalation_usergroup and not self.feedback.may_resolve(answer, user, contacts):
                 try:
                     contacts += self.gateway.usergroup_members(policy.escalation_usergroup)
                 except Exception as exc:  # noqa: BLE001 - not confirmed: the usergroup's people are not allowed
                     log.warning("could not list the escalation user group", extra={"error": type(exc).__name__})
-        outcome = self.feedback.resolve(payload.get("answer_id"), payload.get("user"), contacts)
+        outcome = self.feedback.resolve(answer, user, contacts)
         channel = payload.get("channel") or (answer.channel if answer else None)
         if outcome == "resolved" and channel and payload.get("message_ts"):
             self.gateway.update(channel, payload["message_ts"], fb.escalation_resolved(payload["user"]))
