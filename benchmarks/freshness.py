@@ -1,6 +1,6 @@
 """How fresh answers stay when SharePoint changes, and how fast a drive syncs.
 
-``freshness`` — the whole loop, on the stand-ins (tests/standins: Graph, SharePoint REST, Entra),
+``freshness`` — the whole loop, on the stand-ins (standins/: Graph, SharePoint REST, Entra),
 with the real scheduler (Celery beat, this repository's timetable), a real Celery worker (threads,
 on the local Redis) running the source syncs, and the real question pipeline. Repeatedly, a
 document is changed in SharePoint - a share revoked (then granted again), the document deleted
@@ -20,7 +20,7 @@ document (HTTP round trips and the requests inside ``$batch``), downloads, and t
     python benchmarks/freshness.py throughput --items 10000
     python benchmarks/freshness.py throughput --items 10000 --hash-embedder   # the machinery alone
 
-Run from the repository root (``PYTHONPATH=.``): the stand-ins live in tests/standins.
+Run from the repository root (``PYTHONPATH=.``): the stand-ins live in standins/.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ sys.path.insert(0, str(ROOT))
 from chatops import logs  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
 from chatops_app.container import Container  # noqa: E402
-from tests.sources.conftest import make_certificate  # noqa: E402
-from tests.standins.fake_entra import FakeEntra  # noqa: E402
-from tests.standins.fake_jira import FakeJira  # noqa: E402
-from tests.standins.fake_confluence import FakeConfluence  # noqa: E402
-from tests.standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm  # noqa: E402
+from standins.certificates import make_certificate  # noqa: E402
+from standins.fake_entra import FakeEntra  # noqa: E402
+from standins.fake_jira import FakeJira  # noqa: E402
+from standins.fake_confluence import FakeConfluence  # noqa: E402
+from standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm  # noqa: E402
 from usecases.ask import Question  # noqa: E402
 
 SITE = "https://contoso.sharepoint.com/sites/engineering"
@@ -137,10 +137,10 @@ class ConfluenceTenant:
         self.server = self.cf
 
     def session(self):
-        from tests.standins.fake_entra import _Reroute
+        from standins.fake_entra import Reroute
 
         session = requests.Session()
-        session.mount(WIKI + "/", _Reroute(WIKI, self.cf.origin))
+        session.mount(WIKI + "/", Reroute(WIKI, self.cf.origin))
         return session
 
     def build(self, items: int = 0, *, review: bool = True) -> None:
@@ -207,10 +207,10 @@ class JiraTenant:
         return f"{self.review}: Outage review"
 
     def session(self):
-        from tests.standins.fake_entra import _Reroute
+        from standins.fake_entra import Reroute
 
         session = requests.Session()
-        session.mount(WIKI + "/", _Reroute(WIKI, self.jira.origin))
+        session.mount(WIKI + "/", Reroute(WIKI, self.jira.origin))
         return session
 
     def build(self, items: int = 0, *, review: bool = True) -> None:

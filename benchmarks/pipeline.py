@@ -37,8 +37,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.standins.fake_openai import FakeOpenAI  # noqa: E402
-from tests.standins.fake_slack import FakeSlack, event_body, sign  # noqa: E402
+from standins.fake_openai import FakeOpenAI  # noqa: E402
+from standins.fake_slack import FakeSlack, event_body, sign  # noqa: E402
 
 SECRET = "bench-secret"
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline import _burst, free_port, pct, progress, wait_live  # noqa: E402
-from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign  # noqa: E402
+from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign  # noqa: E402
 
 SECRET = "bench-secret"
 

@@ -2,7 +2,7 @@
 answered from a page restricted through its parent, the restriction lifted (no new version, no
 modified time: only the permission pass sees it), and the answer after the next pass.
 
-The Confluence Cloud stand-in (tests/standins/fake_confluence.py) speaks the real REST API on
+The Confluence Cloud stand-in (standins/fake_confluence.py) speaks the real REST API on
 loopback; the real requests client talks to it through an adapter that sends
 ``https://northwind.atlassian.net`` there, and the real source framework, embedded index,
 embedding model and question pipeline do the work.
@@ -23,8 +23,8 @@ import yaml
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
-from tests.standins.fake_confluence import FakeConfluence
-from tests.standins.fake_entra import _Reroute
+from standins.fake_confluence import FakeConfluence
+from standins.fake_entra import Reroute
 from demo._common import asker, verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def main() -> int:
     with cf:
         people = _space(cf)
         session = requests.Session()
-        session.mount(SITE + "/", _Reroute(SITE, cf.origin))
+        session.mount(SITE + "/", Reroute(SITE, cf.origin))
         settings = Settings.load(
             CHATOPS_DATA_DIR=str(DATA_DIR), QDRANT_PATH=str(DATA_DIR / "index"), QDRANT_URL=None,
             CHATOPS_CONFIG=str(DATA_DIR / "chatops.yml"), CHATOPS_IDENTITY_PROVIDER="directory",

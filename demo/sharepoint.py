@@ -2,7 +2,7 @@
 answered from it, a share revoked, and the same question no longer using that document
 after the next sync.
 
-Everything runs on loopback stand-ins that speak the real protocols (tests/standins: Entra's
+Everything runs on loopback stand-ins that speak the real protocols (standins/: Entra's
 token endpoint with a certificate, Graph's sites, drives, delta, content and permissions,
 SharePoint's REST API for site groups); the real msal and requests talk to them, and the real
 source framework, embedded index, embedding model and question pipeline do the work.
@@ -24,9 +24,9 @@ import yaml
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
-from tests.sources.conftest import make_certificate
-from tests.standins.fake_entra import FakeEntra
-from tests.standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm
+from standins.certificates import make_certificate
+from standins.fake_entra import FakeEntra
+from standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm
 from demo._common import asker, verdict
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,8 +34,8 @@ from console.privacy import Privacy
 from tests.browser.conftest import ARTIFACTS, Served, free_socket
 from tests.integration.test_cli import Cli
 from tests.settings_env import settings_env_names
-from tests.standins.fake_entra import FakeEntra
-from tests.standins.fake_slack import FakeSlack
+from standins.fake_entra import FakeEntra
+from standins.fake_slack import FakeSlack
 from workers.health import Health
 
 pytestmark = pytest.mark.redis

@@ -23,9 +23,9 @@ from chatops_app.container import Container
 from connectors.sources.registry import filesystem_spec, open_source
 from tests.actions_example import catalogue
 from tests.integration.harness import text_of
-from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_openai import FakeOpenAI
+from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign
+from standins.fake_webhook import FakeWebhook
 from usecases.ingest import ingest
 
 pytestmark = pytest.mark.redis

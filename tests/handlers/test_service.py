@@ -24,8 +24,8 @@ from chatops_app.container import Container
 from connectors.sources.registry import filesystem_spec, open_source
 from tests.actions_example import catalogue
 from tests.integration.harness import text_of
-from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
+from standins.fake_openai import FakeOpenAI
+from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
 from usecases.ingest import ingest
 
 pytestmark = pytest.mark.redis
@@ -404,7 +404,7 @@ def test_one_trace_per_question_across_web_and_worker_with_genai_spans_and_no_co
     from opentelemetry import trace
 
     from chatops import tracing
-    from tests.standins.fake_otlp import FakeCollector
+    from standins.fake_otlp import FakeCollector
 
     w = world
     with FakeCollector() as collector:

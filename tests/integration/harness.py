@@ -22,8 +22,8 @@ import pytest
 import redis
 import requests
 
-from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
+from standins.fake_openai import FakeOpenAI
+from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
 
 SECRET = "e2e-signing-secret"
 BOT = "UBOT"

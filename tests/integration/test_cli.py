@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from chatops_app.cli import main
 from tests.actions_example import catalogue
 from tests.settings_env import settings_env_names
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_webhook import FakeWebhook
 
 pytestmark = pytest.mark.redis
 
@@ -546,7 +546,7 @@ def test_proposals_expire(any_db_cli, hook):
 def test_expire_takes_the_buttons_off_the_slack_message(cli, tmp_path, hook):
     from chatops.store import Store
     from tests.integration.harness import text_of
-    from tests.standins.fake_slack import FakeSlack
+    from standins.fake_slack import FakeSlack
 
     store = Store.for_url(f"sqlite:///{tmp_path / 'data' / 'chatops.db'}")
     try:

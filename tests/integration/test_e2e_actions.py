@@ -16,7 +16,7 @@ import pytest
 from chatops.store import Store
 from tests.actions_example import catalogue
 from tests.integration.harness import BOT, System, text_of
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_webhook import FakeWebhook
 
 ANA, SAM, BEN = "UANA", "USAM", "UBEN"     # ana and sam are SREs (approvers); ben is an engineer
 HOOK_SECRET = "e2e-hook-secret"

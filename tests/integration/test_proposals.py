@@ -19,7 +19,7 @@ from chatops.settings import ConfigError
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from tests.actions_example import catalogue
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_webhook import FakeWebhook
 from usecases.proposals import Decided, Invalid, ProposalService, Refused
 
 HOOK_SECRET = "hook-secret-for-tests"

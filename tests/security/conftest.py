@@ -18,7 +18,7 @@ import redis
 import requests
 
 from tests.integration.harness import free_port
-from tests.standins.fake_slack import FakeSlack, event_body, sign
+from standins.fake_slack import FakeSlack, event_body, sign
 
 SECRET = "security-signing-secret"
 BOT = "UBOT"

@@ -18,7 +18,7 @@ from bot.gateway import SlackGateway, make_client
 from bot.links import LinkPolicy
 from bot.mrkdwn import plain_text, to_mrkdwn
 from connectors.llm.base import Completion, ToolCall
-from tests.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from usecases.answer import PROPOSAL_ONLY_TEXT, Answer, Citation, SourceDoc, generate
 from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
 

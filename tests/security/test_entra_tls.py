@@ -32,7 +32,7 @@ from chatops_app.container import Container
 from chatops.settings import Settings
 from connectors.identity.base import IdentityUnavailable
 from tests.settings_env import settings_env_names
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 pytestmark = pytest.mark.redis
 

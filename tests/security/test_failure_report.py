@@ -17,7 +17,7 @@ from chatops_app.container import Container
 from chatops.settings import Settings
 from tests.integration.harness import text_of
 from tests.security.conftest import redis_or_skip
-from tests.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from chatops.progress import Progress
 from chatops.tasks import task_key
 

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from bot.web import MAX_JSON_DEPTH, json_depth
 from tests.security.conftest import APP_ID, BOT, SECRET, TEAM, Web, redis_or_skip, serve_web
-from tests.standins.fake_slack import FakeSlack, event_body, sign
+from standins.fake_slack import FakeSlack, event_body, sign
 
 pytestmark = pytest.mark.redis
 

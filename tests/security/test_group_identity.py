@@ -24,7 +24,7 @@ from connectors.actions.registry import connector_builder
 from connectors.identity.directory import DirectoryProvider
 from connectors.identity.entra import EntraProvider
 from connectors.sources.filesystem.acl import AclRules
-from tests.standins.fake_entra import FakeEntra
+from standins.fake_entra import FakeEntra
 
 SRE_ID = "7f0c2a4e-3c1d-4b8e-9a51-0d2f6c7b8e91"
 HR_ID = "0b7e5d1c-2f4a-4e6b-8c3d-9a1f2e3d4c5b"

@@ -29,9 +29,9 @@ import pytest
 import redis
 
 from tests.actions_example import catalogue
-from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_openai import FakeOpenAI
+from standins.fake_slack import FakeSlack
+from standins.fake_webhook import FakeWebhook
 from usecases.claims import NOTE as CLAIM_NOTE
 
 pytestmark = pytest.mark.redis

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.security.conftest import APP_ID, BOT, TEAM
-from tests.standins.fake_slack import event_body
+from standins.fake_slack import event_body
 
 pytestmark = pytest.mark.redis
 
@@ -103,7 +103,7 @@ def test_an_event_from_another_workspace_is_dropped(web):
 
 
 def test_a_click_from_another_workspace_is_dropped(web):
-    from tests.standins.fake_slack import block_actions_body
+    from standins.fake_slack import block_actions_body
 
     body = block_actions_body("U1", "C1", {"action_id": "answer_in_dm", "value": "offer-1"}, team_id="T_OTHER")
     assert web.post(body, content_type="application/x-www-form-urlencoded").status_code == 200

@@ -18,7 +18,7 @@ from bot.gateway import SlackGateway, make_client
 from bot.people import SlackPeople
 from chatops.access import Acl, Principal
 from connectors.identity.directory import DirectoryProvider
-from tests.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from usecases.people import Someone, reader, resolve
 
 HR_EMAIL = "hr@corp.example"

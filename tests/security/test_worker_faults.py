@@ -30,8 +30,8 @@ import pytest
 from chatops.store import Store
 from tests.actions_example import catalogue
 from tests.integration.harness import BOT, System, new_ts, text_of, wait_for
-from tests.standins.fake_slack import event_body, sign
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_slack import event_body, sign
+from standins.fake_webhook import FakeWebhook
 
 pytestmark = pytest.mark.redis
 

@@ -1,16 +1,11 @@
-"""A SharePoint tenant on loopback (tests/standins/fake_sharepoint.py behind fake Entra), a
+"""A SharePoint tenant on loopback (standins/fake_sharepoint.py behind fake Entra), a
 source synced from it into a real embedded index and a SQLite store."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from chatops.access import Audience, Principal
 from chatops.store import Store
@@ -21,22 +16,10 @@ from connectors.index.edge_index import EdgeIndex
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.connector import SharePointSource
 from tests.ingest_helpers import DIM, HashEmbedder
-from tests.standins.fake_entra import FakeEntra
-from tests.standins.fake_sharepoint import FakeSharePoint
+from standins.certificates import make_certificate
+from standins.fake_entra import FakeEntra
+from standins.fake_sharepoint import FakeSharePoint
 from usecases.sync import Sync
-
-
-def make_certificate() -> tuple[str, str]:
-    """(private key PEM, certificate PEM) of a fresh self-signed certificate."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatops-test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 CERT = make_certificate()

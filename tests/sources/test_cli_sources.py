@@ -16,8 +16,8 @@ import yaml
 from tests.integration.test_cli import Cli, base_env, key_prefix  # noqa: F401 - a fixture
 from tests.sources.conftest import CERT
 from tests.sources.test_sharepoint_sync import build
-from tests.standins.fake_entra import FakeEntra
-from tests.standins.fake_sharepoint import FakeSharePoint, user_perm
+from standins.fake_entra import FakeEntra
+from standins.fake_sharepoint import FakeSharePoint, user_perm
 
 pytestmark = pytest.mark.redis
 

@@ -1,5 +1,5 @@
 """A Confluence Cloud space synced with its permissions: the loopback Confluence
-(tests/standins/fake_confluence.py) over TLS, the real requests client, a real embedded index and
+(standins/fake_confluence.py) over TLS, the real requests client, a real embedded index and
 a SQLite store. The cases the issue names: a page restricted through a grandparent, a restriction
 removed, an unrestricted page in a restricted space, a renamed group, an unmappable account, a
 trashed page."""
@@ -19,7 +19,7 @@ from connectors.index.edge_index import EdgeIndex
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.registry import SourceContext, open_sync_source
 from tests.ingest_helpers import DIM, HashEmbedder
-from tests.standins.fake_confluence import FakeConfluence
+from standins.fake_confluence import FakeConfluence
 from usecases.sync import Sync
 
 TOKEN_ENV = "WIKI_TOKEN"
@@ -230,15 +230,15 @@ def test_a_page_restored_from_the_trash_comes_back_at_the_next_changes_sync(site
 
 
 def test_a_hidden_email_is_found_in_the_organizations_directory(site):
-    from tests.standins.fake_atlassian_admin import PUBLIC, FakeAtlassianAdmin
-    from tests.standins.fake_entra import _Reroute
+    from standins.fake_atlassian_admin import PUBLIC, FakeAtlassianAdmin
+    from standins.fake_entra import Reroute
 
     build(site)
     with FakeAtlassianAdmin(key="org-key") as admin:
         for account, email in (("acc-ana", "ana@contoso.com"), ("acc-ghost", "ghost@contoso.com"),
                                ("acc-ben", "ben@contoso.com")):
             admin.add(account, email)
-        site.session.mount(PUBLIC + "/", _Reroute(PUBLIC, admin.origin))
+        site.session.mount(PUBLIC + "/", Reroute(PUBLIC, admin.origin))
         source = open_sync_source("wiki", {"kind": "confluence", "url": site.cf.base, "email": site.cf.email,
                                            "token_env": TOKEN_ENV, "spaces": ["ENG"], "org_id": "org-1",
                                            "admin_key_env": "ORG_KEY"},

@@ -1,4 +1,4 @@
-"""Jira Cloud issues synced with their permissions: the loopback Jira (tests/standins/fake_jira.py)
+"""Jira Cloud issues synced with their permissions: the loopback Jira (standins/fake_jira.py)
 over TLS, the real requests client, a real embedded index and a SQLite store. The cases the issue
 names: an issue with a security level in a visible project, a person removed from a project role;
 and browse by group, comments beyond the embedded ones, edits, deletions, unmappable accounts."""
@@ -17,7 +17,7 @@ from connectors.index.base import Query
 from connectors.index.edge_index import EdgeIndex
 from connectors.sources.registry import SourceContext, open_sync_source
 from tests.ingest_helpers import DIM, HashEmbedder
-from tests.standins.fake_jira import FakeJira
+from standins.fake_jira import FakeJira
 from usecases.sync import Sync
 
 TOKEN_ENV = "JIRA_TEST_TOKEN"

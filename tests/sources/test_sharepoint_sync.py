@@ -14,7 +14,7 @@ import io
 import pytest
 
 from chatops.access import Audience
-from tests.standins.fake_sharepoint import (display_name_group_perm, link_perm, site_group_perm,
+from standins.fake_sharepoint import (display_name_group_perm, link_perm, site_group_perm,
                                             sp_entra_group, sp_user, user_perm)
 
 ENG = "7f0c2a4e-3c1d-4b8e-9a51-0d2f6c7b8e91"      # an Entra group (object id)

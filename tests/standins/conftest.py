@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.standins.fake_entra import FakeEntra
-from tests.standins.fake_openai import FakeOpenAI
-from tests.standins.fake_slack import FakeSlack
+from standins.fake_entra import FakeEntra
+from standins.fake_openai import FakeOpenAI
+from standins.fake_slack import FakeSlack
 
 ENTRA_USERS = {
     "ana@example.com": {

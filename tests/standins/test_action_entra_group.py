@@ -8,7 +8,7 @@ import pytest
 
 from connectors.actions.base import Approvers, ConnectorConfigError, ConnectorDeps, ExecutionContext
 from connectors.actions.entra_group import EntraGroupConnector
-from tests.standins.fake_entra import FakeEntra
+from standins.fake_entra import FakeEntra
 
 CLIENT_SECRET = "entra-app-secret-Q8~kd02"
 CTX = ExecutionContext(proposal_id="prop-3", action="grant_access",

@@ -9,7 +9,7 @@ import requests
 
 from connectors.actions.base import ConnectorConfigError, ConnectorDeps, ExecutionContext
 from connectors.actions.jira import JiraConnector, adf_document
-from tests.standins.fake_jira import FakeJira
+from standins.fake_jira import FakeJira
 
 TOKEN = "ATATT3xFfGF0-jira-token-93kd"
 CTX = ExecutionContext(proposal_id="prop-1", action="open_ticket",

@@ -11,7 +11,7 @@ from connectors.actions.jira import JiraConnector
 from connectors.actions.registry import CONNECTORS, build_connector
 from connectors.actions.servicenow import ServiceNowConnector
 from connectors.actions.webhook import WebhookConnector
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_webhook import FakeWebhook
 
 SECRETS = {"HOOK_SECRET": "hook-secret-1", "JIRA_TOKEN": "jira-token-1", "SNOW_PASSWORD": "snow-pw-1",
            "ENTRA_SECRET": "entra-secret-1"}

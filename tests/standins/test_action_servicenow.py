@@ -9,7 +9,7 @@ import requests
 
 from connectors.actions.base import ConnectorConfigError, ConnectorDeps, ExecutionContext
 from connectors.actions.servicenow import ServiceNowConnector
-from tests.standins.fake_servicenow import FakeServiceNow
+from standins.fake_servicenow import FakeServiceNow
 
 PASSWORD = "snow-Pa55w0rd-x81"
 CTX = ExecutionContext(proposal_id="prop-9", action="open_incident",

@@ -12,7 +12,7 @@ import requests
 
 from connectors.actions.base import ConnectorConfigError, ConnectorDeps, ExecutionContext
 from connectors.actions.webhook import WebhookConnector
-from tests.standins.fake_webhook import FakeWebhook
+from standins.fake_webhook import FakeWebhook
 
 SECRET = "whsec-5f1c0a9e77d24b1f"
 CTX = ExecutionContext(proposal_id="prop-7f3a", action="restart_service",

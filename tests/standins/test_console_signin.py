@@ -14,7 +14,7 @@ import trustme
 
 from connectors.identity.graph import GraphClient
 from connectors.identity.oidc import EntraSignIn, GroupsUnavailable, SignInFailed
-from tests.standins.fake_entra import FakeEntra
+from standins.fake_entra import FakeEntra
 
 ADMINS = "0f3c9a2e-5b1d-4e7a-9c2f-1a2b3c4d5e6f"
 OTHERS = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"

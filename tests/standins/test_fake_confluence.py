@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from tests.standins.fake_confluence import FakeConfluence
+from standins.fake_confluence import FakeConfluence
 
 AUTH = ("svc@contoso.com", "t0ken")
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)          # 08:00 in Berlin (UTC+1 in November)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from tests.standins.fake_jira import FakeJira
+from standins.fake_jira import FakeJira
 
 EMAIL, TOKEN = "svc-jira@example.com", "ATATT3x-read-token"
 AUTH = (EMAIL, TOKEN)

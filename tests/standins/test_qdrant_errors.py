@@ -7,7 +7,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from connectors.index.base import IndexUnavailable
 from connectors.index.qdrant_index import QdrantIndex
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 from workers.ingest_tasks import is_transient
 
 

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.gateway import SlackGateway, SlackTransientError, make_client
 from bot.people import SlackPeople
-from tests.standins.fake_slack import block_actions_body, event_body, sign
+from standins.fake_slack import block_actions_body, event_body, sign
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}},
           {"type": "context", "elements": [{"type": "mrkdwn", "text": "from the docs"}]}]

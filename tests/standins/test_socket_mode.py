@@ -22,7 +22,7 @@ from websockets.sync.server import serve  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
 from chatops.state import State  # noqa: E402
-from tests.standins.fake_slack import FakeSlack  # noqa: E402
+from standins.fake_slack import FakeSlack  # noqa: E402
 
 
 class FakeSocketMode:

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, unquote, urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 LOGIN = "https://login.microsoftonline.com"
 GRAPH = "https://graph.microsoft.com"
@@ -70,7 +70,7 @@ class FakeEntra(LoopbackServer):
         self.direct = direct
         # The app's certificate (PEM): msal's client assertions are checked against its key.
         self.certificate = certificate
-        # More of Microsoft's services on the same server (SharePoint: tests/standins/fake_sharepoint.py):
+        # More of Microsoft's services on the same server (SharePoint: standins/fake_sharepoint.py):
         # each may answer Graph paths and owns other hosts.
         self.extensions: list = []
         self._token_info: dict[str, tuple[str, str]] = {}   # token -> (audience, "secret" | "certificate")
@@ -122,11 +122,11 @@ class FakeEntra(LoopbackServer):
 
     def session(self) -> requests.Session:
         s = requests.Session()
-        s.mount(LOGIN + "/", _Reroute(LOGIN, self.origin + "/login"))
-        s.mount(GRAPH + "/", _Reroute(GRAPH, self.origin + "/graph"))
+        s.mount(LOGIN + "/", Reroute(LOGIN, self.origin + "/login"))
+        s.mount(GRAPH + "/", Reroute(GRAPH, self.origin + "/graph"))
         for ext in self.extensions:
             for host in ext.hosts:
-                s.mount(f"https://{host}/", _Reroute(f"https://{host}", f"{self.origin}/host/{host}"))
+                s.mount(f"https://{host}/", Reroute(f"https://{host}", f"{self.origin}/host/{host}"))
         return s
 
     def token_info(self, authorization: str) -> tuple[str, str] | None:
@@ -479,7 +479,7 @@ class FakeEntra(LoopbackServer):
         return page
 
 
-class _Reroute(HTTPAdapter):
+class Reroute(HTTPAdapter):
     """Sends requests for one https origin to a loopback http prefix instead."""
 
     def __init__(self, origin: str, target: str):

@@ -58,8 +58,8 @@ from datetime import timezone as _tz
 from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
-from tests.standins._atlassian import AtlassianSite, FakeUser
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._atlassian import AtlassianSite, FakeUser
+from standins._loopback import LoopbackServer, Reply, Request
 
 ISSUE_TYPES = ("Task", "Bug", "Story", "Incident")
 SERVICE_ACCOUNT_ID = "712020:0c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5"
@@ -290,7 +290,7 @@ class FakeJira(AtlassianSite, LoopbackServer):
         self._link_ids = itertools.count(10700)
         self._lock = threading.RLock()
 
-    # -- scripted faults (time, people and 429s: tests/standins/_atlassian.py) ------------------------
+    # -- scripted faults (time, people and 429s: standins/_atlassian.py) ------------------------
 
     def fail_next(self, status: int, count: int = 1, body=None, headers: dict | None = None) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """A loopback SharePoint Online and OneDrive for Business: Graph's sites, drives, delta,
 content and permissions, SharePoint REST's site groups, and change-notification subscriptions.
 
-It extends :class:`tests.standins.fake_entra.FakeEntra` (``entra.extend(sharepoint)``): the
+It extends :class:`standins.fake_entra.FakeEntra` (``entra.extend(sharepoint)``): the
 same server answers the token endpoint (secrets and certificate assertions; SharePoint REST
 refuses a token from a secret with ``401 Unsupported app only token.``, as SharePoint does),
 Graph, the SharePoint host (REST and the pre-authenticated download URLs) - all under their
@@ -41,7 +41,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from tests.standins._loopback import Reply, Request
+from standins._loopback import Reply, Request
 
 GRAPH = "https://graph.microsoft.com"
 MAX_SUBSCRIPTION_MINUTES = 42300

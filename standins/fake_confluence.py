@@ -38,8 +38,8 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, quote_plus, unquote, urlencode
 from zoneinfo import ZoneInfo
 
-from tests.standins._atlassian import AtlassianSite, FakeUser
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._atlassian import AtlassianSite, FakeUser
+from standins._loopback import LoopbackServer, Reply, Request
 
 AUTHOR_ID = "557058:f0a1b2c3-0000-4000-8000-00000000a11c"   # who wrote every page
 UNAUTHORIZED = ("Basic authentication with passwords is deprecated.  For more information, see: "
@@ -170,7 +170,7 @@ class FakeConfluence(AtlassianSite, LoopbackServer):
         reaches through a rerouting adapter, as the demo does)."""
         return f"{self.public_url or self.origin}/wiki"
 
-    # -- building the site (people, groups, time and 429s: tests/standins/_atlassian.py) ---------------------------------------------------------------------
+    # -- building the site (people, groups, time and 429s: standins/_atlassian.py) ---------------------------------------------------------------------
 
     def add_space(self, key: str, name: str | None = None, *, read=(), anonymous: bool = False,
                   homepage: bool = True) -> FakeSpace:

@@ -12,7 +12,7 @@ import base64
 import itertools
 import uuid
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 
 def _failure(message: str, detail: str | None = None) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 PUBLIC = "https://api.atlassian.com"
 _USERS = re.compile(r"/admin/v1/orgs/(?P<org>[^/]+)/users")

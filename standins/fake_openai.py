@@ -14,7 +14,7 @@ import itertools
 import time
 from typing import Callable
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 
 class FakeOpenAI(LoopbackServer):

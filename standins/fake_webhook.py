@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 
 class FakeWebhook(LoopbackServer):

@@ -14,7 +14,7 @@ import json
 import time
 from urllib.parse import urlencode
 
-from tests.standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request
 
 
 class FakeSlack(LoopbackServer):
