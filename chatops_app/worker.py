@@ -17,7 +17,7 @@ from celery.apps.beat import Beat
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
-from workers.beat import beat_schedule
+from workers.beat import beat_schedule, describe
 from workers.celery_app import register_tasks
 from workers.health import ConsumerTick, serve
 from workers.inflight import Reaper
@@ -89,5 +89,5 @@ def run_beat(container: Container, schedule_file=None, *, announce=print) -> Non
     path = schedule_file or settings.data_dir / "celerybeat-schedule"
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, entry in sorted(app.conf.beat_schedule.items()):
-        announce(f"every {entry['schedule'].total_seconds():g} s: {name}")
+        announce(f"{describe(entry)}: {name}")
     Beat(app=app, schedule=str(path), loglevel=settings.log_level, quiet=True).run()

@@ -7,6 +7,14 @@ task without a chain: the worker that takes it starts the chain, or asks the one
 way to run again when it ends (workers.source_tasks). With Graph change notifications set up
 (``CHATOPS_PUBLIC_URL``), the subscriptions are created and renewed every hour.
 
+Celery beat sends an interval entry first one interval after it meets it. What must not wait
+that long runs as soon as beat starts with a schedule file that has never run it (a fresh
+deployment): the Graph subscriptions (else notifications start an hour late), each source's
+changes sync (else the first documents arrive after five minutes), and the proposals' expiry
+(what lapsed while no beat ran loses its buttons now). Their entries carry a
+``last_run_at`` long past; a schedule file that has run them keeps its own times, so a
+restarted beat does not send them again early.
+
 And the service's own upkeep (``maintenance`` tasks): overdue proposals expired and their
 buttons taken off every 5 minutes, the answer cache cleaned every hour, the daily report at
 ``CHATOPS_REPORT_HOUR`` (UTC) to ``CHATOPS_REPORT_CHANNEL``.
@@ -14,10 +22,10 @@ buttons taken off every 5 minutes, the answer cache cleaned every hour, the dail
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from celery.schedules import crontab
+from celery.schedules import crontab, schedule as interval
 
 from chatops.settings import Settings
 from chatops.tasks import MAINTENANCE, SOURCE_SYNC, TASKS
@@ -25,6 +33,8 @@ from chatops.tasks import MAINTENANCE, SOURCE_SYNC, TASKS
 SUBSCRIPTIONS_EVERY = 3600
 EXPIRE_EVERY = 300          # proposals past their expiry lose their buttons within 5 minutes
 CACHE_CLEANUP_EVERY = 3600
+# An entry with this last run is due the moment beat first meets it (see the module's text).
+AT_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: bool = False) -> dict:
@@ -37,16 +47,33 @@ def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: 
         for mode, seconds in every.items():
             schedule[f"sync {name} {mode}"] = {
                 "task": task, "schedule": timedelta(seconds=seconds), "options": options,
-                "kwargs": {"payload": {"source": name, "mode": mode, "chain": None}}}
+                "kwargs": {"payload": {"source": name, "mode": mode, "chain": None}},
+                **({"last_run_at": AT_START} if mode == "changes" else {})}
     maintenance = TASKS[MAINTENANCE].name
     jobs = {"expire proposals": ("expire_proposals", timedelta(seconds=EXPIRE_EVERY)),
             "answer cache clean-up": ("cache_cleanup", timedelta(seconds=CACHE_CLEANUP_EVERY)),
             "daily report": ("daily_report", crontab(minute=0, hour=settings.report_hour))}
     for name, (job, when) in jobs.items():
         schedule[name] = {"task": maintenance, "schedule": when, "options": options,
-                          "kwargs": {"payload": {"job": job}}}
+                          "kwargs": {"payload": {"job": job}},
+                          **({"last_run_at": AT_START} if job == "expire_proposals" else {})}
     if subscriptions:
         schedule["graph subscriptions"] = {
             "task": task, "schedule": timedelta(seconds=SUBSCRIPTIONS_EVERY), "options": options,
-            "kwargs": {"payload": {"source": "*", "mode": "subscriptions", "chain": None}}}
+            "kwargs": {"payload": {"source": "*", "mode": "subscriptions", "chain": None}},
+            "last_run_at": AT_START}
     return schedule
+
+
+def describe(entry: dict) -> str:
+    """When an entry runs, for people: "every 300 s, first at start", "at 08:00 UTC daily"."""
+    when = entry["schedule"]
+    if isinstance(when, (timedelta, interval)):
+        seconds = (when if isinstance(when, timedelta) else when.run_every).total_seconds()
+        text = f"every {seconds:g} s"
+    elif isinstance(when, crontab) and len(when.hour) == len(when.minute) == 1 and len(when.day_of_week) == 7 \
+            and len(when.day_of_month) == 31 and len(when.month_of_year) == 12:
+        text = f"at {min(when.hour):02d}:{min(when.minute):02d} UTC daily"
+    else:
+        text = str(when)
+    return text + (", first at start" if entry.get("last_run_at") == AT_START else "")

@@ -3,9 +3,14 @@ source synced from it into a real embedded index and a SQLite store."""
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
 import pytest
+import trustme
 
 from chatops.access import Audience, Principal
 from chatops.store import Store
@@ -23,6 +28,23 @@ from usecases.sync import Sync
 
 
 CERT = make_certificate()
+
+
+@contextlib.contextmanager
+def tls_tenant(folder: Path) -> Iterator[tuple[FakeEntra, FakeSharePoint, Path]]:
+    """Entra, Graph and SharePoint on one loopback server over TLS (a throwaway CA, whose bundle
+    is written in ``folder`` for REQUESTS_CA_BUNDLE), for processes configured by environment."""
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    bundle = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    entra = FakeEntra(users={}, certificate=CERT[1], direct=True)
+    entra.tls = context
+    sp = FakeSharePoint(page_size=3)
+    entra.extend(sp)
+    with entra:
+        yield entra, sp, bundle
 
 
 @dataclass

@@ -6,36 +6,23 @@ and the embedded index and SQLite live in a temporary data folder."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
 
 import pytest
-import trustme
 import yaml
 
 from tests.integration.test_cli import Cli, base_env, key_prefix  # noqa: F401 - a fixture
-from tests.sources.conftest import CERT
+from tests.sources.conftest import CERT, tls_tenant
 from tests.sources.test_sharepoint_sync import build
-from standins.fake_entra import FakeEntra
-from standins.fake_sharepoint import FakeSharePoint, user_perm
+from standins.fake_sharepoint import user_perm
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 def tenant_over_tls(tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    entra = FakeEntra(users={}, certificate=CERT[1], direct=True)
-    entra.tls = context
-    sp = FakeSharePoint(page_size=3)
-    entra.extend(sp)
-    with entra:
-        yield entra, sp, bundle
+    with tls_tenant(tmp_path) as tenant:
+        yield tenant
 
 
 @pytest.fixture
