@@ -73,3 +73,20 @@ def test_the_web_process_does_not_load_the_index_or_the_model():
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_nothing_shipped_imports_the_tests_or_a_test_tool():
+    """`make demo` runs on a virtualenv without the test tools, first, from a clean clone: the
+    packages, the stand-ins and the demo import nothing under tests/ and no test-only package."""
+    import ast
+
+    test_only = {"tests", "pytest", "trustme", "hypothesis", "playwright", "importlinter",
+                 "kubernetes_validate"}
+    found = []
+    for root in ("chatops", "connectors", "usecases", "bot", "workers", "console", "chatops_app", "standins", "demo"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                found += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] in test_only]
+    assert found == []
