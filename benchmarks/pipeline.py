@@ -1,6 +1,7 @@
-"""Slack acknowledgement latency and question-to-posted-answer time, in one run.
+"""Slack acknowledgement latency, question-to-posted-answer time and the channel pacing, in one run.
 
-    .venv/bin/python benchmarks/pipeline.py --beir ../shared/data/beir [--events 600] [--json]
+    .venv/bin/python benchmarks/pipeline.py --beir ../shared/data/beir [--events 600] [--pace 0] [--json]
+    .venv/bin/python benchmarks/pipeline.py --skip-ack --skip-answer --burst-old REV [--burst-rounds 3]
 
 Part 1 starts `chatops serve` as its own process (real Redis, real Celery
 enqueue, real Bolt signature check) and fires a burst of signed app_mention
@@ -12,7 +13,20 @@ corpora (ACLs spread over ten groups, a fifth public), then runs the worker's
 responder in-process for real queries: identity, audience, embedding, hybrid
 filtered search, a stubbed LLM on loopback, and the Slack posts to a stand-in
 Web API on loopback. It reports the time from task start to the answer being
-posted, and its stages.
+posted, and its stages. The questions are asked one after another, 60 of them in one
+channel: paced as in production (``--pace 1``), they would measure Slack's limit of about one
+new message per second per channel, not the pipeline. So part 2 runs with the pacing it states
+in its output, ``--pace`` seconds per message (default 0: not paced); part 3 measures the pacing.
+
+Part 3 (``--burst-old REV``) is three people asking together in one channel, as the whole
+system: ``chatops serve`` and ``chatops worker --pool threads --concurrency 3`` as their own
+processes on real Redis and Celery, the loopback Slack and a stubbed model, with the pacing set
+to one message per second and a burst of 3 (``CHATOPS_SLACK_CHANNEL_PACE=1.0``,
+``CHATOPS_SLACK_CHANNEL_BURST=3``). Three signed mentions are sent at once into a new channel,
+and the time from each to its working message ("Looking into it…") reaching Slack is measured,
+``--bursts`` times per round. The old tree (REV, checked out into a temporary worktree) and this
+one are run alternately, ``--burst-rounds`` times, in one sitting; REV's code paces as it did
+then (before the burst: a strict slot per second, which ignores the burst setting).
 """
 
 from __future__ import annotations
@@ -22,11 +36,13 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -191,7 +207,7 @@ class _TimedSlack:
         return timed
 
 
-def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
+def bench_answer(beir: Path, questions: int, index_dir: Path | None, pace: float = 0.0) -> dict:
     from chatops.access import Acl
     from chatops_app.container import Container
     from chatops.settings import Settings
@@ -212,6 +228,7 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
         QDRANT_PATH=str(index_dir), CHATOPS_DIRECTORY_FILE=str(directory), SLACK_BOT_TOKEN="xoxb-bench",
         SLACK_API_URL=slack.url, OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="bench",
         CHATOPS_KEY_PREFIX=f"chatops-bench-{run}", CHATOPS_MIN_SIMILARITY=0.0,
+        CHATOPS_SLACK_CHANNEL_PACE=pace, CHATOPS_SLACK_CHANNEL_BURST=3,   # stated in the output
     )
     container = Container(settings)
     rng = random.Random(7)
@@ -270,7 +287,8 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
                               "p99_ms": round(pct(totals, 0.99), 1),
                               "stages_p50_ms": {**{k: round(statistics.median(v), 1) for k, v in stages.items()},
                                                 "slack_post_ms": round(statistics.median(posts), 1)}}
-        return {"chunks": chunks, "index": container.index.kind, "ingest_s": ingest_s, **results}
+        return {"chunks": chunks, "index": container.index.kind, "ingest_s": ingest_s,
+                "slack_channel_pace_s": pace, "slack_channel_burst": 3 if pace else None, **results}
     finally:
         container.close()
         slack.stop()
@@ -278,6 +296,143 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None) -> dict:
         r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         for key in r.scan_iter(f"chatops-bench-{run}:*"):
             r.delete(key)
+
+
+# --------------------------------------------------------------------------- part 3
+
+ASKERS = ("UASK1", "UASK2", "UASK3")
+BURST_PACING = {"CHATOPS_SLACK_CHANNEL_PACE": "1.0", "CHATOPS_SLACK_CHANNEL_BURST": "3"}
+
+
+def _worktree(rev: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f"chatops-{rev[:8]}-"))
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
+                   capture_output=True)
+    return path
+
+
+def _chatops(tree: Path, args: list[str], env: dict, log) -> subprocess.Popen:
+    """``chatops ARGS`` with the code of ``tree``."""
+    code = f"import sys; from chatops_app.cli import main; sys.argv = {['chatops', *args]!r}; main()"
+    return subprocess.Popen([sys.executable, "-c", code], cwd=tree, env={**env, "PYTHONPATH": str(tree)},
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def _burst_round(tree: Path, bursts: int) -> list[list[float]]:
+    """Start web + worker from ``tree``, then ``bursts`` times: three mentions at once into a new
+    channel; per burst, the three question-to-working-message times (ms), soonest first."""
+    run = uuid.uuid4().hex[:8]
+    work = Path(tempfile.mkdtemp(prefix="chatops-bench-burst-"))
+    (work / "directory.yml").write_text("users:\n" + "".join(
+        f"  - {{email: {u.lower()}@bench.example, slack_id: {u}, groups: [g1]}}\n" for u in ASKERS))
+    channels = [f"CBURST{n:03d}" for n in range(bursts + 1)]
+    slack = FakeSlack(users={u: {"id": u, "profile": {"email": f"{u.lower()}@bench.example"}} for u in ASKERS},
+                      channels={c: [*ASKERS, "UBOT"] for c in channels}, bot_user_id="UBOT").start()
+    llm = FakeOpenAI(reply="Here is the answer from the sources [1].").start()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATOPS_", "SLACK_", "OPENAI_", "OTEL_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack.url,
+                "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "bench", "REDIS_URL": "redis://127.0.0.1:6379/0",
+                "CHATOPS_QUEUE": f"chatops-bench-{run}", "CHATOPS_KEY_PREFIX": f"chatops-bench-{run}",
+                "CHATOPS_DATA_DIR": str(work / "data"), "CHATOPS_DIRECTORY_FILE": str(work / "directory.yml"),
+                "CHATOPS_LOG_LEVEL": "WARNING", "CHATOPS_CACHE_TTL": "0", **BURST_PACING})
+    log = (work / "processes.log").open("w")
+    web = _chatops(tree, ["serve", "--port", str(port), "--workers", "1"], env, log)
+    worker = _chatops(tree, ["worker", "--pool", "threads", "--concurrency", "3"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    counter = iter(range(1_000_000))
+
+    def ask(channel: str, user: str) -> tuple[str, float]:
+        event = {"type": "app_mention", "channel": channel, "channel_type": "channel", "user": user,
+                 "text": "<@UBOT> how do I rotate the deploy keys?", "ts": f"{int(time.time())}.{next(counter):06d}"}
+        body = event_body(event, event_id=f"Ev{run}{event['ts']}")
+        sent = time.time()
+        status = requests.post(f"{url}/slack/events", data=body, timeout=10,
+                               headers={"Content-Type": "application/json", **sign(body, SECRET)}).status_code
+        assert status == 200, status
+        return event["ts"], sent
+
+    def working_message(ts: str) -> dict:
+        """Slack's record of the working message in the thread of the question ``ts``."""
+        slack.wait_for("chat.postMessage", lambda p: p.get("thread_ts") == ts, timeout=60)
+        return next(c for c in list(slack.calls)
+                    if c["method"] == "chat.postMessage" and c["params"].get("thread_ts") == ts)
+
+    def answered(ts: str) -> None:
+        """Until the working message of the question ``ts`` has been replaced by the answer."""
+        call = working_message(ts)
+        slack.wait_for("chat.update", lambda p: p.get("ts") == call.get("response_ts"), timeout=60)
+
+    try:
+        wait_live(url, web)
+        warm, _ = ask(channels[-1], ASKERS[0])             # the worker is up and has answered once
+        answered(warm)
+        out = []
+        for channel in channels[:bursts]:
+            gate = threading.Barrier(len(ASKERS))
+            asked: list[tuple[str, float]] = []
+
+            def one(user: str, channel: str = channel, gate=gate, asked=asked) -> None:
+                gate.wait()
+                asked.append(ask(channel, user))
+
+            threads = [threading.Thread(target=one, args=(u,)) for u in ASKERS]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(asked) == len(ASKERS), "a mention was not acknowledged"
+            out.append(sorted((working_message(ts)["at"] - sent) * 1000 for ts, sent in asked))
+            for ts, _ in asked:                            # all answered: a quiet machine for the next
+                answered(ts)
+        return out
+    except Exception:
+        log.flush()
+        progress("processes' output: " + (work / "processes.log").read_text()[-2000:])
+        raise
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        slack.stop()
+        llm.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        r.delete(env["CHATOPS_QUEUE"], f"{env['CHATOPS_QUEUE']}.ingest")
+        for key in r.scan_iter(f"chatops-bench-{run}:*"):
+            r.delete(key)
+
+
+def bench_burst(old: str, rounds: int, bursts: int, new_tree: Path = ROOT) -> dict:
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", old], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    old_tree = _worktree(rev)
+    samples: dict[str, list[list[float]]] = {"old": [], "new": []}
+    try:
+        for n in range(rounds):
+            for name, tree in (("old", old_tree), ("new", new_tree)):
+                progress(f"round {n + 1}/{rounds}: {name} tree, {bursts} bursts of {len(ASKERS)} questions")
+                samples[name] += _burst_round(tree, bursts)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)],
+                       check=False, capture_output=True)
+
+    def summary(bursts_ms: list[list[float]]) -> dict:
+        ranks = {f"{k}_ms": [b[i] for b in bursts_ms] for i, k in enumerate(("first", "second", "third"))}
+        return {**{k: {"p50": round(pct(v, 0.5), 1), "max": round(max(v), 1)} for k, v in ranks.items()},
+                "all_p50_ms": round(pct([t for b in bursts_ms for t in b], 0.5), 1)}
+
+    old_s, new_s = summary(samples["old"]), summary(samples["new"])
+    return {"old_rev": rev, "pacing": BURST_PACING, "bursts": len(samples["new"]), "questions_per_burst": len(ASKERS),
+            "old": old_s, "new": new_s,
+            "ratio_old_over_new": {k: round(old_s[k]["p50"] / new_s[k]["p50"], 1)
+                                   for k in ("first_ms", "second_ms", "third_ms")}}
 
 
 def main() -> None:
@@ -290,13 +445,23 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=60)
     parser.add_argument("--index-dir", type=Path, help="reuse (or keep) the 10k-chunk index here")
     parser.add_argument("--skip-answer", action="store_true")
+    parser.add_argument("--skip-ack", action="store_true")
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="part 2's CHATOPS_SLACK_CHANNEL_PACE (default 0: not paced; part 3 measures the pacing)")
+    parser.add_argument("--burst-old", metavar="REV", help="part 3: compare the pacing with this git revision")
+    parser.add_argument("--burst-rounds", type=int, default=3, help="part 3: old and new, alternately, this often")
+    parser.add_argument("--bursts", type=int, default=5, help="part 3: bursts of three questions per round")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    progress(f"acknowledgement burst: {args.events} signed events from {args.clients} clients")
-    out = {"ack": bench_ack(args.events, args.clients, args.web_workers)}
+    out = {}
+    if not args.skip_ack:
+        progress(f"acknowledgement burst: {args.events} signed events from {args.clients} clients")
+        out["ack"] = bench_ack(args.events, args.clients, args.web_workers)
     if not args.skip_answer:
-        out["answer"] = bench_answer(args.beir, args.questions, args.index_dir)
+        out["answer"] = bench_answer(args.beir, args.questions, args.index_dir, args.pace)
+    if args.burst_old:
+        out["burst"] = bench_burst(args.burst_old, args.burst_rounds, args.bursts)
     print(json.dumps(out, indent=None if args.json else 2))
 
 

@@ -71,13 +71,15 @@ def _call(fn, **kwargs):
 class SlackGateway:
     def __init__(self, client: WebClient, pacer=None):
         self.client = client
-        self.pacer = pacer          # bot.pacing.ChannelPacer: one message per interval per channel
+        self.pacer = pacer          # bot.pacing.ChannelPacer: new messages per channel, a burst then one per interval
 
     # Messages ----------------------------------------------------------------
 
     # Every message goes out with unfurling off: a link in an answer must never make Slack fetch it.
 
     def post(self, channel: str, message: dict, thread_ts: str | None = None) -> str:
+        """``chat.postMessage``: the one call that adds a message to a channel, so the one that is paced
+        (updates, ephemeral messages, views and reads are not)."""
         if self.pacer is not None:
             self.pacer.wait_turn(channel)
         resp = _call(self.client.chat_postMessage, channel=channel, thread_ts=thread_ts,

@@ -71,9 +71,10 @@ class Settings(BaseSettings):
     # Request bodies above this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, validation_alias=AliasChoices("CHATOPS_MAX_BODY_BYTES"))
 
-    # Slack takes about one message per second per channel: posts to one channel are spaced this
-    # many seconds apart, across every worker (0: not paced).
+    # Slack takes about one message per second per channel, with short bursts: new messages to one
+    # channel, across every worker, go out ``burst`` at once, then one per ``pace`` seconds (0: not paced).
     slack_channel_pace: float = Field(default=1.0, ge=0, validation_alias=AliasChoices("CHATOPS_SLACK_CHANNEL_PACE"))
+    slack_channel_burst: int = Field(default=3, ge=1, validation_alias=AliasChoices("CHATOPS_SLACK_CHANNEL_BURST"))
 
     # Queue and shared state
     redis_url: str = Field(

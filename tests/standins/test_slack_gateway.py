@@ -176,37 +176,94 @@ def test_signed_event_and_block_action_bodies_pass_bolt(fake_slack):
     assert fake_slack.calls_to("auth.test")  # Bolt verified the token against the fake
 
 
-# -- one message per second per channel (bot/pacing.py) ------------------------------------------
+# -- Slack's one message per second per channel, with short bursts (bot/pacing.py) ----------------
+
+GAP = 0.3           # seconds per message once the burst of 3 is out
+JITTER = 0.1        # how much later than its turn a post may reach the stand-in on a busy machine
+
 
 @pytest.fixture
 def pacer(state):
     from bot.pacing import ChannelPacer
 
-    return ChannelPacer(state.redis, state.prefix, interval=0.3)
+    return ChannelPacer(state.redis, state.prefix, interval=GAP, burst=3)
 
 
-def test_a_burst_in_one_channel_is_spaced_and_other_channels_are_not_held_up(fake_slack, pacer):
-    """Five workers post into one channel at once: the posts reach Slack at least the interval
-    apart, every one of them; a post to another channel goes at once."""
-    gateways = [SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer) for _ in range(5)]
-    threads = [threading.Thread(target=g.post, args=("CBUSY", {"text": f"answer {i}"})) for i, g in enumerate(gateways)]
+def _post_at_once(fake_slack, pacer, channel: str, posters: int, each: int = 1) -> list[float]:
+    """``posters`` workers (each its own client) post ``each`` messages into ``channel`` at once:
+    when Slack received them, in order."""
+    def poster(i: int) -> None:
+        gateway = SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer)
+        for n in range(each):
+            gateway.post(channel, {"text": f"answer {i}.{n}"})
+
+    threads = [threading.Thread(target=poster, args=(i,)) for i in range(posters)]
     for t in threads:
         t.start()
-    other = SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer)
-    other.post("CQUIET", {"text": "elsewhere"})
     for t in threads:
         t.join()
-    busy = sorted(c["at"] for c in fake_slack.calls if c["params"].get("channel") == "CBUSY")
-    quiet = [c["at"] for c in fake_slack.calls if c["params"].get("channel") == "CQUIET"]
+    return sorted(c["at"] for c in fake_slack.calls
+                  if c["method"] == "chat.postMessage" and c["params"].get("channel") == channel)
+
+
+def test_a_burst_of_three_goes_at_once_and_the_fourth_waits_an_interval(fake_slack, pacer):
+    """Five workers post into one channel at once: three go out together, then one per interval;
+    a post to another channel meanwhile goes at once, not behind the busy channel's queue."""
+    elsewhere = SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=pacer)
+    quiet = threading.Timer(0.05, elsewhere.post, args=("CQUIET", {"text": "elsewhere"}))
+    quiet.start()
+    busy = _post_at_once(fake_slack, pacer, "CBUSY", 5)
+    quiet.join()
+    [at] = [c["at"] for c in fake_slack.calls if c["params"].get("channel") == "CQUIET"]
     assert len(busy) == 5
-    gaps = [b - a for a, b in zip(busy, busy[1:])]
-    assert min(gaps) >= 0.25, gaps                     # 0.3 s apart, less the clock's resolution
-    assert quiet[0] - busy[0] < 0.25                   # not queued behind the busy channel
+    assert busy[2] - busy[0] < GAP - JITTER, busy                       # the burst, together
+    assert busy[3] - busy[0] >= GAP - JITTER, busy                      # the 4th: one interval on
+    assert busy[4] - busy[3] >= GAP - JITTER, busy                      # and one more
+    assert at < busy[3]                                                 # CQUIET did not wait its turn
+
+
+def test_many_posters_never_exceed_the_burst_plus_the_rate(fake_slack, pacer):
+    """Six workers post three messages each into one channel: all 18 arrive, and in no stretch of
+    time t does Slack see more than 3 + t / interval of them."""
+    times = _post_at_once(fake_slack, pacer, "CBUSY", posters=6, each=3)
+    assert len(times) == 18
+    for i, first in enumerate(times):
+        for j in range(i, len(times)):
+            assert j - i + 1 <= 3 + (times[j] - first + JITTER) / GAP, (i, j, times)
+    assert times[-1] - times[0] >= 15 * GAP - JITTER                    # 18 messages: 15 intervals at least
+
+
+def test_only_new_messages_are_paced(fake_slack, state):
+    """Updates, ephemeral messages, views and reads take no turn and never wait for one."""
+    from bot.pacing import ChannelPacer
+
+    slow = ChannelPacer(state.redis, state.prefix, interval=5.0, burst=1)
+    gateway = SlackGateway(make_client("xoxb-test", fake_slack.url), pacer=slow)
+    ts = gateway.post("C1", {"text": "working"})                        # the only turn of the bucket
+    gateway.update("C1", ts, {"text": "the answer"})
+    gateway.post_ephemeral("C1", "UANA", {"text": "only you"})
+    gateway.open_view("trigger-1", {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": []})
+    gateway.open_dm("UANA")
+    gateway.members("CFIVE")
+    methods = [c["method"] for c in fake_slack.calls]
+    assert methods[:5] == ["chat.postMessage", "chat.update", "chat.postEphemeral", "views.open",
+                           "conversations.open"]
+    assert fake_slack.calls[-1]["at"] - fake_slack.calls[0]["at"] < 2.5  # none waited the 5 s turn
+    assert 4.0 < slow.reserve("C1") <= 5.0                              # one turn taken: the post's
+
+
+def test_pace_zero_does_not_pace(fake_slack, state):
+    from bot.pacing import ChannelPacer
+
+    off = ChannelPacer(state.redis, state.prefix, interval=0, burst=3)
+    times = _post_at_once(fake_slack, off, "CBUSY", posters=5, each=2)
+    assert len(times) == 10
+    assert list(state.redis.scan_iter(f"{state.prefix}:pace:*")) == []  # no bucket at all
 
 
 def test_a_429_during_a_burst_is_waited_out_and_no_answer_is_lost(fake_slack, pacer):
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=1, count=2)
-    gateways = [SlackGateway(make_client("xoxb-test", fake_slack.url, retries=3), pacer=pacer) for _ in range(3)]
+    gateways = [SlackGateway(make_client("xoxb-test", fake_slack.url, retries=3), pacer=pacer) for _ in range(5)]
     threads = [threading.Thread(target=g.post, args=("CBUSY", {"text": f"answer {i}"})) for i, g in enumerate(gateways)]
     for t in threads:
         t.start()
@@ -214,5 +271,5 @@ def test_a_429_during_a_burst_is_waited_out_and_no_answer_is_lost(fake_slack, pa
         t.join()
     delivered = [c["params"]["text"] for c in fake_slack.calls
                  if c["method"] == "chat.postMessage" and (c.get("response") or {}).get("ok")]
-    assert sorted(delivered) == ["answer 0", "answer 1", "answer 2"]
-    assert len(fake_slack.calls_to("chat.postMessage")) == 5          # two 429s, each retried after Retry-After
+    assert sorted(delivered) == [f"answer {i}" for i in range(5)]
+    assert len(fake_slack.calls_to("chat.postMessage")) == 7          # two 429s, each retried after Retry-After
