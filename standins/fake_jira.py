@@ -10,9 +10,11 @@ they also become readable issues. ``fail_next``/``hang_next`` script outages.
 
 Read side (``add_user``/``add_group``/``add_project``/``add_issue``/... build the site):
 
-* ``/myself`` (its ``timeZone`` is the zone JQL dates are read in), ``/project/search`` and
-  ``/project/{key}``, ``/project/{key}/permissionscheme`` + ``/permissionscheme/{id}/permission``
-  (BROWSE_PROJECTS grants among others a connector must ignore), ``/project/{key}/role[/{id}]``
+* ``/myself`` (its ``timeZone`` is the zone JQL dates are read in), ``/project/search`` (a key
+  not found is left out of ``values``) and ``/project/{key}`` (404 ``No project could be found
+  with key 'X'.``, the same for a project the account may not browse),
+  ``/project/{key}/permissionscheme`` + ``/permissionscheme/{id}/permission`` (BROWSE_PROJECTS
+  grants among others a connector must ignore), ``/project/{key}/role[/{id}]``
   (roles are site-wide in Jira Cloud: one id per role name, actors per project),
   ``/project/{key}/issuesecuritylevelscheme``, ``/issuesecurityschemes/level/member`` (its filters
   are *inclusive*: ``schemeId`` and ``levelId`` together give the union) and the older
@@ -775,7 +777,10 @@ class FakeJira(AtlassianSite, LoopbackServer):
         return project if project is not None and self._project_visible(project) else None
 
     def _no_project(self, key_or_id: str) -> Reply:
-        return Reply(404, _error(f"No project could be found with key '{unquote(key_or_id)}'."))
+        """Jira's 404, the same for a project that does not exist and one the account may not
+        browse; a key starts with a letter, so digits are an id."""
+        ref = unquote(key_or_id)
+        return Reply(404, _error(f"No project could be found with {'id' if ref.isdigit() else 'key'} '{ref}'."))
 
     # -- read side: myself, projects, permission schemes, roles ----------------------------------------
 
@@ -787,7 +792,10 @@ class FakeJira(AtlassianSite, LoopbackServer):
         return Reply(200, data)
 
     def _project_search(self, request, m, q) -> Reply:
-        keys, ids = set(_many(q, "keys")), set(_many(q, "id"))
+        """The projects the account may browse, filtered by ``keys``/``id``: repeated parameters
+        (``keys=A&keys=B``; ``keys=A,B`` is one key no project has). Keys not found are simply
+        not in ``values``: no error."""
+        keys, ids = {v for k, v in q if k == "keys"}, {v for k, v in q if k == "id"}
         projects = [p for p in sorted(self.project_by_key.values(), key=lambda p: p.key)
                     if self._project_visible(p) and (not keys or p.key in keys) and (not ids or p.id in ids)]
         expand = set(_many(q, "expand"))

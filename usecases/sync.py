@@ -96,6 +96,7 @@ class SyncReport:
     done: bool = True                # False: the window ended early; the next one goes on
     busy: bool = False               # another sync of this source holds the lease
     error: str | None = None
+    error_transient: bool = True     # the error may pass by itself (else a person must fix something)
 
     def absorb(self, other: "SyncReport") -> None:
         for name in ("added", "updated", "unchanged", "renamed", "permissions_changed", "deleted", "unreadable"):
@@ -104,6 +105,7 @@ class SyncReport:
         self.resynced += other.resynced
         self.groups = other.groups if other.groups is not None else self.groups
         self.done, self.busy, self.error = other.done, other.busy, other.error
+        self.error_transient = other.error_transient
         self.mode = other.mode or self.mode   # a first "changes" sync runs as a full one
 
     def summary(self) -> str:
@@ -121,7 +123,7 @@ class SyncReport:
         if self.resynced:
             text += f"; listed again after an expired cursor: {', '.join(self.resynced)}"
         if self.error:
-            text += f"; stopped: {self.error} (the next sync resumes from here)"
+            text += f"; stopped: {self.error}" + (" (the next sync resumes from here)" if self.error_transient else "")
         elif not self.done:
             text += "; more to do (the next window goes on)"
         return text
@@ -179,12 +181,16 @@ class Sync:
             self.index.ensure_collection()
             done = self._run(mode)
             self.report.done = done
-            if done:
-                self.states.set(name, last_error=None, last_error_at=None)
+            # A complete pass clears the error a pass of its kind recorded (a content sync any):
+            # a permission pass getting through says nothing of a content sync that cannot.
+            if done and (mode != "permissions" or st.last_error_pass != "content"):
+                self.states.set(name, last_error=None, last_error_at=None, last_error_pass=None)
         except SourceUnavailable as exc:
             self.report.done, self.report.error = False, str(exc)
+            self.report.error_transient = exc.transient
             wait = getattr(exc, "retry_after", None)
             self.states.set(name, last_error=str(exc)[:500], last_error_at=self.clock(),
+                            last_error_pass="permissions" if mode == "permissions" else "content",
                             throttled_until=self.clock() + timedelta(seconds=wait) if wait else None)
             log.error("source sync stopped", extra={"source": name, "mode": mode, "error": str(exc)[:300]})
         finally:

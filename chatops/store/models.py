@@ -21,6 +21,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
+# The migrations' own version table, so the store can share a database with other apps.
+VERSION_TABLE = "chatops_alembic_version"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that only takes and only gives aware UTC values."""
 
@@ -193,6 +197,7 @@ class SourceState(Base):
     perm_marker: Mapped[str | None] = mapped_column(Text)   # the pass has done items up to here
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
+    last_error_pass: Mapped[str | None] = mapped_column(String(16))   # "content" or "permissions"
     throttled_until: Mapped[datetime | None]       # the source asked us to wait until then
     # what the last permission pass found that grants nothing, as JSON {"what": count}
     findings: Mapped[str | None] = mapped_column(Text)

@@ -52,6 +52,7 @@ class SourceRow:
     perm_marker: str | None
     last_error: str | None
     last_error_at: datetime | None
+    last_error_pass: str | None      # "content" or "permissions": which kind of pass recorded it
     throttled_until: datetime | None
     findings: str | None
     lease_owner: str | None

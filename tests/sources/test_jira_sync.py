@@ -11,10 +11,12 @@ import pytest
 import requests
 
 from chatops.access import Audience, Principal
+from chatops.errors import ConfigError
 from chatops.store import Store
 from chatops.store.sources import SourceStates
 from connectors.index.base import Query
 from connectors.index.edge_index import EdgeIndex
+from connectors.sources.atlassian.source import NotOnSite
 from connectors.sources.registry import SourceContext, open_sync_source
 from tests.ingest_helpers import DIM, HashEmbedder
 from standins.fake_jira import FakeJira
@@ -35,10 +37,19 @@ class Site:
                 "projects": ["OPS", "HR"], **config}
         return open_sync_source("tickets", spec, SourceContext(http=self.session, environ={TOKEN_ENV: self.jira.token}))
 
-    def sync(self, mode: str = "changes", source=None):
+    def sync(self, mode: str = "changes", source=None, *, error: bool = False):
         report = Sync(source or self.source(), self.states, self.index, HashEmbedder(), kind="jira").run(mode)
-        assert report.error is None, report.summary()
+        if not error:
+            assert report.error is None, report.summary()
         return report
+
+    def missing(self, *keys: str) -> str:
+        """The one line a configured project Jira does not list stops the source with."""
+        many = len(keys) > 1
+        return (f"Jira source 'tickets': no project{'s' if many else ''} {', '.join(keys)} on {self.jira.origin} "
+                f"(or {self.jira.email} cannot browse {'them' if many else 'it'}): check projects: in "
+                f"CHATOPS_CONFIG and the account's Browse projects permission; the source's other projects "
+                f"wait until then")
 
     def person(self, email: str) -> Principal:
         return Principal.of(email, self.states.groups_of(email, ()))
@@ -177,3 +188,60 @@ def test_a_comment_limited_to_a_role_or_group_is_never_indexed_with_the_issue(si
     assert "root password" not in text and "legal is involved" not in text
     assert "note 7" in text                              # the issue's other comments are there
     assert '"comments limited to a role or group, not indexed": 2' in site.states.get("tickets").findings
+
+
+def test_a_project_key_that_does_not_exist_stops_the_source_with_one_line_naming_it(site):
+    build(site)
+    report = site.sync(source=site.source(projects=["OPS", "NOPE"]), error=True)
+    assert report.error == site.missing("NOPE") and not report.done
+    assert report.added == 0 and site.visible_to("ana@contoso.com") == set()   # OPS waits too
+    assert site.states.get("tickets").last_error == site.missing("NOPE")
+    with pytest.raises(NotOnSite) as raised:
+        site.source(projects=["OPSX", "HR", "NOPE"]).scopes()
+    assert str(raised.value) == site.missing("NOPE", "OPSX") and raised.value.keys == ("NOPE", "OPSX")
+    assert isinstance(raised.value, ConfigError) and not raised.value.transient
+    assert site.jira.requests_by_path["GET /rest/api/3/project/{project}"] == 0   # no 404 to stumble on
+    report = site.sync(source=site.source(projects=["OPS"]))                    # the key taken out: syncs
+    assert report.done and report.added == 3 and site.states.get("tickets").last_error is None
+
+
+def test_a_project_the_account_can_no_longer_browse_prunes_nothing_its_issues_leave_one_by_one(site):
+    j = site.jira
+    j.add_user("acc-ana", "ana@contoso.com")
+    j.add_user("acc-hana", "hana@contoso.com")
+    j.add_project("OPS", browse=[("user", "acc-ana"), ("user", j.account_id)])
+    j.add_project("HR", browse=[("user", "acc-hana"), ("user", j.account_id)])
+    ops, hr = j.add_issue("OPS", "Outage", "Down."), j.add_issue("HR", "Rota", "December.")
+    j.enforce_permissions = True                       # the account sees what it may browse, as in Jira
+    assert site.sync().added == 2
+    assert site.visible_to("hana@contoso.com") == {hr}
+    j.set_browse("HR", [("user", "acc-hana")])         # the service account taken out of HR's scheme
+    j.advance(2)
+    late = j.add_issue("OPS", "Follow-up", "Renew certificates.")
+    report = site.sync("changes", error=True)
+    assert report.error == site.missing("HR")
+    assert report.deleted == 0 and site.visible_to("hana@contoso.com") == {hr}  # a listing prunes nothing
+    assert late not in site.visible_to("ana@contoso.com")                     # the source's other projects wait
+    # The permission pass goes on: Jira answers 404 for each of HR's issues (it cannot say who
+    # may read them any more), so they leave; OPS's stay as they were.
+    report = site.sync("permissions")
+    assert report.deleted == 1 and site.visible_to("hana@contoso.com") == set()
+    assert site.visible_to("ana@contoso.com") == {ops}
+    j.set_browse("HR", [("user", "acc-hana"), ("user", j.account_id)])     # the account let back in
+    site.sync("full")                                                          # back at the latest here
+    assert site.visible_to("hana@contoso.com") == {hr} and site.visible_to("ana@contoso.com") == {ops, late}
+    report = site.sync("changes", source=site.source(projects=["OPS"]))      # or HR taken out of the config
+    assert report.deleted == 1 and site.visible_to("hana@contoso.com") == set()
+
+
+def test_a_content_error_stays_in_the_status_through_a_complete_permission_pass(site):
+    """The configured project that is not there stops each changes sync; the permission pass in
+    between gets through, and must not make ``sources status`` say all is well meanwhile."""
+    build(site)
+    broken = site.source(projects=["OPS", "NOPE"])
+    report = site.sync(source=broken, error=True)
+    assert report.error == site.missing("NOPE") and "resumes from here" not in report.summary()
+    assert site.sync("permissions", source=broken).done
+    assert site.states.get("tickets").last_error == site.missing("NOPE")
+    fixed = site.sync(source=site.source(projects=["OPS"]))
+    assert fixed.done and site.states.get("tickets").last_error is None

@@ -73,6 +73,24 @@ def test_projects_are_filtered_by_repeated_keys_paged_and_expanded(jira):
     assert set(plain[0]) >= {"id", "key", "name", "self", "projectTypeKey"}
 
 
+def test_a_project_key_that_does_not_exist_is_left_out_of_the_search_and_a_404_alone():
+    with FakeJira(email=EMAIL, token=TOKEN, enforce_permissions=True) as jira:
+        people(jira)
+        ops = jira.add_project("OPS", browse=[("applicationRole", "jira-software")])
+        jira.add_project("HR", browse=[("user", "acc-ana")])            # the account may not browse it
+        found = ok(jira, "/project/search", keys=["OPS", "NOPE", "HR"])
+        assert [p["key"] for p in found["values"]] == ["OPS"] and (found["total"], found["isLast"]) == (1, True)
+        assert ok(jira, "/project/search", keys="OPS,NOPE")["values"] == []     # keys repeat; no comma lists
+        for ref, answer in (("NOPE", "key 'NOPE'"), ("HR", "key 'HR'"), ("99999", "id '99999'")):
+            missing = get(jira, f"/project/{ref}")
+            assert missing.status_code == 404
+            assert missing.json() == {"errorMessages": [f"No project could be found with {answer}."], "errors": {}}
+        assert ok(jira, f"/project/{ops}")["key"] == "OPS"
+        refused = get(jira, "/search/jql", jql="project = NOPE")
+        assert refused.status_code == 400
+        assert refused.json()["errorMessages"] == ["The value 'NOPE' does not exist for the field 'project'."]
+
+
 def test_grants_name_groups_by_name_and_id_and_follow_renames_without_touching_issues(jira):
     sre = people(jira)
     jira.add_project("X", "scratch")

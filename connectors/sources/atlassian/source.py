@@ -1,7 +1,7 @@
 """What a Confluence and a Jira source have in common: how they are opened from their config,
 their account mapping, and dates for CQL and JQL (minutes, in the time zone the site or the
 account reads them in). Each kind sets ``KIND``, ``SERVICE``, where users are looked up, and
-where its time zone is read."""
+where its time zone is read; a configured key the site does not show is :class:`NotOnSite`."""
 
 from __future__ import annotations
 
@@ -11,17 +11,31 @@ from typing import Iterator
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chatops.checks import CheckFailed
+from chatops.errors import ConfigError
 from connectors.sources.atlassian.accounts import Accounts, group_token
 from connectors.sources.atlassian.directory import open_directory
 from connectors.sources.atlassian.http import AtlassianHttp, missing_token, open_http
-from connectors.sources.base import Member, SourceGroup
+from connectors.sources.base import Member, SourceGroup, SourceUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class NotOnSite(SourceUnavailable, ConfigError):
+    """Spaces or projects the configuration names that the site does not show the account.
+    Atlassian answers the same whether there is none by that key or the account may not see it,
+    so the configuration (or the account's permissions) is to fix. The sync stops and records
+    it like any unreadable source; nothing is pruned because of it."""
+
+    def __init__(self, message: str, keys=()):
+        super().__init__(message, transient=False)
+        self.keys = tuple(keys)
 
 
 class AtlassianSourceBase:
     KIND = ""                   # the kind's name in the registry ("confluence", "jira")
     SERVICE = ""                # as people name it in messages
+    SCOPE_NOUN = ""             # what its scopes are ("space", "project")
     USERS_BULK = ""             # users by account id, in bulk
     EMAILS_BULK = ""            # emails by account id (apps Atlassian approved)
     ZONE = ("", "")             # (path, field) of the time zone dates are read in
@@ -91,6 +105,28 @@ class AtlassianSourceBase:
         if token not in self._members:
             self._members[token] = frozenset(m.id for m in self._group_members(token.rpartition("::")[2]))
         return self._members[token]
+
+    def check(self) -> str:
+        """``chatops doctor``: the account signs in and every configured space or project is there."""
+        try:
+            scopes = self.scopes()
+        except NotOnSite as exc:
+            raise CheckFailed(str(exc).split(": check ")[0], "check " + str(exc).split(": check ", 1)[-1]) from None
+        except SourceUnavailable as exc:
+            raise CheckFailed(f"{self.SERVICE} at {self.config.url}: {exc}",
+                              f"check url, email ({self.config.email}) and the API token") from None
+        what = "the JQL filter" if getattr(self.config, "jql", None) and not getattr(self.config, "projects", None) \
+            else f"{len(scopes)} {self.SCOPE_NOUN}(s)"
+        return f"{what} readable by {self.config.email} on {self.config.url}"
+
+    def not_on_site(self, missing, *, noun: str, field: str, verb: str, permission: str) -> NotOnSite:
+        """The error for configured keys the site did not list (one line: what, and what to do)."""
+        keys = sorted(missing)
+        many = len(keys) > 1
+        return NotOnSite(f"{self.SERVICE} source '{self.name}': no {noun}{'s' if many else ''} {', '.join(keys)} "
+                         f"on {self.config.url} (or {self.config.email} cannot {verb} {'them' if many else 'it'}): "
+                         f"check {field}: in CHATOPS_CONFIG and the account's {permission}; the source's other "
+                         f"{noun}s wait until then", keys)
 
     def local_minutes(self, when: datetime) -> str:
         """A CQL or JQL date: minutes, in the zone the site (or the account) reads dates in."""

@@ -60,6 +60,7 @@ def _split(doc_id: str) -> tuple[str, str]:
 class ConfluenceSource(AtlassianSourceBase):
     Config = ConfluenceConfig
     KIND, SERVICE = "confluence", "Confluence"
+    SCOPE_NOUN = "space"
     USERS_BULK, EMAILS_BULK = f"{V1}/user/bulk", f"{V1}/user/email/bulk"
     ZONE = (f"{V1}/settings/systemInfo", "defaultTimeZone")
 
@@ -78,10 +79,12 @@ class ConfluenceSource(AtlassianSourceBase):
         for s in self.http.pages(f"{V2}/spaces", params):
             spaces[str(s["id"])] = Space(str(s["id"]), str(s.get("key") or ""), str(s.get("name") or ""))
         if self.config.spaces:
+            # none by that key, or the account may not view it (Confluence lists neither): the
+            # whole source stops, and a listing that lacks a space prunes nothing of it
             missing = set(self.config.spaces) - {s.key for s in spaces.values()}
             if missing:
-                raise SourceUnavailable(f"space(s) {', '.join(sorted(missing))} not found, or not readable by "
-                                        f"{self.config.email}", transient=False)
+                raise self.not_on_site(missing, noun="space", field="spaces", verb="view",
+                                       permission="View permission on the space")
         self._spaces = spaces
         return sorted(spaces)
 

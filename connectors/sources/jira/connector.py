@@ -1,6 +1,8 @@
 """Jira Cloud as a source: issues of some projects (or of a JQL filter), with who may read each.
 
-Content: each project is a scope (one scope, ``jql``, for a filter). A full listing pages
+Content: each project is a scope (one scope, ``jql``, for a filter); a configured project Jira does
+not list (none by that key, or the account may not browse it: Jira cannot be asked which) stops
+the source's sync with :class:`~connectors.sources.atlassian.source.NotOnSite`. A full listing pages
 through the enhanced JQL search (``/rest/api/3/search/jql``, ``nextPageToken``); an incremental
 sync asks for issues ``updated >=`` the last sync less an overlap (JQL dates have minute
 precision, in the service account's time zone, read from ``/myself``); the ``updated`` time is
@@ -29,7 +31,7 @@ from connectors.sources.atlassian.access import Grant, intersect
 from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
 from connectors.sources.atlassian.http import AtlassianHttp, NotFound
-from connectors.sources.base import GONE, Document, Item, Page, Section, SourceUnavailable, Unfetchable
+from connectors.sources.base import GONE, Document, Item, Page, Section, Unfetchable
 from connectors.sources.jira.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import Holders, holders_of, role_members
@@ -55,6 +57,7 @@ class Project:
 class JiraSource(AtlassianSourceBase):
     Config = JiraConfig
     KIND, SERVICE = "jira", "Jira"
+    SCOPE_NOUN = "project"
     USERS_BULK, EMAILS_BULK = f"{API}/user/bulk", f"{API}/user/email/bulk"
     ZONE = (f"{API}/myself", "timeZone")     # JQL reads dates in the account's own time zone
 
@@ -75,10 +78,13 @@ class JiraSource(AtlassianSourceBase):
             lead = ((p.get("lead") or {}).get("accountId")) or None
             projects[str(p["id"])] = Project(str(p["id"]), str(p.get("key") or ""), str(p.get("name") or ""), lead)
         if self.config.projects:
+            # Jira lists the projects it has by those keys *and* lets the account browse; the
+            # rest it leaves out (``/project/{key}`` would answer 404 for them, either way). The
+            # whole source stops: a listing that lacks a project prunes nothing of it.
             missing = set(self.config.projects) - {p.key for p in projects.values()}
             if missing:
-                raise SourceUnavailable(f"project(s) {', '.join(sorted(missing))} not found, or not browsable by "
-                                        f"{self.config.email}", transient=False)
+                raise self.not_on_site(missing, noun="project", field="projects", verb="browse",
+                                       permission="Browse projects permission")
         self._projects = projects
         return sorted(projects) if self.config.projects else [JQL_SCOPE]
 
@@ -212,6 +218,8 @@ class JiraSource(AtlassianSourceBase):
             project_id = str((fields.get("project") or {}).get("id") or item.scope)
             if project_id not in browse:
                 browse[project_id] = self._browse(project_id)
+            if browse[project_id] is None:
+                continue          # the project or its scheme unreadable: nobody
             grants = [browse[project_id]]
             level = (fields.get("security") or {}).get("id")
             if level:
@@ -241,13 +249,15 @@ class JiraSource(AtlassianSourceBase):
         return out, gone
 
     def _browse(self, project_id: str) -> tuple[Holders, Grant] | None:
-        project = self._project(project_id)
         try:
+            project = self._project(project_id)
             scheme = self.http.get_json(f"{API}/project/{quote(project.key)}/permissionscheme")
             body = self.http.get_json(f"{API}/permissionscheme/{quote(str(scheme['id']))}/permission")
         except NotFound:
-            log.warning("permission scheme unreadable; the project's issues stay hidden",
-                        extra={"source": self.name, "project": project.key})
+            # gone (or out of the account's sight) since its issues were read, or no scheme
+            log.warning("project or its permission scheme unreadable; the project's issues stay hidden",
+                        extra={"source": self.name,
+                               "project": getattr(self._projects.get(project_id), "key", project_id)})
             return None
         holders = holders_of(body.get("permissions") or [], lead=project.lead)
         return self._resolved(project, holders)
