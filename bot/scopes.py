@@ -76,6 +76,9 @@ METHODS: dict[str, Need] = {
         "who someone is: bots, other organisations, guests (users:read), and the profile email "
         "that matches them to the directory (users:read.email; without it the field is absent)",
         all_of=("users:read", "users:read.email")),
+    "bots.info": Need(
+        "chatops doctor: the app the bot token belongs to, held against SLACK_APP_ID (bot/doctor.py)",
+        all_of=("users:read",)),
     "usergroups.users.list": Need(
         "the escalation user group's members: who may press Resolved (bot/handlers/feedback.py)",
         all_of=("usergroups:read",)),

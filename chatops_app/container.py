@@ -109,6 +109,11 @@ class Container:
         tracing.setup(settings.otel_endpoint, service_name=settings.otel_service_name,
                       capture=settings.otel_capture_content)
 
+    @property
+    def http_client(self) -> requests.Session | None:
+        """The session msal, Graph and the action connectors talk through (None: their own)."""
+        return self._http_client
+
     # -- the core ------------------------------------------------------------------------
 
     @_once
@@ -160,7 +165,7 @@ class Container:
     def index(self):
         from connectors.index.registry import open_index
 
-        return open_index(self.settings, self.embedder.dim)
+        return open_index(self.settings, self.embedder.dim, embedder=getattr(self.embedder, "name", None))
 
     @_once
     def llm(self):
@@ -309,7 +314,8 @@ class Container:
             return None
         s = self.settings
         return SlackGateway(make_client(token.get_secret_value(), s.slack_api_url),
-                            pacer=ChannelPacer(self.redis, s.key_prefix, s.slack_channel_pace))
+                            pacer=ChannelPacer(self.redis, s.key_prefix, s.slack_channel_pace,
+                                              burst=s.slack_channel_burst))
 
     @_once
     def people(self) -> SlackPeople | None:

@@ -17,9 +17,9 @@ from celery.apps.beat import Beat
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
-from workers.beat import beat_schedule, describe
+from workers.beat import RecordingScheduler, beat_schedule, describe
 from workers.celery_app import register_tasks
-from workers.health import ConsumerTick, serve
+from workers.health import BEAT_BEAT_S, ConsumerTick, record_beat, serve
 from workers.inflight import Reaper
 
 log = logging.getLogger(__name__)
@@ -90,4 +90,6 @@ def run_beat(container: Container, schedule_file=None, *, announce=print) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, entry in sorted(app.conf.beat_schedule.items()):
         announce(f"{describe(entry)}: {name}")
-    Beat(app=app, schedule=str(path), loglevel=settings.log_level, quiet=True).run()
+    app.chatops_beat_alive = lambda: record_beat(container.redis, settings.key_prefix)
+    Beat(app=app, schedule=str(path), loglevel=settings.log_level, quiet=True, scheduler=RecordingScheduler,
+         max_interval=BEAT_BEAT_S).run()

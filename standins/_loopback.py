@@ -119,9 +119,10 @@ class LoopbackServer:
                     self.send_header(name, str(value))
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":   # HEAD: what GET would send, without the body
+                    self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
             def log_message(self, *args):  # keep test output quiet
                 pass

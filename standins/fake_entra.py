@@ -59,11 +59,24 @@ ALREADY_EXISTS = ("One or more added object references already exist for the fol
                   "modified properties: 'members'.")
 
 
+# What a fully set-up chatops app registration holds (docs/sources.md, "Permissions").
+DEFAULT_APP_ROLES = {
+    "graph": ["User.Read.All", "GroupMember.Read.All", "Sites.Read.All", "Files.ReadWrite.All",
+              "GroupMember.ReadWrite.All"],
+    "sharepoint": ["Sites.Read.All"],
+}
+
+
 class FakeEntra(LoopbackServer):
     def __init__(self, tenant_id: str = "tenant-1", users: dict[str, dict] | None = None, page_size: int = 2,
                  *, client_id: str = "client-1", client_secret: str = "secret-1",
-                 groups: dict[str, dict] | None = None, certificate: str | None = None, direct: bool = False):
+                 groups: dict[str, dict] | None = None, certificate: str | None = None, direct: bool = False,
+                 app_roles: dict[str, list[str]] | None = None):
         super().__init__()
+        # The application permissions granted to the app (admin-consented), by resource: "graph",
+        # "sharepoint" (every SharePoint host). Access tokens are JWTs that carry them in ``roles``,
+        # as Entra's app-only tokens do; in direct mode one token serves every resource and carries all.
+        self.app_roles = {k: list(v) for k, v in (app_roles or DEFAULT_APP_ROLES).items()}
         # direct: the URLs it hands out are its own (http://127.0.0.1:<port>/graph ...), for
         # processes that cannot be given a rerouting session (the demo, benchmarks, a worker
         # process); then one token is good for Graph and SharePoint alike.
@@ -217,7 +230,16 @@ class FakeEntra(LoopbackServer):
         audience = next((resources[s] for s in scopes if s in resources), None)
         if audience is None:
             return Reply(400, {"error": "invalid_scope"})
-        token = f"fake-token-{next(self._token_numbers)}"
+        number = next(self._token_numbers)
+        roles = (self.app_roles.get("graph", []) if audience == GRAPH else
+                 [r for k in ("graph", "sharepoint") for r in self.app_roles.get(k, [])] if audience == "direct" else
+                 self.app_roles.get("sharepoint", []))
+        now = int(time.time())
+        token = self._sign({
+            "aud": self.origin if audience == "direct" else audience, "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "iat": now, "nbf": now, "exp": now + 3600, "appid": self.client_id, "appidacr": "1" if method == "secret" else "2",
+            "idtyp": "app", "oid": f"sp-{self.client_id}", "sub": f"sp-{self.client_id}", "tid": self.tenant_id,
+            "roles": sorted(set(roles)), "ver": "1.0", "uti": f"fake-{number}"})
         with self.lock:
             self._tokens.add(token)
             self._token_info[token] = (audience, method)

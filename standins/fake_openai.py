@@ -19,8 +19,12 @@ from standins._loopback import LoopbackServer, Reply, Request
 
 class FakeOpenAI(LoopbackServer):
     def __init__(self, reply: str | Callable[[dict], str | dict] = "This is a scripted answer.", *,
-                 hang_seconds: float = 30.0):
+                 hang_seconds: float = 30.0, models: list[str] | None = None, api_key: str | None = None):
         super().__init__()
+        # The models it serves (None: any name is answered, "fake-model" listed) and the one API
+        # key it accepts (None: any), answered as OpenAI does: 404 model_not_found, 401 invalid_api_key.
+        self.models = models
+        self.api_key = api_key
         self.reply = reply
         self.mode = "ok"
         self.hang_seconds = hang_seconds
@@ -32,14 +36,22 @@ class FakeOpenAI(LoopbackServer):
         return f"{self.origin}/v1"
 
     def handle(self, request: Request) -> Reply:
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return Reply(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                         "param": None, "code": "invalid_api_key"}})
         if request.method == "GET" and request.path == "/v1/models":
-            return Reply(200, {"object": "list", "data": [{"id": "fake-model", "object": "model",
-                                                           "owned_by": "standins"}]})
+            return Reply(200, {"object": "list", "data": [{"id": name, "object": "model", "created": 1_700_000_000,
+                                                           "owned_by": "standins"}
+                                                          for name in (self.models or ["fake-model"])]})
         if request.method != "POST" or request.path != "/v1/chat/completions":
             return Reply(404, {"error": {"message": f"no route {request.path}", "type": "invalid_request_error"}})
         body = request.json()
         with self.lock:
             self.requests.append(body)
+        if self.models is not None and body.get("model") not in self.models:
+            return Reply(404, {"error": {"message": f"The model `{body.get('model')}` does not exist or you do not "
+                                                   "have access to it.", "type": "invalid_request_error",
+                                         "param": None, "code": "model_not_found"}})
         if self.mode == "hang":
             self.stopping.wait(self.hang_seconds)
         if self.mode == "error":

@@ -51,6 +51,15 @@ class FakeServiceNow(LoopbackServer):
             return Reply(status, body if body is not None else _failure(f"scripted {status}"), headers)
         if request.path != "/api/now/table/incident":
             return Reply(400, _failure("Invalid table", request.path))
+        if request.method == "GET":   # the Table API's read: the newest records, up to sysparm_limit
+            if not self._authenticated(request.headers.get("authorization", "")):
+                return Reply(401, _failure("User Not Authenticated", "Required to provide Auth information"))
+            limit = int(request.query.get("sysparm_limit") or 10000)
+            fields = [f for f in (request.query.get("sysparm_fields") or "").split(",") if f]
+            with self.lock:
+                rows = [dict(r) for r in self.incidents[-limit:]] if limit > 0 else []
+            return Reply(200, {"result": [{k: str(v) for k, v in r.items() if not fields or k in fields}
+                                          for r in rows]})
         if request.method != "POST":
             return Reply(405, _failure("Method not Supported", request.method))
         if not self._authenticated(request.headers.get("authorization", "")):

@@ -1,5 +1,11 @@
 """A loopback Slack Web API for the real slack_sdk ``WebClient(base_url=...)``.
 
+Like Slack, it wants a token on every call (``not_authed`` without one, ``invalid_auth`` for one
+it did not issue, when ``bot_token`` is given), answers ``missing_scope`` (with ``needed`` and
+``provided``) when the bot token was not granted a method's scope, and reports the granted
+scopes in each response's ``x-oauth-scopes`` header. App-level tokens (``xapp-``) are for
+``apps.connections.open`` only.
+
 Plus the other direction: ``sign``, ``event_body`` and ``block_actions_body``
 build what Slack itself would POST to our app (Events API, interactivity).
 """
@@ -21,8 +27,14 @@ class FakeSlack(LoopbackServer):
     def __init__(self, users: dict[str, dict] | None = None, channels: dict[str, list[str]] | None = None,
                  bot_user_id: str = "UBOT", team_id: str = "T123", *, page_size: int = 2,
                  max_page_size: int | None = None, channel_names: dict[str, str] | None = None,
-                 usergroups: dict[str, list[str]] | None = None):
+                 usergroups: dict[str, list[str]] | None = None, scopes: set[str] | None = None,
+                 bot_token: str | None = None, app_id: str = "A123", bot_id: str = "B123"):
         super().__init__()
+        # The bot token's granted scopes (None: every scope a method here needs), the one bot token
+        # Slack issued (None: any xoxb- token), and the app it belongs to.
+        self.scopes = set(INSTALLED_SCOPES) if scopes is None else set(scopes)
+        self.bot_token = bot_token
+        self.app_id, self.bot_id = app_id, bot_id
         self.channel_names = dict(channel_names or {})     # channel id -> name (conversations.info)
         self.usergroups = {k: list(v) for k, v in (usergroups or {}).items()}
         self.users = dict(users or {})
@@ -84,11 +96,32 @@ class FakeSlack(LoopbackServer):
                 return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
             return Reply(status, f"{status} upstream failure")  # like Slack's HTML error pages: not JSON
         handler = getattr(self, "_" + method.replace(".", "_"), None)
-        body = handler(params) if handler else {"ok": False, "error": "unknown_method"}
+        refused, headers = self._authorize(method, params, request)
+        body = refused or (handler(params) if handler else {"ok": False, "error": "unknown_method"})
         with self.lock:
             call["response"] = body
             call["response_ts"] = body.get("ts") or body.get("message_ts")
-        return Reply(200, body)
+        return Reply(200, body, headers)
+
+    def _authorize(self, method: str, params: dict, request: Request) -> tuple[dict | None, dict]:
+        """Slack's token and scope checks: (an error body or None, the response's headers)."""
+        auth = request.headers.get("authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else params.get("token", "")
+        if not token:
+            return {"ok": False, "error": "not_authed"}, {}
+        if token.startswith("xapp-"):
+            ok = method == "apps.connections.open"
+            return (None if ok else {"ok": False, "error": "not_allowed_token_type"}), {}
+        if self.bot_token is not None and token != self.bot_token:
+            return {"ok": False, "error": "invalid_auth"}, {}
+        granted = ",".join(sorted(self.scopes))
+        needed = SCOPES.get(method)
+        if method.startswith("conversations.") and method != "conversations.open":
+            needed = _CONVERSATION_SCOPES.get(str(params.get("channel", ""))[:1], "channels:read")
+        headers = {"x-oauth-scopes": granted, "x-accepted-oauth-scopes": needed or ""}
+        if needed and needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": granted}, headers
+        return None, headers
 
     def _next_ts(self) -> str:
         micros = 1_700_000_000_000_000 + next(self._ts) * 100
@@ -98,7 +131,13 @@ class FakeSlack(LoopbackServer):
 
     def _auth_test(self, p):
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "chatops",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "B123"}
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def _bots_info(self, p):
+        if p.get("bot") != self.bot_id:
+            return {"ok": False, "error": "bot_not_found"}
+        return {"ok": True, "bot": {"id": self.bot_id, "deleted": False, "name": "chatops", "app_id": self.app_id,
+                                    "user_id": self.bot_user_id, "updated": 1_700_000_000, "icons": {}}}
 
     def _chat_postMessage(self, p):
         ts = self._next_ts()
@@ -168,6 +207,22 @@ class FakeSlack(LoopbackServer):
         return {"ok": True, "view": {"id": f"V{next(self._ts):06d}", **view}}
 
     _reactions_remove = _reactions_add
+
+
+# The bot scope each method needs (Slack's method reference); the conversations.* methods need the
+# read scope of the conversation's type, told here by the id's first letter.
+SCOPES = {
+    "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
+    "users.info": "users:read", "bots.info": "users:read", "conversations.open": "im:write",
+    "usergroups.users.list": "usergroups:read", "reactions.add": "reactions:write",
+    "reactions.remove": "reactions:write",
+}
+_CONVERSATION_SCOPES = {"C": "channels:read", "G": "groups:read", "D": "im:read"}
+# What a token is granted by default: an app installed with every scope a chat bot of this kind asks for.
+INSTALLED_SCOPES = frozenset({
+    "app_mentions:read", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read",
+    "im:history", "im:read", "im:write", "mpim:history", "mpim:read", "reactions:write", "usergroups:read",
+    "users:read", "users:read.email"})
 
 
 def _params(request: Request) -> dict:

@@ -35,6 +35,8 @@ class FakeWebhook(LoopbackServer):
             self.statuses.extend(steps)
 
     def handle(self, request: Request) -> Reply:
+        if request.method != "POST":   # a receiver of POSTs: anything else runs nothing and is not recorded
+            return Reply(405 if request.path == self.path else 404, {"error": "method not allowed"}, {"Allow": "POST"})
         with self.lock:
             self.requests.append(request)
             step = self.statuses.pop(0) if self.statuses else self.default_status

@@ -22,13 +22,17 @@ buttons taken off every 5 minutes, the answer cache cleaned every hour, the dail
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from typing import Callable, Iterable
 
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab, schedule as interval
 
 from chatops.settings import Settings
 from chatops.tasks import MAINTENANCE, SOURCE_SYNC, TASKS
+
+log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS_EVERY = 3600
 EXPIRE_EVERY = 300          # proposals past their expiry lose their buttons within 5 minutes
@@ -77,3 +81,18 @@ def describe(entry: dict) -> str:
     else:
         text = str(when)
     return text + (", first at start" if entry.get("last_run_at") == AT_START else "")
+
+
+
+class RecordingScheduler(PersistentScheduler):
+    """Celery's scheduler with its schedule file, recording each time it wakes that beat is alive
+    (``app.chatops_beat_alive``, a callable; ``chatops doctor`` reads what it records)."""
+
+    def tick(self, *args, **kwargs):
+        alive: Callable[[], None] | None = getattr(self.app, "chatops_beat_alive", None)
+        if alive is not None:
+            try:
+                alive()
+            except Exception as exc:  # noqa: BLE001 - a missed record only makes beat look late
+                log.warning("could not record that beat is alive", extra={"error": type(exc).__name__})
+        return super().tick(*args, **kwargs)

@@ -145,3 +145,26 @@ def web_status(client: redis.Redis, prefix: str, queue: str, stale_after: float)
         if last < now - stale_after:
             return False, f"{waiting} task(s) waiting and none taken in the last {stale_after:.0f} s"
     return True, "ok"
+
+
+def workers_seen(client: redis.Redis, prefix: str) -> list[tuple[str, float]]:
+    """(worker name, seconds since it was last alive), most recent first."""
+    now = time.time()
+    return [(name.decode() if isinstance(name, bytes) else name, max(0.0, now - seen))
+            for name, seen in client.zrevrange(f"{prefix}:workers", 0, -1, withscores=True)]
+
+
+# -- the scheduler ---------------------------------------------------------------------------
+
+BEAT_BEAT_S = 30.0   # beat wakes at least this often (beat_max_loop_interval) and records itself
+
+
+def record_beat(client: redis.Redis, prefix: str) -> None:
+    """``chatops beat`` is alive (each time its scheduler wakes)."""
+    client.set(f"{prefix}:beat", f"{time.time():.3f}", ex=86400)
+
+
+def beat_seen(client: redis.Redis, prefix: str) -> float | None:
+    """Seconds since beat last recorded itself; None if it never did (within a day)."""
+    raw = client.get(f"{prefix}:beat")
+    return max(0.0, time.time() - float(raw)) if raw else None

@@ -36,12 +36,14 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from chatops import logs
-from chatops.store.models import AuditEvent, Proposal as ProposalRow, Question
+from chatops.store.models import VERSION_TABLE, AuditEvent, Proposal as ProposalRow, Question
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -239,6 +241,14 @@ class Store:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7263540917)")
             command.upgrade(alembic_config(conn), "head")
+
+    def schema(self) -> tuple[str | None, str]:
+        """(the revision the database is at, None if it has no schema yet; the revision this code
+        needs), read without changing anything."""
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return current, head
 
     # -- connections ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ import requests
 import urllib3
 from pydantic import BaseModel, ValidationError
 
+from chatops.checks import CheckFailed, CheckWarning
 from connectors.actions.base import Approvers, ConnectorConfigError, ConnectorDeps, ExecutionResult
 
 log = logging.getLogger("connectors.actions")
@@ -193,3 +194,24 @@ class SecretHttpConnector:
 
     def default_approvers(self, arguments: dict) -> Approvers | None:
         return None
+
+
+# -- chatops doctor ------------------------------------------------------------
+
+def checked_get(deps: ConnectorDeps, target: str, url: str, *, auth=None, timeout: float,
+                method: str = "GET", scrub: "Scrubber | None" = None) -> requests.Response:
+    """One cheap request for ``check()``: the response, or CheckFailed saying the target cannot
+    be reached or refused the credentials."""
+    try:
+        resp = deps.http.request(method, url, auth=auth, headers={"Accept": "application/json"}, timeout=timeout,
+                                 allow_redirects=False)
+    except requests.RequestException as exc:
+        raise CheckFailed(f"cannot reach {target} at {urlsplit(url).netloc} ({type(exc).__name__})",
+                          "check the URL and the network path to it") from None
+    if resp.status_code == 401:
+        raise CheckFailed(f"{target} refused the credentials (401)", "check the account and its secret")
+    if resp.status_code == 403:
+        reason = body_text(resp, scrub or Scrubber([]))
+        raise CheckWarning(f"{target} answered 403 to {method} {urlsplit(url).path}: {reason}",
+                           "give the account the permission the action needs")
+    return resp

@@ -26,8 +26,10 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chatops.checks import CheckFailed
 from connectors.actions._common import Scrubber, bad_arguments, check_base_url, parse_config, require_secret
 from connectors.actions.base import Approvers, ConnectorDeps, ExecutionContext, ExecutionResult
+from connectors.identity.app_roles import GROUP_MEMBERSHIP, check_graph_roles
 from connectors.identity.graph import GraphClient, GraphError, GraphNotFound
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,22 @@ class EntraGroupConnector:
         if not emails:
             log.warning("group has no owner with an email; nobody may approve", extra={"group": name})
         return Approvers(users=tuple(emails))
+
+    # -- chatops doctor -----------------------------------------------------
+
+    def check(self) -> str:
+        """The app's token may change group membership, and each configured group exists."""
+        roles = check_graph_roles(self._graph, list(GROUP_MEMBERSHIP))
+        for name, group_id in self.config.groups.items():
+            try:
+                self._graph.get(f"/groups/{quote(group_id, safe='')}?$select=id")
+            except GraphNotFound:
+                raise CheckFailed(f"group {name} ({group_id}) does not exist in the tenant",
+                                  "fix its object id under groups:") from None
+            except GraphError as exc:
+                raise CheckFailed(f"group {name} could not be read: {self._scrub(str(exc))}",
+                                  "see the app's permissions") from None
+        return f"{roles.split(';')[0]}; {len(self.config.groups)} group(s) found"
 
     # -- execute ------------------------------------------------------------
 

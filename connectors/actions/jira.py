@@ -12,11 +12,14 @@ Arguments: ``summary`` (required), ``description`` (optional text),
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, json_body,
+from chatops.checks import CheckFailed
+from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, checked_get,
+                                        json_body,
                                         status_failure, transport_failure)
 from connectors.actions.base import ExecutionContext, ExecutionResult
 
@@ -84,6 +87,24 @@ class JiraConnector(SecretHttpConnector):
         if labels:
             fields["labels"] = list(labels)
         return fields
+
+    def check(self) -> str:
+        """``chatops doctor``: the account signs in, and the project issues are created in exists for it."""
+        token = self._deps.secret(self.config.token_env) or ""
+        auth, base = (self.config.email, token), self.config.base_url
+        me = checked_get(self._deps, TARGET, f"{base}/rest/api/3/myself", auth=auth, timeout=self._timeout,
+                         scrub=Scrubber([token]))
+        if me.status_code != 200:
+            raise CheckFailed(f"Jira answered {me.status_code} to /myself", "check base_url")
+        project = checked_get(self._deps, TARGET, f"{base}/rest/api/3/project/{quote(self.config.project_key)}",
+                              auth=auth, timeout=self._timeout, scrub=Scrubber([token]))
+        if project.status_code == 404:
+            raise CheckFailed(f"no project {self.config.project_key} on {base} (or {self.config.email} cannot browse it)",
+                              "fix project_key, or give the account Browse and Create issues in it")
+        if project.status_code != 200:
+            raise CheckFailed(f"Jira answered {project.status_code} to /project/{self.config.project_key}",
+                              "check base_url")
+        return f"{self.config.email} signs in; project {self.config.project_key} found"
 
     def execute(self, arguments: dict, ctx: ExecutionContext) -> ExecutionResult:
         fields = self.build_fields(arguments)

@@ -14,12 +14,14 @@ up by sys_id, then display value), otherwise leave it off.
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, json_body,
+from chatops.checks import CheckFailed
+from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_arguments, body_text, check_base_url, checked_get,
+                                        json_body,
                                         status_failure, transport_failure)
 from connectors.actions.base import ExecutionContext, ExecutionResult
 
@@ -70,6 +72,16 @@ class ServiceNowConnector(SecretHttpConnector):
         if self.config.set_caller and ctx.requested_by:
             record["caller_id"] = ctx.requested_by
         return record
+
+    def check(self) -> str:
+        """``chatops doctor``: the account signs in to the instance's Table API (one incident read)."""
+        password = self._deps.secret(self.config.password_env) or ""
+        resp = checked_get(self._deps, TARGET,
+                           f"{self.config.instance_url}/api/now/table/incident?sysparm_limit=1&sysparm_fields=sys_id",
+                           auth=(self.config.username, password), timeout=self._timeout, scrub=Scrubber([password]))
+        if resp.status_code != 200:
+            raise CheckFailed(f"ServiceNow answered {resp.status_code} to the incident table", "check instance_url")
+        return f"{self.config.username} signs in to {urlsplit(self.config.instance_url).hostname}"
 
     def execute(self, arguments: dict, ctx: ExecutionContext) -> ExecutionResult:
         record = self.build_record(arguments, ctx)

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.actions._common import (Scrubber, SecretHttpConnector, body_text, check_http_url, status_failure, transport_failure)
+from connectors.actions._common import (Scrubber, SecretHttpConnector, body_text, check_http_url, checked_get, status_failure,
+                                        transport_failure)
 from connectors.actions.base import ConnectorDeps, ExecutionContext, ExecutionResult
 
 SIGNATURE_HEADER = "X-Chatops-Signature"
@@ -68,6 +69,11 @@ class WebhookConnector(SecretHttpConnector):
     def __init__(self, config: Config, deps: ConnectorDeps):
         super().__init__(config, deps)
         self._host = urlsplit(config.url).hostname or "the webhook"
+
+    def check(self) -> str:
+        """``chatops doctor``: the receiver answers HTTP (a HEAD, which runs nothing; any status will do)."""
+        resp = checked_get(self._deps, self._host, self.config.url, method="HEAD", timeout=self._timeout)
+        return f"{self._host} answers ({resp.status_code} to HEAD)"
 
     def execute(self, arguments: dict, ctx: ExecutionContext) -> ExecutionResult:
         secret = self._deps.secret(self.config.secret_env)

@@ -74,6 +74,10 @@ class DirectoryProvider:
             raise ConfigError(f"directory file {path} must have a top-level 'users:' list")
         return cls(data.get("users") or [], groups)
 
+    def check(self) -> str:
+        """``chatops doctor``: the file was read (opening it raised otherwise)."""
+        return f"the directory file: {len(self._by_email)} people"
+
     def by_email(self, email: str) -> Principal:
         p = self._by_email.get(email.strip().lower())
         if p is None:

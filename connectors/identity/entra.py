@@ -20,6 +20,7 @@ import requests
 from chatops.access import Principal
 from chatops.errors import ConfigError
 from chatops.settings import Settings
+from connectors.identity.app_roles import IDENTITY, check_graph_roles
 from connectors.identity.base import IdentityUnavailable, UnknownUser
 from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound, app_credential
 
@@ -67,6 +68,10 @@ class EntraProvider:
         )
 
     # -- public -----------------------------------------------------------
+
+    def check(self) -> str:
+        """``chatops doctor``: a token, holding the permissions people's lookups need."""
+        return "Entra: " + check_graph_roles(self._client, list(IDENTITY))
 
     def by_email(self, email: str) -> Principal:
         user = self._find_user(email)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,30 @@ def acl_filter_with(audience: Audience, terms: FilterTerms):
 
 
 @dataclass(frozen=True)
+class Built:
+    """What an index was built with: the embedding model's name and its vectors' dimension."""
+
+    embedder: str | None
+    dim: int
+
+
+EMBEDDER_FILE = "embedder.json"     # beside an embedded index's files: its Built
+
+
+def write_built(folder: Path, built: Built) -> None:
+    (folder / EMBEDDER_FILE).write_text(json.dumps({"embedder": built.embedder, "dim": built.dim}))
+
+
+def read_built(folder: Path) -> Built | None:
+    """An embedded index's record, read without opening the index (a worker may hold it)."""
+    try:
+        raw = json.loads((folder / EMBEDDER_FILE).read_text())
+        return Built(raw.get("embedder"), int(raw["dim"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
 class Query:
     dense: Sequence[float]
     sparse: SparseVec | None
@@ -198,6 +223,11 @@ class VectorIndex(Protocol):
         ...
 
     def count(self) -> int: ...
+
+    def built_with(self) -> "Built | None":
+        """The embedder the collection was created for (recorded at creation); None when it does
+        not exist yet, or was created before chatops recorded it."""
+        ...
 
     def optimize(self) -> bool:
         """Build what makes searches fast (HNSW...) where the engine builds it apart; returns

@@ -49,8 +49,8 @@ import numpy as np
 import qdrant_edge as qe
 
 from chatops.access import Audience
-from connectors.index.base import (DOCUMENT_FIELDS, Chunk, DocumentState, FilterTerms, Hit, IndexBusy, Query,
-                                   SparseVec, acl_filter_with, checked_hits)
+from connectors.index.base import (DOCUMENT_FIELDS, Built, Chunk, DocumentState, FilterTerms, Hit, IndexBusy, Query,
+                                   SparseVec, acl_filter_with, checked_hits, read_built, write_built)
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +140,16 @@ class _Gate:
 
 class EdgeIndex:
     @classmethod
-    def at(cls, *, path: Path, dim: int, **_) -> "EdgeIndex":
+    def at(cls, *, path: Path, dim: int, embedder: str | None = None, **_) -> "EdgeIndex":
         """The registry's opener (connectors/index/registry.py)."""
-        return cls(path=path, dim=dim)
+        return cls(path=path, dim=dim, embedder=embedder)
 
     kind = "edge"
 
     def __init__(self, *, path: Path, dim: int, rrf_k: int = 60, exact: bool = False,
                  indexing_threshold_kb: int | None = None,
-                 full_scan_threshold_kb: int | None = FULL_SCAN_THRESHOLD_KB, quantization: bool = True):
+                 full_scan_threshold_kb: int | None = FULL_SCAN_THRESHOLD_KB, quantization: bool = True,
+                 embedder: str | None = None):
         """Open (or prepare to create) the shard under ``path``.
 
         ``exact`` makes every dense search a full scan (``SearchParams(exact=True)``),
@@ -166,6 +167,7 @@ class EdgeIndex:
         self._path = Path(path)
         self._shard_path = self._path / SHARD_DIR
         self._dim = dim
+        self._embedder = embedder     # recorded when the shard is created (built_with)
         self._rrf_k = rrf_k
         self._quantization = quantization
         self._approx_params: qe.SearchParams | None = _RESCORED if quantization else None
@@ -237,6 +239,7 @@ class EdgeIndex:
         with self._gate.shared(), self._write_lock:
             if self._shard is None:
                 self._shard = self._open(lambda: qe.EdgeShard.create(str(self._shard_path), self._config()))
+                write_built(self._path, Built(self._embedder, self._dim))
             have = set(self._shard.info().payload_schema)
             missing = [name for name in _ACL_FIELDS if name not in have]
             for name in missing:
@@ -350,6 +353,9 @@ class EdgeIndex:
         return checked_hits(audience, dense, (
             (point.id, point.payload, point.score,
              (point.vector if isinstance(point.vector, dict) else {}).get(DENSE)) for point in points))
+
+    def built_with(self) -> Built | None:
+        return read_built(self._path) if self._exists() else None
 
     def count(self) -> int:
         with self._gate.shared():

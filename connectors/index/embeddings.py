@@ -95,6 +95,7 @@ class Embedder:
         from fastembed import SparseTextEmbedding, TextEmbedding
 
         model_name = model_name or DEFAULT_EMBEDDING_MODEL
+        self.name = model_name        # what an index built with it records (VectorIndex.built_with)
         if model_path is None and model_name == DEFAULT_EMBEDDING_MODEL:
             model_path = default_model_dir()
             if not (model_path / "tokenizer.json").exists():

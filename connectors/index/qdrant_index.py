@@ -20,7 +20,7 @@ from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from chatops.access import Audience
-from connectors.index.base import (Chunk, FilterTerms, Hit, IndexBusy, IndexUnavailable, Query, SparseVec,
+from connectors.index.base import (Built, Chunk, FilterTerms, Hit, IndexBusy, IndexUnavailable, Query, SparseVec,
                                    DOCUMENT_FIELDS, DocumentState, acl_filter_with, checked_hits)
 
 log = logging.getLogger(__name__)
@@ -56,19 +56,20 @@ def acl_filter(audience: Audience) -> models.Filter:
 
 class QdrantIndex:
     @classmethod
-    def local(cls, *, path: Path, dim: int, collection: str = "chatops", **_) -> "QdrantIndex":
+    def local(cls, *, path: Path, dim: int, collection: str = "chatops", embedder: str | None = None,
+              **_) -> "QdrantIndex":
         """qdrant-client's local mode in a folder (the registry's "local" engine)."""
-        return cls(collection=collection, dim=dim, path=path)
+        return cls(collection=collection, dim=dim, path=path, embedder=embedder)
 
     @classmethod
     def server(cls, *, url: str, dim: int, collection: str = "chatops", api_key: str | None = None,
-               **_) -> "QdrantIndex":
+               embedder: str | None = None, **_) -> "QdrantIndex":
         """A Qdrant server or cluster (the registry's "server" engine)."""
-        return cls(collection=collection, dim=dim, url=url, api_key=api_key)
+        return cls(collection=collection, dim=dim, url=url, api_key=api_key, embedder=embedder)
 
     def __init__(self, *, collection: str, dim: int, url: str | None = None,
                  path: Path | None = None, api_key: str | None = None, rrf_k: int = 60,
-                 timeout: int = 10):
+                 timeout: int = 10, embedder: str | None = None):
         if url:
             self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
             self.kind = "server"
@@ -84,6 +85,7 @@ class QdrantIndex:
             self.kind = "local"
         self._collection = collection
         self._dim = dim
+        self._embedder = embedder     # recorded in the collection's metadata when it is created
         self._rrf_k = rrf_k
         # Local mode is plain Python objects; serialise access from worker threads.
         self._lock = threading.RLock()
@@ -108,10 +110,23 @@ class QdrantIndex:
                     vectors_config={DENSE: models.VectorParams(size=self._dim,
                                                                distance=models.Distance.COSINE)},
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    metadata={"chatops_embedder": self._embedder, "chatops_dim": self._dim},
                 )
             if self.kind == "server":  # local mode has no payload indexes (it scans)
                 for field_name, schema in _ACL_FIELDS.items():
                     self._client.create_payload_index(self._collection, field_name, field_schema=schema)
+
+    def built_with(self) -> Built | None:
+        with self._calling():
+            if not self._client.collection_exists(self._collection):
+                return None
+            config = self._client.get_collection(self._collection).config
+        metadata = config.metadata or {}
+        vectors = config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
+        if "chatops_dim" not in metadata:
+            return None
+        return Built(metadata.get("chatops_embedder"), int(getattr(dense, "size", metadata["chatops_dim"])))
 
     def upsert(self, chunks: Sequence[Chunk], dense, sparse: Sequence[SparseVec]) -> None:
         points = []

@@ -51,8 +51,10 @@ def engine_for(settings: Settings) -> Engine:
     return ENGINES["server"] if settings.qdrant_url else engine_named(settings.index_engine)
 
 
-def open_index(settings: Settings, dim: int) -> VectorIndex:
-    """The index the settings name (embedded at ``index_path``, or the server)."""
+def open_index(settings: Settings, dim: int, embedder: str | None = None) -> VectorIndex:
+    """The index the settings name (embedded at ``index_path``, or the server); a collection it
+    creates records ``embedder`` and ``dim`` (``built_with``)."""
     engine = engine_for(settings)
     return engine.open(path=settings.index_path, dim=dim, url=settings.qdrant_url, collection=settings.collection,
-                       api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None)
+                       api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+                       embedder=embedder)

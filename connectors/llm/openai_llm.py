@@ -10,6 +10,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from chatops import tracing
+from chatops.checks import CheckFailed
 from chatops.settings import Settings
 from connectors.llm.base import Completion, LLMUnavailable, ToolCall
 
@@ -54,6 +55,43 @@ class OpenAILLM:
                 span.set_attribute("gen_ai.output.messages", json.dumps(
                     [{"role": "assistant", "content": completion.text}], ensure_ascii=False))
             return completion
+
+    def check(self, models: tuple[str, ...] = ()) -> str:
+        """``chatops doctor``: the server answers with this key and offers the model (and ``models``):
+        listed by ``GET /models``, or, where it lists none or not these (Azure deployments), answering
+        a one-token request."""
+        where = str(self._client.base_url).rstrip("/")
+        wanted = [self.model, *[m for m in models if m and m != self.model]]
+        try:
+            listed = {m.id for m in self._client.models.list()}
+        except openai.NotFoundError:
+            listed = set()
+        except openai.AuthenticationError:
+            raise CheckFailed(f"the model server at {where} refused the API key (401)",
+                              "set OPENAI_API_KEY to a valid key for that server") from None
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise CheckFailed(f"cannot reach the model server at {where} ({type(exc).__name__})",
+                              "check OPENAI_BASE_URL and the network path to it") from None
+        except openai.APIStatusError as exc:
+            raise CheckFailed(f"the model server at {where} answered {exc.status_code} to GET /models",
+                              "check OPENAI_BASE_URL") from None
+        said = []
+        for model in wanted:
+            if model in listed:
+                said.append(f"{model} listed")
+                continue
+            try:
+                self._client.chat.completions.create(model=model, max_tokens=1,
+                                                     messages=[{"role": "user", "content": "ping"}])
+            except openai.NotFoundError:
+                offered = ", ".join(sorted(listed)[:8]) or "none listed"
+                raise CheckFailed(f"the model server at {where} does not offer {model} (it offers: {offered})",
+                                  "set CHATOPS_LLM_MODEL (and CHATOPS_LLM_MODEL_SMALL) to a model it offers") from None
+            except openai.APIError as exc:
+                raise CheckFailed(f"the model server at {where} failed a one-token request to {model} "
+                                  f"({type(exc).__name__})", "check the server's logs") from None
+            said.append(f"{model} answered")
+        return f"{', '.join(said)} at {where}"
 
     def _complete(self, messages: list[dict], model: str, limit: int, tools: list[dict] | None) -> Completion:
         extra = {"tools": tools, "tool_choice": "auto"} if tools else {}

@@ -163,4 +163,10 @@ class SyncSource(Protocol):
         ``sources status``."""
         ...
 
+    def check(self) -> str:
+        """``chatops doctor``: one cheap call that shows the source is reachable with its
+        credentials and the configured parts exist; what was found, in a few words. Raises
+        ``chatops.checks.CheckFailed`` saying what is wrong and what to do."""
+        ...
+
     def close(self) -> None: ...

@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 from chatops.access import Acl, Audience, Principal
-from connectors.index.base import Chunk, Hit, Query, SparseVec
+from connectors.index.base import Built, Chunk, Hit, Query, SparseVec
 from connectors.index.edge_index import EdgeIndex
 from connectors.index.registry import ENGINES
 from connectors.index.edge_index import acl_filter as edge_acl_filter
@@ -219,6 +219,25 @@ def test_empty_index_before_ensure_collection(index):
     index.ensure_collection()  # idempotent
     assert index.count() == 0
     assert index.document_hashes(MAIN) == {}
+
+
+def test_a_collection_records_the_embedder_it_was_created_for(kind, tmp_path):
+    """What `chatops doctor` (and a later embedder change) reads: the model and dimension, from the
+    moment the collection exists, kept when it is opened again."""
+    engine = ENGINES[kind]
+    index = engine.open(path=tmp_path / "index", dim=DIM, collection="chunks", embedder="org/model-a")
+    try:
+        assert index.built_with() is None
+        index.ensure_collection()
+        assert index.built_with() == Built("org/model-a", DIM)
+    finally:
+        index.close()
+    again = engine.open(path=tmp_path / "index", dim=DIM, collection="chunks", embedder="org/model-b")
+    try:
+        again.ensure_collection()
+        assert again.built_with() == Built("org/model-a", DIM)
+    finally:
+        again.close()
 
 
 @pytest.mark.parametrize("hybrid", [False, True], ids=["dense", "hybrid"])

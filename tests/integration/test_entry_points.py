@@ -1,6 +1,5 @@
 """Every process the README, deploy/compose.yml and deploy/k8s/ run, started for real: `chatops
-serve`, `worker`, `beat` and `admin serve` (`socket`: tests/standins/test_socket_mode.py), each a
-process of its own with the settings from its environment, waited for until it is up, and
+serve`, `worker`, `beat`, `socket` and `admin serve`, each a process of its own with the settings from its environment, waited for until it is up, and
 stopped as an orchestrator stops it (SIGTERM).
 
 The fresh-deployment test is the one that matters most: Celery beat sends an interval entry one
@@ -27,9 +26,11 @@ import requests
 import yaml
 
 from standins.fake_slack import FakeSlack
+from standins.fake_socket_mode import FakeSocketMode, envelope
 from tests.integration.processes import CHATOPS, Process, clean_env, free_port
 from tests.sources.conftest import CERT, tls_tenant
 from tests.sources.test_sharepoint_sync import build
+from tests.standins.test_socket_mode import mention_payload
 
 pytestmark = pytest.mark.redis
 
@@ -179,3 +180,30 @@ def test_admin_serve_signs_in_with_a_one_time_link(tmp_path, prefix):
         assert page.status_code == 200 and "Overview" in page.text
     finally:
         assert console.stop() == 0, console.output()
+
+
+def test_socket_connects_acknowledges_and_queues_a_mention_and_survives_a_refresh(tmp_path, prefix):
+    """`chatops socket` as compose runs it: Slack's Socket Mode (a loopback server) hands it an
+    @-mention, it acknowledges the envelope and the question reaches the queue; then Slack
+    refreshes the connection and the next envelope arrives on the new one."""
+    with FakeSocketMode() as socket_server, FakeSlack(bot_user_id="UBOT") as slack:
+        slack.socket_url = socket_server.url
+        env = clean_env(REDIS_URL="redis://127.0.0.1:6379/0", CHATOPS_QUEUE=prefix, CHATOPS_KEY_PREFIX=prefix,
+                        CHATOPS_DATA_DIR=str(tmp_path / "data"), SLACK_BOT_TOKEN="xoxb-entry-points",
+                        SLACK_APP_TOKEN="xapp-1-A123-entry-points", SLACK_API_URL=slack.url)
+        socket = Process(["socket"], env, tmp_path / "socket.log")
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        try:
+            socket.wait_until(lambda: socket_server.connections, timeout=60, what="connecting to Socket Mode")
+            first = envelope(mention_payload("where is the VPN guide?"), "env-entry-1")
+            socket_server.send(first)
+            assert socket_server.wait_for_ack("env-entry-1").ack_seconds < 3.0
+            socket.wait_until(lambda: client.llen(prefix), timeout=10, what="queueing the question")
+            old = socket_server.current()
+            socket_server.send_on_next_connection(envelope(mention_payload("and the wiki?"), "env-entry-2"))
+            socket_server.refresh()
+            delivery = socket_server.wait_for_ack("env-entry-2")
+            assert delivery.acked_on == old.number + 1 and delivery.ack_seconds < 3.0
+            socket.wait_until(lambda: client.llen(prefix) == 2, timeout=10, what="queueing the second question")
+        finally:
+            assert socket.stop() == 0, socket.output()

@@ -31,6 +31,7 @@ LATE_IMPORTS = {
     ("chatops_app/cli.py", "chatops_app.container"),               # --help: 0.7 s instead of 2.5 s
     ("chatops_app/cli.py", "chatops_app.worker"),
     ("chatops_app/cli.py", "chatops_app.demo"),
+    ("chatops_app/cli.py", "chatops_app.doctor"),                  # every connector's client, as the container
     ("chatops_app/container.py", "connectors.identity.registry"),  # the web process: 1.1 s / 112 MB
     ("chatops_app/container.py", "connectors.index.embeddings"),   # instead of 2.5 s / 203 MB
     ("chatops_app/container.py", "connectors.index.registry"),

@@ -13,13 +13,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from chatops.store.models import Base
+from chatops.store.models import VERSION_TABLE, Base
 
 config = context.config
 target_metadata = Base.metadata
-
-# Our own version table, so the store can share a database with other apps.
-VERSION_TABLE = "chatops_alembic_version"
 
 
 def _configure(**kwargs) -> None:

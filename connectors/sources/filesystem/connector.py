@@ -20,6 +20,7 @@ from typing import Collection, Iterator, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatops.access import Acl
+from chatops.checks import CheckFailed
 from chatops.groups import GroupNames
 from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.filesystem.acl import ACL_FILE, AclFileError, AclRules
@@ -106,6 +107,14 @@ class FilesystemSource:
 
     def close(self) -> None:
         pass
+
+    def check(self) -> str:
+        """``chatops doctor``: the folder is there (opening it said so) and its ``.acl.yml`` reads."""
+        try:
+            self._reload_rules()
+        except SourceUnavailable as exc:
+            raise CheckFailed(str(exc), f"fix {ACL_FILE}: until then the last permissions read are kept") from None
+        return f"{self.root}: {len(self.paths())} files, {ACL_FILE} read"
 
     def _reload_rules(self) -> None:
         try:

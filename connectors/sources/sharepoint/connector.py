@@ -29,6 +29,8 @@ from typing import Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 from chatops.access import Acl
+from chatops.checks import CheckFailed
+from connectors.identity.app_roles import SHAREPOINT as SHAREPOINT_ROLES, SITES, check_graph_roles, token_for, token_roles
 from connectors.identity.graph import GraphClient, graph_client, graph_error
 from connectors.sources.base import GONE, Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
@@ -293,6 +295,38 @@ class SharePointSource:
 
     def close(self) -> None:
         pass
+
+    def check(self) -> str:
+        """``chatops doctor``: the app's Graph permissions, every site and OneDrive resolved, and
+        each site's groups readable through SharePoint REST with SharePoint's own token (which
+        needs the certificate and a SharePoint permission, or the site granted to the app)."""
+        graph = check_graph_roles(self.graph, list(SHAREPOINT_ROLES))
+        try:
+            drives = self.scopes()
+        except SourceUnavailable as exc:
+            raise CheckFailed(str(exc), "grant the site to the app (Sites.Selected) or check its URL in sites:") \
+                from None
+        sites = {d.site_id: d.site_url for d in self._drives.values() if d.site_url}
+        if sites and not self.graph.has_certificate:
+            raise CheckFailed("SharePoint's site groups can be read only with the Entra app's certificate "
+                              "(SharePoint refuses app-only tokens from a client secret)",
+                              "set ENTRA_CLIENT_CERTIFICATE_PATH")
+        for site_url in sorted(set(sites.values())):
+            parts = urlsplit(site_url)
+            scope = f"{parts.scheme}://{parts.netloc}/.default"
+            granted = token_roles(token_for(self.graph, scope))
+            if not granted & set(SITES):
+                raise CheckFailed(f"the app's SharePoint token for {parts.netloc} holds none of "
+                                  f"{', '.join(SITES[:2])} (granted: {', '.join(sorted(granted)) or 'nothing'})",
+                                  "add SharePoint → Application permissions → Sites.Selected (and grant the site) "
+                                  "or Sites.Read.All, with admin consent")
+            resp = self.http.request("GET", site_url.rstrip("/") + "/_api/web/sitegroups?$select=Id&$top=1",
+                                     headers={"Accept": SP_REST_ACCEPT}, scope=scope)
+            if resp.status_code != 200:
+                raise CheckFailed(f"SharePoint answered {resp.status_code} to {site_url}'s site groups",
+                                  "with Sites.Selected, grant this site to the app (read)")
+        return (f"{len(self.config.sites)} site(s), {len(self.config.onedrive_users)} OneDrive(s), {len(drives)} "
+                f"librar{'y' if len(drives) == 1 else 'ies'}; site groups readable; {graph.split(';')[0]}")
 
     # -- change notifications -----------------------------------------------------------------
 
