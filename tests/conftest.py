@@ -13,6 +13,7 @@ import os
 import uuid
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -83,3 +84,24 @@ def store(db_url):
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    """The Redis on 127.0.0.1:6379 (the test is skipped, with the reason, where none runs)."""
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return client
+
+
+@pytest.fixture
+def redis_prefix(redis_client, request) -> str:
+    """A key prefix (and queue name) of this test's own; its keys and queues are removed afterwards."""
+    name = f"chatops-{request.node.name[:24].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"
+    yield name
+    for key in redis_client.scan_iter(f"{name}:*"):
+        redis_client.delete(key)
+    redis_client.delete(name, f"{name}.ingest")

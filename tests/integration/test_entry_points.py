@@ -17,7 +17,6 @@ import json
 import re
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -38,17 +37,8 @@ DIRECTORY = Path(__file__).resolve().parents[2] / "demo" / "directory.yml"
 
 
 @pytest.fixture
-def prefix():
-    try:
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=1)
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    name = f"chatops-entry-{uuid.uuid4().hex[:8]}"
-    yield name
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.delete(name, f"{name}.ingest")
+def prefix(redis_prefix):
+    return redis_prefix
 
 
 def _counter(text: str, name: str, **labels: str) -> float:

@@ -17,7 +17,6 @@ import time
 import uuid
 
 import pytest
-import redis
 from prometheus_client import REGISTRY
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -36,16 +35,6 @@ def mention_payload(text: str, ts: str | None = None) -> dict:
     return {"token": "legacy", "team_id": "T123", "api_app_id": "A123", "type": "event_callback",
             "event_id": f"Ev{uuid.uuid4().hex[:10]}", "event_time": int(time.time()), "event": event,
             "authorizations": [{"user_id": "UBOT", "is_bot": True, "team_id": "T123"}]}
-
-
-@pytest.fixture
-def redis_client():
-    try:
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return client
 
 
 @pytest.fixture

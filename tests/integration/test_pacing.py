@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 
 import pytest
 import redis
@@ -17,26 +16,20 @@ import redis
 from bot.pacing import ChannelPacer
 from chatops.settings import ConfigError, Settings
 
+pytestmark = pytest.mark.redis
+
 TEN = 10.0          # seconds per message in the reservation-only tests
 CLOSE = 0.5         # how far a reservation may be from its exact turn (calls take milliseconds)
 
 
 @pytest.fixture
-def client():
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        r.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return r
+def client(redis_client):
+    return redis_client
 
 
 @pytest.fixture
-def prefix(client):
-    prefix = f"chatops-pace-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
+def prefix(redis_prefix):
+    return redis_prefix
 
 
 def test_a_burst_goes_at_once_then_one_turn_per_interval(client, prefix):
