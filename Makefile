@@ -50,9 +50,9 @@ demo: $(DEMO_STAMP)
 	@echo "$$ chatops doctor    (the demo's settings checked against the live services; no Slack, no model here)"
 	$(DEMO_SETTINGS) $(BIN)/chatops doctor
 	@echo
-	@echo "Operator console: start \`chatops admin serve\` with the demo's settings and open the link below (once, within 15 minutes):"
+	@echo "Operator console: start \`chatops admin serve\` with the demo's settings, open the link below and confirm (once, within 15 minutes):"
 	@echo "  $(DEMO_CONSOLE) $(BIN)/chatops admin serve"
-	@$(DEMO_CONSOLE) $(BIN)/chatops admin link
+	@$(DEMO_CONSOLE) $(BIN)/chatops admin link --as "$${USER:-demo}"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/pipeline.py --json

@@ -110,9 +110,13 @@ class SlackGateway:
             if not cursor:
                 return out
 
+    def conversation(self, channel: str) -> dict:
+        """``conversations.info``: the conversation object (``is_private``, ``is_im``, ``name``, ...)."""
+        return _call(self.client.conversations_info, channel=channel).get("channel") or {}
+
     def channel_name(self, channel: str) -> str | None:
         """``conversations.info``: the channel's name (None for a DM)."""
-        return (_call(self.client.conversations_info, channel=channel).get("channel") or {}).get("name")
+        return self.conversation(channel).get("name")
 
     def usergroup_members(self, usergroup: str) -> list[str]:
         """``usergroups.users.list``: the user ids of a user group."""

@@ -6,12 +6,61 @@ one click, or an unfurl, sends the audience's data away. So an answer links only
 to the sources it cites and to hosts the operator allows (``CHATOPS_LINK_HOSTS``);
 every other URL is shown inert: its host, defanged, in plain text that Slack
 neither links nor unfurls.
+
+A wildcard in the allow-list is only as narrow as whoever controls the names under it:
+``*.sharepoint.com`` or ``*.atlassian.net`` admits every customer's tenant, and anyone can make
+one. :func:`shared_tenant_wildcards` names such wildcards; the worker warns about them at start
+and ``chatops doctor`` shows them as WARN.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+# Suffixes anyone can get a name right under: a tenant, a site, an app (``contoso.sharepoint.com``).
+# A wildcard at or above one admits everyone's; one below it (``*.contoso.sharepoint.com``) one tenant's.
+SHARED_SUFFIXES = (
+    "sharepoint.com", "atlassian.net", "jira.com", "slack.com", "zendesk.com", "service-now.com",
+    "my.salesforce.com", "force.com", "notion.site", "box.com", "dropboxusercontent.com",
+    "azurewebsites.net", "azurestaticapps.net", "trafficmanager.net", "cloudfront.net", "awsapps.com",
+    "appspot.com", "web.app", "firebaseapp.com", "run.app", "github.io", "githubusercontent.com", "gitlab.io",
+    "herokuapp.com", "netlify.app", "vercel.app", "pages.dev", "workers.dev", "fly.dev", "onrender.com",
+    "ngrok.io", "ngrok-free.app",
+)
+# Zones whose names are other customers' at any depth (``bucket.s3.eu-west-1.amazonaws.com``,
+# ``account.blob.core.windows.net``): every wildcard in them admits everyone's.
+SHARED_ZONES = ("amazonaws.com", "core.windows.net", "cloudapp.azure.com", "googleusercontent.com",
+                "googleapis.com")
+
+
+def shared_tenant_wildcards(hosts) -> list[str]:
+    """The wildcards among ``hosts`` (``*.domain``) that admit names anyone can register: a whole
+    top-level domain (``*.com``), at or above a shared suffix, or anywhere in a shared zone.
+    Lower-cased, in their order."""
+    found: list[str] = []
+    for raw in hosts:
+        host = raw.strip().lower().rstrip(".")
+        if not host.startswith("*.") or host in found:
+            continue
+        domain = host[2:]
+        if ("." not in domain or any(s == domain or s.endswith("." + domain) for s in SHARED_SUFFIXES + SHARED_ZONES)
+                or any(domain.endswith("." + z) for z in SHARED_ZONES)):
+            found.append(host)
+    return found
+
+
+ANY_TENANT_FIX = "list the exact hosts instead (contoso.sharepoint.com, not *.sharepoint.com)"
+
+
+def any_tenant_warning(hosts) -> str | None:
+    """One line naming the wildcards of ``CHATOPS_LINK_HOSTS`` that admit anyone's hosts (None: none do)."""
+    risky = shared_tenant_wildcards(hosts)
+    if not risky:
+        return None
+    verb = "admits" if len(risky) == 1 else "admit"
+    return (f"CHATOPS_LINK_HOSTS: {', '.join(risky)} {verb} hosts anyone can register, so a link planted in "
+            "a document to their own tenant stays live in answers")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.0f}%"
 
 
-def report_message(report, *, console_url: str | None = None) -> dict:
-    """The day in numbers: questions and outcomes, feedback, escalations, latency, cost, the top
-    unanswered questions (their text is what operators need to fix the documents)."""
+def report_message(report, *, quotes=None, console_url: str | None = None) -> dict:
+    """The day in numbers: questions and outcomes, feedback, escalations, latency, cost, and the
+    unanswered questions ``quotes`` (usecases.report_quotes.Quotes) allows: the text of those asked
+    in public channels (what operators need to fix the documents), a count of the others. Without
+    ``quotes`` no question is quoted."""
     p95 = (report.latency_ms.get("total") or {}).get("p95")
     lines = [
         f"*Questions:* {report.questions}  ·  answered {_pct(report.answered_rate)}  ·  "
@@ -24,11 +26,28 @@ def report_message(report, *, console_url: str | None = None) -> dict:
     ]
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "chatops: the last 24 hours"}},
               {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
-    if report.top_unanswered:
-        unanswered = "\n".join(f"• {escape(e['question'][:150])} ({e['count']}×)" for e in report.top_unanswered[:5])
+    unanswered = _unanswered(quotes)
+    if unanswered:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": limits.truncate(
             "*Not found in the documents:*\n" + unanswered, limits.SECTION_TEXT_MAX)}})
     if console_url:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{console_url}|Open the console>"}]})
     text = f"chatops daily report: {report.questions} questions, {_pct(report.answered_rate)} answered"
     return {"text": text, "blocks": blocks}
+
+
+def _unanswered(quotes) -> str:
+    """The unanswered questions' section: quotes, and a count of those not quoted."""
+    if quotes is None:
+        return ""
+    if not quotes.text_shown:
+        return f"{_questions(quotes.withheld)}, not quoted (privacy: off)." if quotes.withheld else ""
+    lines = [f"• {escape(e['question'][:150])} ({e['count']}×)" for e in quotes.questions]
+    if quotes.withheld:
+        others = f"{quotes.withheld} more" if lines else _questions(quotes.withheld)
+        lines.append(f"_{others} asked in direct messages or private channels: not shown here._")
+    return "\n".join(lines)
+
+
+def _questions(count: int) -> str:
+    return f"{count} question" if count == 1 else f"{count} questions"

@@ -87,6 +87,28 @@ class GroupNames:
                 out.append(resolved)
         return tuple(out)
 
+    def resolve_object_ids(self, names: Iterable[object], where: str) -> tuple[str, ...]:
+        """Like :meth:`resolve_all`, for a setting only Entra object ids can satisfy whatever the
+        identity provider (the console's Microsoft sign-in): each name is an alias of an object id
+        or an object id itself, else a ``ConfigError`` naming it."""
+        out: list[str] = []
+        for name in names:
+            text = str(name).strip()
+            if not text:
+                continue
+            if text not in self._aliases and not is_object_id(text):
+                raise ConfigError(f"{where}: group {text!r} is neither an alias in the 'groups:' table of "
+                                  "CHATOPS_CONFIG nor an Entra object id; add it there "
+                                  f"(groups: {{{text}: <object id>}})")
+            resolved = self.resolve(text, where)
+            if not is_object_id(resolved):
+                raise ConfigError(f"{where}: group {text!r} ({resolved}) is not an Entra object id; the console "
+                                  "knows people's groups by object id only (a GUID such as "
+                                  "7f0c2a4e-3c1d-4b8e-9a51-0d2f6c7b8e91)")
+            if resolved not in out:
+                out.append(resolved)
+        return tuple(out)
+
     def label(self, group_id: str) -> str:
         """A readable name for a group id: its alias where there is one."""
         return self._labels.get(group_id, group_id)

@@ -35,6 +35,14 @@ TASKS_SKIPPED = Counter(
 AUDIENCE_RECHECKS = Counter(
     "chatops_audience_rechecks_total",
     "Channel member lists read again just before posting, by outcome (same, narrowed).", ["outcome"])
+SLACK_APPS_UNTRUSTED = Counter(
+    "chatops_slack_apps_untrusted_total",
+    "App and bot users looked at as readers and counted as unknown (public documents only), by reason "
+    "(external: another organisation's; not_listed: not in CHATOPS_TRUSTED_BOTS).", ["reason"])
+DIRECTORY_RELOADS = Counter(
+    "chatops_directory_reloads_total",
+    "Re-readings of the YAML directory file after it changed, by outcome (reloaded; failed: unreadable or "
+    "invalid, questions are refused until it is fixed).", ["outcome"])
 LINKS_REMOVED = Counter(
     "chatops_answer_links_removed_total",
     "URLs in answers rendered inert (not a cited source, host not allow-listed).")
@@ -73,6 +81,11 @@ CACHE_LOOKUPS = Counter(
     "chatops_answer_cache_lookups_total",
     "Answer cache lookups, by outcome (hit; miss; stale: a cited document changed or is no longer visible, "
     "the entry was dropped; bypass: a thread follow-up).", ["outcome"])
+THREAD_HISTORY = Counter(
+    "chatops_thread_history_total",
+    "Earlier exchanges of a thread considered as a follow-up's history, by outcome (reused; withheld: a "
+    "private reply to someone else, or documents this audience may not see; unconfirmed: stored without its "
+    "audience, a document gone, or the index unreachable).", ["outcome"])
 BUDGET_REJECTIONS = Counter(
     "chatops_budget_rejections_total",
     "Questions over a limit, by scope (person, channel, overall: the answer was extractive, no model call; "
@@ -143,7 +156,12 @@ SOURCE_SYNC_WINDOWS = Counter(
 SOURCE_CHANGES = Counter(
     "chatops_source_documents_changed_total",
     "Documents changed in the index by source syncs, by source and change (added, updated, deleted, "
-    "renamed, permissions, skipped, unreadable).", ["source", "change"])
+    "renamed, permissions, skipped, failed: reading it failed, tried again at the next sync, unreadable).",
+    ["source", "change"])
+PARSE_FAILURES = Counter(
+    "chatops_parse_failures_total",
+    "Files whose parsing failed in its child process, by reason (cpu, memory, timeout: a limit passed; "
+    "crashed; error: the parser refused the file).", ["reason"])
 SOURCE_ACL_AGE = Gauge(
     "chatops_source_acl_age_seconds",
     "Seconds since the start of the source's last complete permission pass (its ACL watermark).", ["source"])
@@ -154,4 +172,8 @@ SOURCE_STALE = Gauge(
 GRAPH_NOTIFICATIONS = Counter(
     "chatops_graph_notifications_total",
     "Graph change notifications received, by outcome (changes, subscriptions: what they queued; refused: a "
-    "clientState that did not check out; too_large, malformed, unknown_source).", ["outcome"])
+    "clientState that did not check out).", ["outcome"])
+GRAPH_NOTIFY_REFUSED = Counter(
+    "chatops_graph_notify_refused_total",
+    "Requests to the Graph notification endpoint refused, by reason (bad_client_state, bad_validation_token, "
+    "unknown_source, too_large, malformed).", ["reason"])

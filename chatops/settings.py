@@ -9,11 +9,13 @@ in a repr, a log line or an error message.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatops.channels import ChannelConfig, ChannelPolicies
@@ -68,6 +70,10 @@ class Settings(BaseSettings):
     # treats every guest as unknown (public documents only).
     slack_guests: Literal["directory", "unknown"] = Field(
         default="directory", validation_alias=AliasChoices("CHATOPS_SLACK_GUESTS"))
+    # Apps and bots in a channel read its answers: each counts as an unknown member (public documents
+    # only) unless its bot id (B…) or app id (A…) is listed here, comma-separated, and it belongs to
+    # our own workspaces. Another organisation's app is never trusted; chatops' own bot is left out.
+    trusted_bots_raw: str | None = _env("CHATOPS_TRUSTED_BOTS")
     # Request bodies above this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, validation_alias=AliasChoices("CHATOPS_MAX_BODY_BYTES"))
 
@@ -169,6 +175,13 @@ class Settings(BaseSettings):
     # many seconds in one window; past it the window stops and the next one resumes.
     source_max_throttle_wait: float = Field(default=120, ge=0,
                                             validation_alias=AliasChoices("CHATOPS_SOURCE_MAX_THROTTLE_WAIT"))
+    # The text taken from one document (characters, headings included); the rest is left out.
+    max_document_chars: int = Field(default=2_000_000, ge=1000,
+                                    validation_alias=AliasChoices("CHATOPS_MAX_DOCUMENT_CHARS"))
+    # Each file is parsed in a child process with at most this much CPU time (seconds) and memory
+    # (MB, the file's bytes included); past either the file is skipped, never the worker.
+    parse_timeout: float = Field(default=60, gt=0, validation_alias=AliasChoices("CHATOPS_PARSE_TIMEOUT"))
+    parse_memory_mb: int = Field(default=1024, ge=64, validation_alias=AliasChoices("CHATOPS_PARSE_MEMORY_MB"))
     # Graph change notifications: the public HTTPS base URL of the web app (POST
     # <url>/sources/graph/notify must reach it) and the secret the clientState is derived from.
     # Without them, polling alone keeps sources fresh.
@@ -206,9 +219,10 @@ class Settings(BaseSettings):
     # When set, GET /metrics (web and worker) answers only requests that carry it as a Bearer token.
     metrics_token: SecretStr | None = _env("CHATOPS_METRICS_TOKEN")
     # The operator console (/admin, console/). With Entra (ENTRA_TENANT_ID and ENTRA_CLIENT_ID) people
-    # sign in with Microsoft and only members of these groups (object ids, comma-separated) get in;
-    # without Entra, `chatops admin link` prints one-time links signed with CHATOPS_ADMIN_SECRET
-    # (unset: one is generated and kept in Redis). Sessions last CHATOPS_ADMIN_SESSION_TTL seconds.
+    # sign in with Microsoft and only members of these groups (object ids or their aliases in groups:,
+    # comma-separated) get in; without Entra, `chatops admin link --as NAME` prints one-time links for
+    # NAME signed with CHATOPS_ADMIN_SECRET (unset: one is generated and kept in Redis). Sessions last
+    # CHATOPS_ADMIN_SESSION_TTL seconds.
     # CHATOPS_CONSOLE_PRIVACY: full (questions and people), anonymized (questions, people as
     # pseudonyms) or off (counts only); an admin may change it in the console.
     admin_groups_raw: str | None = _env("CHATOPS_ADMIN_GROUPS")
@@ -219,7 +233,9 @@ class Settings(BaseSettings):
 
     @property
     def admin_groups(self) -> frozenset[str]:
-        return frozenset(g.strip().lower() for g in (self.admin_groups_raw or "").split(",") if g.strip())
+        """CHATOPS_ADMIN_GROUPS as Entra object ids: each an alias in ``groups:`` or an object id."""
+        return frozenset(self.group_names.resolve_object_ids((self.admin_groups_raw or "").split(","),
+                                                             "CHATOPS_ADMIN_GROUPS"))
 
     @property
     def console_url(self) -> str:
@@ -302,6 +318,19 @@ class Settings(BaseSettings):
         return frozenset(t.strip() for t in (self.slack_team_ids_raw or "").split(",") if t.strip())
 
     @property
+    def trusted_bots(self) -> frozenset[str]:
+        return frozenset(b.strip().upper() for b in (self.trusted_bots_raw or "").split(",") if b.strip())
+
+    @field_validator("trusted_bots_raw")
+    @classmethod
+    def _slack_bot_ids(cls, raw: str | None) -> str | None:
+        for item in (raw or "").split(","):
+            if item.strip() and not re.fullmatch(r"[AB][A-Z0-9]{2,}", item.strip().upper()):
+                raise ValueError(f"{item.strip()!r} is not a Slack bot id (B…) or app id (A…); list only "
+                                 "those, comma-separated")
+        return raw
+
+    @property
     def link_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in (self.link_hosts_raw or "").split(",") if h.strip())
 
@@ -351,6 +380,7 @@ class Settings(BaseSettings):
             settings._file = load_file_config(settings.config_file)
         settings.group_names  # noqa: B018 - a bad alias table stops the start, naming the alias
         settings.channel_policies  # noqa: B018 - so does a channel naming a source that does not exist
+        settings.admin_groups  # noqa: B018 - and an admin group that is no object id (nor alias of one)
         return settings
 
 

@@ -27,12 +27,13 @@ class State:
     def release(self, kind: str, key: str) -> None:
         self.redis.delete(self._k("seen", kind, key))
 
-    # Threads the bot answered, with the last few exchanges for follow-ups.
-    def remember_exchange(self, channel: str, thread_ts: str, question: str, answer: str,
-                          ttl: int, keep: int = 3) -> None:
+    # Threads the bot answered, with the last few exchanges for follow-ups. Each exchange is a
+    # record of usecases.threads.Exchange (with the audience it was made for); which of them a
+    # follow-up may be given is decided there, not here.
+    def remember_exchange(self, channel: str, thread_ts: str, exchange: dict, ttl: int, keep: int = 10) -> None:
         key = self._k("thread", channel, thread_ts)
         pipe = self.redis.pipeline()
-        pipe.rpush(key, json.dumps([question, answer[:4000]]))
+        pipe.rpush(key, json.dumps(exchange))
         pipe.ltrim(key, -keep, -1)
         pipe.expire(key, ttl)
         pipe.execute()
@@ -44,10 +45,10 @@ class State:
     def is_bot_thread(self, channel: str, thread_ts: str) -> bool:
         return bool(self.redis.exists(self._k("botthread", channel, thread_ts)))
 
-    def thread_history(self, channel: str, thread_ts: str) -> list[tuple[str, str]]:
+    def thread_history(self, channel: str, thread_ts: str) -> list[Any]:
+        """The thread's stored exchanges, oldest first, as they were recorded."""
         raw = self.redis.lrange(self._k("thread", channel, thread_ts), 0, -1)
-        items = [json.loads(r) for r in raw]
-        return [(q, a) for q, a in (i for i in items if i)]
+        return [json.loads(r) for r in raw]
 
     # Generic JSON cache.
     def get_json(self, *key: str) -> Any:

@@ -11,6 +11,7 @@ module late for the same reason.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import sys
@@ -33,6 +34,7 @@ from chatops.errors import ConfigError
 from chatops.settings import Settings
 from chatops_app.ingest_remote import JobFailed, NoWorker, submit, wait as follow
 from connectors.index.base import IndexBusy
+from console.auth import person_name
 from connectors.index.models import ModelMissing, install as install_models
 from connectors.index.retriever import STRATEGIES
 from connectors.sources.filesystem.acl import AclFileError
@@ -137,7 +139,7 @@ def ingest(ctx, path: Path | None, source_name: str | None, base_url: str | None
     with _container(ctx) as container:
         settings = container.settings
         spec = filesystem_spec(path, base_url)
-        source = open_source(spec, settings.group_names)
+        source = open_source(spec, settings.group_names, settings)
         if via_workers:
             _ingest_via_workers(container, spec, source.source_id, batch_docs=batch_docs, wait=wait, timeout=timeout)
             return
@@ -243,6 +245,8 @@ def sources_sync(ctx, name: str, full: bool, permissions: bool = False, via_work
     click.echo(report.summary())
     for title, why in report.skipped[:50]:
         click.echo(f"  skipped {title}: {why}", err=True)
+    for title, why in report.failed[:50]:
+        click.echo(f"  failed {title}: {why} (tried again at the next sync)", err=True)
     if report.error or report.busy:
         sys.exit(1)
 
@@ -269,6 +273,9 @@ def sources_status(ctx, as_json: bool):
                    f"{r.unreadable} with unreadable permissions), {r.skipped} skipped, {r.pending} pending; "
                    f"changes {_ago(now, r.last_incremental_at)}, full {_ago(now, r.last_full_at)}, "
                    f"ACL watermark {_ago(now, r.acl_watermark)}; {state}")
+        if r.failed or r.retrying:
+            click.echo(f"  files that could not be read: {r.failed} skipped after failing twice, {r.retrying} failed "
+                       f"once (tried again at the next sync); a new version of a file is tried afresh")
         if r.last_error:
             click.echo(f"  last error: {r.last_error}")
         if r.throttled_until and r.throttled_until > now:
@@ -647,15 +654,32 @@ def admin():
     """The operator console: /admin on the web process."""
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):       # no USER and no passwd entry (some containers)
+        return "operator"
+
+
+def _console_person(ctx, param, value: str) -> str:
+    try:
+        return person_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @admin.command("link")
+@click.option("--as", "person", default=lambda: _os_user(), metavar="NAME", callback=_console_person,
+              show_default="the operating-system user running the command",
+              help="Who the link is for: the console shows the session as NAME and the audit trail records it.")
 @click.option("--ttl", type=click.IntRange(min=1, max=86400), default=900, show_default=True,
               help="Seconds the link can be used in (once).")
 @click.pass_context
-def admin_link(ctx, ttl: int):
-    """Print a one-time sign-in link to the console at CHATOPS_PUBLIC_URL (where Entra sign-in is not
-    configured). Only the URL is printed."""
+def admin_link(ctx, person: str, ttl: int):
+    """Print a one-time sign-in link to the console at CHATOPS_PUBLIC_URL for NAME (where Entra sign-in
+    is not configured). Opening it asks to confirm; only the URL is printed."""
     with _container(ctx) as container:
-        click.echo(container.console_link(ttl))
+        click.echo(container.console_link(person, ttl))
 
 
 @admin.command("serve")

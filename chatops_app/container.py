@@ -47,6 +47,7 @@ from bot.web import create_web_app
 from chatops import metrics, tracing
 from chatops.catalogue import Catalogue
 from chatops.errors import ConfigError
+from chatops.privacy import PrivacyMode
 from chatops.progress import Progress
 from chatops.settings import Settings
 from chatops.state import State
@@ -324,7 +325,7 @@ class Container:
             return None
         s = self.settings
         return SlackPeople(self.gateway, self.state, team_ids=s.slack_team_ids, guests=s.slack_guests,
-                           ttl=s.identity_cache_ttl)
+                           ttl=s.identity_cache_ttl, trusted_bots=s.trusted_bots)
 
     @_once
     def channel_directory(self) -> CachedChannelDirectory | None:
@@ -408,14 +409,15 @@ class Container:
         """The console on its own (`chatops admin serve`): /admin and /livez, no Slack."""
         return console_alone(self.console_routes())
 
-    def console_link(self, ttl: int) -> str:
-        """A one-time sign-in link to the console (`chatops admin link`); only where Entra is not configured."""
+    def console_link(self, person: str, ttl: int) -> str:
+        """A one-time sign-in link to the console for ``person`` (`chatops admin link --as`); only where Entra
+        is not configured."""
         s = self.settings
         if s.console_entra:
             raise ConfigError("the console signs people in with Microsoft here (ENTRA_TENANT_ID and ENTRA_CLIENT_ID "
                               f"are set): open {s.console_url}/admin/ and sign in")
         secret = console_secret(self.redis, s.key_prefix, s.admin_secret.get_secret_value() if s.admin_secret else None)
-        return Links(secret, self.redis, s.key_prefix).url(s.console_url, ttl)
+        return Links(secret, self.redis, s.key_prefix).url(s.console_url, person, ttl)
 
     def request_sync(self, source: str, mode: str) -> None:
         """Ask the workers for a sync of a source (or, mode "subscriptions", its subscriptions)."""
@@ -453,6 +455,7 @@ class Container:
         return MaintenanceHandler(gateway=self.gateway, proposals=self.proposals, catalogue=self.catalogue,
                                   answers=self.answers, cache=self.answer_cache, state=self.state,
                                   report_channel=s.report_channel,
+                                  privacy=PrivacyMode(self.redis, s.key_prefix, s.console_privacy).current,
                                   console_url=f"{(s.public_url or 'http://127.0.0.1:3000').rstrip('/')}/admin")
 
     @_once
@@ -477,7 +480,8 @@ class Container:
 
     @_once
     def ingest_tasks(self) -> IngestTasks:
-        return IngestTasks(self.index, self.embedder, self.ingest_jobs, self.dispatch, groups=self.settings.group_names)
+        return IngestTasks(self.index, self.embedder, self.ingest_jobs, self.dispatch, groups=self.settings.group_names,
+                           settings=self.settings)
 
     @_once
     def sources_scheduler(self) -> SourceChains:

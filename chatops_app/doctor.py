@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.doctor import SlackChecks
 from bot.gateway import make_client
+from bot.links import ANY_TENANT_FIX, any_tenant_warning
 from chatops.checks import CheckFailed, CheckWarning, NotConfigured
 from chatops.errors import ConfigError
 from chatops.store import Store
@@ -45,6 +46,8 @@ def checks(container: Container) -> list[Check]:
         found.append(("entra certificate", lambda: check_certificate(s)))
     if sources and container.notifications_configured:
         found.append(("graph notifications", lambda: _notifications(container)))
+    if s.link_hosts:
+        found.append(("answer links", lambda: _link_hosts(s.link_hosts)))
     if s.console_entra:
         found.append(("console sign-in", lambda: "Entra: " + check_graph_roles(_graph(container), list(CONSOLE_OVERAGE))))
     for name in sorted(sources):
@@ -65,6 +68,13 @@ def _configuration(container: Container) -> str:
         raise NotConfigured("no CHATOPS_CONFIG: no sources, no actions, no group aliases")
     return (f"{s.config_file}: {len(container.sources)} source(s), {len(container.catalogue.connectors)} action(s), "
             f"{len(s.file.groups)} group alias(es)")
+
+
+def _link_hosts(hosts: tuple[str, ...]) -> str:
+    too_wide = any_tenant_warning(hosts)
+    if too_wide:
+        raise CheckWarning(too_wide, ANY_TENANT_FIX)
+    return f"{len(hosts)} host(s) besides the cited sources: {', '.join(hosts)}"
 
 
 def _no_check() -> str:

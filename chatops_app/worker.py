@@ -14,6 +14,7 @@ from celery import signals
 from prometheus_client import multiprocess
 from celery.apps.beat import Beat
 
+from bot.links import ANY_TENANT_FIX, any_tenant_warning
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
@@ -33,6 +34,9 @@ def default_pool(container: Container) -> str:
 def build(settings: Settings | None = None, pool: str | None = None, *, health_port: int | None = None):
     settings = settings or Settings.load()
     logs.setup(settings.log_level, settings.log_format)
+    too_wide = any_tenant_warning(settings.link_hosts)   # the worker is what links answers
+    if too_wide:
+        log.warning(f"{too_wide}: {ANY_TENANT_FIX}")
     container = Container(settings)
     pool = pool or default_pool(container)
     app = container.celery

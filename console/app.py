@@ -6,14 +6,18 @@ Redis (sessions, links, the privacy setting, worker liveness and queue depths), 
 statuses, and the Entra sign-in (None: sign-in links instead). Nothing is read at import.
 
 Pages are GET and change nothing; the two forms (the privacy setting, signing out) POST with the
-session's CSRF token. Proposals are shown, never decided: decisions stay in Slack.
+session's CSRF token. A sign-in link's GET only shows a confirm button: its POST, with that page's
+CSRF token, uses the link up. Sign-ins and privacy changes are audit events naming the person.
+Proposals are shown, never decided: decisions stay in Slack.
 """
 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
@@ -26,8 +30,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from console import pages
-from console.auth import (FLOW_COOKIE, FLOW_TTL, SESSION_COOKIE, LinkRefused, Links, SecurityHeaders, Sessions,
-                          console_secret, cookie_args)
+from console.auth import (CONFIRM_COOKIE, FLOW_COOKIE, FLOW_TTL, LINK_TTL, SESSION_COOKIE, LinkRefused, Links,
+                          SecurityHeaders, Sessions, console_secret, cookie_args)
 from console.pages import PREFIX, Ctx, QuestionFilter
 from console.privacy import MODES, PrivacySetting
 from console.style import CSS
@@ -39,7 +43,6 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 50
 MAX_FORM_BYTES = 16_384
-LINK_USER = "operator (sign-in link)"
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,34 @@ class _Console:
     def _cookie(self, response: Response, name: str, value: str, max_age: int, path: str = PREFIX) -> None:
         response.set_cookie(name, value, max_age=max_age, **{**cookie_args(self.config.base_url), "path": path})
 
-    def _signed_in(self, response: Response, user: str, via: str) -> Response:
+    def _signed_in(self, response: Response, user: str, via: str, *, email: str | None = None) -> Response:
+        """A session for ``user``, recorded in the audit trail first: no record, no session (503)."""
+        if not self._record("console_sign_in", user, via, email=email):
+            return HTMLResponse(pages.refused("Unavailable", "The sign-in could not be recorded in the audit trail.",
+                                              detail="Try again shortly; if it persists, check the database."),
+                                status_code=503)
         session = self.sessions.create(user, via)
         self._cookie(response, SESSION_COOKIE, session.id, self.config.session_ttl)
-        log.info("console sign-in", extra={"via": via})
+        log.info("console sign-in", extra={"via": via, "person": user})
         return response
+
+    def _record(self, kind: str, person: str, via: str, *, email: str | None = None, **detail: str) -> bool:
+        """An audit event naming who did it in the console; False (logged) when it cannot be written."""
+        try:
+            self.deps.store().audit(kind, actor_email=email, detail={"via": via, "person": person, **detail})
+        except Exception as exc:  # noqa: BLE001 - the database driver's own errors, whatever their kind
+            log.error("console: could not write to the audit trail", extra={"kind": kind, "error": type(exc).__name__})
+            return False
+        return True
+
+    async def _fields(self, request: Request) -> dict[str, str] | Response:
+        """A posted form's fields (the last of each name); 413 past ``MAX_FORM_BYTES``."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return HTMLResponse(pages.refused("Refused", "That form is too large."), status_code=413)
+        return {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
     def page(self, render: Callable[[Request, Ctx], Any]) -> Callable[[Request], Response]:
         """A signed-in page: without a session, the sign-in page instead."""
@@ -118,12 +144,9 @@ class _Console:
             if session is None:
                 return HTMLResponse(pages.refused("Signed out", "Your session has ended; sign in again."),
                                     status_code=403)
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_FORM_BYTES:
-                    return HTMLResponse(pages.refused("Refused", "That form is too large."), status_code=413)
-            fields = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+            fields = await self._fields(request)
+            if isinstance(fields, Response):
+                return fields
             if not session.csrf_ok(fields.get("csrf")):
                 log.warning("console: a form without its CSRF token was refused")
                 return HTMLResponse(pages.refused("Refused", "This form was missing its security token.",
@@ -148,16 +171,53 @@ class _Console:
                                         message=messages.get(request.query_params.get("m", ""), ""),
                                         groups_configured=bool(self.config.admin_groups)))
 
+    def _links_off(self) -> Response | None:
+        if self.deps.sign_in is None:
+            return None
+        return HTMLResponse(pages.refused("Sign-in links are off", "This console signs people in with Microsoft; "
+                                          "sign-in links do not work here."), status_code=403)
+
+    @staticmethod
+    def _link_refused(refused: LinkRefused) -> Response:
+        log.warning("console: a sign-in link was refused", extra={"why": refused.reason})
+        return HTMLResponse(pages.refused("Link refused", refused.reason), status_code=403)
+
     def link(self, request: Request) -> Response:
-        if self.deps.sign_in is not None:
-            return HTMLResponse(pages.refused("Sign-in links are off", "This console signs people in with Microsoft; "
-                                              "sign-in links do not work here."), status_code=403)
+        """GET: what the link grants, and a button to use it. Fetching it (a link unfurler, a mail
+        scanner) spends nothing."""
+        off = self._links_off()
+        if off is not None:
+            return off
+        token = request.query_params.get("t", "")
         try:
-            self.links().consume(request.query_params.get("t", ""))
+            grant = self.links().check(token)
         except LinkRefused as refused:
-            log.warning("console: a sign-in link was refused", extra={"why": refused.reason})
-            return HTMLResponse(pages.refused("Link refused", refused.reason), status_code=403)
-        return self._signed_in(RedirectResponse(f"{PREFIX}/", status_code=303), LINK_USER, "link")
+            return self._link_refused(refused)
+        csrf = secrets.token_urlsafe(32)
+        response = HTMLResponse(pages.confirm_link(token=token, csrf=csrf, person=grant.person))
+        self._cookie(response, CONFIRM_COOKIE, csrf, LINK_TTL, path=f"{PREFIX}/auth")
+        return response
+
+    async def use_link(self, request: Request) -> Response:
+        """POST from the confirm page, with its CSRF token: the link is used up and a session made."""
+        off = self._links_off()
+        if off is not None:
+            return off
+        fields = await self._fields(request)
+        if isinstance(fields, Response):
+            return fields
+        expected, submitted = request.cookies.get(CONFIRM_COOKIE, ""), fields.get("csrf", "")
+        if not (expected and submitted and hmac.compare_digest(expected.encode(), submitted.encode())):
+            log.warning("console: a sign-in confirmation without its CSRF token was refused")
+            return HTMLResponse(pages.refused("Refused", "This form was missing its security token.",
+                                              detail="Open the sign-in link again and confirm there."), status_code=403)
+        try:
+            grant = self.links().consume(fields.get("t", ""))
+        except LinkRefused as refused:
+            return self._link_refused(refused)
+        response = self._signed_in(RedirectResponse(f"{PREFIX}/", status_code=303), grant.person, "link")
+        response.delete_cookie(CONFIRM_COOKIE, path=f"{PREFIX}/auth")
+        return response
 
     def start(self, request: Request) -> Response:
         if self.deps.sign_in is None:
@@ -192,7 +252,8 @@ class _Console:
                 "Not an operator", f"You are signed in as {who.username}, but you are not a member of the groups "
                 "allowed to use this console.", detail="Ask an administrator to add you to one of the groups in "
                 "CHATOPS_ADMIN_GROUPS."), status_code=403)
-        response = self._signed_in(RedirectResponse(f"{PREFIX}/", status_code=303), who.username, "entra")
+        response = self._signed_in(RedirectResponse(f"{PREFIX}/", status_code=303), who.username, "entra",
+                                   email=who.username)
         response.delete_cookie(FLOW_COOKIE, path=f"{PREFIX}/auth")
         return response
 
@@ -207,8 +268,11 @@ class _Console:
         if mode not in MODES:
             return HTMLResponse(pages.refused("Refused", f"Unknown privacy setting; one of {', '.join(MODES)}."),
                                 status_code=400)
+        if not self._record("console_privacy", session.user, session.via, privacy=mode):
+            return HTMLResponse(pages.refused("Unavailable", "The change could not be recorded in the audit trail, "
+                                              "so it was not made.", detail="Try again shortly."), status_code=503)
         self.privacy().set(mode)
-        log.info("console: privacy setting changed", extra={"privacy": mode, "via": session.via})
+        log.info("console: privacy setting changed", extra={"privacy": mode, "via": session.via, "person": session.user})
         return RedirectResponse(f"{PREFIX}/", status_code=303)
 
     # -- pages ------------------------------------------------------------------------------
@@ -328,6 +392,7 @@ def console_routes(deps: ConsoleDeps) -> tuple[BaseRoute, ...]:
         Route("/logout", c.form(c.logout), methods=["POST"]),
         Route("/login", c.login),
         Route("/auth/link", c.link),
+        Route("/auth/link", c.use_link, methods=["POST"]),
         Route("/auth/start", c.start),
         Route("/auth/callback", c.callback),
         Route("/console.css", css),

@@ -1,9 +1,12 @@
 """Getting into the console, and the rules every response follows.
 
-* **Sign-in links** (where Entra is not configured): ``<base>/admin/auth/link?t=<id>.<expiry>.<mac>``,
-  the MAC an HMAC-SHA256 of the id and expiry under the console's secret. A link works once:
-  the first use claims its id in Redis (SET NX) until after it expires; a second use, a link past
-  its expiry, or one whose MAC does not match is refused.
+* **Sign-in links** (where Entra is not configured): ``<base>/admin/auth/link?t=<id>.<expiry>.<who>.<mac>``,
+  made for one named person (``chatops admin link --as NAME``; ``<who>`` is the name, base64url), the
+  MAC an HMAC-SHA256 of the id, expiry and name under the console's secret. Opening a link (GET)
+  spends nothing: it shows a confirm button, whose POST (with the page's CSRF token, a random value
+  also set in a SameSite cookie) uses the link up. A link works once: the first use claims its id
+  in Redis (SET NX) until after it expires; a second use, a link past its expiry, or one whose MAC
+  does not match is refused, on the GET already.
 * **The secret**: ``CHATOPS_ADMIN_SECRET``, or, unset, one generated on first use and kept in
   Redis under the key prefix (so ``chatops admin link`` and every web process agree).
 * **Sessions**: a random id in an HttpOnly, SameSite=Lax cookie (Secure on https), the session in
@@ -27,7 +30,9 @@ from typing import Any, Callable
 
 SESSION_COOKIE = "chatops_console"
 FLOW_COOKIE = "chatops_console_flow"
+CONFIRM_COOKIE = "chatops_console_confirm"   # the CSRF value of a sign-in link's confirm form
 LINK_TTL = 900
+MAX_PERSON = 64
 FLOW_TTL = 600
 
 SECURITY_HEADERS = {
@@ -63,8 +68,24 @@ class LinkRefused(Exception):
         self.reason = reason
 
 
+def person_name(raw: str | None) -> str:
+    """The person a sign-in link is made for (``--as``), checked: 1 to 64 printable characters."""
+    name = (raw or "").strip()
+    if not name or len(name) > MAX_PERSON or not name.isprintable():
+        raise ValueError(f"give the name of the person the link is for: 1 to {MAX_PERSON} printable characters")
+    return name
+
+
+@dataclass(frozen=True)
+class LinkGrant:
+    """What a valid link grants: a sign-in, once, for this person."""
+
+    id: str
+    person: str
+
+
 class Links:
-    """One-time, expiring sign-in links."""
+    """One-time, expiring sign-in links, each for one named person."""
 
     def __init__(self, secret: bytes, client, prefix: str, *, clock: Callable[[], float] = time.time):
         self._secret = secret
@@ -72,34 +93,53 @@ class Links:
         self._prefix = prefix
         self._clock = clock
 
-    def _mac(self, link_id: str, expires: int) -> str:
-        return _b64(hmac.new(self._secret, f"console-link|{link_id}|{expires}".encode(), hashlib.sha256).digest())
+    def _mac(self, link_id: str, expires: int, who: str) -> str:
+        message = f"console-link|{link_id}|{expires}|{who}".encode()
+        return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
 
-    def token(self, ttl: int = LINK_TTL) -> str:
+    def _used_key(self, link_id: str) -> str:
+        return f"{self._prefix}:console:link:{link_id}"
+
+    def token(self, person: str, ttl: int = LINK_TTL) -> str:
         if ttl < 1:
             raise ValueError("a link must live at least one second")
+        who = _b64(person_name(person).encode())
         link_id, expires = secrets.token_urlsafe(16), int(self._clock()) + int(ttl)
-        return f"{link_id}.{expires}.{self._mac(link_id, expires)}"
+        return f"{link_id}.{expires}.{who}.{self._mac(link_id, expires, who)}"
 
-    def url(self, base_url: str, ttl: int = LINK_TTL) -> str:
-        return f"{base_url.rstrip('/')}/admin/auth/link?t={self.token(ttl)}"
+    def url(self, base_url: str, person: str, ttl: int = LINK_TTL) -> str:
+        return f"{base_url.rstrip('/')}/admin/auth/link?t={self.token(person, ttl)}"
 
-    def consume(self, token: str) -> str:
-        """Check the link and use it up; its id. Raises ``LinkRefused``."""
+    def _verify(self, token: str) -> tuple[LinkGrant, int]:
         parts = (token or "").split(".")
-        if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or len(token) > 200:
+        if len(parts) != 4 or not parts[0] or not parts[1].isdigit() or not parts[2] or len(token) > 512:
             raise LinkRefused("this is not a sign-in link")
-        link_id, expires_raw, mac = parts
+        link_id, expires_raw, who, mac = parts
         expires = int(expires_raw)
-        if not hmac.compare_digest(mac.encode(), self._mac(link_id, expires).encode()):
+        if not hmac.compare_digest(mac.encode(), self._mac(link_id, expires, who).encode()):
             raise LinkRefused("this link was not made for this console (its signature does not match)")
+        try:
+            person = person_name(base64.urlsafe_b64decode(who + "=" * (-len(who) % 4)).decode())
+        except ValueError:
+            raise LinkRefused("this is not a sign-in link") from None
         now = self._clock()
         if now >= expires:
-            raise LinkRefused("this link has expired; run `chatops admin link` for a new one")
-        keep = max(1, int(expires - now)) + 60
-        if not self._redis.set(f"{self._prefix}:console:link:{link_id}", "1", nx=True, ex=keep):
+            raise LinkRefused("this link has expired; run `chatops admin link --as NAME` for a new one")
+        return LinkGrant(link_id, person), max(1, int(expires - now)) + 60
+
+    def check(self, token: str) -> LinkGrant:
+        """What the link grants, without using it up (the confirm page). Raises ``LinkRefused``."""
+        grant, _keep = self._verify(token)
+        if self._redis.get(self._used_key(grant.id)) is not None:
             raise LinkRefused("this link was used already; each link works once")
-        return link_id
+        return grant
+
+    def consume(self, token: str) -> LinkGrant:
+        """Check the link and use it up. Raises ``LinkRefused``."""
+        grant, keep = self._verify(token)
+        if not self._redis.set(self._used_key(grant.id), "1", nx=True, ex=keep):
+            raise LinkRefused("this link was used already; each link works once")
+        return grant
 
 
 @dataclass(frozen=True)

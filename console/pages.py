@@ -219,10 +219,23 @@ def login(*, entra: bool, message: str = "", groups_configured: bool = True) -> 
                        "can get in until one is.</p>"))
     else:
         how = html('<p>This console has no Microsoft sign-in configured. On a machine with the '
-                   "deployment's settings, run</p><pre>chatops admin link</pre><p>and open the link it prints. "
-                   "A link works once, for 15 minutes (<code>--ttl</code> to change).</p>")
+                   "deployment's settings, run</p><pre>chatops admin link --as YOUR-NAME</pre><p>and open the link it "
+                   "prints. A link works once, for 15 minutes (<code>--ttl</code> to change), and signs you in under "
+                   "that name.</p>")
     msg = html('<p class="alert">{m}</p>', m=message) if message else Markup("")
     return layout("Sign in", html('<div class="signin card">{m}{h}</div>', m=msg, h=how), ctx=None)
+
+
+def confirm_link(*, token: str, csrf: str, person: str) -> Markup:
+    """A sign-in link's page: opening it uses nothing up; the button does."""
+    body = html('<div class="signin card"><p>This one-time link signs <strong>{p}</strong> in to the '
+                "console. It works once: confirm to use it.</p>"
+                '<form method="post" action="{a}/auth/link"><input type="hidden" name="t" value="{t}">'
+                '<input type="hidden" name="csrf" value="{c}">'
+                '<p><button type="submit" class="button primary">Sign in as {p}</button></p></form>'
+                '<p class="muted">Not {p}, or did not ask for a link? Close this page: nothing happens.</p></div>',
+                p=person, a=PREFIX, t=token, c=csrf)
+    return layout("Sign in", body, ctx=None)
 
 
 def refused(title: str, message: str, *, detail: str = "") -> Markup:
@@ -336,6 +349,8 @@ def _select(name: str, options: Sequence[tuple[str, str]], chosen: str, label: s
 def questions(ctx: Ctx, rows: list[dict], total: int, f: QuestionFilter, *, channels: list[str], per_page: int) -> Markup:
     outcome_options = [("", "any outcome"), *((k, k) for k in OUTCOME_MODES),
                        *((f"mode:{m}", f"mode: {m}") for m in MODE_OUTCOME)]
+    # Direct messages are listed only under "full": their ids stand for people.
+    channels = [c for c in channels if ctx.privacy.channel(c) == c]
     channel_options = [("", "any channel"), *((c, c) for c in channels)]
     if f.channel and f.channel not in channels:
         channel_options.append((f.channel, f.channel))
@@ -353,7 +368,7 @@ def questions(ctx: Ctx, rows: list[dict], total: int, f: QuestionFilter, *, chan
         text = ctx.privacy.text(r["question"])
         link = html('<a href="{a}/questions/{i}">{t}</a>', a=PREFIX, i=r["id"],
                     t=_clip(text, 110) if text is not None else f"question #{r['id']}")
-        body_rows.append([when(r["at"]), r["channel"] or "—", person(ctx, r["asker_slack_id"], r["asker_email"]), link,
+        body_rows.append([when(r["at"]), _channel(ctx, r), person(ctx, r["asker_slack_id"], r["asker_email"]), link,
                           badge(r["mode"]), num_td(ms(r["latency_ms"])), num_td(cost(r["cost"])),
                           num_td(r["helpful"]), num_td(r["not_helpful"])])
     pages = max(1, -(-total // per_page))
@@ -365,6 +380,10 @@ def questions(ctx: Ctx, rows: list[dict], total: int, f: QuestionFilter, *, chan
                      ("Helpful", True), ("Not helpful", True)], body_rows, empty="No question matches these filters.", id="questions")
     return layout("Questions", html('{f}<section class="card wide">{l}{p}</section>', f=form, l=listing, p=pager),
                   ctx=ctx, active="questions")
+
+
+def _channel(ctx: Ctx, row: dict) -> str:
+    return ctx.privacy.channel(row.get("channel"), row.get("channel_type")) or "—"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -381,8 +400,10 @@ def question_detail(ctx: Ctx, q: dict, votes: list[dict]) -> Markup:
         members_shown = f"{len(members)} people"
     else:
         members_shown = join((html('<span class="chip">{m}</span>', m=p.person(m)) for m in members), " ")
+    where = p.channel(q["channel"], q["channel_type"])
     facts = [
-        ("Asked", when(q["at"])), ("Channel", f"{q['channel'] or '—'} ({q['channel_type'] or 'no channel'})"),
+        ("Asked", when(q["at"])), ("Channel", f"{q['channel'] or '—'} ({q['channel_type'] or 'no channel'})"
+                                   if where == q["channel"] else where),
         ("Asker", person(ctx, q["asker_slack_id"], q["asker_email"])), ("Outcome", badge(q["mode"])),
         ("Model", q.get("route") or "—"), ("Audience", q.get("audience") or "—"),
         ("Audience members", members_shown), ("Documents hidden from this audience", n(q.get("hidden_documents"))),
@@ -402,16 +423,7 @@ def question_detail(ctx: Ctx, q: dict, votes: list[dict]) -> Markup:
               a=html('<div class="answer" id="answer-text">{t}</div>', t=answer) if answer else (
                   hidden("The answer is not shown (privacy: off).") if answer is None and q.get("answer") else
                   html('<p class="muted">No answer text was recorded.</p>')))
-    cited_ids = {c.get("source") for c in q.get("cited") or []}
-    retrieved = table(["Document", "Source", "Title", ("Score", True), "Cited"],
-                      [[html("<code>{d}</code>", d=r.get("doc_id")), r.get("source") or "—", r.get("title") or "—",
-                        num_td(f"{r['score']:.3f}" if isinstance(r.get("score"), (int, float)) else "—",
-                               doc=r.get("doc_id") or ""),
-                        "✓ cited" if r.get("doc_id") in cited_ids else ""] for r in q.get("retrieved") or []],
-                      empty="Nothing was retrieved (or retrieval was not recorded).", id="retrieved")
-    cited = table([("#", True), "Title", "Document", "Link"],
-                  [[c.get("n", ""), c.get("title") or "—", html("<code>{s}</code>", s=c.get("source") or "—"), _link(c.get("url"))]
-                   for c in q.get("cited") or []], empty="No citations.", id="cited")
+    retrieved, cited = _documents(ctx, q)
     stages = q.get("stages") or {}
     timing_rows = [[stage, num_td(ms(value), stage=stage)] for stage, value in stages.items() if isinstance(value, (int, float))]
     timing_rows.append([html("<b>total</b>"), num_td(ms(q.get("latency_ms")), stage="total")])
@@ -437,6 +449,26 @@ def question_detail(ctx: Ctx, q: dict, votes: list[dict]) -> Markup:
                                       empty="No feedback on this answer."), wide=True)),
     ])
     return layout(f"Question #{q['id']}", body, ctx=ctx, active="questions")
+
+
+def _documents(ctx: Ctx, q: dict) -> tuple[Markup, Markup]:
+    """What one question retrieved and cited: tables, or under privacy "off" counts (titles and ids
+    tell what it was about)."""
+    found, cited = q.get("retrieved") or [], q.get("cited") or []
+    if not ctx.privacy.shows_documents:
+        return (hidden(f"{len(found)} documents retrieved; titles not shown (privacy: off)."),
+                hidden(f"{len(cited)} cited; titles not shown (privacy: off)."))
+    cited_ids = {c.get("source") for c in cited}
+    retrieved = table(["Document", "Source", "Title", ("Score", True), "Cited"],
+                      [[html("<code>{d}</code>", d=r.get("doc_id")), r.get("source") or "—", r.get("title") or "—",
+                        num_td(f"{r['score']:.3f}" if isinstance(r.get("score"), (int, float)) else "—",
+                               doc=r.get("doc_id") or ""),
+                        "✓ cited" if r.get("doc_id") in cited_ids else ""] for r in found],
+                      empty="Nothing was retrieved (or retrieval was not recorded).", id="retrieved")
+    listed = table([("#", True), "Title", "Document", "Link"],
+                   [[c.get("n", ""), c.get("title") or "—", html("<code>{s}</code>", s=c.get("source") or "—"), _link(c.get("url"))]
+                    for c in cited], empty="No citations.", id="cited")
+    return retrieved, listed
 
 
 def _link(url: Any) -> Markup:
@@ -610,7 +642,7 @@ def workers(ctx: Ctx, overview, failures, *, stale_after: float) -> Markup:
                    html('<span class="badge s-succeeded">alive</span>') if w.alive else html('<span class="badge s-expired">gone</span>')]
                   for w in overview.workers], empty="No worker has reported in the last day.", id="workers")
     failed_q = table(["When", "Channel", "Question", "Correlation id"],
-                     [[when(r["at"]), r["channel"] or "—",
+                     [[when(r["at"]), _channel(ctx, r),
                        html('<a href="{a}/questions/{i}">{t}</a>', a=PREFIX, i=r["id"],
                             t=_clip(ctx.privacy.text(r["question"]) or f"question #{r['id']}", 90)),
                        html("<code>{c}</code>", c=r.get("correlation_id") or "—")] for r in failures.questions],

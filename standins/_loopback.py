@@ -11,6 +11,7 @@ import socket
 import ssl  # noqa: F401 - the type of LoopbackServer.tls
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -33,9 +34,19 @@ class Request:
 
 
 @dataclass
+class Stream:
+    """A body sent chunk by chunk as the client takes it: with ``length`` as its Content-Length,
+    else chunked. ``on_sent(n)`` is told each chunk that went out (a client that hangs up stops it)."""
+
+    chunks: Iterable[bytes]
+    length: int | None = None
+    on_sent: Callable[[int], None] = lambda n: None
+
+
+@dataclass
 class Reply:
     status: int = 200
-    body: object = None  # dict/list -> JSON, str/bytes sent as is
+    body: object = None  # dict/list -> JSON, str/bytes sent as is, a Stream as it is read
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> tuple[bytes, str]:
@@ -112,6 +123,9 @@ class LoopbackServer:
                     reply = owner.handle(request)
                 except Exception as exc:  # a bug in a stand-in must show, not hang the client
                     reply = Reply(500, f"stand-in error: {type(exc).__name__}: {exc}")
+                if isinstance(reply.body, Stream):
+                    self._stream(reply)
+                    return
                 data, content_type = reply.encode()
                 self.send_response(reply.status)
                 headers = {"Content-Type": content_type, **reply.headers}
@@ -121,6 +135,22 @@ class LoopbackServer:
                 self.end_headers()
                 if self.command != "HEAD":   # HEAD: what GET would send, without the body
                     self.wfile.write(data)
+
+            def _stream(self, reply: Reply):
+                body = reply.body
+                self.send_response(reply.status)
+                for name, value in {"Content-Type": "application/octet-stream", **reply.headers}.items():
+                    self.send_header(name, str(value))
+                if body.length is None:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(body.length))
+                self.end_headers()
+                for chunk in body.chunks:
+                    self.wfile.write(chunk if body.length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    body.on_sent(len(chunk))
+                if body.length is None:
+                    self.wfile.write(b"0\r\n\r\n")
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -156,3 +186,16 @@ class LoopbackServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def grown(content: bytes, extra: int, *, chunked: bool, on_sent: Callable[[int], None]) -> Stream:
+    """``content`` and then ``extra`` bytes more, made as they are sent (a file that grew after
+    it was listed, or a server that lies about a size); chunked, or with its Content-Length."""
+    def chunks():
+        yield content
+        block = b"x" * 65536
+        left = extra
+        while left > 0:
+            yield block[:left]
+            left -= len(block)
+    return Stream(chunks(), None if chunked else len(content) + extra, on_sent)

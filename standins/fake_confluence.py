@@ -39,7 +39,7 @@ from urllib.parse import quote, quote_plus, unquote, urlencode
 from zoneinfo import ZoneInfo
 
 from standins._atlassian import AtlassianSite, FakeUser
-from standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request, grown
 
 AUTHOR_ID = "557058:f0a1b2c3-0000-4000-8000-00000000a11c"   # who wrote every page
 UNAUTHORIZED = ("Basic authentication with passwords is deprecated.  For more information, see: "
@@ -134,6 +134,8 @@ class FakeAttachment:
     created: datetime
     modified: datetime
     version: int = 1
+    grown_by: int = 0        # bytes its download sends beyond ``data`` (it grew since it was listed)
+    chunked: bool = False    # that download without a Content-Length
 
 
 class FakeConfluence(AtlassianSite, LoopbackServer):
@@ -157,6 +159,7 @@ class FakeConfluence(AtlassianSite, LoopbackServer):
         self.requests_by_path: Counter[str] = Counter()
         self.token_leaks = 0
         self.downloads = 0
+        self.download_bytes_sent = 0                           # bytes of grown downloads that went out
         self._throttle: list[int] = []                         # Retry-After of each scripted 429
         self._media_tokens: dict[str, tuple[str, datetime]] = {}   # token -> (file id, expiry)
         self._ids = itertools.count(65537)
@@ -708,8 +711,14 @@ class FakeConfluence(AtlassianSite, LoopbackServer):
         if att is None:
             return Reply(404, {"error": {"code": "NotFound", "title": "Not Found", "message": "file not found"}})
         self.downloads += 1
-        return Reply(200, att.data, {"Content-Type": att.media_type,
-                                     "Content-Disposition": f"attachment; filename=\"{quote(att.title)}\""})
+        headers = {"Content-Type": att.media_type, "Content-Disposition": f"attachment; filename=\"{quote(att.title)}\""}
+        if att.grown_by:
+            return Reply(200, grown(att.data, att.grown_by, chunked=att.chunked, on_sent=self._sent), headers)
+        return Reply(200, att.data, headers)
+
+    def _sent(self, n: int) -> None:
+        with self.lock:
+            self.download_bytes_sent += n
 
 
 def _now() -> datetime:

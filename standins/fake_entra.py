@@ -90,6 +90,9 @@ class FakeEntra(LoopbackServer):
         self.tenant_id = tenant_id
         self.users = dict(users or {})
         self.page_size = page_size
+        # Where its next links point: None, its own Graph; a test sets another origin to play a
+        # tampered (or misrouted) answer, which a client must not follow with its token.
+        self.next_link_base: str | None = None
         self.groups = copy.deepcopy(groups or {})
         for group in self.groups.values():
             group.setdefault("owners", [])
@@ -497,7 +500,7 @@ class FakeEntra(LoopbackServer):
         if end < len(items):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             rest["$skiptoken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
-            page["@odata.nextLink"] = f"{self.graph_base}{path}?{urlencode(rest, safe='$,=')}"
+            page["@odata.nextLink"] = f"{self.next_link_base or self.graph_base}{path}?{urlencode(rest, safe='$,=')}"
         return page
 
 

@@ -29,6 +29,10 @@ Read side (``add_user``/``add_group``/``add_project``/``add_issue``/... build th
   [ASC|DESC], ...``. Anything else (``OR``, functions, other fields) is a 400;
 * ``/issue/{key}`` and ``/issue/{key}/comment``; search results embed only the first
   ``embedded_comments`` comments (``total`` tells the rest is there to be paged);
+* ``POST /issue/bulkfetch`` as Jira answers it: an issue that does not exist or that the account
+  may not see is in neither ``issues`` nor ``issueErrors``; ``issueErrors`` holds only what Jira
+  could not return for a retriable reason, as ``{"id", "errorMessage"}`` (``fail_in_bulk(key)``
+  scripts one);
 * ``/group/bulk``, ``/group/member`` (pages of at most 50), ``/user/bulk`` (``maxResults`` defaults
   to 10), ``/user/email`` (only with ``email_api=True``; a user's API token gets Jira's 401 there);
 * users with ``hidden=True`` come without ``emailAddress``; times are rendered in the service
@@ -278,6 +282,7 @@ class FakeJira(AtlassianSite, LoopbackServer):
         self.links: list[tuple[str, str, str, str]] = []  # (link id, type name, outward key, inward key)
         self._script: list[tuple] = []
         self._throttle: list[int] = []
+        self._bulk_failures: Counter[str] = Counter()   # issue id -> bulkfetches that answer an IssueError
         self._ids = itertools.count(10001)               # issue ids
         self._numbers: dict[str, itertools.count] = {}   # issue numbers per project key
         self._project_ids = itertools.count(10000)
@@ -297,6 +302,12 @@ class FakeJira(AtlassianSite, LoopbackServer):
     def fail_next(self, status: int, count: int = 1, body=None, headers: dict | None = None) -> None:
         with self._lock:
             self._script.extend([(status, body, headers or {})] * count)
+
+    def fail_in_bulk(self, key: str, count: int = 1) -> None:
+        """The next ``count`` bulk fetches asking for this issue answer it in ``issueErrors`` (a
+        retriable error) instead of ``issues``; reading it on its own still works."""
+        with self._lock:
+            self._bulk_failures[self.by_key[key].id] += count
 
     def hang_next(self, count: int = 1) -> None:
         with self._lock:
@@ -964,8 +975,9 @@ class FakeJira(AtlassianSite, LoopbackServer):
         return Reply(200, self._issue_json(issue, self._wanted_fields(_many(q, "fields"), ["*all"])))
 
     def _bulk_fetch(self, request, m, q) -> Reply:
-        """``POST /issue/bulkfetch``: up to 100 issues by id or key; the ones that do not exist (or
-        are hidden) come back in ``issueErrors``, not as a failure of the whole request."""
+        """``POST /issue/bulkfetch``: up to 100 issues by id or key. The ones that do not exist or
+        are hidden are left out of both lists (Jira says so of ``issueErrors``); that list holds
+        ``{"id", "errorMessage"}`` for issues it could not return for a retriable reason."""
         body = request.json() or {}
         refs = [str(r) for r in body.get("issueIdsOrKeys") or []]
         if not refs or len(refs) > 100:
@@ -975,8 +987,13 @@ class FakeJira(AtlassianSite, LoopbackServer):
         for ref in refs:
             issue = self._issue_by_id_or_key(ref)
             if issue is None:
-                errors.append({"issueIdsOrKeys": [ref], "status": 404, "elementErrors": {"errorMessages": [ISSUE_GONE],
-                                                                                         "errors": {}}})
+                continue
+            with self._lock:
+                failing = self._bulk_failures[issue.id] > 0
+                if failing:
+                    self._bulk_failures[issue.id] -= 1
+            if failing:
+                errors.append({"id": issue.id, "errorMessage": "Retrieving the issue timed out. Try again."})
             else:
                 issues.append(self._issue_json(issue, wanted))
         return Reply(200, {"expand": "schema,names", "issues": issues, "issueErrors": errors})

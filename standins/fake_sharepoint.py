@@ -41,7 +41,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from standins._loopback import Reply, Request
+from standins._loopback import Reply, Request, grown
 
 GRAPH = "https://graph.microsoft.com"
 MAX_SUBSCRIPTION_MINUTES = 42300
@@ -70,6 +70,8 @@ class FakeItem:
     perms: list[dict] | None = None     # None: inherits from the parent (the root always has its own)
     unreadable: bool = False            # the app may not read its permissions (403)
     version: int = 1
+    grown_by: int = 0                   # bytes its download sends beyond ``content`` (it grew since it was listed)
+    chunked: bool = False               # that download without a Content-Length
 
 
 @dataclass
@@ -105,7 +107,9 @@ class FakeSharePoint:
         self.onedrives: dict[str, str] = {}    # upn -> drive id
         self.subscriptions: dict[str, dict] = {}
         self.downloads = 0
+        self.download_bytes_sent = 0           # bytes of grown downloads that went out
         self.duplicate_in_listing = False
+        self.rest_next_link_base: str | None = None   # SharePoint REST next links elsewhere (a test)
         self.token_leaks = 0                   # download requests that carried an Authorization header
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -119,6 +123,12 @@ class FakeSharePoint:
     @property
     def graph(self) -> str:
         return self.entra.graph_base if self.entra is not None else GRAPH
+
+    @property
+    def _links(self) -> str:
+        """Where its Graph next (and delta) links point: Graph, unless a test set Entra's
+        ``next_link_base`` to another origin (a tampered answer)."""
+        return (self.entra.next_link_base if self.entra is not None else None) or self.graph
 
     def web_url(self, site: FakeSite) -> str:
         return f"{self._host_url(site.host)}/{site.path}"
@@ -236,7 +246,7 @@ class FakeSharePoint:
             if site is None:
                 return Reply(404, _error("itemNotFound", "Requested site could not be found"))
             drives = [self._drive_json(self.drives[d]) for d in site.drives]
-            return Reply(200, self._paged(drives, f"{self.graph}/v1.0/sites/{quote(site.id, safe='')}/drives", request))
+            return Reply(200, self._paged(drives, f"{self._links}/v1.0/sites/{quote(site.id, safe='')}/drives", request))
         if len(p) == 3 and p[0] == "users" and p[2] == "drive":
             drive_id = self.onedrives.get(p[1].lower())
             if drive_id is None:
@@ -304,7 +314,7 @@ class FakeSharePoint:
         if self.duplicate_in_listing and since == 0 and offset == 0 and page_entries:
             page_entries = page_entries + [page_entries[0]]   # the same item twice: the last counts
         body: dict = {"@odata.context": f"{self.graph}/v1.0/$metadata#Collection(driveItem)", "value": page_entries}
-        base = f"{self.graph}/v1.0/drives/{drive.id}/root/delta"
+        base = f"{self._links}/v1.0/drives/{drive.id}/root/delta"
         with self._lock:
             issued = next(self._seq)
         if offset + self.page_size < len(entries):
@@ -422,7 +432,13 @@ class FakeSharePoint:
             return Reply(404, "File Not Found.")
         with self._lock:
             self.downloads += 1
+        if item.grown_by:
+            return Reply(200, grown(item.content, item.grown_by, chunked=item.chunked, on_sent=self._sent))
         return Reply(200, item.content)
+
+    def _sent(self, n: int) -> None:
+        with self._lock:
+            self.download_bytes_sent += n
 
     def _rest(self, host: str, request: Request, path: str) -> Reply:
         info = self.entra.token_info(request.headers.get("authorization", "")) if self.entra else None
@@ -452,7 +468,7 @@ class FakeSharePoint:
             users = group["users"][start:start + self.group_page_size]
             body: dict = {"value": users}
             if start + self.group_page_size < len(group["users"]):
-                body["odata.nextLink"] = (f"{self._host_url(host)}/{site.path}/_api/{api}?"
+                body["odata.nextLink"] = (f"{self.rest_next_link_base or self._host_url(host)}/{site.path}/_api/{api}?"
                                           f"{urlencode({'$skiptoken': start + self.group_page_size})}")
             return Reply(200, body)
         return Reply(400, {"odata.error": {"code": "-1, Microsoft.SharePoint.Client.InvalidClientQueryException",
@@ -464,7 +480,7 @@ class FakeSharePoint:
         if not rest and request.method == "POST":
             return self._subscribe(request.json())
         if not rest and request.method == "GET":
-            return Reply(200, self._paged(list(self.subscriptions.values()), f"{self.graph}/v1.0/subscriptions", request))
+            return Reply(200, self._paged(list(self.subscriptions.values()), f"{self._links}/v1.0/subscriptions", request))
         sub = self.subscriptions.get(rest[0]) if rest else None
         if sub is None:
             return Reply(404, _error("ResourceNotFound", "The object was not found."))

@@ -28,8 +28,10 @@ class FakeSlack(LoopbackServer):
                  bot_user_id: str = "UBOT", team_id: str = "T123", *, page_size: int = 2,
                  max_page_size: int | None = None, channel_names: dict[str, str] | None = None,
                  usergroups: dict[str, list[str]] | None = None, scopes: set[str] | None = None,
-                 bot_token: str | None = None, app_id: str = "A123", bot_id: str = "B123"):
+                 bot_token: str | None = None, app_id: str = "A123", bot_id: str = "B123",
+                 private_channels: set[str] | None = None):
         super().__init__()
+        self.private_channels = set(private_channels or ())   # channel ids conversations.info says are private
         # The bot token's granted scopes (None: every scope a method here needs), the one bot token
         # Slack issued (None: any xoxb- token), and the app it belongs to.
         self.scopes = set(INSTALLED_SCOPES) if scopes is None else set(scopes)
@@ -141,7 +143,7 @@ class FakeSlack(LoopbackServer):
 
     def _chat_postMessage(self, p):
         ts = self._next_ts()
-        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B123", "ts": ts,
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id, "ts": ts,
                    "text": p.get("text", "")}
         for key in ("blocks", "thread_ts"):
             if p.get(key):
@@ -167,11 +169,21 @@ class FakeSlack(LoopbackServer):
         return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": cursor}}
 
     def _users_info(self, p):
-        user = self.users.get(p.get("user", ""))
-        if user is None:
+        user_id = p.get("user", "")
+        user = self.users.get(user_id)
+        if user is None and user_id != self.bot_user_id:
             return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": {"id": p["user"], "team_id": self.team_id, "deleted": False,
-                                     "is_bot": False, "profile": {}, **user}}
+        # What Slack sends for every user; a bot user (this app's own, or another app's: is_bot) has
+        # no email, and its profile names its bot and app. is_app_user is not about bots: it says the
+        # person authorised the calling app.
+        base = {"id": user_id, "team_id": self.team_id, "deleted": False, "is_bot": False, "is_app_user": False,
+                "is_restricted": False, "is_ultra_restricted": False, "profile": {}}
+        if user_id == self.bot_user_id:
+            base |= {"is_bot": True, "name": "chatops",
+                     "profile": {"bot_id": self.bot_id, "api_app_id": self.app_id, "always_active": True}}
+        user = dict(user or {})
+        profile = {**base["profile"], **(user.pop("profile", None) or {})}
+        return {"ok": True, "user": {**base, **user, "profile": profile}}
 
     def _conversations_open(self, p):
         first = (p.get("users") or p.get("user") or "").split(",")[0]
@@ -184,7 +196,8 @@ class FakeSlack(LoopbackServer):
         if channel not in self.channels and channel not in self.channel_names:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": {"id": channel, "name": self.channel_names.get(channel, channel.lower()),
-                                        "is_channel": True, "is_im": False}}
+                                        "is_channel": True, "is_group": False, "is_im": False, "is_mpim": False,
+                                        "is_private": channel in self.private_channels, "is_archived": False}}
 
     def _usergroups_users_list(self, p):
         users = self.usergroups.get(p.get("usergroup", ""))

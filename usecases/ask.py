@@ -6,6 +6,7 @@ Used by the Celery task and, in-process, by ``chatops ask``. Every exit is an
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -20,8 +21,9 @@ from connectors.index.retriever import QueryEmbedder, Retriever
 from connectors.llm.base import LLM, LLMUnavailable
 from usecases import answer as answers
 from usecases.answer_cache import AnswerCache
-from usecases.budgets import BudgetGuard
+from usecases.budgets import BudgetGuard, OverBudget
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
+from usecases.threads import Exchange, basis_of, reusable
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +48,22 @@ class Question:
     asker_external: bool = False            # another organisation: public documents only
     channel: str | None = None
     channel_type: str | None = None        # "im" for a DM; anything else is shared
-    history: list[tuple[str, str]] = field(default_factory=list)
+    private_reply: bool = False             # a shared conversation, but the answer goes to the asker alone
+    # The thread's earlier exchanges, as stored; the pipeline gives the model only those this
+    # question's audience may read (usecases.threads). None: one stored without its audience.
+    history: list[Exchange | None] = field(default_factory=list)
     allow_actions: bool = True              # offer the action catalogue to the model
     sources: tuple[str, ...] | None = None  # only these index sources (a channel's limit); None: all
 
     @property
     def is_private(self) -> bool:
-        return self.channel is None or self.channel_type == "im"
+        """The answer is made for the asker alone (a DM, or a private reply in a channel)."""
+        return self.channel is None or self.channel_type == "im" or self.private_reply
+
+    @property
+    def shared_channel(self) -> str | None:
+        """The channel asked in, whatever the reply mode (None in a DM): its budget counts the question."""
+        return self.channel if self.channel and self.channel_type != "im" else None
 
     @property
     def asker(self) -> Someone:
@@ -145,14 +156,16 @@ class Pipeline:
                         extra={"sources": sorted(withheld)})
             audience = audience.withholding(withheld)
         audience = audience.limited_to(q.sources)
+        history = reusable(q.history, asker=q.asker_slack_id, private=q.is_private, audience=audience,
+                           index=self.index) if q.history else []
         t.audience_ms = (time.perf_counter() - start) * 1000
 
         if self.cache is not None:
             start = time.perf_counter()
             with tracing.span("chatops cache") as span:
-                cached = None if q.history else self.cache.get(audience, q.text)
+                cached = None if history else self.cache.get(audience, q.text)
                 span.set_attribute("chatops.cache.hit", cached is not None)
-            if q.history:
+            if history:
                 metrics.CACHE_LOOKUPS.labels(outcome="bypass").inc()
             t.cache_ms = (time.perf_counter() - start) * 1000
             if cached is not None:
@@ -160,7 +173,9 @@ class Pipeline:
                 return self._finish(q, cached, asker, audience, 0, t), t
 
         start = time.perf_counter()
-        search_text, rewrite_usage = self._standalone(q)
+        over_budget = self._budget_check(q, asker)
+        pairs = [(e.question, e.answer) for e in history]
+        search_text, rewrite_usage = self._standalone(q.text, pairs, over_budget)
         retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
                               dense_weight=self.dense_weight, candidates=self.candidates)
         with tracing.span("chatops retrieval", attributes={"db.operation.name": "search",
@@ -185,12 +200,14 @@ class Pipeline:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
             with tracing.span("chatops generation"):
-                result = self._generate(q, sources, tools, asker)
+                result = self._generate(q.text, pairs, sources, tools, over_budget)
             t.generation_ms = (time.perf_counter() - start) * 1000
             if not hits and not result.tool_calls:
                 result = answers.no_evidence(whom)  # no sources: never let the model guess
             else:
                 result.basis = _basis(hits, result.considered)
+        if history:   # what the history rests on, the answer rests on too
+            result.basis = [list(b) for b in sorted({tuple(b) for b in result.basis + basis_of(history)})]
         if rewrite_usage is not None:
             result.add_usage(*rewrite_usage)
         result.top_similarity = round(max(h.similarity for h in found), 4) if found else None
@@ -198,10 +215,9 @@ class Pipeline:
                              "score": round(h.similarity, 4)} for h in _best_per_document(found)]
         result.costs = self.prices.costs(result.usage)
         if self.budgets is not None:
-            self.budgets.spend(asker.slack_user_id or asker.email, q.channel if not q.is_private else None,
-                               sum(result.tokens), result.cost)
+            self.budgets.spend(asker.slack_user_id or asker.email, q.shared_channel, sum(result.tokens), result.cost)
         self._finish(q, result, asker, audience, hidden, t)
-        if self.cache is not None and not q.history:
+        if self.cache is not None and not history:
             self.cache.put(audience, q.text, result)
         return result, t
 
@@ -221,18 +237,26 @@ class Pipeline:
         })
         return result
 
-    def _standalone(self, q: Question) -> tuple[str, tuple | None]:
+    def _budget_check(self, q: Question, asker: Principal) -> Callable[[], OverBudget | None]:
+        """Whether a budget is spent: read once, before the first model call this question would make."""
+        if self.budgets is None or self.llm is None:
+            return lambda: None
+        person = asker.slack_user_id or asker.email
+        return functools.cache(lambda: self.budgets.over(person, q.shared_channel))
+
+    def _standalone(self, text: str, history: list[tuple[str, str]],
+                    over_budget: Callable[[], OverBudget | None] = lambda: None) -> tuple[str, tuple | None]:
         """The text to search for. A thread follow-up ("and on staging?") is rewritten into a
-        standalone question by the model when there is one; otherwise the previous question is
-        prepended so retrieval keeps the thread's subject. Also the rewrite's usage (model, input
-        and output tokens), when the model was asked."""
-        if not q.history:
-            return q.text, None
-        fallback = f"{q.history[-1][0]}\n{q.text}"
-        if self.llm is None:
+        standalone question by the model when there is one (and no budget is spent); otherwise the
+        previous question is prepended so retrieval keeps the thread's subject. Also the rewrite's
+        usage (model, input and output tokens), when the model was asked."""
+        if not history:
+            return text, None
+        fallback = f"{history[-1][0]}\n{text}"
+        if self.llm is None or over_budget() is not None:
             return fallback, None
         try:
-            completion = self.llm.complete(answers.rewrite_messages(q.text, q.history), max_tokens=80)
+            completion = self.llm.complete(answers.rewrite_messages(text, history), max_tokens=80)
         except LLMUnavailable:
             return fallback, None
         usage = (completion.model, completion.prompt_tokens, completion.completion_tokens)
@@ -257,20 +281,20 @@ class Pipeline:
             return [replace(ranked[0], n=1)], self.small_model
         return sources, None
 
-    def _generate(self, q: Question, sources, tools: list[dict], asker: Principal) -> "Answer":
+    def _generate(self, text: str, history: list[tuple[str, str]], sources, tools: list[dict],
+                  over_budget: Callable[[], OverBudget | None]) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
                                       "configured, so here are the most relevant passages.")
-        if self.budgets is not None:
-            over = self.budgets.over(asker.slack_user_id or asker.email, q.channel if not q.is_private else None)
-            if over is not None:
-                result = answers.extractive(sources, note="Quoted from the documents: the language-model "
-                                            "budget is used up for now.")
-                result.private_note = over.note()
-                return result
+        over = over_budget()
+        if over is not None:
+            result = answers.extractive(sources, note="Quoted from the documents: the language-model "
+                                        "budget is used up for now.")
+            result.private_note = over.note()
+            return result
         sources, model = self._route(sources, tools)
         try:
-            return answers.generate(q.text, sources, self.llm, q.history, tools=tools, model=model)
+            return answers.generate(text, sources, self.llm, history, tools=tools, model=model)
         except LLMUnavailable as exc:
             log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
             return answers.extractive(sources, note="The language model is unavailable right now, so "

@@ -37,6 +37,8 @@ class SourceStatus:
     hidden: int                    # documents nobody may read (no grant, or unreadable permissions)
     unreadable: int                # documents whose permissions could not be read
     skipped: int
+    failed: int                    # skipped after their reading failed twice
+    retrying: int                  # reading them failed once: tried again at the next sync
     pending: int                   # waiting to have their permissions or links re-read
     last_incremental_at: datetime | None
     last_full_at: datetime | None
@@ -53,7 +55,7 @@ class SourceStatus:
             return value.isoformat().replace("+00:00", "Z") if value else None
         return {"name": self.name, "kind": self.kind, "source_id": self.source_id, "documents": self.documents,
                 "hidden": self.hidden, "unreadable": self.unreadable, "skipped": self.skipped,
-                "pending": self.pending, "last_incremental_at": iso(self.last_incremental_at),
+                "failed": self.failed, "retrying": self.retrying, "pending": self.pending, "last_incremental_at": iso(self.last_incremental_at),
                 "last_incremental_age_s": _age(now, self.last_incremental_at),
                 "last_full_at": iso(self.last_full_at), "last_full_age_s": _age(now, self.last_full_at),
                 "acl_watermark": iso(self.acl_watermark), "acl_age_s": _age(now, self.acl_watermark),
@@ -74,8 +76,8 @@ def statuses(states: SourceStates, configured: dict[str, tuple[str, str]], *, ma
         indexed, hidden, unreadable = (counts.get(k, 0) for k in ("indexed", "hidden", "unreadable"))
         out.append(SourceStatus(
             name=name, kind=kind, source_id=source_id, documents=indexed + hidden + unreadable,
-            hidden=hidden + unreadable, unreadable=unreadable, skipped=counts.get("skipped", 0),
-            pending=counts.get("pending", 0),
+            hidden=hidden + unreadable, unreadable=unreadable, skipped=counts.get("skipped", 0) - counts.get("retrying", 0),
+            failed=counts.get("failed", 0), retrying=counts.get("retrying", 0), pending=counts.get("pending", 0),
             last_incremental_at=row.last_incremental_at if row else None,
             last_full_at=row.last_full_at if row else None, acl_watermark=row.acl_watermark if row else None,
             running=bool(row and row.lease_until and row.lease_until > now),

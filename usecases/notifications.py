@@ -51,7 +51,7 @@ def read_notifications(body: object, source: str, secret: str) -> tuple[set[Aske
             refused += 1
             continue
         event = item.get("lifecycleEvent")
-        if not hmac.compare_digest(str(item.get("clientState") or ""), expected):
+        if not _checks_out(item.get("clientState"), expected):
             refused += 1
             continue
         if event in ("reauthorizationRequired", "subscriptionRemoved"):
@@ -59,4 +59,13 @@ def read_notifications(body: object, source: str, secret: str) -> tuple[set[Aske
         else:   # a change, or "missed": catch up
             asked.add(Asked(source, "changes"))
     return asked, refused
+
+
+def _checks_out(state: object, expected: str) -> bool:
+    """Whether a notification's ``clientState`` is ours, in constant time. Ours is ASCII (hex):
+    anything else (another JSON type, non-ASCII text, a lone surrogate) is refused before the
+    comparison, which takes bytes."""
+    if not isinstance(state, str) or not state.isascii():
+        return False
+    return hmac.compare_digest(state.encode("ascii"), expected.encode("ascii"))
 

@@ -33,8 +33,9 @@ class Someone:
 
     chat_id: str | None            # their id there (Slack user id); None from the CLI
     email: str | None              # what the directory knows them by; None: no email to go on
-    external: bool = False         # another organisation (Slack Connect) or a guest treated so
-    bot: bool = False              # an app or a bot: reads nothing
+    external: bool = False         # another organisation (Slack Connect), a guest treated so, or an
+                                   # app that is not trusted: public documents only
+    bot: bool = False              # this bot itself, or a trusted app: left out of audiences
 
 
 def resolve(identity: IdentityProvider, who: Someone) -> Principal:

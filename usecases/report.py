@@ -60,6 +60,25 @@ class Report:
         return asdict(self)
 
 
+class Unanswered:
+    """Questions that found no evidence, grouped by their wording (``normalise``): each group's
+    latest wording, how many times it was asked and when last."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[str, Any]] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        entry = self._groups.setdefault(normalise(row["question"]),
+                                        {"question": row["question"], "count": 0, "last_asked": None})
+        entry["count"] += 1
+        entry["last_asked"] = row["at"].isoformat()
+        entry["question"] = row["question"]
+
+    def top(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` most asked, ties by wording."""
+        return sorted(self._groups.values(), key=lambda e: (-e["count"], e["question"]))[:n]
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -85,7 +104,7 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
     modes: Counter[str] = Counter()
     stage_values: dict[str, list[float]] = defaultdict(list)
     days: dict[str, dict[str, Any]] = {}
-    unanswered: dict[str, dict[str, Any]] = {}
+    unanswered = Unanswered()
     answers = 0
     for row in rows:
         mode = row["mode"]
@@ -113,11 +132,7 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
             elif row.get("prompt_tokens"):
                 report.unpriced_answers += 1
         if mode == "no-evidence":
-            key = normalise(row["question"])
-            entry = unanswered.setdefault(key, {"question": row["question"], "count": 0, "last_asked": None})
-            entry["count"] += 1
-            entry["last_asked"] = row["at"].isoformat()
-            entry["question"] = row["question"]
+            unanswered.add(row)
         if row.get("escalated_at") is not None:
             report.escalations += 1
             if row.get("resolved_at") is None:
@@ -161,7 +176,7 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
     report.not_helpful_by_route = {route: dict(c) for route, c in sorted(by_route.items())}
     report.per_day = [{**d, "cost": {m: round(c, 6) for m, c in d["cost"].items()}}
                       for _, d in sorted(days.items())]
-    report.top_unanswered = sorted(unanswered.values(), key=lambda e: (-e["count"], e["question"]))[:top]
+    report.top_unanswered = unanswered.top(top)
     report.most_disliked = [{"title": title, "doc_id": doc, "not_helpful": n}
                             for (doc, title), n in disliked.most_common(top)]
     report.most_liked = [{"title": title, "doc_id": doc, "helpful": n} for (doc, title), n in liked.most_common(top)]

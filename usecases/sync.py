@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 MODES = ("changes", "permissions", "full")
 PERMISSION_BATCH = 100   # items whose permissions are read (and written) together
+MAX_TRIES = 2            # a file whose reading fails this many times (at one version) is skipped
+STOPPED = "the worker stopped while reading it"   # a try that never came back
 
 
 @dataclass
@@ -90,6 +92,7 @@ class SyncReport:
     permissions_changed: int = 0     # documents whose ACL changed, written in place
     deleted: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (title, reason)
+    failed: list[tuple[str, str]] = field(default_factory=list)    # (title, reason): tried again next sync
     unreadable: int = 0              # documents whose permissions could not be read: hidden
     resynced: list[str] = field(default_factory=list)              # scopes listed again (410)
     groups: int | None = None        # source groups synced (a permission pass's start)
@@ -102,6 +105,7 @@ class SyncReport:
         for name in ("added", "updated", "unchanged", "renamed", "permissions_changed", "deleted", "unreadable"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped += other.skipped
+        self.failed += other.failed
         self.resynced += other.resynced
         self.groups = other.groups if other.groups is not None else self.groups
         self.done, self.busy, self.error = other.done, other.busy, other.error
@@ -117,6 +121,10 @@ class SyncReport:
         if self.skipped:
             reasons = Counter(reason for _, reason in self.skipped)
             text += f"; {len(self.skipped)} skipped (" + "; ".join(
+                f"{n} {reason}" for reason, n in reasons.most_common()) + ")"
+        if self.failed:
+            reasons = Counter(reason for _, reason in self.failed)
+            text += f"; {len(self.failed)} failed, tried again at the next sync (" + "; ".join(
                 f"{n} {reason}" for reason, n in reasons.most_common()) + ")"
         if self.unreadable:
             text += f"; {self.unreadable} with unreadable permissions (hidden from everyone)"
@@ -228,6 +236,7 @@ class Sync:
             st = self.states.get(name)
             if st.changes_started_at is None:
                 self.states.set(name, changes_started_at=now)
+                self.states.flag_retries(name)    # files that failed once: read again in this pass
             if not self._content(start_full=mode == "full"):
                 return False
             st = self.states.get(name)
@@ -353,7 +362,7 @@ class Sync:
                 puts.append(self._row(item, state="skipped", reason=item.skip, acl=None))
                 self.report.skipped.append((item.title or item.doc_id, item.skip))
                 continue
-            if row is not None and not row.folder and row.version == item.version:
+            if row is not None and not row.folder and row.version == item.version and not _retry_due(row, item):
                 if row.state != "skipped" and (row.title != item.title or row.url != item.url):
                     self.index.update_documents(self.source.source_id, [item.doc_id],
                                                 {"title": item.title, "url": item.url})
@@ -383,35 +392,75 @@ class Sync:
         acls = self.source.permissions([item for item, _ in todo])
         read_at = self.clock()
         writer = ChunkWriter(self.source.source_id, self.index, self._embedder(), self.batch_chunks)
-        rows = []
-        for item, row in todo:
-            if acls.get(item.doc_id) is GONE:     # deleted between the listing and now
-                if row is not None:
-                    self._remove(row)
-                continue
-            try:
-                doc = self.source.fetch(item)
-            except Unfetchable as exc:
-                reason = str(exc) or "unreadable"
-                if row is not None and row.state not in ("skipped", "folder"):
-                    writer.remove(item.doc_id)
-                rows.append(self._row(item, state="skipped", reason=reason, acl=None))
-                self.report.skipped.append((item.title or item.doc_id, reason))
-                continue
-            acl = acls.get(item.doc_id)
-            state = _state_of(acl)
-            if state == "unreadable":
-                self.report.unreadable += 1
-            acl = acl or Acl()
-            writer.replace(replace(doc, acl=acl, content_hash=item.version,
-                                   title=doc.title or item.title, url=doc.url or item.url))
-            rows.append({**self._row(item, state=state, acl=acl), "acl_read_at": read_at})   # the listing's title and link
-            if row is None or row.state in ("skipped", "folder"):
-                self.report.added += 1
-            else:
-                self.report.updated += 1
+        rows: list[dict] = []
+        begun: list[str] = []      # new items recorded before they were read, with no final record yet
+        try:
+            for item, row in todo:
+                if acls.get(item.doc_id) is GONE:     # deleted between the listing and now
+                    if row is not None:
+                        self._remove(row)
+                    continue
+                tries = (row.tries if row is not None and row.tried_version == item.version else 0) + 1
+                if tries > MAX_TRIES:             # both tries ended with the worker: not read a third time
+                    self._skip(writer, rows, item, row, (row.reason if row else None) or f"failed twice: {STOPPED}",
+                               tries=tries - 1)
+                    continue
+                self._begin(item, row, tries)
+                if row is None:
+                    begun.append(item.doc_id)
+                try:
+                    doc = self.source.fetch(item)
+                except Unfetchable as exc:
+                    reason = str(exc) or "unreadable"
+                    if not exc.again:
+                        self._skip(writer, rows, item, row, reason)
+                    elif tries < MAX_TRIES:
+                        self._skip(writer, rows, item, row, reason, tries=tries, again=True)
+                    else:
+                        self._skip(writer, rows, item, row, f"failed twice: {reason}", tries=tries)
+                    continue
+                except SourceUnavailable:
+                    if row is not None:       # the source failed, not the file: this try does not count
+                        self.states.clear_try(self.source.name, item.doc_id, tries - 1)
+                    raise
+                self.states.clear_try(self.source.name, item.doc_id)
+                acl = acls.get(item.doc_id)
+                state = _state_of(acl)
+                if state == "unreadable":
+                    self.report.unreadable += 1
+                acl = acl or Acl()
+                writer.replace(replace(doc, acl=acl, content_hash=item.version,
+                                       title=doc.title or item.title, url=doc.url or item.url))
+                rows.append({**self._row(item, state=state, acl=acl), "acl_read_at": read_at})   # the listing's title and link
+                if row is None or row.state in ("skipped", "folder"):
+                    self.report.added += 1
+                else:
+                    self.report.updated += 1
+        except SourceUnavailable:
+            # The window stops here: the new items of this batch are as if never listed (the next
+            # window lists them again) rather than left looking skipped.
+            self.states.delete_items(self.source.name, begun)
+            raise
         writer.flush()
         return rows
+
+    def _begin(self, item: Item, row: ItemRow | None, tries: int) -> None:
+        """Record a try before the file is read: a worker killed while reading it still counts it.
+        A new item is recorded as skipped at no version, so the next listing reads it again."""
+        new = None if row is not None else {**self._row(item, state="skipped"), "version": ""}
+        reason = STOPPED if tries < MAX_TRIES else f"failed twice: {STOPPED}"
+        self.states.record_try(self.source.name, item.doc_id, version=item.version, tries=tries, reason=reason,
+                               new=new)
+
+    def _skip(self, writer: ChunkWriter, rows: list[dict], item: Item, row: ItemRow | None, reason: str, *,
+              tries: int = 0, again: bool = False) -> None:
+        """List the document as skipped (its old text leaves the index); ``again``: read it once more
+        at the next sync. ``tries``: the failed tries at this version (0: a failure no try changes)."""
+        if row is not None and row.state not in ("skipped", "folder"):
+            writer.remove(item.doc_id)
+        rows.append({**self._row(item, state="skipped", reason=reason, acl=None), "tries": tries,
+                     "tried_version": item.version if tries else None})
+        (self.report.failed if again else self.report.skipped).append((item.title or item.doc_id, reason))
 
     def _pending(self) -> bool:
         """Re-read what was flagged: new links and permissions below a moved folder, permissions
@@ -431,8 +480,9 @@ class Sync:
                     item = current.get(r.doc_id)
                     if item is None:
                         self._remove(r)
-                    elif not r.folder and r.state != "skipped" and item.version != r.version:
-                        fetch.append((item, r))     # changed meanwhile: fetched with its permissions
+                    elif not r.folder and ((r.state != "skipped" and item.version != r.version)
+                                           or _retry_due(r, item)):
+                        fetch.append((item, r))     # changed meanwhile, or failed once: fetched with its permissions
                     else:
                         if not r.folder and r.state != "skipped" and (item.title, item.url) != (r.title, r.url):
                             self.index.update_documents(self.source.source_id, [r.doc_id],
@@ -503,12 +553,17 @@ class Sync:
         """An item's record: the listing's title and link (a rename is told by them)."""
         return {"doc_id": item.doc_id, "scope": item.scope, "parent": item.parent, "folder": item.folder,
                 "version": item.version, "title": item.title, "url": item.url, "state": state,
-                "reason": reason, "acl": acl, "pending": None, "acl_read_at": None}
+                "reason": reason, "acl": acl, "pending": None, "acl_read_at": None, "tries": 0, "tried_version": None}
 
     def _embedder(self) -> Embedder:
         if self.embedder is None:
             raise RuntimeError("this sync needs the embedding model")
         return self.embedder
+
+
+def _retry_due(row: ItemRow, item: Item) -> bool:
+    """Reading this version failed once: it is read once more (at the sync after the failure)."""
+    return row.state == "skipped" and row.tries == 1 and row.tried_version == item.version
 
 
 def _item_of(row: ItemRow) -> Item:

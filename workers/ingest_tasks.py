@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 class IngestTasks:
     def __init__(self, index, embedder, jobs: IngestJobs, dispatch: Callable[[str, dict], None],
-                 groups=None):
+                 groups=None, settings=None):
         self.groups = groups  # chatops.groups.GroupNames: how ACL files name groups
+        self.settings = settings  # chatops.settings.Settings: the sources' parse limits
         self.index = index
         self.embedder = embedder
         self.jobs = jobs
@@ -41,7 +42,7 @@ class IngestTasks:
         recorded plan's unfinished batches (planning again would see half-written batches)."""
         job, spec = payload["job"], payload["source"]
         self.jobs.start(job)
-        source = open_source(spec, self.groups)
+        source = open_source(spec, self.groups, self.settings)
         recorded = self.jobs.plan(job)
         if recorded is None:
             plan = plan_ingest(source, self.index, max_docs=payload["batch_docs"],
@@ -60,7 +61,7 @@ class IngestTasks:
                                            "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
 
     def ingest_batch(self, payload: dict) -> None:
-        source = open_source(payload["source"], self.groups)
+        source = open_source(payload["source"], self.groups, self.settings)
         result = write_batch(source, payload["ids"], self.index, self.embedder,
                              batch_chunks=payload["batch_chunks"])
         counted = self.jobs.account(payload["job"], payload["batch"], chunks=result.chunks, skipped=result.skipped)

@@ -121,6 +121,7 @@ def _count(report: SyncReport) -> None:
     metrics.SOURCE_SYNC_WINDOWS.labels(source=report.source, mode=report.mode, outcome=outcome).inc()
     for change, n in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted),
                       ("renamed", report.renamed), ("permissions", report.permissions_changed),
-                      ("skipped", len(report.skipped)), ("unreadable", report.unreadable)):
+                      ("skipped", len(report.skipped)), ("failed", len(report.failed)),
+                      ("unreadable", report.unreadable)):
         if n:
             metrics.SOURCE_CHANGES.labels(source=report.source, change=change).inc(n)

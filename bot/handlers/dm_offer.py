@@ -18,6 +18,7 @@ from chatops.tasks import ANSWER_IN_DM
 from usecases.answering import Answering
 from usecases.ask import Question
 from usecases.people import Refusal
+from usecases.threads import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class DmOfferHandler:
         dm = progress.get("dm") or gateway.open_dm(user)
         progress.mark("dm", dm)
         q = Question(text=offer["question"], asker_slack_id=user, channel=dm, channel_type="im",
-                     history=[tuple(h) for h in offer.get("history") or []], allow_actions=False)
+                     history=[Exchange.from_record(h) for h in offer.get("history") or []], allow_actions=False)
         placeholder = working_message(gateway, progress, dm, None)
         if progress.done("posted"):
             return

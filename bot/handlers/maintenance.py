@@ -14,8 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from bot.proposal_blocks import proposal_message
+from bot.public_channels import PublicChannels
 from bot.report_blocks import report_message
 from usecases.report import report
+from usecases.report_quotes import quotes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class MaintenanceHandler:
     state: Any                       # chatops.state.State
     report_channel: str | None = None
     console_url: str | None = None
+    privacy: Callable[[], str] = lambda: "off"      # the privacy mode now (chatops.privacy.PrivacyMode.current)
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     def handle(self, payload: dict) -> None:
@@ -69,9 +72,15 @@ class MaintenanceHandler:
                                         "cost": result.cost, "not_helpful": result.not_helpful})
         if not self.report_channel or self.gateway is None:
             return
+        # Quoted: only questions asked in public channels, and only when the privacy mode shows text.
+        privacy = self.privacy()
+        quoted = quotes(self.answers.questions(now - timedelta(days=1), now), privacy=privacy,
+                        public=PublicChannels(self.gateway))
+        log.info("daily report: unanswered questions", extra={"privacy": privacy, "quoted": len(quoted.questions),
+                                                               "not_quoted": quoted.withheld})
         if not self.state.claim("daily_report", now.date().isoformat(), ttl=2 * 86400):
             return      # already posted today
-        self.gateway.post(self.report_channel, report_message(result, console_url=self.console_url))
+        self.gateway.post(self.report_channel, report_message(result, quotes=quoted, console_url=self.console_url))
 
     def failed(self, payload: dict, reason: str) -> None:
         log.error("maintenance job failed", extra={"job": payload.get("job"), "reason": reason})

@@ -30,6 +30,7 @@ from usecases.ask import Question
 from usecases.claims import NOTE as CLAIM_NOTE
 from usecases.people import IDENTITY_DOWN, Refusal
 from usecases.proposals import Invalid
+from usecases.threads import Exchange
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,9 @@ class QuestionHandler:
             return
         started = time.perf_counter()
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
-                     channel_type="im" if private_reply else payload.get("channel_type"),
-                     history=state.thread_history(channel, thread_ts) if thread_ts else [],
+                     channel_type=payload.get("channel_type"), private_reply=private_reply,
+                     history=[Exchange.from_record(r) for r in state.thread_history(channel, thread_ts)]
+                     if thread_ts else [],
                      allow_actions=policy.actions,
                      sources=None if policy.sources is None else tuple(self.source_ids[n] for n in policy.sources))
         meta = {"correlation_id": payload.get("cid"), "team": payload.get("team"),
@@ -180,7 +182,9 @@ class QuestionHandler:
         stages = {"queue_wait": queue_wait, **(progress.get_json("stages") or {})}
         if not progress.done("posted"):
             if thread_ts and not progress.done("exchange"):  # first, so a quick follow-up has the context
-                state.remember_exchange(channel, thread_ts, text, answer.text, ttl=self.timing.thread_ttl)
+                exchange = Exchange.of(text, answer.text, private=q.is_private, asker=q.asker_slack_id,
+                                       basis=answer.basis)
+                state.remember_exchange(channel, thread_ts, exchange.to_record(), ttl=self.timing.thread_ttl)
                 progress.mark("exchange")
             posting = time.perf_counter()
             with tracing.span("chatops slack_post", kind=tracing.SpanKind.CLIENT):
@@ -203,7 +207,8 @@ class QuestionHandler:
         if answer.hidden_documents and not q.is_private and not progress.done("offer"):
             offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)
             progress.mark("offer_id", offer_id)
-            state.set_json({"question": text, "asker": payload.get("user"), "history": q.history},
+            history = [e.to_record() for e in q.history if e is not None]
+            state.set_json({"question": text, "asker": payload.get("user"), "history": history},
                            OFFER_TTL, "offer", offer_id)
             gateway.post_ephemeral(channel, payload["user"],
                                    blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)

@@ -239,6 +239,10 @@ class SourceItem(Base):
     pending: Mapped[str | None] = mapped_column(String(16))  # "acl" or "refresh": re-read soon
     seen_run: Mapped[str | None] = mapped_column(String(32))
     acl_read_at: Mapped[datetime | None]           # when its permissions were last read
+    # Tries at reading ``tried_version`` that did not succeed, the one under way included: recorded
+    # before the file is read (a worker killed reading it still counts); two and it is skipped.
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tried_version: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         Index("ix_source_items_scope", "source", "scope"),

@@ -31,6 +31,10 @@ _ITEMS = SourceItem.__table__
 _MEMBERS = SourceGroupMember.__table__
 _CHUNK = 500   # ids per IN (...) clause
 _NEW_ITEM = {"doc_id", "scope", "folder", "version", "title", "state"}   # what a new item needs
+_ITEM_KEY = (_ITEMS.c.source == bindparam("k_source"), _ITEMS.c.doc_id == bindparam("k_doc_id"))
+_SET_TRIES = update(_ITEMS).where(*_ITEM_KEY).values(tries=bindparam("v_tries"), tried_version=bindparam("v_version"),
+                                                     reason=bindparam("v_reason"))
+_CLEAR_TRIES = update(_ITEMS).where(*_ITEM_KEY).values(tries=bindparam("v_tries"))
 
 
 def _now() -> datetime:
@@ -93,6 +97,8 @@ class ItemRow:
     pending: str | None
     seen_run: str | None
     acl_read_at: datetime | None
+    tries: int = 0                   # tries at reading ``tried_version`` that did not succeed
+    tried_version: str | None = None
 
 
 def _source_row(r: Any) -> SourceRow:
@@ -297,13 +303,42 @@ class SourceStates:
             return [_item_row(r) for r in rows], ids[-1]
 
     def counts(self, name: str) -> dict[str, int]:
-        """Items by state, plus "pending" (waiting to be re-read)."""
+        """Items by state, plus "pending" (waiting to be re-read), and of the skipped ones "failed"
+        (reading them failed twice) and "retrying" (failed once: tried again at the next sync)."""
         with self._store._read() as conn:
             out = {r[0]: r[1] for r in conn.execute(
                 select(_ITEMS.c.state, func.count()).where(_ITEMS.c.source == name).group_by(_ITEMS.c.state))}
             out["pending"] = conn.execute(select(func.count()).where(
                 _ITEMS.c.source == name, _ITEMS.c.pending.is_not(None))).scalar_one()
+            skipped = [_ITEMS.c.source == name, _ITEMS.c.state == "skipped"]
+            out["failed"] = conn.execute(select(func.count()).where(*skipped, _ITEMS.c.tries >= 2)).scalar_one()
+            out["retrying"] = conn.execute(select(func.count()).where(*skipped, _ITEMS.c.tries == 1)).scalar_one()
         return out
+
+    def record_try(self, name: str, doc_id: str, *, version: str, tries: int, reason: str,
+                   new: dict | None = None) -> None:
+        """A try at reading ``version`` of an item, recorded (committed) before the file is read;
+        ``new``: the item's record when it has none yet. One small statement: it runs per file."""
+        with self._store._write() as conn:
+            if new is not None:
+                conn.execute(insert(_ITEMS), [{**new, "source": name, "doc_id": doc_id, "reason": reason,
+                                               "tries": tries, "tried_version": version}])
+            else:
+                conn.execute(_SET_TRIES, [{"k_source": name, "k_doc_id": doc_id, "v_tries": tries,
+                                           "v_version": version, "v_reason": reason}])
+
+    def clear_try(self, name: str, doc_id: str, tries: int = 0) -> None:
+        """The try is over: read (0), or cut short by something other than the file (the tries
+        before it)."""
+        with self._store._write() as conn:
+            conn.execute(_CLEAR_TRIES, [{"k_source": name, "k_doc_id": doc_id, "v_tries": tries}])
+
+    def flag_retries(self, name: str) -> None:
+        """Flag the items whose reading failed once to be read again ("refresh"): a source that
+        lists only what changed would not list them again."""
+        with self._store._write() as conn:
+            conn.execute(update(_ITEMS).where(_ITEMS.c.source == name, _ITEMS.c.state == "skipped",
+                                              _ITEMS.c.tries == 1).values(pending="refresh"))
 
     def skipped(self, name: str, limit: int = 50) -> list[tuple[str, str]]:
         with self._store._read() as conn:

@@ -71,6 +71,7 @@ EVENT_KINDS = frozenset({
     "question", "proposal_created", "proposal_invalid", "click_refused",
     "approved", "rejected", "expired", "executing", "succeeded", "failed",
     "feedback", "escalated", "resolved",
+    "console_sign_in", "console_privacy",   # the operator console: who signed in, who changed what it shows
 })
 
 #: How a question was handled: written by the model, passages quoted (no model, or over a budget),

@@ -4,6 +4,11 @@ Hits are kept for ``ttl`` seconds; unknown users for a short ``negative_ttl``
 so a newly added person is not locked out for long. Provider errors are never
 cached. A Redis failure falls through to the provider: the cache may make
 things faster, never less correct.
+
+So a change in the directory reaches answers within ``ttl`` (``CHATOPS_IDENTITY_TTL``)
+at most, unless the provider names the version it serves (``cache_namespace``, asked
+on every look-up): the YAML directory does, and entries of an older version are never
+read again.
 """
 
 from __future__ import annotations
@@ -28,16 +33,19 @@ class CachedProvider:
         self.name = inner.name
         self._redis = client
         # v2: groups are object ids only (v1 entries also held display names; never read them).
-        # A provider may name its own namespace (the directory file: one per content).
-        self._prefix = f"{prefix}:identity:v2:{getattr(inner, 'cache_namespace', inner.name)}"
+        self._prefix = f"{prefix}:identity:v2"
         self._ttl = ttl
         self._negative_ttl = negative_ttl
 
     def by_email(self, email: str) -> Principal:
         return self._cached(f"email:{email.strip().lower()}", lambda: self.inner.by_email(email))
 
+    def _namespace(self) -> str:
+        """A provider may name the version it serves (the directory file: one per content)."""
+        return getattr(self.inner, "cache_namespace", self.inner.name)
+
     def _cached(self, key: str, load) -> Principal:
-        full = f"{self._prefix}:{key}"
+        full = f"{self._prefix}:{self._namespace()}:{key}"
         try:
             raw = self._redis.get(full)
         except redis.RedisError as exc:

@@ -11,7 +11,11 @@ action connector so the token and retry logic exist once:
   Microsoft's public instance discovery endpoint. TLS trust is that of the
   ``requests`` session, which honours ``REQUESTS_CA_BUNDLE``;
 * 429 and 5xx are retried a bounded number of times, honouring Retry-After
-  (capped), network errors too; anything else raises ``GraphError``.
+  (capped), network errors too; anything else raises ``GraphError``;
+* the app's token goes to one origin only (scheme, host and port): Graph's (``graph_url``), or
+  for a token of another resource (``scope``: a SharePoint site's REST API) that resource's.
+  An absolute URL Graph hands back (``@odata.nextLink``, ``odata.nextLink``) on any other
+  origin is not followed: ``ForeignHost``, and a log line.
 
 Error messages never contain the client secret or a token.
 """
@@ -84,6 +88,28 @@ class GraphNotFound(GraphError):
     """Graph answered 404."""
 
 
+class ForeignHost(GraphError):
+    """An absolute URL (a next link) on an origin the app's token is not for: not followed."""
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL, the port made explicit; None for anything
+    else, and for a URL with user info (``https://graph.microsoft.com@evil.example/``)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _shown(origin: tuple[str, str, int] | None) -> str:
+    return f"{origin[0]}://{origin[1]}:{origin[2]}" if origin else "an unusable URL"
+
+
 class GraphClient:
     def __init__(
         self,
@@ -113,6 +139,7 @@ class GraphClient:
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_lock = threading.Lock()
         self._base = graph_url.rstrip("/")
+        self._origin = origin_of(self._base)
         self._scope = scope or scope_for(graph_url)
         self._max_attempts = max(1, max_attempts)
         self._max_retry_after = max_retry_after
@@ -126,11 +153,21 @@ class GraphClient:
     def base_url(self) -> str:
         return self._base
 
-    def url(self, path_or_url: str) -> str:
-        """An absolute URL (``@odata.nextLink``) as is; a path relative to ``graph_url``."""
-        if path_or_url.startswith(("https://", "http://")):
-            return path_or_url
-        return f"{self._base}/{path_or_url.lstrip('/')}"
+    def url(self, path_or_url: str, *, origin: tuple[str, str, int] | None = None) -> str:
+        """A path relative to ``graph_url``; an absolute URL (``@odata.nextLink``) as is, if it
+        is on Graph's origin (or ``origin``: another resource's, whose token it will carry).
+        Raises ``ForeignHost`` for one elsewhere."""
+        if not path_or_url.startswith(("https://", "http://")):
+            return f"{self._base}/{path_or_url.lstrip('/')}"
+        allowed = origin or self._origin
+        found = origin_of(path_or_url)
+        if allowed is None or found != allowed:
+            log.warning("not following a link to another host with the app's token",
+                        extra={"host": _shown(found), "allowed": _shown(allowed)})
+            raise ForeignHost(f"Microsoft Graph pointed to another host ({_shown(found)}); not followed, the "
+                              f"app's token goes to {_shown(allowed)} only: check GRAPH_URL and any proxy that "
+                              f"rewrites Graph's answers")
+        return path_or_url
 
     # -- requests ---------------------------------------------------------
 
@@ -205,12 +242,14 @@ class GraphClient:
 
     def send(self, method: str, url: str, *, json_body: Any = None, headers: dict | None = None,
              scope: str | None = None, allow_redirects: bool | None = None,
-             timeout: float | None = None) -> requests.Response:
+             timeout: float | None = None, stream: bool = False) -> requests.Response:
         """One request with the app's token, no retries: callers with their own retry policy (a
-        source's throttling for the whole source) build on it. Raises ``requests`` errors."""
+        source's throttling for the whole source) build on it. Raises ``requests`` errors, and
+        ``ForeignHost`` for an absolute URL off the origin of the token's resource."""
+        target = self.url(url, origin=origin_of(scope) if scope else None)
         sent = {"Authorization": f"Bearer {self.token(scope)}", "Accept": "application/json", **(headers or {})}
-        return self._http.request(method, self.url(url), headers=sent, json=json_body,
-                                  timeout=timeout or self._timeout,
+        return self._http.request(method, target, headers=sent, json=json_body,
+                                  timeout=timeout or self._timeout, stream=stream,
                                   allow_redirects=method == "GET" if allow_redirects is None else allow_redirects)
 
     def _request(self, method: str, url: str, *, json_body: Any = None, attempts: int | None = None):

@@ -119,7 +119,10 @@ class SourceUnavailable(Exception):
 
 class Unfetchable(Exception):
     """This one document cannot be indexed (an unsupported or unreadable file); the message is
-    the reason, listed as skipped."""
+    the reason, listed as skipped. ``again``: the failure is worth one more try at the next sync
+    (a parse that failed) before the document is listed as skipped."""
+
+    again = False
 
 
 class SyncSource(Protocol):

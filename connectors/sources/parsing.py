@@ -3,7 +3,9 @@
 Markdown, text and HTML are parsed here (they are ours to structure: headings become
 section paths); PDF with pypdf; Word, PowerPoint and Excel with python-docx, python-pptx and
 openpyxl. ``parse_bytes(name, data)`` picks by the file name's extension; anything else is
-:class:`Unsupported`.
+:class:`Unsupported`. What one file may cost is bounded (``connectors.sources.limits``): the text
+taken from it, rows and cells, a title; an Office file's archive is checked before it is parsed
+(``connectors.sources.office``); front matter is read without YAML anchors and aliases.
 """
 
 from __future__ import annotations
@@ -16,14 +18,40 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from connectors.sources.base import Section
+from connectors.sources.limits import DEFAULT_LIMITS, FileLimits, Unsupported, capped, plain_title, short_title
+from connectors.sources.office import check_archive, check_rows
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)]*)\)")
+_MAX_FRONT_MATTER = 65_536
 
 
 def join_path(path: list[str]) -> str:
     return " › ".join(p for p in path if p)
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases: a few hundred bytes of aliases to aliases
+    stand for a billion nodes, so front matter that uses any is refused as a whole."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def front_matter_title(block: str) -> str | None:
+    """The ``title:`` of a front matter block, when it is a plain short string; else None (no
+    title, also for a block that is not YAML, too long, or uses anchors or aliases)."""
+    if len(block) > _MAX_FRONT_MATTER:
+        return None
+    try:
+        meta = yaml.load(block, Loader=_FrontMatterLoader)  # a SafeLoader, aliases refused
+    except yaml.YAMLError:
+        return None
+    return plain_title(meta.get("title")) if isinstance(meta, dict) else None
 
 
 def parse_markdown(text: str, fallback_title: str) -> tuple[str, list[Section]]:
@@ -31,12 +59,7 @@ def parse_markdown(text: str, fallback_title: str) -> tuple[str, list[Section]]:
     if text.startswith("---\n"):
         end = text.find("\n---", 4)
         if end != -1:
-            try:
-                meta = yaml.safe_load(text[4:end]) or {}
-                if isinstance(meta, dict) and meta.get("title"):
-                    title = str(meta["title"])
-            except yaml.YAMLError:
-                pass
+            title = front_matter_title(text[4:end])
             text = text[end + 4:].lstrip("\n")
     sections: list[Section] = []
     path: list[str] = []
@@ -147,32 +170,36 @@ def parse_html(text: str, fallback_title: str) -> tuple[str, list[Section]]:
     return parser.title or fallback_title, parser.sections
 
 
-class Unsupported(ValueError):
-    """Not a kind of file the bot reads."""
-
-
-def parse_pdf(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
+def parse_pdf(data: bytes, fallback_title: str, limits: FileLimits = DEFAULT_LIMITS) -> tuple[str, list[Section]]:
     from pypdf import PdfReader   # here, not at the top: 0.11 s that only a PDF needs (every process imports this)
 
     reader = PdfReader(io.BytesIO(data))
     title = (reader.metadata.title if reader.metadata and reader.metadata.title else None) or fallback_title
-    sections = []
+    sections, taken = [], 0
     for i, page in enumerate(reader.pages, 1):
+        if taken >= limits.max_chars:
+            break
         body = (page.extract_text() or "").strip()
         if body:
             sections.append(Section(f"page {i}", body))
+            taken += len(body)
     return title, sections
 
 
-def parse_docx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
+def parse_docx(data: bytes, fallback_title: str, limits: FileLimits = DEFAULT_LIMITS) -> tuple[str, list[Section]]:
     """Paragraphs under their headings (the "Heading N" and "Title" styles), then tables row by row."""
     import docx   # python-docx: only where Word files are read
 
+    check_archive(data, limits)
     document = docx.Document(io.BytesIO(data))
     title = (document.core_properties.title or "").strip() or None
     sections: list[Section] = []
     path: list[str] = []
     buf: list[str] = []
+    taken = 0
+    # A paragraph's style name by its style id, each looked up once: python-docx finds an unstyled
+    # paragraph's default style by going through every style (1.2 ms, 40 s per MB of paragraphs).
+    styles: dict[str | None, str] = {}
 
     def flush():
         body = "\n\n".join(p for p in buf if p).strip()
@@ -181,8 +208,14 @@ def parse_docx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
         buf.clear()
 
     for para in document.paragraphs:
+        if taken >= limits.max_chars:
+            break
         text = para.text.strip()
-        style = (para.style.name if para.style is not None else "") or ""
+        taken += len(text)
+        style_id = para._p.style
+        if style_id not in styles:
+            styles[style_id] = (para.style.name if para.style is not None else "") or ""
+        style = styles[style_id]
         level = _heading_level(style)
         if style == "Title" and text:
             title = title or text
@@ -192,10 +225,13 @@ def parse_docx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
         else:
             buf.append(text)
     for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells]
+        for n, row in enumerate(table.rows):
+            if n >= limits.max_rows or taken >= limits.max_chars:
+                break
+            cells = [c.text.strip() for c in row.cells[: limits.max_cells]]
             if any(cells):
                 buf.append(" | ".join(cells))
+                taken += len(buf[-1])
     flush()
     return title or fallback_title, sections
 
@@ -205,14 +241,18 @@ def _heading_level(style: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def parse_pptx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
+def parse_pptx(data: bytes, fallback_title: str, limits: FileLimits = DEFAULT_LIMITS) -> tuple[str, list[Section]]:
     """One section per slide, headed by the slide's title; notes included."""
     from pptx import Presentation   # python-pptx: only where slides are read
 
+    check_archive(data, limits)
     deck = Presentation(io.BytesIO(data))
     title = (deck.core_properties.title or "").strip() or None
     sections: list[Section] = []
+    taken = 0
     for n, slide in enumerate(deck.slides, 1):
+        if taken >= limits.max_chars:
+            break
         heading = ""
         if slide.shapes.title is not None and slide.shapes.title.has_text_frame:
             heading = slide.shapes.title.text_frame.text.strip()
@@ -223,32 +263,39 @@ def parse_pptx(data: bytes, fallback_title: str) -> tuple[str, list[Section]]:
             if shape.has_text_frame:
                 texts.append(shape.text_frame.text.strip())
             if getattr(shape, "has_table", False) and shape.has_table:
-                for row in shape.table.rows:
-                    texts.append(" | ".join(c.text.strip() for c in row.cells))
+                for row in list(shape.table.rows)[: limits.max_rows]:
+                    texts.append(" | ".join(c.text.strip() for c in list(row.cells)[: limits.max_cells]))
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             texts.append(slide.notes_slide.notes_text_frame.text.strip())
         body = "\n\n".join(t for t in texts if t)
         if body:
             sections.append(Section(heading or f"slide {n}", body))
+            taken += len(body)
     return title or fallback_title, sections
 
 
-def parse_xlsx(data: bytes, fallback_title: str, *, max_rows: int = 5000) -> tuple[str, list[Section]]:
-    """One section per sheet: its rows as "a | b | c" lines (values, not formulas)."""
+def parse_xlsx(data: bytes, fallback_title: str, limits: FileLimits = DEFAULT_LIMITS) -> tuple[str, list[Section]]:
+    """One section per sheet: its first ``max_rows`` rows as "a | b | c" lines (values, not
+    formulas; the first ``max_cells`` cells of each). Rows wider than Excel allows are refused
+    before openpyxl reads them (``connectors.sources.office.check_rows``)."""
     from openpyxl import load_workbook   # only where spreadsheets are read
 
+    check_rows(check_archive(data, limits), limits)
     book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         title = (book.properties.title or "").strip() or None
         sections: list[Section] = []
+        taken = 0
         for sheet in book.worksheets:
             lines = []
-            for n, row in enumerate(sheet.iter_rows(values_only=True)):
-                if n >= max_rows:
+            # max_col: also what a row is padded to (a sheet may claim 16,384 columns)
+            for row in sheet.iter_rows(max_row=limits.max_rows, max_col=limits.max_cells, values_only=True):
+                if taken >= limits.max_chars:
                     break
                 cells = ["" if v is None else str(v).strip() for v in row]
                 if any(cells):
                     lines.append(" | ".join(cells).strip(" |"))
+                    taken += len(lines[-1])
             if lines:
                 sections.append(Section(sheet.title, "\n".join(lines)))
         return title or fallback_title, sections
@@ -270,15 +317,18 @@ def fallback_title(name: str) -> str:
     return stem.replace("-", " ").replace("_", " ").strip().capitalize() or name
 
 
-def parse_bytes(name: str, data: bytes) -> tuple[str, list[Section]]:
-    """A file's title and sections, by its name's extension. Raises :class:`Unsupported`."""
+def parse_bytes(name: str, data: bytes, limits: FileLimits = DEFAULT_LIMITS) -> tuple[str, list[Section]]:
+    """A file's title and sections, by its name's extension, within ``limits``. Raises
+    :class:`Unsupported` (``limits.Refused`` for an Office file that would inflate past them)."""
     suffix = PurePosixPath(name).suffix.lower()
     fallback = fallback_title(name)
     if suffix in BINARY_PARSERS:
-        return BINARY_PARSERS[suffix](data, fallback)
-    if suffix in TEXT_PARSERS:
-        return TEXT_PARSERS[suffix](data.decode("utf-8", errors="replace"), fallback)
-    raise Unsupported(f"unsupported file type {suffix or '(none)'}")
+        title, sections = BINARY_PARSERS[suffix](data, fallback, limits)
+    elif suffix in TEXT_PARSERS:
+        title, sections = TEXT_PARSERS[suffix](data.decode("utf-8", errors="replace"), fallback)
+    else:
+        raise Unsupported(f"unsupported file type {suffix or '(none)'}")
+    return short_title(title) or fallback, capped(sections, limits.max_chars)
 
 
 def parse_file(path: Path) -> tuple[str, list[Section]]:

@@ -92,11 +92,11 @@ def _parse(spec: dict, label: str) -> tuple[SourceKind, BaseModel]:
         raise SourceSpecError(f"{label}: {where}: {message}" if where else f"{label}: {message}") from None
 
 
-def open_source(spec: dict, groups: GroupNames | None = None) -> DocumentSource:
+def open_source(spec: dict, groups: GroupNames | None = None, settings: Any = None) -> DocumentSource:
     """The source a spec names, to read every document at once (``chatops ingest``); ``groups``
-    resolves the group names its permissions use."""
+    resolves the group names its permissions use, ``settings`` give its parse limits."""
     kind, config = _parse(spec, "source spec")
-    return kind.open(config, SourceContext(groups=groups))
+    return kind.open(config, SourceContext(groups=groups, settings=settings))
 
 
 def open_sync_source(name: str, spec: dict, context: SourceContext) -> SyncSource:

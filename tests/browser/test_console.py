@@ -1,8 +1,9 @@
 """The operator console in headless Chromium, against the real web app (``Container.web_app()``,
 uvicorn on a free port) over a file SQLite audit trail seeded through the store's own APIs.
 
-One operator signs in with a real ``chatops admin link`` URL (the CLI's own code path), opens every
-page and checks it against the database; links work once and expire; a POST without its CSRF
+One operator signs in with a real ``chatops admin link --as`` URL (the CLI's own code path) and its
+confirm button, opens every page and checks it against the database; opening a link spends nothing,
+confirming it does, and links expire; a POST without its CSRF
 token is refused; the privacy setting ``off`` hides question text. A second web app signs people
 in with Entra (the loopback Entra over TLS, msal's authorisation-code flow with PKCE in the
 browser): an admin gets in, someone outside CHATOPS_ADMIN_GROUPS gets 403. Each page's screenshot
@@ -178,8 +179,11 @@ def world(tmp_path_factory, chromium):
             client.close()
 
 
+OPERATOR = "Olga Operator"
+
+
 def link(world, *args: str) -> str:
-    result = world["cli"]("admin", "link", *args)
+    result = world["cli"]("admin", "link", "--as", OPERATOR, *args)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout                                     # the URL alone, for scripts
@@ -190,9 +194,16 @@ def link(world, *args: str) -> str:
 def signed_in(world):
     context = world["chromium"].new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
-    page.goto(link(world))
-    assert page.url == f"{world['url']}/admin/"
+    confirm(page, link(world))
     return context, page
+
+
+def confirm(page, url: str) -> None:
+    """Open a sign-in link and press its button: signed in, on the overview."""
+    page.goto(url)
+    page.click(f"form[action='/admin/auth/link'] button:text('Sign in as {OPERATOR}')")
+    page.wait_for_url("**/admin/")
+    assert page.locator(".who .user").inner_text() == OPERATOR
 
 
 def shot(page, name: str) -> None:
@@ -304,9 +315,17 @@ def test_every_page_shows_what_the_audit_trail_holds(world):
 
 def test_a_link_works_once_and_not_after_it_expires(world):
     url = link(world)
+    unfurler = world["chromium"].new_context()       # opening it (a link preview, a mail scanner) spends nothing
+    try:
+        page = unfurler.new_page()
+        assert page.goto(url).status == 200 and OPERATOR in page.locator(".signin").inner_text()
+        shot(page, "confirm-link")
+        assert page.goto(f"{world['url']}/admin/").url == f"{world['url']}/admin/login"
+    finally:
+        unfurler.close()
     first = world["chromium"].new_context()
     try:
-        assert first.new_page().goto(url).url.endswith("/admin/")
+        confirm(first.new_page(), url)
     finally:
         first.close()
     second = world["chromium"].new_context()
@@ -410,7 +429,7 @@ def test_entra_admits_members_of_the_admin_groups_only(world):
     assert entra.sign_ins[-2:] == ["ana@contoso.com", "ben@contoso.com"]
 
     # No link gets into a console that signs people in with Microsoft.
-    refused = world["entra_cli"]("admin", "link")
+    refused = world["entra_cli"]("admin", "link", "--as", "Ana")
     assert refused.exit_code == 2 and "signs people in with Microsoft" in refused.stderr
     context = world["chromium"].new_context()
     try:

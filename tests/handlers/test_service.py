@@ -334,6 +334,35 @@ def test_over_budget_the_answer_is_extractive_with_no_model_call_and_a_note_sayi
     assert len(w["llm"].requests) - calls == used + 1
 
 
+def test_a_channel_budget_counts_answers_given_only_to_their_asker(world):
+    """In a ``reply: ephemeral`` channel each answer goes to its asker alone; the channel's budget
+    still counts them: one model answer spends the 1-token budget, the next ones quote."""
+    w = world
+    w["build"]({"budgets": {"channel": {"tokens": 1, "period": "day"}}}, CHATOPS_CACHE_TTL="0")
+    calls = len(w["llm"].requests)
+    for user, text in ((ANA, "how do I submit expenses?"), (BEN, "how many vacation days do we get?"),
+                       (ANA, "where is the expenses portal?")):
+        mention(w, "CQUIET", user, text)
+        run_queued(w)
+    assert len(w["llm"].requests) - calls == 1
+    note = w["slack"].wait_for("chat.postEphemeral", lambda p: "resets at" in p["text"])
+    assert "This channel's language-model budget" in note["text"]
+
+
+def test_over_budget_a_thread_follow_up_makes_no_model_call_not_even_the_rewrite(world):
+    w = world
+    w["build"]({"budgets": {"person": {"tokens": 1, "period": "day"}}}, CHATOPS_CACHE_TTL="0")
+    first, _ = ask(w, "COPS", BEN, "how do I submit expenses?")   # spends BEN's budget
+    calls = len(w["llm"].requests)
+    for text in ("and within how many days?", "and where do I find the portal?", "and for travel?"):
+        event = {"type": "message", "channel": "COPS", "channel_type": "channel", "user": BEN, "text": text,
+                 "ts": f"{time.time():.6f}", "thread_ts": first["ts"]}
+        post(w, event_body(event, f"Ev{uuid.uuid4().hex[:10]}"), "application/json")
+        assert run_queued(w) == ["question"]
+    assert len(w["llm"].requests) == calls
+    assert w["slack"].wait_for("chat.postEphemeral", lambda p: p.get("user") == BEN and "resets at" in p["text"])
+
+
 def test_a_person_asking_too_fast_is_told_to_wait_and_nothing_is_queued(world):
     w = world
     w["build"]({"budgets": {"questions_per_minute": 4}})

@@ -84,7 +84,7 @@ def test_a_deployment_in_order_passes_every_check(deployment):
     assert "app A0DOCTOR" in checks["slack app and workspace"]["detail"]
     assert "built with sentence-transformers/all-MiniLM-L6-v2 (384 dimensions)" in checks["index"]["detail"]
     assert "gpt-doctor listed, gpt-doctor-mini listed" in checks["language model"]["detail"]
-    assert "schema 0004 (the latest)" in checks["database"]["detail"]
+    assert "schema 0005 (the latest)" in checks["database"]["detail"]
     assert deployment.hook.requests == []     # the webhook was reached, nothing was run
     # the text form: one line per check and a summary
     text = deployment.cli("doctor")
@@ -152,8 +152,8 @@ def test_a_database_behind_the_code(deployment):
     code, checks = doctor(deployment.cli, DATABASE_URL=url)
     assert code == 1
     assert checks["database"]["status"] == "fail"
-    assert "is at schema 0002; this release needs 0004" in checks["database"]["detail"]
-    assert Store(url).schema() == ("0002", "0004")       # the doctor changed nothing
+    assert "is at schema 0002; this release needs 0005" in checks["database"]["detail"]
+    assert Store(url).schema() == ("0002", "0005")       # the doctor changed nothing
 
 
 def test_redis_down_and_no_worker(deployment):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.integration.test_cli import Cli, base_env, key_prefix  # noqa: F401 - a fixture
+from tests.planted_files import slow_pdf
 from tests.sources.conftest import CERT, tls_tenant
 from tests.sources.test_sharepoint_sync import build
 from standins.fake_sharepoint import user_perm
@@ -102,3 +103,15 @@ def test_stale_permissions_show_in_status_and_withhold_restricted_documents(cli)
     assert "handbook.md" not in _cited(asked)
     run.env["CHATOPS_MAX_ACL_AGE"] = "3600"                # a pass within the bound again: trusted
     assert "handbook.md" in _cited(run("ask", "How do we work together?", "--as", "ana@contoso.com", "--json"))
+
+
+def test_a_file_that_fails_twice_is_counted_in_status(cli, tmp_path):
+    run, _sp = cli
+    (tmp_path / "handbook" / "bomb.pdf").write_bytes(slow_pdf())
+    first = run("sources", "sync", "handbook", CHATOPS_PARSE_TIMEOUT="1")
+    assert first.exit_code == 0 and "1 failed, tried again at the next sync" in first.stdout, first.output
+    assert "1 skipped" in run("sources", "sync", "handbook", CHATOPS_PARSE_TIMEOUT="1").stdout
+    status = run("sources", "status")
+    assert "1 skipped after failing twice, 0 failed once" in status.stdout, status.stdout
+    [handbook] = [s for s in json.loads(run("sources", "status", "--json").stdout) if s["name"] == "handbook"]
+    assert (handbook["documents"], handbook["skipped"], handbook["failed"]) == (1, 1, 1)

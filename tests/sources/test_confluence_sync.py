@@ -216,6 +216,18 @@ def test_a_purged_page_leaves_at_the_full_reconciliation_at_the_latest(site):
     assert site.visible_to("ana@contoso.com") == {"Runbook"}
 
 
+def test_a_purged_blog_post_leaves_at_the_permission_pass_not_as_unreadable(site):
+    """Its read restriction answers 404 once it is purged: that is a deletion (its own 404
+    confirms it), not a restriction Confluence would not show (hidden, counted unreadable)."""
+    ids = build(site)
+    site.sync()
+    site.cf.purge(ids["news"])                  # gone without passing through a listing of the trash
+    report = site.sync("permissions")
+    assert report.deleted == 1 and report.unreadable == 0
+    assert "Launch news" not in site.visible_to("ana@contoso.com")
+    assert site.states.counts("wiki").get("unreadable", 0) == 0
+
+
 def test_a_page_restored_from_the_trash_comes_back_at_the_next_changes_sync(site):
     ids = build(site)
     site.sync()

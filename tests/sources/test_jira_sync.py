@@ -245,3 +245,26 @@ def test_a_content_error_stays_in_the_status_through_a_complete_permission_pass(
     assert site.states.get("tickets").last_error == site.missing("NOPE")
     fixed = site.sync(source=site.source(projects=["OPS"]))
     assert fixed.done and site.states.get("tickets").last_error is None
+
+
+def test_a_deleted_issue_leaves_at_the_permission_pass_though_bulkfetch_names_it_nowhere(site):
+    """Jira's bulk fetch leaves a deleted issue out of both ``issues`` and ``issueErrors``: it is
+    gone (a 404 from ``/issue/{id}`` confirms it), not an issue whose permissions are unreadable."""
+    keys = build(site)
+    site.sync()
+    site.jira.delete(keys["rota"])
+    report = site.sync("permissions")
+    assert report.deleted == 1 and report.unreadable == 0
+    assert keys["rota"] not in site.visible_to("hana@contoso.com")
+    assert site.states.counts("tickets").get("unreadable", 0) == 0       # what `sources status` shows
+    assert site.jira.requests_by_path["GET /rest/api/3/issue/{issue}"] >= 1   # confirmed, not assumed
+
+
+def test_an_issue_jira_could_not_return_in_bulk_is_asked_for_again_not_hidden(site):
+    keys = build(site)
+    site.sync()
+    site.jira.fail_in_bulk(keys["outage"])                # a retriable IssueError: {"id", "errorMessage"}
+    report = site.sync("permissions")
+    assert report.deleted == 0 and report.unreadable == 0
+    assert keys["outage"] in site.visible_to("ana@contoso.com")
+    assert site.states.counts("tickets").get("unreadable", 0) == 0

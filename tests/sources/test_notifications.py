@@ -4,17 +4,15 @@ which validates the notification URL as Graph does), and the web endpoint that r
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-import uvicorn
 from fastapi import FastAPI
 
 from bot.graph_notify import graph_notify_route
+from tests.serving import serve_asgi
 from tests.sources.test_sharepoint_sync import build
 from usecases.notifications import Asked, client_state, notify_url, read_notifications
 
@@ -28,21 +26,8 @@ def endpoint():
     app = FastAPI()
     app.router.routes.append(graph_notify_route(secret=SECRET, sources=frozenset({"eng-docs"}),
                                                 ask=lambda s, m: asked.append((s, m)), max_body_bytes=4096))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", asked
-    finally:
-        server.should_exit = True
-        thread.join(5)
+    with serve_asgi(app) as url:
+        yield url, asked
 
 
 def test_client_state_is_per_source_and_checked():

@@ -271,6 +271,32 @@ def test_restricted_issues_are_hidden_only_when_permissions_are_enforced():
         assert len(keys(jira, "project in (OPS, HR)")) == 3
 
 
+def test_bulkfetch_leaves_out_what_is_gone_or_hidden_and_lists_only_retriable_errors():
+    """As Jira documents it: issues that do not exist or that the caller may not see are in
+    neither list; an IssueError is ``{"id", "errorMessage"}``, for what is worth asking again."""
+    with FakeJira(email=EMAIL, token=TOKEN, enforce_permissions=True) as jira:
+        sre = people(jira)
+        jira.add_project("OPS", browse=[("applicationRole", "jira-software")],
+                         security_levels={"Staff": [("group", sre)]})
+        kept, hidden, gone, slow = (jira.add_issue("OPS", s, "x", security="Staff" if s == "hidden" else None)
+                                    for s in ("kept", "hidden", "gone", "slow"))
+        ids = {k: ok(jira, f"/issue/{k}", fields="summary")["id"] for k in (kept, gone, slow)}
+        jira.delete(gone)
+        jira.fail_in_bulk(slow)
+
+        def bulk() -> dict:
+            answer = requests.post(jira.origin + API + "/issue/bulkfetch", auth=AUTH, timeout=5,
+                                   json={"issueIdsOrKeys": [kept, hidden, ids[gone], slow], "fields": ["project"]})
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        first = bulk()
+        assert [i["key"] for i in first["issues"]] == [kept]
+        assert first["issueErrors"] == [{"id": ids[slow], "errorMessage": first["issueErrors"][0]["errorMessage"]}]
+        again = bulk()                                                 # the error was for that call only
+        assert [i["key"] for i in again["issues"]] == [kept, slow] and again["issueErrors"] == []
+
+
 def test_groups_members_and_users_with_hidden_emails(jira):
     sre = people(jira)
     ops = jira.add_group("ops")

@@ -10,6 +10,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from chatops.store import Store
 from console.app import ConsoleConfig, ConsoleDeps, console_routes
 from console.auth import SECURITY_HEADERS, SESSION_COOKIE, LinkRefused, Links, Sessions, console_secret, cookie_args
 from console.html import Markup, escape, html
@@ -63,19 +64,22 @@ class Clock:
 def test_a_link_works_once():
     r, clock = MemoryRedis(), Clock()
     links = Links(b"k" * 32, r, "p", clock=clock)
-    url = links.url("https://chatops.example/", ttl=60)
+    url = links.url("https://chatops.example/", "Ana", ttl=60)
     assert url.startswith("https://chatops.example/admin/auth/link?t=")
     token = url.split("t=", 1)[1]
-    link_id = links.consume(token)
-    assert r.get(f"p:console:link:{link_id}") is not None and r.ttl[f"p:console:link:{link_id}"] == 120
-    with pytest.raises(LinkRefused, match="used already"):
-        links.consume(token)
+    assert links.check(token) == links.check(token)                  # looking at it uses nothing up
+    grant = links.consume(token)
+    assert grant.person == "Ana"
+    assert r.get(f"p:console:link:{grant.id}") is not None and r.ttl[f"p:console:link:{grant.id}"] == 120
+    for again in (links.check, links.consume):
+        with pytest.raises(LinkRefused, match="used already"):
+            again(token)
 
 
 def test_a_link_expires():
     clock = Clock()
     links = Links(b"k" * 32, MemoryRedis(), "p", clock=clock)
-    token = links.token(ttl=900)
+    token = links.token("Ana", ttl=900)
     clock.t += 900
     with pytest.raises(LinkRefused, match="expired"):
         links.consume(token)
@@ -83,13 +87,13 @@ def test_a_link_expires():
 
 def test_a_link_is_signed_for_this_console_and_its_expiry():
     r, clock = MemoryRedis(), Clock()
-    token = Links(b"k" * 32, r, "p", clock=clock).token(ttl=60)
+    token = Links(b"k" * 32, r, "p", clock=clock).token("Ana", ttl=60)
     with pytest.raises(LinkRefused, match="signature"):
         Links(b"another secret", r, "p", clock=clock).consume(token)
-    link_id, expires, mac = token.split(".")
+    link_id, expires, who, mac = token.split(".")
     with pytest.raises(LinkRefused, match="signature"):       # a longer life is a different link
-        Links(b"k" * 32, r, "p", clock=clock).consume(f"{link_id}.{int(expires) + 86400}.{mac}")
-    for junk in ("", "abc", "a.b.c", "a.1.", "." * 2, "x" * 300):
+        Links(b"k" * 32, r, "p", clock=clock).consume(f"{link_id}.{int(expires) + 86400}.{who}.{mac}")
+    for junk in ("", "abc", "a.b.c", "a.1.", "a.1..x", "." * 3, "x" * 600):
         with pytest.raises(LinkRefused, match="not a sign-in link|signature"):
             Links(b"k" * 32, r, "p", clock=clock).consume(junk)
     assert not [k for k in r.data if ":link:" in k]          # nothing refused was used up
@@ -171,18 +175,28 @@ def test_html_escapes_everything_not_built_here():
 
 
 @pytest.fixture
-def console():
+def console(tmp_path):
     r = MemoryRedis()
+    store = Store.for_url(f"sqlite:///{tmp_path / 'chatops.db'}")    # sign-ins are audit events
     config = ConsoleConfig(base_url="http://testserver", key_prefix="p", session_ttl=600, privacy="anonymized")
-    deps = ConsoleDeps(config=config, redis=r, store=lambda: None, answers=lambda: None,
+    deps = ConsoleDeps(config=config, redis=r, store=lambda: store, answers=lambda: None,
                        now=lambda: datetime(2024, 5, 1, tzinfo=timezone.utc))
     client = TestClient(Starlette(routes=list(console_routes(deps))), base_url="http://testserver")
-    return client, r
+    yield client, r
+    store.close()
+
+
+def _confirm(client, link: str):
+    """Open a sign-in link and press its button."""
+    page = client.get(link, follow_redirects=False)
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    return client.post("/admin/auth/link", data=fields, follow_redirects=False)
 
 
 def _signed_in(client, r) -> str:
-    link = Links(console_secret(r, "p"), r, "p").url("http://testserver")
-    resp = client.get(link, follow_redirects=False)
+    link = Links(console_secret(r, "p"), r, "p").url("http://testserver", "Ana")
+    resp = _confirm(client, link)
     assert resp.status_code == 303 and resp.headers["location"] == "/admin/"
     cookie = resp.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/admin" in cookie and "Secure" not in cookie
@@ -213,8 +227,8 @@ def test_without_a_session_pages_send_to_the_sign_in_page(console):
 
 def test_a_refused_link_is_403_with_the_reason(console):
     client, r = console
-    link = Links(console_secret(r, "p"), r, "p").url("http://testserver")
-    assert client.get(link, follow_redirects=False).status_code == 303
+    link = Links(console_secret(r, "p"), r, "p").url("http://testserver", "Ana")
+    assert _confirm(client, link).status_code == 303
     client.cookies.clear()
     again = client.get(link, follow_redirects=False)
     assert again.status_code == 403 and "used already" in again.text and SESSION_COOKIE not in again.headers.get("set-cookie", "")

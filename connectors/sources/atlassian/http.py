@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from connectors.sources.base import SourceUnavailable
+from connectors.sources.downloads import read_capped
 from connectors.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ class AtlassianHttp:
     # -- one request ------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: Any = None, json_body: Any = None,
-                allow_redirects: bool = False) -> requests.Response:
-        """Send (with the token, to the site's origin only), waiting out throttling."""
+                allow_redirects: bool = False, stream: bool = False) -> requests.Response:
+        """Send (with the token, to the site's origin only), waiting out throttling (``stream``:
+        the answer's body not read yet)."""
         url = self._url(path)
         return self.pacer.call(lambda: self.session.request(
             method, url, params=params, json=json_body, auth=self._auth, headers={"Accept": "application/json"},
-            timeout=self._timeout, allow_redirects=allow_redirects), f"{method} {urlsplit(url).path}", error_message)
+            timeout=self._timeout, allow_redirects=allow_redirects, stream=stream), f"{method} {urlsplit(url).path}",
+            error_message)
 
     def get_json(self, path: str, params: Any = None) -> dict:
         resp = self.request("GET", path, params=params)
@@ -120,27 +123,28 @@ class AtlassianHttp:
 
     def download(self, path: str, *, max_bytes: int) -> bytes:
         """A file's bytes: the site answers with a redirect to the media service, fetched
-        without the token."""
-        resp = self.request("GET", path)
+        without the token. The body is read as it arrives and cut past ``max_bytes``
+        (``downloads.TooLarge``)."""
+        resp = self.request("GET", path, stream=True)
         hops = 0
         while resp.status_code in (301, 302, 303, 307, 308) and hops < 5:
             hops += 1
             location = resp.headers.get("Location")
+            resp.close()
             if not location:
                 raise SourceUnavailable(f"GET {urlsplit(path).path}: a redirect without a Location")
             resp = self._fetch_plain(urljoin(resp.url, location))
-        if resp.status_code == 404:
-            raise NotFound(urlsplit(path).path)
         if resp.status_code >= 300:
+            resp.close()
+            if resp.status_code == 404:
+                raise NotFound(urlsplit(path).path)
             raise SourceUnavailable(f"download of {urlsplit(path).path}: {resp.status_code}",
                                     transient=resp.status_code >= 500)
-        if len(resp.content) > max_bytes:
-            raise ValueError(f"larger than {max_bytes // 1_000_000} MB")
-        return resp.content
+        return read_capped(resp, max_bytes, urlsplit(path).path)
 
     def _fetch_plain(self, url: str) -> requests.Response:
-        return self.pacer.call(lambda: self.session.get(url, timeout=self._timeout, allow_redirects=False),
-                               "a download")
+        return self.pacer.call(lambda: self.session.get(url, timeout=self._timeout, allow_redirects=False,
+                                                        stream=True), "a download")
 
     def _url(self, path: str) -> str:
         if path.startswith("/"):

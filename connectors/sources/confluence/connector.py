@@ -31,7 +31,8 @@ from connectors.sources.base import GONE, Document, Item, Page, SourceUnavailabl
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
-from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
+from connectors.sources.isolation import DEFAULT_LIMITS, ParseLimits, parse_isolated
+from connectors.sources.parsing import SUPPORTED, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ class ConfluenceSource(AtlassianSourceBase):
     USERS_BULK, EMAILS_BULK = f"{V1}/user/bulk", f"{V1}/user/email/bulk"
     ZONE = (f"{V1}/settings/systemInfo", "defaultTimeZone")
 
-    def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, **kw):
+    def __init__(self, name: str, config: ConfluenceConfig, http: AtlassianHttp, *,
+                 parse_limits: ParseLimits = DEFAULT_LIMITS, **kw):
         super().__init__(name, config, http, **kw)
+        self.parse_limits = parse_limits
         self._spaces: dict[str, Space] = {}
+
+    @classmethod
+    def from_config(cls, config: ConfluenceConfig, context) -> ConfluenceSource:
+        source = super().from_config(config, context)
+        source.parse_limits = ParseLimits.of(context.settings)
+        return source
 
     # -- scopes -----------------------------------------------------------------------------
 
@@ -260,7 +269,7 @@ class ConfluenceSource(AtlassianSourceBase):
         path = link if link.startswith("/wiki/") else "/wiki" + link
         try:
             data = self.http.download(path, max_bytes=int(self.config.max_file_mb * 1_000_000))
-            _title, sections = parse_bytes(item.title, data)
+            _title, sections = parse_isolated(item.title, data, self.parse_limits)   # ParseFailed: Unfetchable
         except (Unsupported, ValueError) as exc:
             raise Unfetchable(str(exc)) from None
         return Document(item.doc_id, item.title, tuple(sections), Acl(),
@@ -310,8 +319,20 @@ class ConfluenceSource(AtlassianSourceBase):
                 if cid not in restrictions:
                     restrictions[cid] = self._restriction(cid)
                 grants.append(restrictions[cid])
+            if restrictions[content_id] is None and self._gone(kind, content_id):
+                out[item.doc_id] = GONE   # a blog post (no ancestors asked for) purged since it was listed
+                continue
             out[item.doc_id] = effective_acl(spaces[item.scope], grants, self._members_of)
         return out
+
+    def _gone(self, kind: str, content_id: str) -> bool:
+        """Whether the content whose restriction answered 404 is itself gone (404 again), rather
+        than its restriction unreadable (the item then stays hidden)."""
+        try:
+            self.http.get_json(f"{V2}/{kind}s/{quote(content_id)}")
+        except NotFound:
+            return True
+        return False
 
     def _chain(self, kind: str, content_id: str) -> list[str]:
         """The content and every ancestor (pages), highest first."""

@@ -6,6 +6,9 @@ sync``, the scheduler). Each listing lists every file (``lists_everything``: wha
 misses is gone) with its content digest as version; ``.acl.yml`` is read again at each
 listing and each permission pass, and every listed file's permissions are compared then, so
 an edited ``.acl.yml`` reaches the index at the next sync of either kind, in place.
+
+Symbolic links are never followed (``files.py``): a link is listed as skipped, and every file
+is read one path component at a time without following links.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Collection, Iterator, Sequence
 
@@ -24,7 +28,9 @@ from chatops.checks import CheckFailed
 from chatops.groups import GroupNames
 from connectors.sources.base import Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.filesystem.acl import ACL_FILE, AclFileError, AclRules
-from connectors.sources.parsing import SUPPORTED, parse_file
+from connectors.sources.filesystem.files import LINK, Entry, NotRead, read_below, walk
+from connectors.sources.isolation import DEFAULT_LIMITS, ParseFailed, ParseLimits, parse_isolated
+from connectors.sources.parsing import SUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +56,11 @@ class FilesystemSource:
 
     @classmethod
     def from_config(cls, config: FilesystemConfig, context) -> "FilesystemSource":
-        return cls(Path(config.path), config.base_url, context.groups, name=context.name)
+        return cls(Path(config.path), config.base_url, context.groups, name=context.name,
+                   parse_limits=ParseLimits.of(context.settings))
 
     def __init__(self, root: Path, base_url: str | None = None, groups: GroupNames | None = None, *,
-                 name: str | None = None):
+                 name: str | None = None, parse_limits: ParseLimits = DEFAULT_LIMITS):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
@@ -61,6 +68,7 @@ class FilesystemSource:
         self.name = name or self.source_id
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
         self._groups = groups
+        self.parse_limits = parse_limits
         self.rules = AclRules.load(self.root, groups)
         self.skipped: list[tuple[str, str]] = []
 
@@ -73,7 +81,7 @@ class FilesystemSource:
         """Every file, one page: its digest as version, and flagged so its permissions are
         compared (they come from ``.acl.yml``, read again now)."""
         self._reload_rules()
-        items = [item for item in (self._item(path) for path in self.paths()) if item is not None]
+        items = [self._item(entry) for entry in self._entries()]
         yield Page(items=items, cursor=None, done=True)
 
     def fetch(self, item: Item) -> Document:
@@ -81,7 +89,13 @@ class FilesystemSource:
         if path is None:
             raise Unfetchable("no longer there")
         try:
-            title, sections = parse_file(path)
+            raw = self._read(item.doc_id)
+        except NotRead as exc:
+            raise Unfetchable(str(exc)) from None
+        try:
+            title, sections = parse_isolated(path.name, raw, self.parse_limits)
+        except ParseFailed:
+            raise                  # an Unfetchable the sync tries once more
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
             raise Unfetchable(f"could not be parsed: {str(exc)[:150]}") from None
         return Document(doc_id=item.doc_id, title=title, sections=tuple(sections), acl=Acl(),
@@ -94,7 +108,7 @@ class FilesystemSource:
         out: dict[str, Item | None] = {}
         for item in items:
             path = self._path_of(item.doc_id)
-            out[item.doc_id] = self._item(path) if path is not None else None
+            out[item.doc_id] = self._item(Entry(item.doc_id)) if path is not None else None
         return out
 
     def groups(self) -> list[SourceGroup]:
@@ -127,14 +141,31 @@ class FilesystemSource:
         found = self.paths_of([doc_id])
         return found[0] if found else None
 
-    def _item(self, path: Path) -> Item | None:
-        rel = path.relative_to(self.root).as_posix()
+    def _entries(self) -> list[Entry]:
+        """The listing: files to read, and links and other kinds of file to skip (logged)."""
+        entries = list(walk(self.root, _indexable))
+        links = sum(1 for e in entries if e.skip == LINK)
+        if links:
+            log.info("symbolic links not followed; listed as skipped", extra={"source": self.name, "links": links})
+        return entries
+
+    def _read(self, rel: str) -> bytes:
+        """The file's bytes; :class:`NotRead` saying why not (a link, not a regular file, an error)."""
         try:
-            raw = path.read_bytes()
+            return read_below(self.root, rel)
         except OSError as exc:
-            return Item(doc_id=rel, version="", title=path.name, skip=f"could not be read: {exc.strerror}")
+            raise NotRead(f"could not be read: {exc.strerror}") from None
+
+    def _item(self, entry: Entry) -> Item:
+        rel, name = entry.rel, PurePosixPath(entry.rel).name
+        try:
+            if entry.skip:
+                raise NotRead(entry.skip)
+            raw = self._read(rel)
+        except NotRead as exc:
+            return Item(doc_id=rel, version="", title=name, skip=str(exc))
         version = hashlib.sha256(PARSER_VERSION.encode() + b"\0" + raw).hexdigest()[:40]
-        return Item(doc_id=rel, version=version, title=path.name, url=self._url(rel), sharing_changed=True)
+        return Item(doc_id=rel, version=version, title=name, url=self._url(rel), sharing_changed=True)
 
     def _url(self, rel: str) -> str | None:
         return f"{self.base_url}{rel}" if self.base_url else None
@@ -142,15 +173,13 @@ class FilesystemSource:
     # -- every document at once (chatops ingest PATH) ------------------------------------------
 
     def paths(self) -> list[Path]:
-        found = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found.extend(Path(dirpath) / name for name in sorted(filenames) if _indexable(name))
-        return found
+        """The regular files below the root that are read (links and other kinds left out)."""
+        return [self.root / e.rel for e in walk(self.root, _indexable) if e.skip is None]
 
     def paths_of(self, doc_ids: Collection[str]) -> list[Path]:
         """The files these ids (relative paths) name, where :meth:`paths` would list them too:
-        below the root, through no hidden or symlinked folder, supported, still there."""
+        below the root, through no hidden or symlinked folder, supported, still there, a
+        regular file and not a link."""
         found = []
         for rel in sorted(set(doc_ids)):
             parts = PurePosixPath(rel).parts
@@ -160,19 +189,29 @@ class FilesystemSource:
                 continue
             folders = [self.root.joinpath(*parts[:i]) for i in range(1, len(parts))]
             path = self.root.joinpath(*parts)
-            if path.is_file() and not any(f.is_symlink() for f in folders):
+            try:
+                regular = stat.S_ISREG(os.lstat(path).st_mode)
+            except OSError:
+                continue
+            if regular and not any(f.is_symlink() for f in folders):
                 found.append(path)
         return found
 
     def documents(self, only: Collection[str] | None = None) -> Iterator[Document]:
         """Every file below the root, or with ``only`` just those relative paths (reading only
         those files; an id whose file is gone is left out)."""
-        for path in self.paths() if only is None else self.paths_of(only):
-            rel = path.relative_to(self.root).as_posix()
+        if only is None:
+            entries = self._entries()
+        else:
+            entries = [Entry(path.relative_to(self.root).as_posix()) for path in self.paths_of(only)]
+        for entry in entries:
+            rel, path = entry.rel, self.root / entry.rel
             acl = self.rules.acl_for(rel)
             try:
-                raw = path.read_bytes()
-                title, sections = parse_file(path)
+                if entry.skip:
+                    raise NotRead(entry.skip)
+                raw = self._read(rel)
+                title, sections = parse_isolated(path.name, raw, self.parse_limits)
             except Exception as exc:  # one bad file must not stop the rest
                 log.warning("could not read file; skipped", extra={"path": rel, "error": str(exc)[:200]})
                 self.skipped.append((rel, str(exc)[:200]))

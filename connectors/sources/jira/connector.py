@@ -7,7 +7,8 @@ through the enhanced JQL search (``/rest/api/3/search/jql``, ``nextPageToken``);
 sync asks for issues ``updated >=`` the last sync less an overlap (JQL dates have minute
 precision, in the service account's time zone, read from ``/myself``); the ``updated`` time is
 the version, which de-duplicates the overlap. Deleted issues leave at the next permission pass
-(bulkfetch answers 404 for them: ``GONE``), at the latest at the full reconciliation (the id diff). An issue is its summary, status, type and people, its description
+(bulkfetch names them nowhere, and ``/issue/{id}`` answers 404: ``GONE``), at the latest at the
+full reconciliation (the id diff). An issue is its summary, status, type and people, its description
 and its comments (Atlassian Document Format as text), and its links; citations link to
 ``/browse/KEY``.
 
@@ -233,19 +234,36 @@ class JiraSource(AtlassianSourceBase):
 
     def _acl_fields(self, ids: list[str]) -> tuple[dict[str, dict], set[str]]:
         """Project, security level, reporter and assignee of these issues (``bulkfetch``, 100 a
-        call), and the ids Jira answered 404 for (deleted, or no longer visible to the account)."""
+        call), and the ids that are gone (deleted, or no longer visible to the account).
+
+        Jira's bulk fetch leaves an issue that does not exist, or that the account may not see,
+        out of both ``issues`` and ``issueErrors``; ``issueErrors`` (``{"id", "errorMessage"}``)
+        holds what it could not return for a retriable reason. Both kinds are read again one by
+        one (``/issue/{id}``): a 404 there is gone, an answer gives the fields."""
         out: dict[str, dict] = {}
-        gone: set[str] = set()
+        again: list[str] = []
         for start in range(0, len(ids), PAGE):
+            asked = ids[start:start + PAGE]
             resp = self.http.request("POST", f"{API}/issue/bulkfetch",
-                                     json_body={"issueIdsOrKeys": ids[start:start + PAGE],
-                                                "fields": ACL_FIELDS.split(",")})
+                                     json_body={"issueIdsOrKeys": asked, "fields": ACL_FIELDS.split(",")})
             body = self.http.json(resp, f"{API}/issue/bulkfetch")
             for issue in body.get("issues") or []:
                 out[str(issue["id"])] = issue.get("fields") or {}
-            for error in body.get("issueErrors") or []:
-                if int(error.get("status") or 0) == 404:
-                    gone.update(str(ref) for ref in error.get("issueIdsOrKeys") or [])
+            errors = {str(e.get("id")): str(e.get("errorMessage") or "") for e in body.get("issueErrors") or []
+                      if isinstance(e, dict)}
+            if errors:
+                log.warning("Jira could not return some issues in bulk; reading them one by one",
+                            extra={"source": self.name, "issues": len(errors),
+                                   "why": next(iter(errors.values()))[:200]})
+            again += [i for i in asked if i not in out]
+        gone: set[str] = set()
+        for issue_id in again:
+            try:
+                issue = self.http.get_json(f"{API}/issue/{quote(issue_id)}", {"fields": ACL_FIELDS})
+            except NotFound:
+                gone.add(issue_id)
+                continue
+            out[str(issue.get("id") or issue_id)] = issue.get("fields") or {}
         return out, gone
 
     def _browse(self, project_id: str) -> tuple[Holders, Grant] | None:

@@ -33,7 +33,8 @@ from chatops.checks import CheckFailed
 from connectors.identity.app_roles import SHAREPOINT as SHAREPOINT_ROLES, SITES, check_graph_roles, token_for, token_roles
 from connectors.identity.graph import GraphClient, graph_client, graph_error
 from connectors.sources.base import GONE, Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
-from connectors.sources.parsing import SUPPORTED, Unsupported, parse_bytes
+from connectors.sources.isolation import DEFAULT_LIMITS, ParseLimits, parse_isolated
+from connectors.sources.parsing import SUPPORTED, Unsupported
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.http import NotFound, SourceHttp
 from connectors.sources.sharepoint.permissions import NO_EMAIL, acl_of, site_group_members, site_group_token
@@ -94,14 +95,15 @@ class SharePointSource:
             raise ValueError("a SharePoint source needs the settings (the Entra app)")
         graph = graph_client(context.settings, context.http, max_attempts=1)
         return cls(context.name or "sharepoint", config, graph,
-                   max_wait=context.settings.source_max_throttle_wait)
+                   max_wait=context.settings.source_max_throttle_wait, parse_limits=ParseLimits.of(context.settings))
 
     def __init__(self, name: str, config: SharePointConfig, graph: GraphClient, *, max_wait: float = 120.0,
-                 sleep=time.sleep, now=lambda: datetime.now(timezone.utc)):
+                 sleep=time.sleep, now=lambda: datetime.now(timezone.utc), parse_limits: ParseLimits = DEFAULT_LIMITS):
         self.name = name
         self.source_id = self.id_for(name)
         self.config = config
         self.graph = graph
+        self.parse_limits = parse_limits
         self.http = SourceHttp(graph, max_wait=max_wait, sleep=sleep)
         self._now = now
         self._drives: dict[str, Drive] = {}
@@ -163,12 +165,13 @@ class SharePointSource:
                     latest.pop(raw["id"], None)
                     latest[raw["id"]] = raw
             items = [self._item(scope, raw) for raw in latest.values()]
-            next_link = page.get("@odata.nextLink")
+            # checked before it is kept as the cursor: a link off Graph's origin is never stored
+            next_link = self.http.link(page.get("@odata.nextLink"))
             if next_link:
                 yield Page(items=items, cursor=next_link, done=False)
                 link = next_link
                 continue
-            yield Page(items=items, cursor=page.get("@odata.deltaLink") or cursor, done=True)
+            yield Page(items=items, cursor=self.http.link(page.get("@odata.deltaLink")) or cursor, done=True)
             return
 
     def _item(self, scope: str, raw: dict) -> Item:
@@ -205,11 +208,9 @@ class SharePointSource:
         except ValueError as exc:
             raise Unfetchable(str(exc)) from None
         try:
-            _title, sections = parse_bytes(item.title, data)
+            _title, sections = parse_isolated(item.title, data, self.parse_limits)   # ParseFailed: Unfetchable
         except Unsupported as exc:
             raise Unfetchable(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - a corrupt file must not stop the rest
-            raise Unfetchable(f"could not be parsed ({type(exc).__name__})") from None
         # The file name is the title people know it by in SharePoint (a document's own title
         # property is often a template's leftover).
         return Document(doc_id=item.doc_id, title=item.title, sections=tuple(sections), acl=Acl(),

@@ -19,8 +19,9 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from connectors.identity.graph import GraphClient, GraphError, graph_error
+from connectors.identity.graph import GraphClient, GraphError, graph_error, origin_of
 from connectors.sources.base import CursorExpired, SourceUnavailable
+from connectors.sources.downloads import read_capped
 from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,14 @@ class SourceHttp:
     # -- one request ------------------------------------------------------------------------
 
     def request(self, method: str, url: str, *, headers: dict | None = None, json_body: Any = None,
-                scope: str | None = None, allow_redirects: bool | None = None) -> requests.Response:
+                scope: str | None = None, allow_redirects: bool | None = None,
+                stream: bool = False) -> requests.Response:
         """Send, waiting out throttling and retrying server errors (bounded); any other answer
-        is returned as it is."""
+        is returned as it is (``stream``: its body not read yet)."""
         def send() -> requests.Response:
             try:
                 return self.graph.send(method, url, json_body=json_body, headers=headers, scope=scope,
-                                       allow_redirects=allow_redirects, timeout=self._timeout)
+                                       allow_redirects=allow_redirects, timeout=self._timeout, stream=stream)
             except GraphError as exc:   # the token: Entra unreachable or refusing the app
                 raise SourceUnavailable(str(exc), transient=exc.transient) from None
 
@@ -75,10 +77,22 @@ class SourceHttp:
         resp = self.request("GET", url, headers=headers, scope=scope)
         return self._json(resp, url)
 
+    def link(self, url: str | None, *, scope: str | None = None) -> str | None:
+        """A next or delta link Graph handed back, checked before anyone keeps it (a cursor):
+        on Graph's origin, or ``scope``'s resource's (``GraphClient.url``); else
+        ``SourceUnavailable``, not retried."""
+        if not url:
+            return None
+        try:
+            return self.graph.url(str(url), origin=origin_of(scope) if scope else None)
+        except GraphError as exc:
+            raise SourceUnavailable(str(exc), transient=False) from None
+
     def pages(self, url: str, *, headers: dict | None = None, scope: str | None = None,
               next_keys: tuple[str, ...] = ("@odata.nextLink",)) -> Iterator[dict]:
         """Every ``value`` item, following the next links (SharePoint REST names its own
-        ``odata.nextLink``)."""
+        ``odata.nextLink``) on the origin of the token's resource only: Graph's, or the site's
+        for SharePoint REST (``scope``)."""
         link: str | None = url
         while link:
             page = self.get_json(link, headers=headers, scope=scope)
@@ -130,25 +144,25 @@ class SourceHttp:
 
     def download(self, url: str, *, max_bytes: int) -> bytes:
         """A file's bytes: Graph answers ``/content`` with a redirect to a pre-authenticated URL,
-        which is fetched without our token (it must never leave for another host)."""
-        resp = self.request("GET", url, allow_redirects=False)
+        which is fetched without our token (it must never leave for another host). The body is
+        read as it arrives and cut past ``max_bytes`` (``downloads.TooLarge``)."""
+        resp = self.request("GET", url, allow_redirects=False, stream=True)
         if resp.status_code in (301, 302, 303, 307, 308):
             location = resp.headers.get("Location")
+            resp.close()
             if not location:
                 raise SourceUnavailable(f"GET {_path(url)}: a redirect without a Location")
             resp = self._fetch_redirect(location)
         if resp.status_code == 404:
+            resp.close()
             raise NotFound(_path(url))
         if resp.status_code >= 300:
             raise _refusal(resp, url)
-        data = resp.content
-        if len(data) > max_bytes:
-            raise ValueError(f"larger than {max_bytes // 1_000_000} MB")
-        return data
+        return read_capped(resp, max_bytes, _path(url))
 
     def _fetch_redirect(self, location: str) -> requests.Response:
-        return self.pacer.call(lambda: self.graph.http.get(location, timeout=self._timeout, allow_redirects=True),
-                               "a download")
+        return self.pacer.call(lambda: self.graph.http.get(location, timeout=self._timeout, allow_redirects=True,
+                                                           stream=True), "a download")
 
     # -- internals --------------------------------------------------------------------------
 
