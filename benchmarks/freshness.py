@@ -301,6 +301,7 @@ def freshness(args) -> dict:
     from celery.contrib.testing.worker import start_worker
 
     from bot.graph_notify import graph_notify_route
+    from bot.maintenance.task import MAINTENANCE
     from workers.beat import beat_schedule
     from workers.celery_app import register_tasks
 
@@ -339,7 +340,7 @@ def freshness(args) -> dict:
                 time.sleep(0.02)
             print("subscriptions:", container.watch_sources("eng"), file=sys.stderr)
         schedule = data / "beat-schedule"
-        app.conf.beat_schedule = beat_schedule(settings, ["eng"])
+        app.conf.beat_schedule = beat_schedule(settings, ["eng"], maintenance=MAINTENANCE)
         beat = Service(app, schedule_filename=str(schedule), max_interval=1)
         threading.Thread(target=beat.start, daemon=True).start()
 

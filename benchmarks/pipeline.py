@@ -259,7 +259,7 @@ def bench_answer(beir: Path, questions: int, index_dir: Path | None, pace: float
         texts = (texts * ((questions // len(texts)) + 1))[:questions]
         timed = _TimedSlack(container.gateway)
         container._built["gateway"] = timed        # the handler's Slack calls, timed
-        responder = container.question_handler
+        responder = container.handler("question")
         pipeline = container.pipeline()
         from usecases.ask import Question
 

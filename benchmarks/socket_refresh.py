@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.app import build_app  # noqa: E402
+from bot.settings import SlackSettings  # noqa: E402
 from bot.socket_mode import SocketModeHandler as ChatopsHandler  # noqa: E402
 from chatops.settings import Settings  # noqa: E402
 from chatops.state import State  # noqa: E402
@@ -71,7 +72,7 @@ def one_refresh(handler_class, client: redis.Redis) -> dict:
                                  SLACK_API_URL=slack.url, CHATOPS_KEY_PREFIX=prefix)
         app = build_app(settings, state=State(client, prefix), socket_mode=True,
                         dispatch=lambda kind, payload: queued.append((kind, payload)))
-        handler = handler_class(app, settings.slack_app_token.get_secret_value())
+        handler = handler_class(app, settings.of(SlackSettings).slack_app_token.get_secret_value())
         handler.connect()
         try:
             socket_server.wait_for_connections(1)

@@ -1,22 +1,21 @@
-"""The Bolt app: request verification, listeners, nothing slow."""
+"""The Bolt app: request verification, every feature's listeners (bot/features.py), nothing slow."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
 
 from slack_bolt import App
 
+from bot.enqueue import Dispatch, ListenerDeps
 from bot.errors import answer_error
+from bot.features import FEATURES
 from bot.gateway import make_client
-from bot.listeners import actions, events, feedback, membership, proposals
+from bot.settings import SlackSettings
 from bot.tenancy import only_ours
 from chatops import metrics
 from chatops.settings import ConfigError, Settings
 from chatops.state import State
-
-Dispatch = Callable[[str, dict], None]
 
 
 def _timed_ack(next):  # noqa: A002 - Bolt passes the next middleware by this name
@@ -32,29 +31,29 @@ def build_app(settings: Settings, *, state: State, dispatch: Dispatch, socket_mo
               rate=None) -> App:
     """The Bolt app. Over HTTP every request's signature and age are verified; Socket Mode
     connections are authenticated by the app token instead."""
-    if not settings.slack_bot_token:
+    slack = settings.of(SlackSettings)
+    if not slack.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN must be set to serve Slack")
-    if not socket_mode and not settings.slack_signing_secret:
+    if not socket_mode and not slack.slack_signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET must be set to serve Slack over HTTP")
-    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    client = make_client(slack.slack_bot_token.get_secret_value(), slack.slack_api_url)
     app = App(
-        token=settings.slack_bot_token.get_secret_value(),
-        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+        token=slack.slack_bot_token.get_secret_value(),
+        signing_secret=slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else None,
         request_verification_enabled=not socket_mode,
         client=client,
         process_before_response=True,  # the ack means "queued", not merely "received"
         logger=logging.getLogger("chatops.bolt"),
     )
-    if not settings.slack_app_id:
+    if not slack.slack_app_id:
         logging.getLogger(__name__).warning(
             "SLACK_APP_ID is not set: requests are not checked against this app's id")
     app.error(answer_error)
     if socket_mode:
         app.middleware(_timed_ack)     # over HTTP bot/web.py times the whole request instead
-    app.middleware(only_ours(app_id=settings.slack_app_id, team_ids=settings.slack_team_ids))
-    events.register(app, state=state, dispatch=dispatch, rate=rate)
-    membership.register(app, state=state)
-    actions.register(app, state=state, dispatch=dispatch)
-    proposals.register(app, state=state, dispatch=dispatch)
-    feedback.register(app, state=state, dispatch=dispatch)
+    app.middleware(only_ours(app_id=slack.slack_app_id, team_ids=slack.slack_team_ids))
+    deps = ListenerDeps(state=state, dispatch=dispatch, rate=rate)
+    for feature in FEATURES:
+        if feature.listen is not None:
+            feature.listen(app, deps)
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from chatops import keys
 from usecases.people import Someone
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,13 @@ class CachedChannelDirectory:
 
     def member_ids(self, channel: str, *, max_age: float | None = None) -> tuple[list[str], float]:
         """The channel's member ids and when the list was read (Unix time)."""
-        cached = self._state.get_json("members", channel)
+        cached = self._state.get_json(keys.CACHE_MEMBERS, channel)
         if isinstance(cached, dict) and isinstance(cached.get("ids"), list):
             if max_age is None or time.time() - float(cached.get("at", 0)) <= max_age:
                 return cached["ids"], float(cached["at"])
         read_at = time.time()   # before the call: the list is at least this fresh
         members = self._gateway.members(channel)
-        self._state.set_json({"ids": members, "at": read_at}, self._ttl, "members", channel)
+        self._state.set_json({"ids": members, "at": read_at}, self._ttl, keys.CACHE_MEMBERS, channel)
         return members, read_at
 
     def members(self, channel: str, *, max_age: float | None = None) -> tuple[list[Someone], float]:

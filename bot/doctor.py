@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.scopes import granted_scopes, missing_scopes
 from chatops.checks import CheckFailed, CheckWarning, NotConfigured
+from bot.settings import SlackSettings
 from chatops.settings import Settings
 
 # auth.test's errors that mean the token itself is no good (Slack's method reference)
@@ -26,7 +27,7 @@ _SIGNING_SECRET = re.compile(r"^[0-9a-f]{32}$")
 
 class SlackChecks:
     def __init__(self, settings: Settings, make_client: Callable[[str | None, str], WebClient]):
-        self.settings = settings
+        self.settings = settings.of(SlackSettings)
         self._make_client = make_client
         self._auth: dict | None = None
         self._refused: str | None = None

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import time
 
+from chatops import keys
+
 log = logging.getLogger(__name__)
 
 # Microseconds, as whole numbers: a double holds today's epoch in µs exactly, and Lua's tostring
@@ -52,7 +54,7 @@ class ChannelPacer:
         """Take this channel's next turn: the seconds until it comes (0.0: post now)."""
         if self._script is None:
             return 0.0
-        wait_us = self._script(keys=[f"{self.prefix}:pace:{channel}"],
+        wait_us = self._script(keys=[keys.pace(self.prefix, channel)],
                                args=[self._gap_us, (self.burst - 1) * self._gap_us])
         return max(int(wait_us), 0) / 1_000_000
 

@@ -31,7 +31,7 @@ from typing import Literal
 
 from slack_sdk.errors import SlackApiError
 
-from chatops import metrics
+from chatops import keys, metrics
 from chatops.state import State
 from connectors.identity.base import IdentityUnavailable
 from usecases.people import Someone
@@ -157,7 +157,7 @@ class SlackPeople:
         if self._state is None:
             return None
         try:
-            return self._state.get_json("slackuser", user_id)
+            return self._state.get_json(keys.CACHE_SLACK_USER, user_id)
         except Exception as exc:  # noqa: BLE001 - a cache miss, not a failure
             log.warning("Slack user cache unavailable", extra={"error": type(exc).__name__})
             return None
@@ -166,6 +166,6 @@ class SlackPeople:
         if self._state is None:
             return
         try:
-            self._state.set_json(record, self._ttl, "slackuser", user_id)
+            self._state.set_json(record, self._ttl, keys.CACHE_SLACK_USER, user_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("Slack user cache write failed", extra={"error": type(exc).__name__})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from chatops import keys
 from chatops.channels import ChannelPolicies, ChannelPolicy
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class ChannelPolicyLookup:
         return self.policies.for_channel(channel, name)
 
     def _name(self, channel: str) -> str | None:
-        cached = self.state.get_json("channel_name", channel) if self.state is not None else None
+        cached = self.state.get_json(keys.CACHE_CHANNEL_NAME, channel) if self.state is not None else None
         if isinstance(cached, str):
             return cached
         if self.gateway is None:
@@ -41,5 +42,5 @@ class ChannelPolicyLookup:
                         extra={"channel": channel, "error": type(exc).__name__})
             return None
         if self.state is not None:
-            self.state.set_json(name, NAME_TTL, "channel_name", channel)
+            self.state.set_json(name, NAME_TTL, keys.CACHE_CHANNEL_NAME, channel)
         return name or None

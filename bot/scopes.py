@@ -80,7 +80,7 @@ METHODS: dict[str, Need] = {
         "chatops doctor: the app the bot token belongs to, held against SLACK_APP_ID (bot/doctor.py)",
         all_of=("users:read",)),
     "usergroups.users.list": Need(
-        "the escalation user group's members: who may press Resolved (bot/handlers/feedback.py)",
+        "the escalation user group's members: who may press Resolved (bot/feedback/handler.py)",
         all_of=("usergroups:read",)),
     "views.open": Need("the 'what was wrong' form and the reject-reason dialog (a trigger_id is enough)"),
     "auth.test": Need("the bot's own workspace and organisation (bot/people.py); Bolt's App checks its "

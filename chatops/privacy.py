@@ -11,6 +11,8 @@ in Redis, so every web process and the worker that posts the report read the sam
 
 from __future__ import annotations
 
+from chatops import keys
+
 MODES = ("full", "anonymized", "off")
 
 
@@ -21,7 +23,7 @@ class PrivacyMode:
         if default not in MODES:
             raise ValueError(f"unknown privacy mode {default!r} (one of {', '.join(MODES)})")
         self._redis = client
-        self._key = f"{prefix}:console:privacy"
+        self._key = keys.console_privacy(prefix)
         self._default = default
 
     def current(self) -> str:

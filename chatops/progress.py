@@ -16,6 +16,8 @@ from typing import Any
 
 import redis
 
+from chatops import keys
+
 
 class Progress:
     """The steps of one task. They are read from Redis once, on first use (one task runs in one
@@ -23,7 +25,7 @@ class Progress:
 
     def __init__(self, client: redis.Redis, prefix: str, task: str, ttl: int):
         self.redis = client
-        self.key = f"{prefix}:progress:{task}"
+        self.key = keys.progress(prefix, task)
         self.ttl = ttl
         self._steps: dict[str, str] | None = None
 

@@ -27,11 +27,13 @@ import click
 import redis
 import uvicorn
 
-from bot.handlers.maintenance import expire_proposals
+from bot.maintenance.handler import expire_proposals
+from bot.settings import SlackSettings
 from bot.socket_mode import run_socket_mode
 from chatops import logs
 from chatops.errors import ConfigError
 from chatops.settings import Settings
+from chatops_app.settings import load_settings
 from chatops_app.ingest_remote import JobFailed, NoWorker, submit, wait as follow
 from connectors.index.base import IndexBusy
 from console.auth import person_name
@@ -72,7 +74,7 @@ def _settings(ctx, *, service: bool = False) -> Settings:
     """Settings, built once. One-shot commands log warnings only unless -v is given."""
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = Settings.load()
+        root.obj = load_settings()
         verbose = root.params.get("verbose")
         level = root.obj.log_level if (service or verbose) else "WARNING"
         logs.setup(level, root.obj.log_format if service else "text")
@@ -378,7 +380,7 @@ def serve(ctx, host: str, port: int, workers: int):
 
 def web_factory():
     """The web app for each worker process of ``chatops serve --workers N``."""
-    settings = Settings.load()
+    settings = load_settings()
     logs.setup(settings.log_level, settings.log_format)
     return build_web(settings)
 
@@ -423,7 +425,7 @@ def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
 def socket(ctx):
     """Serve Slack over Socket Mode (SLACK_APP_TOKEN)."""
     with _container(ctx, service=True) as container:
-        run_socket_mode(container.bolt_app(socket_mode=True), container.settings.slack_app_token)
+        run_socket_mode(container.bolt_app(socket_mode=True), container.settings.of(SlackSettings).slack_app_token)
 
 
 @main.command()

@@ -34,30 +34,29 @@ from redis.retry import Retry
 from bot.app import build_app
 from bot.channels import CachedChannelDirectory
 from bot.gateway import SlackGateway, make_client
-from bot.handlers.decision import DecisionHandler
-from bot.handlers.dm_offer import DmOfferHandler
-from bot.handlers.feedback import FeedbackHandler
-from bot.handlers.maintenance import MaintenanceHandler
+from bot.features import FEATURES, handlers_of
 from bot.pacing import ChannelPacer
 from bot.policies import ChannelPolicyLookup
-from bot.handlers.question import QuestionHandler, Timing
+from bot.questions.task import QUESTION
 from bot.people import SlackPeople
 from bot.graph_notify import graph_notify_route
+from bot.settings import SlackSettings
 from bot.web import create_web_app
 from chatops import metrics, tracing
 from chatops.catalogue import Catalogue
 from chatops.errors import ConfigError
-from chatops.privacy import PrivacyMode
 from chatops.progress import Progress
 from chatops.settings import Settings
 from chatops.state import State
 from chatops.store import Store
 from chatops.store.answers import Answers
-from chatops.tasks import (ANSWER_IN_DM, DECISION, FEEDBACK, INGEST_BATCH, INGEST_PLAN, MAINTENANCE, QUESTION,
-                           SOURCE_SYNC, task_key)
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from connectors.identity.cached import CachedProvider
+from connectors.identity.entra_settings import EntraSettings
+from connectors.identity.settings import IdentitySettings
+from connectors.index.embedding_settings import EmbeddingSettings
+from connectors.llm.settings import LLMSettings
 from connectors.index.retriever import check_strategy
 from connectors.identity.source_groups import WithSourceGroups
 from connectors.identity.oidc import EntraSignIn
@@ -70,7 +69,6 @@ from usecases.answer_cache import AnswerCache
 from usecases.answering import Answering
 from usecases.ask import Pipeline
 from usecases.budgets import BudgetGuard, RateLimit
-from usecases.feedback import Feedback
 from usecases.freshness import SourceStatus, Withheld, statuses
 from usecases.notifications import client_state, notify_url
 from usecases.proposals import ProposalService
@@ -81,6 +79,8 @@ from workers.inflight import InFlight
 from workers.ingest_jobs import IngestJobs
 from workers.ingest_tasks import IngestHandler, IngestTasks
 from workers.source_tasks import SourceChains, SourceSyncHandler
+from workers.tasks import INGEST_BATCH, INGEST_PLAN, SOURCE_SYNC
+from chatops_app.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Container:
 
     def progress_for(self, kind: str, payload: dict) -> Progress:
         """The step record of one task (kept as long as the task can be delivered again)."""
-        return Progress(self.redis, self.settings.key_prefix, task_key(kind, payload),
+        return Progress(self.redis, self.settings.key_prefix, TASKS.key(kind, payload),
                         redelivery_window(self.settings))
 
     # -- connectors ----------------------------------------------------------------------
@@ -144,7 +144,7 @@ class Container:
 
         s = self.settings
         cached = CachedProvider(build_identity(s, self._http_client), self.redis, prefix=s.key_prefix,
-                                ttl=s.identity_cache_ttl)
+                                ttl=s.of(IdentitySettings).identity_cache_ttl)
         # With synced sources, a person's groups include the sources' own groups they are in.
         return WithSourceGroups(cached, self.source_states) if self.sources else cached
 
@@ -152,7 +152,7 @@ class Container:
     def embedder(self):
         from connectors.index.embeddings import Embedder   # ONNX Runtime: workers and one-shot commands
 
-        s = self.settings
+        s = self.settings.of(EmbeddingSettings)
         return Embedder(s.embedding_model, s.embedding_path, batch_size=s.embedding_batch_size,
                         batch_tokens=s.embedding_batch_tokens)
 
@@ -226,7 +226,7 @@ class Container:
     def notifications_configured(self) -> bool:
         """Graph change notifications are set up (and a source can use them)."""
         s = self.settings
-        return bool(s.public_url and s.graph_notify_secret and
+        return bool(s.public_url and s.of(EntraSettings).graph_notify_secret and
                     any(spec["kind"] == "sharepoint" for spec in self.sources.values()))
 
     def watch_sources(self, name: str = "*") -> dict[str, dict]:
@@ -239,7 +239,8 @@ class Container:
             source = self.open_sync_source(source_name)
             if hasattr(source, "watch"):
                 out[source_name] = source.watch(notify_url(s.public_url, source_name),
-                                                client_state(s.graph_notify_secret.get_secret_value(), source_name))
+                                                client_state(s.of(EntraSettings).graph_notify_secret.get_secret_value(),
+                                                             source_name))
         return out
 
     @_once
@@ -260,7 +261,7 @@ class Container:
                         strategy=check_strategy(s.retrieval), dense_weight=s.dense_weight,
                         directory=self.channel_directory if with_slack else None,
                         withheld=self.withheld if self.sources else None,
-                        small_model=s.llm_model_small if self.llm is not None else None,
+                        small_model=s.of(LLMSettings).llm_model_small if self.llm is not None else None,
                         route_min_similarity=s.route_min_similarity, route_margin=s.route_margin,
                         prices=s.prices, budgets=self.budgets, cache=self.answer_cache)
 
@@ -284,10 +285,10 @@ class Container:
     @property
     def answer_version(self) -> str:
         """Everything that shapes an answer besides the documents: a change starts a new cache."""
-        s = self.settings
-        parts = (s.llm_model, s.llm_model_small, s.route_min_similarity, s.route_margin, answers.SYSTEM_PROMPT,
-                 s.top_k, s.candidates, s.min_similarity, s.retrieval, s.dense_weight, s.embedding_model,
-                 s.llm_max_tokens, bool(self.llm))
+        s, llm = self.settings, self.settings.of(LLMSettings)
+        parts = (llm.llm_model, llm.llm_model_small, s.route_min_similarity, s.route_margin, answers.SYSTEM_PROMPT,
+                 s.top_k, s.candidates, s.min_similarity, s.retrieval, s.dense_weight,
+                 s.of(EmbeddingSettings).embedding_model, llm.llm_max_tokens, bool(self.llm))
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     @_once
@@ -310,22 +311,21 @@ class Container:
 
     @_once
     def gateway(self) -> SlackGateway | None:
-        token = self.settings.slack_bot_token
-        if not token:
+        slack = self.settings.of(SlackSettings)
+        if not slack.slack_bot_token:
             return None
-        s = self.settings
-        return SlackGateway(make_client(token.get_secret_value(), s.slack_api_url),
-                            pacer=ChannelPacer(self.redis, s.key_prefix, s.slack_channel_pace,
-                                              burst=s.slack_channel_burst))
+        return SlackGateway(make_client(slack.slack_bot_token.get_secret_value(), slack.slack_api_url),
+                            pacer=ChannelPacer(self.redis, self.settings.key_prefix, slack.slack_channel_pace,
+                                              burst=slack.slack_channel_burst))
 
     @_once
     def people(self) -> SlackPeople | None:
         """Slack users as the directory needs them (None without a Slack token)."""
         if self.gateway is None:
             return None
-        s = self.settings
-        return SlackPeople(self.gateway, self.state, team_ids=s.slack_team_ids, guests=s.slack_guests,
-                           ttl=s.identity_cache_ttl, trusted_bots=s.trusted_bots)
+        slack = self.settings.of(SlackSettings)
+        return SlackPeople(self.gateway, self.state, team_ids=slack.slack_team_ids, guests=slack.slack_guests,
+                           ttl=self.settings.of(IdentitySettings).identity_cache_ttl, trusted_bots=slack.trusted_bots)
 
     @_once
     def channel_directory(self) -> CachedChannelDirectory | None:
@@ -340,7 +340,7 @@ class Container:
     @_once
     def dispatch(self) -> Callable[[str, dict], None]:
         """Hands a task to the workers (the web process, the CLI, the ingest planner)."""
-        return make_dispatch(self.celery, self.settings)
+        return make_dispatch(self.celery, self.settings, TASKS)
 
     def bolt_app(self, *, socket_mode: bool = False):
         return build_app(self.settings, state=self.state, dispatch=self.dispatch, socket_mode=socket_mode,
@@ -362,13 +362,13 @@ class Container:
 
         routes = ()
         if self.notifications_configured:
-            routes = (graph_notify_route(secret=s.graph_notify_secret.get_secret_value(),
+            routes = (graph_notify_route(secret=s.of(EntraSettings).graph_notify_secret.get_secret_value(),
                                          sources=frozenset(self.sources), ask=self.request_sync,
                                          max_body_bytes=s.max_body_bytes),)
         routes = (*routes, *self.console_routes())
         return create_web_app(bolt, ready=ready, max_body_bytes=s.max_body_bytes,
                               metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,
-                              signing_secret=s.slack_signing_secret.get_secret_value(), routes=routes,
+                              signing_secret=s.of(SlackSettings).slack_signing_secret.get_secret_value(), routes=routes,
                               refresh_metrics=self.refresh_web_metrics, can_queue=self.redis.ping)
 
     def refresh_web_metrics(self) -> None:
@@ -392,7 +392,7 @@ class Container:
     def console_sign_in(self) -> EntraSignIn | None:
         """Signing in to the console with Entra; None where Entra is not configured (then links)."""
         s = self.settings
-        return EntraSignIn.from_settings(s, self._http_client) if s.console_entra else None
+        return EntraSignIn.from_settings(s, self._http_client) if s.of(EntraSettings).configured else None
 
     def console_routes(self) -> tuple:
         """/admin (console/app.py) and what it reads; the store is opened on the first page view."""
@@ -413,7 +413,7 @@ class Container:
         """A one-time sign-in link to the console for ``person`` (`chatops admin link --as`); only where Entra
         is not configured."""
         s = self.settings
-        if s.console_entra:
+        if s.of(EntraSettings).configured:
             raise ConfigError("the console signs people in with Microsoft here (ENTRA_TENANT_ID and ENTRA_CLIENT_ID "
                               f"are set): open {s.console_url}/admin/ and sign in")
         secret = console_secret(self.redis, s.key_prefix, s.admin_secret.get_secret_value() if s.admin_secret else None)
@@ -421,58 +421,29 @@ class Container:
 
     def request_sync(self, source: str, mode: str) -> None:
         """Ask the workers for a sync of a source (or, mode "subscriptions", its subscriptions)."""
-        self.dispatch(SOURCE_SYNC, {"source": source, "mode": mode, "chain": None})
+        self.dispatch(SOURCE_SYNC.kind, {"source": source, "mode": mode, "chain": None})
 
     # -- the worker's handlers -------------------------------------------------------------
 
     def handler(self, kind: str):
-        """The handler of one task kind (workers.celery_app.Handler)."""
-        return {QUESTION: lambda: self.question_handler, DECISION: lambda: self.decision_handler,
-                ANSWER_IN_DM: lambda: self.dm_offer_handler, FEEDBACK: lambda: self.feedback_handler,
-                MAINTENANCE: lambda: self.maintenance_handler,
-                INGEST_PLAN: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN),
-                INGEST_BATCH: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH),
-                SOURCE_SYNC: lambda: self.source_sync_handler}[kind]()
+        """The handler of one task kind (workers.celery_app.Handler), built once: a Slack feature's
+        (bot/features.py, from this container's services) or the workers' own."""
+        name = f"handler:{kind}"
+        built = self._built.get(name)
+        if built is None:
+            with self._lock:
+                built = self._built.get(name)
+                if built is None:
+                    built = self._built[name] = self._new_handler(kind)
+        return built
 
-    def _slack_required(self) -> SlackGateway:
-        if self.gateway is None:
-            raise ConfigError("SLACK_BOT_TOKEN must be set for the worker to answer in Slack")
-        return self.gateway
-
-    @_once
-    def question_handler(self) -> QuestionHandler:
-        s = self.settings
-        return QuestionHandler(gateway=self._slack_required(), state=self.state, people=self.people,
-                               answering=self.answering, directory=self.channel_directory,
-                               progress_for=self.progress_for, link_hosts=s.link_hosts,
-                               timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
-                               policies=self.channel_policies,
-                               source_ids={name: sid for name, (_kind, sid) in self.source_ids.items()})
-
-    @_once
-    def maintenance_handler(self) -> MaintenanceHandler:
-        s = self.settings
-        return MaintenanceHandler(gateway=self.gateway, proposals=self.proposals, catalogue=self.catalogue,
-                                  answers=self.answers, cache=self.answer_cache, state=self.state,
-                                  report_channel=s.report_channel,
-                                  privacy=PrivacyMode(self.redis, s.key_prefix, s.console_privacy).current,
-                                  console_url=f"{(s.public_url or 'http://127.0.0.1:3000').rstrip('/')}/admin")
-
-    @_once
-    def feedback_handler(self) -> FeedbackHandler:
-        return FeedbackHandler(gateway=self._slack_required(), feedback=Feedback(self.answers),
-                               policies=self.channel_policies, progress_for=self.progress_for)
-
-    @_once
-    def decision_handler(self) -> DecisionHandler:
-        return DecisionHandler(gateway=self._slack_required(), people=self.people, identity=self.identity,
-                               proposals=self.proposals)
-
-    @_once
-    def dm_offer_handler(self) -> DmOfferHandler:
-        return DmOfferHandler(gateway=self._slack_required(), state=self.state, people=self.people,
-                              answering=self.answering, progress_for=self.progress_for,
-                              link_hosts=self.settings.link_hosts)
+    def _new_handler(self, kind: str):
+        slack = handlers_of(FEATURES)
+        if kind in slack:
+            return slack[kind](self)
+        return {INGEST_PLAN.kind: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN.kind),
+                INGEST_BATCH.kind: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH.kind),
+                SOURCE_SYNC.kind: lambda: self.source_sync_handler}[kind]()
 
     @_once
     def ingest_jobs(self) -> IngestJobs:
@@ -496,7 +467,8 @@ class Container:
     @_once
     def inflight(self) -> InFlight:
         s = self.settings
-        return InFlight(self.redis, s.key_prefix, lease_ttl=s.task_lease_ttl, done_ttl=redelivery_window(s))
+        return InFlight(self.redis, s.key_prefix, task_key=TASKS.key, lease_ttl=s.task_lease_ttl,
+                        done_ttl=redelivery_window(s))
 
     @_once
     def health(self) -> Health:
@@ -504,13 +476,13 @@ class Container:
         return Health(self.redis, s.key_prefix, stale_after=max(3 * 5.0, s.worker_stale_after / 2))
 
     def runtime(self) -> Runtime:
-        return Runtime(handler=self.handler, inflight=lambda: self.inflight, health=lambda: self.health)
+        return Runtime(tasks=TASKS, handler=self.handler, inflight=lambda: self.inflight, health=lambda: self.health)
 
     def warm_up(self) -> None:
         """Load the model and open the index before the first question, not during it."""
         self.embedder  # noqa: B018
         metrics.INDEX_POINTS.set(self.index.count())
-        self.question_handler  # noqa: B018 - and everything a question needs
+        self.handler(QUESTION.kind)    # and everything a question needs
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -11,15 +11,19 @@ from urllib.parse import urlsplit, urlunsplit
 from bot.doctor import SlackChecks
 from bot.gateway import make_client
 from bot.links import ANY_TENANT_FIX, any_tenant_warning
+from bot.settings import SlackSettings
 from chatops.checks import CheckFailed, CheckWarning, NotConfigured
 from chatops.errors import ConfigError
 from chatops.store import Store
 from chatops_app.container import Container
 from connectors.identity.app_roles import CONSOLE_OVERAGE, NOTIFICATIONS, check_certificate, check_graph_roles
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.graph import graph_client
 from connectors.identity.registry import build_identity
 from connectors.index.base import IndexBusy, read_built
 from connectors.index.models import ModelMissing
+from connectors.index.settings import IndexSettings
+from connectors.llm.settings import LLMSettings
 from workers.health import BEAT_BEAT_S, beat_seen, workers_seen
 
 Check = tuple[str, Callable[[], str]]
@@ -43,12 +47,12 @@ def checks(container: Container) -> list[Check]:
         found.append(("configuration", lambda: _configuration(container)))
     kinds = {spec["kind"] for spec in sources.values()}
     if "sharepoint" in kinds:
-        found.append(("entra certificate", lambda: check_certificate(s)))
+        found.append(("entra certificate", lambda: check_certificate(s.of(EntraSettings))))
     if sources and container.notifications_configured:
         found.append(("graph notifications", lambda: _notifications(container)))
     if s.link_hosts:
         found.append(("answer links", lambda: _link_hosts(s.link_hosts)))
-    if s.console_entra:
+    if s.of(EntraSettings).configured:
         found.append(("console sign-in", lambda: "Entra: " + check_graph_roles(_graph(container), list(CONSOLE_OVERAGE))))
     for name in sorted(sources):
         found.append((f"source {name}", lambda name=name: _source(container, name)))
@@ -118,11 +122,11 @@ def _index(container: Container) -> str:
     except ModelMissing as exc:
         raise CheckFailed(str(exc), "run chatops models install") from None
     name, dim = getattr(embedder, "name", None), embedder.dim
-    where = s.qdrant_url or str(s.index_path)
+    path, where = s.of(IndexSettings).path(s.data_dir), s.of(IndexSettings).location(s.data_dir)
     try:
         index = container.index
     except IndexBusy:
-        built, points = (read_built(s.index_path) if container.engine.embedded else None), None
+        built, points = (read_built(path) if container.engine.embedded else None), None
         if built is None:
             raise CheckWarning(f"{where} is open in another process (a worker) and says nothing of its embedder",
                                "run chatops doctor where the worker is stopped, or leave it") from None
@@ -150,9 +154,10 @@ def _llm(container: Container) -> str:
     if llm is None:
         raise NotConfigured("no model configured (OPENAI_API_KEY / OPENAI_BASE_URL): answers quote passages")
     check = getattr(llm, "check", None)
+    llm_settings = container.settings.of(LLMSettings)
     if check is None:
-        raise NotConfigured(f"the {container.settings.llm_provider} provider has no check")
-    return check((container.settings.llm_model_small,) if container.settings.llm_model_small else ())
+        raise NotConfigured(f"the {llm_settings.llm_provider} provider has no check")
+    return check((llm_settings.llm_model_small,) if llm_settings.llm_model_small else ())
 
 
 def _identity(container: Container) -> str:
@@ -160,7 +165,7 @@ def _identity(container: Container) -> str:
 
 
 def _graph(container: Container):
-    return graph_client(container.settings, container.http_client, max_attempts=1)
+    return graph_client(container.settings.of(EntraSettings), container.http_client, max_attempts=1)
 
 
 def _notifications(container: Container) -> str:
@@ -181,7 +186,7 @@ def _source(container: Container, name: str) -> str:
 
 def _workers(container: Container, has_sources: bool) -> str:
     s = container.settings
-    if not (s.slack_bot_token or has_sources):
+    if not (s.of(SlackSettings).slack_bot_token or has_sources):
         raise NotConfigured("no worker needed: neither Slack nor sources are configured")
     seen = workers_seen(container.redis, s.key_prefix)
     alive = [(name, age) for name, age in seen if age <= s.worker_stale_after]
@@ -202,7 +207,7 @@ def _beat(container: Container, has_sources: bool) -> str:
     if has_sources:
         raise CheckFailed(f"chatops beat {when}: the sources are not synced on schedule",
                           "run one chatops beat with the same REDIS_URL and CHATOPS_KEY_PREFIX")
-    if s.slack_bot_token:
+    if s.of(SlackSettings).slack_bot_token:
         raise CheckWarning(f"chatops beat {when}: proposals past their expiry keep their buttons, no daily report",
                            "run one chatops beat")
     raise NotConfigured(f"not needed here ({when}): no sources and no Slack")

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from usecases.ingest import IngestReport
 from workers.ingest_jobs import IngestJobs
+from workers.tasks import INGEST_PLAN
 
 
 class NoWorker(Exception):
@@ -29,8 +30,8 @@ def submit(jobs: IngestJobs, dispatch: Callable[[str, dict], None], spec: dict, 
            batch_docs: int, batch_chunks: int) -> str:
     job = uuid.uuid4().hex
     jobs.create(job, source_id)
-    dispatch("ingest_plan", {"cid": job, "job": job, "source": spec, "batch_docs": batch_docs,
-                             "batch_chunks": batch_chunks})
+    dispatch(INGEST_PLAN.kind, {"cid": job, "job": job, "source": spec, "batch_docs": batch_docs,
+                                "batch_chunks": batch_chunks})
     return job
 
 

@@ -15,9 +15,11 @@ from prometheus_client import multiprocess
 from celery.apps.beat import Beat
 
 from bot.links import ANY_TENANT_FIX, any_tenant_warning
+from bot.maintenance.task import MAINTENANCE
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
+from chatops_app.settings import load_settings
 from workers.beat import RecordingScheduler, beat_schedule, describe
 from workers.celery_app import register_tasks
 from workers.health import BEAT_BEAT_S, ConsumerTick, record_beat, serve
@@ -32,7 +34,7 @@ def default_pool(container: Container) -> str:
 
 
 def build(settings: Settings | None = None, pool: str | None = None, *, health_port: int | None = None):
-    settings = settings or Settings.load()
+    settings = settings or load_settings()
     logs.setup(settings.log_level, settings.log_format)
     too_wide = any_tenant_warning(settings.link_hosts)   # the worker is what links answers
     if too_wide:
@@ -88,7 +90,7 @@ def run_beat(container: Container, schedule_file=None, *, announce=print) -> Non
     """``chatops beat``: Celery beat with the sources' timetable (workers.beat)."""
     settings = container.settings
     app = container.celery
-    app.conf.beat_schedule = beat_schedule(settings, container.sources,
+    app.conf.beat_schedule = beat_schedule(settings, container.sources, maintenance=MAINTENANCE,
                                            subscriptions=container.notifications_configured)
     path = schedule_file or settings.data_dir / "celerybeat-schedule"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,8 @@ import requests
 import yaml
 
 from chatops import logs
-from chatops.settings import Settings
 from chatops_app.container import Container
+from chatops_app.settings import load_settings
 from standins.fake_confluence import FakeConfluence
 from standins.fake_entra import Reroute
 from demo._common import asker, verdict
@@ -64,7 +64,7 @@ def main() -> int:
         people = _space(cf)
         session = requests.Session()
         session.mount(SITE + "/", Reroute(SITE, cf.origin))
-        settings = Settings.load(
+        settings = load_settings(
             CHATOPS_DATA_DIR=str(DATA_DIR), QDRANT_PATH=str(DATA_DIR / "index"), QDRANT_URL=None,
             CHATOPS_CONFIG=str(DATA_DIR / "chatops.yml"), CHATOPS_IDENTITY_PROVIDER="directory",
             CHATOPS_DIRECTORY_FILE=str(REPO / "demo" / "directory.yml"), CHATOPS_KEY_PREFIX="chatops-demo-cf",

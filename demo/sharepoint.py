@@ -22,8 +22,8 @@ import docx
 import yaml
 
 from chatops import logs
-from chatops.settings import Settings
 from chatops_app.container import Container
+from chatops_app.settings import load_settings
 from standins.certificates import make_certificate
 from standins.fake_entra import FakeEntra
 from standins.fake_sharepoint import FakeSharePoint, site_group_perm, sp_user, user_perm
@@ -77,7 +77,7 @@ def main() -> int:
     failures: list[str] = []
     with entra, tempfile.TemporaryDirectory():
         drive, incidents = _tenant(sp)
-        settings = Settings.load(
+        settings = load_settings(
             CHATOPS_DATA_DIR=str(DATA_DIR), QDRANT_PATH=str(DATA_DIR / "index"), QDRANT_URL=None,
             CHATOPS_CONFIG=str(DATA_DIR / "chatops.yml"), CHATOPS_IDENTITY_PROVIDER="directory",
             CHATOPS_DIRECTORY_FILE=str(REPO / "demo" / "directory.yml"), CHATOPS_KEY_PREFIX="chatops-demo-sp",

@@ -44,7 +44,7 @@ Read side (``add_user``/``add_group``/``add_project``/``add_issue``/... build th
   ``X-RateLimit-*``/``RateLimit-Reason`` headers; ``requests_by_path`` counts ``"GET /rest/api/3/..."``
   by templated path; ``clock``/``advance(minutes)`` drive every timestamp.
 
-Changes Jira records (edit, comment, security level, status, a new link) bump ``updated`` to
+Changes Jira records (edit, comment, security level, status, a new link, a move) bump ``updated`` to
 ``clock()``; membership, role, grant and level-member changes do not.
 """
 
@@ -450,6 +450,20 @@ class FakeJira(AtlassianSite, LoopbackServer):
         with self._lock:
             issue = self.by_key[key]
             issue.status, issue.updated = status, self.clock()
+
+    def move(self, key: str, project_key: str) -> str:
+        """Jira's *Move*: the issue keeps its id, takes the next key of the other project (its
+        security level, which belongs to the old project's scheme, is cleared) and ``updated``
+        moves. Returns the new key."""
+        with self._lock:
+            issue, target = self.by_key.pop(key), self._project(project_key)
+            number = next(self._numbers.setdefault(target.key, itertools.count(1)))
+            issue.key, issue.project_key, issue.security = f"{target.key}-{number}", target.key, None
+            issue.updated = self.clock()
+            self.by_key[issue.key] = issue
+            self.links = [(lid, name, issue.key if out == key else out, issue.key if inw == key else inw)
+                          for lid, name, out, inw in self.links]
+            return issue.key
 
     def delete(self, key: str) -> None:
         """Gone: 404 from then on, out of search, and out of the other issues' links."""

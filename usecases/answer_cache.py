@@ -26,7 +26,7 @@ import unicodedata
 from collections import defaultdict
 from typing import Iterable
 
-from chatops import metrics
+from chatops import keys, metrics
 from chatops.access import Audience
 from usecases.answer import Answer
 
@@ -61,7 +61,7 @@ class AnswerCache:
     def key(self, audience: Audience, question: str) -> str:
         digest = hashlib.sha256("\x00".join(
             (self.version, audience_fingerprint(audience), normalise(question))).encode()).hexdigest()
-        return f"{self.prefix}:answers:{digest}"
+        return keys.answer(self.prefix, digest)
 
     def get(self, audience: Audience, question: str) -> Answer | None:
         key = self.key(audience, question)
@@ -124,7 +124,7 @@ class AnswerCache:
         """Drop entries whose documents changed or went away (the beat's clean-up): (checked, dropped).
         Visibility is re-checked on every hit, for the audience asking; here only content."""
         checked = dropped = 0
-        for key in self.redis.scan_iter(match=f"{self.prefix}:answers:*", count=batch):
+        for key in self.redis.scan_iter(match=keys.answers_pattern(self.prefix), count=batch):
             checked += 1
             raw = self.redis.get(key)
             if raw is None:

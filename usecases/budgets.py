@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from chatops import metrics
+from chatops import keys, metrics
 from chatops.costs import Budgets, Limit, period_bounds
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class BudgetGuard:
 
     def _key(self, scope: str, who: str, limit: Limit, now: datetime) -> tuple[str, datetime]:
         start, end = period_bounds(limit.period, now)
-        return f"{self.prefix}:budget:{scope}:{who}:{limit.period}:{start:%Y%m%d%H}", end
+        return keys.budget(self.prefix, scope, who, limit.period, start), end
 
     def _scopes(self, person: str | None, channel: str | None) -> list[tuple[str, str, Limit]]:
         out = []
@@ -120,7 +120,7 @@ class RateLimit:
         if not self.per_minute or not person:
             return 0.0
         now = time.time() if now is None else now
-        key = f"{self.prefix}:rate:{person}"
+        key = keys.rate(self.prefix, person)
         try:
             pipe = self.redis.pipeline()
             pipe.zremrangebyscore(key, 0, now - self.WINDOW)

@@ -1,8 +1,8 @@
 """What the operator console shows about the workers: queue depths, workers alive, failures.
 
-Read-only. The Redis keys are the ones ``workers/health.py`` writes: ``{prefix}:workers`` (a
-sorted set of worker names by last-seen time, kept for a day) and ``{prefix}:consumed`` (when a
-task was last taken). A queue's depth is the length of its Redis list (Celery's Redis broker
+Read-only. The Redis keys are the ones ``workers/health.py`` writes (both named by
+``chatops/keys.py``): ``workers`` (a sorted set of worker names by last-seen time, kept for a day)
+and ``consumed`` (when a task was last taken). A queue's depth is the length of its Redis list (Celery's Redis broker
 keeps a queue's waiting tasks in a list named after it).
 """
 
@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 import redis
+
+from chatops import keys
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ def worker_overview(client: redis.Redis, prefix: str, queues: Sequence[str], *, 
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue)
-    pipe.zrevrange(f"{prefix}:workers", 0, -1, withscores=True)
-    pipe.get(f"{prefix}:consumed")
+    pipe.zrevrange(keys.workers(prefix), 0, -1, withscores=True)
+    pipe.get(keys.consumed(prefix))
     *depths, seen, consumed = pipe.execute()
     now_s = datetime.now(timezone.utc).timestamp() if now is None else now
     workers = [WorkerSeen(name=(name.decode() if isinstance(name, bytes) else str(name)), last_seen=_at(score),

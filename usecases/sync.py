@@ -225,13 +225,15 @@ class Sync:
         st = self.states.ensure(name, self.source.source_id, self.kind)
         now = self.clock()
         if mode == "changes" and st.last_full_at is None and st.acl_watermark is None:
-            mode = self.report.mode = "full"   # the first sync: content, the source's groups, permissions
+            mode = self.report.mode = "full"   # the first sync: the source's groups, content, permissions
         if mode == "full" and st.full_started_at is None:
-            # The permission pass of a full sync starts with it: what the content phase reads
-            # counts, and the pass then reads only the rest.
+            # The permission pass of a full sync starts with it, with the source's groups (where a
+            # source starts counting its findings): what the content phase reads counts, and the
+            # pass then reads only the rest.
             self.states.set(name, full_started_at=now, perm_started_at=now, perm_marker=None)
             for scope in self.states.scopes(name):
                 self.states.set_scope(name, scope, run_mode="full", run_cursor=None, run_id=_run_id())
+            self._groups()
         if mode in ("changes", "full"):
             st = self.states.get(name)
             if st.changes_started_at is None:
@@ -306,10 +308,7 @@ class Sync:
             self.states.set(name, perm_started_at=self.clock(), perm_marker=None)
             st = self.states.get(name)
         if st.perm_marker is None:
-            groups = self.source.groups()
-            self.states.replace_groups(name, [(g.token, m.kind, m.id) for g in groups for m in g.members])
-            self.report.groups = len(groups)
-            self.states.set(name, perm_marker="")
+            self._groups()
             marker = ""
         else:
             marker = st.perm_marker
@@ -328,6 +327,13 @@ class Sync:
         self.states.set(name, acl_watermark=st.perm_started_at, perm_started_at=None, perm_marker=None,
                         findings=json.dumps(self.source.findings()))
         return True
+
+    def _groups(self) -> None:
+        """The members of the source's own groups: a permission pass starts here."""
+        groups = self.source.groups()
+        self.states.replace_groups(self.source.name, [(g.token, m.kind, m.id) for g in groups for m in g.members])
+        self.report.groups = len(groups)
+        self.states.set(self.source.name, perm_marker="")
 
     # -- applying what the source says ----------------------------------------------------
 

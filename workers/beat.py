@@ -30,7 +30,8 @@ from celery.beat import PersistentScheduler
 from celery.schedules import crontab, schedule as interval
 
 from chatops.settings import Settings
-from chatops.tasks import MAINTENANCE, SOURCE_SYNC, TASKS
+from chatops.tasks import TaskKind
+from workers.tasks import SOURCE_SYNC
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +42,25 @@ CACHE_CLEANUP_EVERY = 3600
 AT_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-def beat_schedule(settings: Settings, sources: Iterable[str], *, subscriptions: bool = False) -> dict:
+def beat_schedule(settings: Settings, sources: Iterable[str], *, maintenance: TaskKind,
+                  subscriptions: bool = False) -> dict:
+    """``maintenance``: the task kind the upkeep jobs go to (the Slack feature's, bot/maintenance/)."""
     schedule: dict = {}
     every = {"changes": settings.sync_changes_every, "permissions": settings.sync_permissions_every,
              "full": settings.sync_full_every}
-    task = TASKS[SOURCE_SYNC].name
-    options = {"queue": settings.ingest_queue}   # source syncs are ingestion (chatops.tasks)
+    task = SOURCE_SYNC.name
+    options = {"queue": settings.ingest_queue}   # source syncs are ingestion (workers/tasks.py)
     for name in sorted(sources):
         for mode, seconds in every.items():
             schedule[f"sync {name} {mode}"] = {
                 "task": task, "schedule": timedelta(seconds=seconds), "options": options,
                 "kwargs": {"payload": {"source": name, "mode": mode, "chain": None}},
                 **({"last_run_at": AT_START} if mode == "changes" else {})}
-    maintenance = TASKS[MAINTENANCE].name
     jobs = {"expire proposals": ("expire_proposals", timedelta(seconds=EXPIRE_EVERY)),
             "answer cache clean-up": ("cache_cleanup", timedelta(seconds=CACHE_CLEANUP_EVERY)),
             "daily report": ("daily_report", crontab(minute=0, hour=settings.report_hour))}
     for name, (job, when) in jobs.items():
-        schedule[name] = {"task": maintenance, "schedule": when, "options": options,
+        schedule[name] = {"task": maintenance.name, "schedule": when, "options": options,
                           "kwargs": {"payload": {"job": job}},
                           **({"last_run_at": AT_START} if job == "expire_proposals" else {})}
     if subscriptions:

@@ -24,7 +24,7 @@ from chatops import metrics, tracing
 from chatops.errors import TransientError
 from chatops.logs import correlated
 from chatops.settings import Settings
-from chatops.tasks import TASKS
+from chatops.tasks import TaskTable
 from workers.health import Health
 from workers.inflight import InFlight
 from workers.ingest_tasks import is_transient, one_line
@@ -64,17 +64,17 @@ def create_celery(settings: Settings) -> Celery:
     return app
 
 
-def queue_for(kind: str, settings: Settings) -> str:
+def queue_for(kind: str, settings: Settings, tasks: TaskTable) -> str:
     """Ingestion has its own queue, so questions do not wait behind a whole ingestion."""
-    return settings.ingest_queue if TASKS[kind].ingest else settings.queue_name
+    return settings.ingest_queue if tasks[kind].ingest else settings.queue_name
 
 
-def make_dispatch(app: Celery, settings: Settings):
+def make_dispatch(app: Celery, settings: Settings, tasks: TaskTable):
     """Send a task by name (the web process, the CLI and the ingest planner; no worker code imported)."""
     def dispatch(kind: str, payload: dict) -> None:
         # argsrepr/kwargsrepr: no question text in message headers or monitoring (and no
         # per-message repr cost on the acknowledgement path).
-        app.send_task(TASKS[kind].name, kwargs={"payload": payload}, queue=queue_for(kind, settings),
+        app.send_task(tasks[kind].name, kwargs={"payload": payload}, queue=queue_for(kind, settings, tasks),
                       countdown=payload.get("countdown"),   # a task that should not run before then
                       argsrepr="()", kwargsrepr=f"{{payload: {kind} {payload.get('cid', '')}}}")
     return dispatch
@@ -94,6 +94,7 @@ class Handler(Protocol):
 class Runtime:
     """What the task runners use, each built on first use in the process that runs tasks."""
 
+    tasks: TaskTable                           # every task kind (chatops_app/tasks.py)
     handler: Callable[[str], Handler]          # task kind -> its handler
     inflight: Callable[[], InFlight]
     health: Callable[[], Health]
@@ -101,11 +102,11 @@ class Runtime:
 
 def register_tasks(app: Celery, runtime: Runtime, *, max_retries: int = 3,
                    ingest_time_limit: int | None = None) -> None:
-    """Bind every kind of the task table (chatops.tasks) to its runner: Slack tasks under a lease
+    """Bind every kind of the task table (``runtime.tasks``) to its runner: Slack tasks under a lease
     (``_run_slack``), ingest tasks with their own time limit (``_run_ingest``)."""
     ingest_limits = ({"soft_time_limit": ingest_time_limit, "time_limit": ingest_time_limit + HARD_LIMIT_MARGIN}
                      if ingest_time_limit else {})
-    for kind, spec in TASKS.items():
+    for kind, spec in runtime.tasks.items():
         runner, limits = (_run_ingest, ingest_limits) if spec.ingest else (_run_slack, {})
         _define(app, spec.name, functools.partial(runner, runtime, kind), max_retries=max_retries, **limits)
 

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import redis
 from celery import bootsteps
 
-from chatops import metrics
+from chatops import keys, metrics
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ class Health:
             return
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(f"{self.prefix}:workers", {self.name: now})
-        pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", now - 86400)
+        pipe.zadd(keys.workers(self.prefix), {self.name: now})
+        pipe.zremrangebyscore(keys.workers(self.prefix), "-inf", now - 86400)
         pipe.execute()
 
     def consumed(self) -> None:
         """A task was taken from the queue."""
-        self.redis.set(f"{self.prefix}:consumed", f"{time.time():.3f}", ex=7 * 86400)
+        self.redis.set(keys.consumed(self.prefix), f"{time.time():.3f}", ex=7 * 86400)
 
 
 class ConsumerTick(bootsteps.StartStopStep):
@@ -135,12 +135,12 @@ def queue_depths(client: redis.Redis, queues) -> None:
 def web_status(client: redis.Redis, prefix: str, queue: str, stale_after: float) -> tuple[bool, str]:
     """What the web process's /healthz says about the workers (Redis must answer)."""
     now = time.time()
-    seen = client.zrevrange(f"{prefix}:workers", 0, 0, withscores=True)
+    seen = client.zrevrange(keys.workers(prefix), 0, 0, withscores=True)
     if not seen or seen[0][1] < now - stale_after:
         return False, f"no worker has been alive in the last {stale_after:.0f} s"
     waiting = client.llen(queue)
     if waiting:
-        raw = client.get(f"{prefix}:consumed")
+        raw = client.get(keys.consumed(prefix))
         last = float(raw) if raw else 0.0
         if last < now - stale_after:
             return False, f"{waiting} task(s) waiting and none taken in the last {stale_after:.0f} s"
@@ -151,7 +151,7 @@ def workers_seen(client: redis.Redis, prefix: str) -> list[tuple[str, float]]:
     """(worker name, seconds since it was last alive), most recent first."""
     now = time.time()
     return [(name.decode() if isinstance(name, bytes) else name, max(0.0, now - seen))
-            for name, seen in client.zrevrange(f"{prefix}:workers", 0, -1, withscores=True)]
+            for name, seen in client.zrevrange(keys.workers(prefix), 0, -1, withscores=True)]
 
 
 # -- the scheduler ---------------------------------------------------------------------------
@@ -161,10 +161,10 @@ BEAT_BEAT_S = 30.0   # beat wakes at least this often (beat_max_loop_interval) a
 
 def record_beat(client: redis.Redis, prefix: str) -> None:
     """``chatops beat`` is alive (each time its scheduler wakes)."""
-    client.set(f"{prefix}:beat", f"{time.time():.3f}", ex=86400)
+    client.set(keys.beat(prefix), f"{time.time():.3f}", ex=86400)
 
 
 def beat_seen(client: redis.Redis, prefix: str) -> float | None:
     """Seconds since beat last recorded itself; None if it never did (within a day)."""
-    raw = client.get(f"{prefix}:beat")
+    raw = client.get(keys.beat(prefix))
     return max(0.0, time.time() - float(raw)) if raw else None

@@ -38,8 +38,7 @@ from typing import Callable, Literal
 
 import redis
 
-from chatops import metrics
-from chatops.tasks import task_key
+from chatops import keys, metrics
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +102,19 @@ def worker_id() -> str:
 
 
 class InFlight:
-    def __init__(self, client: redis.Redis, prefix: str, *, lease_ttl: int = 30, done_ttl: int = 7200,
-                 clock: Callable[[], float] = time.time):
+    """``task_key``: (kind, payload) -> the task's key (``chatops.tasks.TaskTable.key``)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, *, task_key: Callable[[str, dict], str],
+                 lease_ttl: int = 30, done_ttl: int = 7200, clock: Callable[[], float] = time.time):
         self.redis = client
         self.prefix = prefix
+        self.task_key = task_key
         self.lease_ttl = lease_ttl
         self.done_ttl = done_ttl
         self.clock = clock
-        self._entries = f"{prefix}:inflight"
-        self._seen = f"{prefix}:inflight:seen"
-        self._lease = f"{prefix}:lease:"
-        self._done = f"{prefix}:done:"
+        self._entries = keys.inflight(prefix)
+        self._seen = keys.inflight_seen(prefix)
+        self._leases = keys.lease(prefix, "")       # each lease is this and the task's key (the scripts)
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -128,10 +129,10 @@ class InFlight:
     def begin(self, kind: str, payload: dict) -> Begin:
         """Take the task's lease: "run" it, or skip it because it is "done" or "busy" elsewhere."""
         self._after_fork()
-        key = task_key(kind, payload)
+        key = self.task_key(kind, payload)
         entry = json.dumps({"kind": kind, "payload": payload})
         outcome = self._scripts["begin"](
-            keys=[self._done + key, self._lease + key, self._entries, self._seen],
+            keys=[keys.done(self.prefix, key), keys.lease(self.prefix, key), self._entries, self._seen],
             args=[self._me, self.lease_ttl, self.clock(), key, entry])
         outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
         if outcome == "run":
@@ -142,22 +143,23 @@ class InFlight:
 
     def finish(self, kind: str, payload: dict) -> None:
         """The task is done for good (answered, or its failure reported)."""
-        key = task_key(kind, payload)
+        key = self.task_key(kind, payload)
         with self._lock:
             self._held.discard(key)
-        self._scripts["finish"](keys=[self._lease + key, self._done + key, self._entries, self._seen],
+        self._scripts["finish"](keys=[keys.lease(self.prefix, key), keys.done(self.prefix, key), self._entries,
+                                      self._seen],
                                 args=[self._me, self.done_ttl, key])
 
     def pause(self, kind: str, payload: dict) -> None:
         """The task will run again later (a retry): give up the lease, keep the entry."""
-        key = task_key(kind, payload)
+        key = self.task_key(kind, payload)
         with self._lock:
             self._held.discard(key)
-        self._scripts["pause"](keys=[self._lease + key, self._entries, self._seen],
+        self._scripts["pause"](keys=[keys.lease(self.prefix, key), self._entries, self._seen],
                                args=[self._me, self.clock(), key])
 
     def is_done(self, kind: str, payload: dict) -> bool:
-        return bool(self.redis.exists(self._done + task_key(kind, payload)))
+        return bool(self.redis.exists(keys.done(self.prefix, self.task_key(kind, payload))))
 
     # -- the lease renewer (one thread per process holding leases) --------------------
 
@@ -168,7 +170,7 @@ class InFlight:
         if not held:
             return 0
         return int(self._scripts["renew"](keys=[self._seen],
-                                          args=[self._me, self.lease_ttl, self._lease, self.clock(), *held]))
+                                          args=[self._me, self.lease_ttl, self._leases, self.clock(), *held]))
 
     def _ensure_renewer(self) -> None:
         with self._lock:
@@ -198,7 +200,7 @@ class InFlight:
         """Send again every task whose lease lapsed (its worker died); returns how many."""
         now = self.clock()
         entries = self._scripts["reap"](keys=[self._seen, self._entries],
-                                        args=[now, now - self.lease_ttl, self._lease, limit])
+                                        args=[now, now - self.lease_ttl, self._leases, limit])
         sent = 0
         for raw in entries:
             entry = json.loads(raw)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import redis
 
+from chatops import keys
 from usecases.ingest import IngestReport
 
 JOB_TTL = 7 * 86400
@@ -92,8 +93,7 @@ class IngestJobs:
         self._start = client.register_script(_START)
 
     def _keys(self, job: str) -> list[str]:
-        main = f"{self.prefix}:ingest:{job}"
-        return [main, *(f"{main}:{part}" for part in _PARTS)]
+        return [keys.ingest_job(self.prefix, job), *(keys.ingest_job(self.prefix, job, part) for part in _PARTS)]
 
     # -- the CLI ---------------------------------------------------------------------------
 

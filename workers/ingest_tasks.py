@@ -7,7 +7,7 @@ never document text. Progress and results go to the job record
 
 Never calls the embedded index's ``optimize()``: it holds the GIL for minutes and
 this process answers questions. Searches stay exact until a one-shot ``chatops
-ingest`` builds HNSW (README, "Ingestion through the workers").
+ingest`` builds HNSW (docs/permissions-and-sources.md, "Ingestion through the workers").
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from connectors.sources.registry import open_source
 from usecases.ingest import write_batch
 from usecases.ingest_plan import plan_ingest
 from workers.ingest_jobs import IngestJobs, batch_id
+from workers.tasks import INGEST_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class IngestTasks:
         log.info("ingest planned", extra={"source": source.source_id, "batches": len(batches),
                                           "sending": len(todo), "removed": len(gone)})
         for batch in todo:
-            self.dispatch("ingest_batch", {"cid": payload.get("cid"), "job": job, "source": spec, "batch": batch,
-                                           "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
+            self.dispatch(INGEST_BATCH.kind, {"cid": payload.get("cid"), "job": job, "source": spec, "batch": batch,
+                                              "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
 
     def ingest_batch(self, payload: dict) -> None:
         source = open_source(payload["source"], self.groups, self.settings)

@@ -23,9 +23,9 @@ from typing import Callable
 
 import redis
 
-from chatops import metrics
-from chatops.tasks import SOURCE_SYNC
+from chatops import keys, metrics
 from usecases.sync import MODES, Budget, Sync, SyncReport
+from workers.tasks import SOURCE_SYNC
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SourceChains:
         self.dispatch = dispatch
 
     def _key(self, name: str, mode: str) -> str:
-        return f"{self.prefix}:sources:chain:{name}:{mode}"
+        return keys.source_chain(self.prefix, name, mode)
 
     def request(self, name: str, mode: str, *, cid: str | None = None) -> bool:
         """Start a chain for this sync, or ask the live one to run again when it ends; True if a
@@ -50,9 +50,9 @@ class SourceChains:
             raise ValueError(f"unknown sync mode {mode!r}")
         chain = uuid.uuid4().hex[:12]
         if self.redis.set(self._key(name, mode), chain, nx=True, ex=CHAIN_TTL):
-            self.dispatch(SOURCE_SYNC, {"source": name, "mode": mode, "chain": chain, "cid": cid or chain})
+            self.dispatch(SOURCE_SYNC.kind, {"source": name, "mode": mode, "chain": chain, "cid": cid or chain})
             return True
-        self.redis.set(self._key(name, mode) + ":again", 1, ex=CHAIN_TTL)
+        self.redis.set(keys.source_chain_again(self.prefix, name, mode), 1, ex=CHAIN_TTL)
         return False
 
     def owns(self, name: str, mode: str, chain: str) -> bool:
@@ -68,7 +68,7 @@ class SourceChains:
         key = self._key(name, mode)
         if self.redis.get(key) in (chain, chain.encode()):
             self.redis.delete(key)
-        if self.redis.delete(key + ":again"):
+        if self.redis.delete(keys.source_chain_again(self.prefix, name, mode)):
             self.request(name, mode)
 
 
@@ -101,12 +101,12 @@ class SourceSyncHandler:
         _count(report)
         if report.busy:
             # Another window of this source is running (another mode's chain): come back later.
-            self.chains.dispatch(SOURCE_SYNC, {**payload, "countdown": 5})
+            self.chains.dispatch(SOURCE_SYNC.kind, {**payload, "countdown": 5})
             return
         if report.done or report.error:
             self.chains.end(name, mode, chain)
             return
-        self.chains.dispatch(SOURCE_SYNC, payload)   # the next window, at the back of the queue
+        self.chains.dispatch(SOURCE_SYNC.kind, payload)   # the next window, at the back of the queue
 
     def failed(self, payload: dict, reason: str) -> None:
         log.error("source sync task failed", extra={"source": payload.get("source"), "mode": payload.get("mode"),

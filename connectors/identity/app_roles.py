@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 
 from chatops.checks import CheckFailed, CheckWarning
-from chatops.settings import Settings
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.graph import GraphClient, GraphError
 
 _READ_USERS = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
@@ -85,7 +85,7 @@ def check_graph_roles(graph: GraphClient, needs: list[RoleNeed]) -> str:
     return f"token issued ({method}); granted {', '.join(sorted(granted)) or 'nothing'}"
 
 
-def check_certificate(settings: Settings, *, warn_days: int = 30) -> str:
+def check_certificate(settings: EntraSettings, *, warn_days: int = 30) -> str:
     """The app's certificate (SharePoint REST refuses app-only tokens from a client secret) is
     there, readable and not expired."""
     path = settings.entra_client_certificate_path

@@ -18,6 +18,7 @@ import logging
 
 import redis
 
+from chatops import keys
 from chatops.access import Principal
 from connectors.identity.base import IdentityProvider, UnknownUser
 
@@ -32,8 +33,8 @@ class CachedProvider:
         self.inner = inner
         self.name = inner.name
         self._redis = client
-        # v2: groups are object ids only (v1 entries also held display names; never read them).
-        self._prefix = f"{prefix}:identity:v2"
+        # v2 (chatops/keys.py): groups are object ids only (v1 entries also held display names; never read them).
+        self._prefix = prefix
         self._ttl = ttl
         self._negative_ttl = negative_ttl
 
@@ -45,7 +46,7 @@ class CachedProvider:
         return getattr(self.inner, "cache_namespace", self.inner.name)
 
     def _cached(self, key: str, load) -> Principal:
-        full = f"{self._prefix}:{self._namespace()}:{key}"
+        full = keys.identity(self._prefix, self._namespace(), key)
         try:
             raw = self._redis.get(full)
         except redis.RedisError as exc:

@@ -38,6 +38,7 @@ from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 from chatops.settings import Settings
 from connectors.identity.base import IdentityUnavailable, UnknownUser
+from connectors.identity.directory_settings import DirectorySettings
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,12 @@ def _users(data: bytes, path: Path) -> list[dict]:
 class DirectoryProvider:
     name = "directory"
 
-    @staticmethod
-    def configured(s: Settings) -> bool:
-        return bool(s.directory_file)
-
     @classmethod
-    def from_settings(cls, s: Settings, http=None) -> "DirectoryProvider":
-        if not s.directory_file:
+    def from_settings(cls, settings: Settings, http=None) -> "DirectoryProvider":
+        path = settings.of(DirectorySettings).directory_file
+        if not path:
             raise ConfigError("the directory provider needs CHATOPS_DIRECTORY_FILE")
-        return cls.from_file(s.directory_file, groups=s.group_names)
+        return cls.from_file(path, groups=settings.group_names)
 
     def __init__(self, users: list[dict], groups: GroupNames | None = None, *, path: Path | None = None,
                  digest: str | None = None, recheck: float = RECHECK_SECONDS):

@@ -22,6 +22,7 @@ from chatops.errors import ConfigError
 from chatops.settings import Settings
 from connectors.identity.app_roles import IDENTITY, check_graph_roles
 from connectors.identity.base import IdentityUnavailable, UnknownUser
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound, app_credential
 
 __all__ = ["EntraProvider", "GRAPH_SCOPE"]
@@ -30,13 +31,10 @@ __all__ = ["EntraProvider", "GRAPH_SCOPE"]
 class EntraProvider:
     name = "entra"
 
-    @staticmethod
-    def configured(s: Settings) -> bool:
-        return bool(s.entra_tenant_id and s.entra_client_id)
-
     @classmethod
-    def from_settings(cls, s: Settings, http: requests.Session | None = None) -> "EntraProvider":
-        if not (s.entra_tenant_id and s.entra_client_id and (s.entra_client_secret or s.entra_client_certificate_path)):
+    def from_settings(cls, settings: Settings, http: requests.Session | None = None) -> "EntraProvider":
+        s = settings.of(EntraSettings)
+        if not (s.configured and s.has_credential):
             raise ConfigError("Entra needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET "
                               "(or ENTRA_CLIENT_CERTIFICATE_PATH)")
         return cls(s.entra_tenant_id, s.entra_client_id, app_credential(s),

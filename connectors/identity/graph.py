@@ -34,7 +34,7 @@ import msal
 import requests
 
 from chatops.errors import ConfigError
-from chatops.settings import Settings
+from connectors.identity.entra_settings import EntraSettings
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ class GraphClient:
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
 
 
-def app_credential(s: Settings) -> str | dict:
+def app_credential(s: EntraSettings) -> str | dict:
     """The Entra app's credential as msal takes it: its certificate when
     ``ENTRA_CLIENT_CERTIFICATE_PATH`` is set (a PEM holding the private key and the certificate,
     or a .pfx), else its secret."""
@@ -320,9 +320,9 @@ def app_credential(s: Settings) -> str | dict:
     raise ConfigError("the Entra app needs ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH")
 
 
-def graph_client(s: Settings, http: requests.Session | None = None, **kwargs: Any) -> "GraphClient":
+def graph_client(s: EntraSettings, http: requests.Session | None = None, **kwargs: Any) -> "GraphClient":
     """The Graph client of the configured Entra app (identity, actions and sources share it)."""
-    if not (s.entra_tenant_id and s.entra_client_id):
+    if not s.configured:
         raise ConfigError("Microsoft Graph needs ENTRA_TENANT_ID and ENTRA_CLIENT_ID (and a secret or certificate)")
     return GraphClient(s.entra_tenant_id, s.entra_client_id, app_credential(s),
                        authority_host=s.entra_authority_host, graph_url=s.graph_url,

@@ -31,6 +31,7 @@ import requests
 
 from chatops.errors import ConfigError
 from chatops.settings import Settings
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.graph import GraphClient, GraphError, _WithTimeout, app_credential, graph_client
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,10 @@ class SignedIn:
 
 
 class EntraSignIn:
-    @staticmethod
-    def configured(s: Settings) -> bool:
-        return bool(s.entra_tenant_id and s.entra_client_id)
-
     @classmethod
-    def from_settings(cls, s: Settings, http: requests.Session | None = None) -> "EntraSignIn":
-        if not cls.configured(s):
+    def from_settings(cls, settings: Settings, http: requests.Session | None = None) -> "EntraSignIn":
+        s = settings.of(EntraSettings)
+        if not s.configured:
             raise ConfigError("signing in with Entra needs ENTRA_TENANT_ID and ENTRA_CLIENT_ID")
         return cls(s.entra_tenant_id, s.entra_client_id, app_credential(s), authority_host=s.entra_authority_host,
                    instance_discovery=s.entra_instance_discovery, graph=graph_client(s, http), http=http)

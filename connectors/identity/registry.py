@@ -1,5 +1,6 @@
 """Identity providers by name (``CHATOPS_IDENTITY_PROVIDER``; "auto" picks the first one whose
-settings are present, in the order below). Adding one: its module and one line in ``PROVIDERS``.
+settings are configured, in the order below). Adding one: its module, its settings model beside
+it, and one line in ``PROVIDERS``.
 
 A provider knows people by email only (connectors/identity/base.py). The composition root
 wraps whichever is chosen in the Redis cache (``CachedProvider``).
@@ -13,27 +14,36 @@ from typing import Callable
 import requests
 
 from chatops.errors import ConfigError
-from chatops.settings import Settings
+from chatops.settings import PluginSettings, Settings
 from connectors.identity.base import IdentityProvider
 from connectors.identity.directory import DirectoryProvider
+from connectors.identity.directory_settings import DirectorySettings
 from connectors.identity.entra import EntraProvider
+from connectors.identity.entra_settings import EntraSettings
+from connectors.identity.settings import IdentitySettings
+
+SETTINGS: tuple[type[PluginSettings], ...] = (IdentitySettings,)   # the registry's own: which, how long cached
 
 
 @dataclass(frozen=True)
 class ProviderKind:
     name: str
+    settings: type[PluginSettings]     # its environment settings; ``configured``: "auto" may pick it
     build: Callable[[Settings, requests.Session | None], IdentityProvider]
-    configured: Callable[[Settings], bool]     # its settings are there ("auto" picks it)
+    object_ids: bool = False           # its groups are object ids: configured group names must be too (or aliases)
+
+    def configured(self, settings: Settings) -> bool:
+        return settings.of(self.settings).configured
 
 
 PROVIDERS: dict[str, ProviderKind] = {p.name: p for p in (
-    ProviderKind("entra", EntraProvider.from_settings, EntraProvider.configured),
-    ProviderKind("directory", DirectoryProvider.from_settings, DirectoryProvider.configured),
+    ProviderKind("entra", EntraSettings, EntraProvider.from_settings, object_ids=True),
+    ProviderKind("directory", DirectorySettings, DirectoryProvider.from_settings),
 )}
 
 
 def provider_for(settings: Settings) -> ProviderKind:
-    name = settings.identity_provider
+    name = settings.of(IdentitySettings).identity_provider
     if name == "auto":
         for kind in PROVIDERS.values():
             if kind.configured(settings):
@@ -45,6 +55,15 @@ def provider_for(settings: Settings) -> ProviderKind:
         raise ConfigError(f"CHATOPS_IDENTITY_PROVIDER: unknown provider {name!r} "
                           f"(known: auto, {', '.join(PROVIDERS)})")
     return kind
+
+
+def group_ids_are_object_ids(settings: Settings) -> bool:
+    """The provider chosen (or, with "auto", the one that would be) knows groups by object id
+    (``Settings.load(object_ids=)``: configured group names must then be object ids or aliases)."""
+    try:
+        return provider_for(settings).object_ids
+    except ConfigError:
+        return False
 
 
 def build_identity(settings: Settings, http: requests.Session | None = None) -> IdentityProvider:

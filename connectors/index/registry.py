@@ -8,7 +8,9 @@ Each engine declares what the rest of the system must know about it:
   ``optimize()``, which holds the GIL for minutes: a one-shot ``chatops ingest`` runs it,
   never the worker.
 
-Adding an engine: its module, and one line in ``ENGINES``.
+The engines' settings are the registry's own (``SETTINGS``): every engine here is Qdrant's, and
+all are opened with the same place and collection. Adding an engine: its module, and one line in
+``ENGINES`` (and, if it reads variables of its own, its settings model beside it, in ``SETTINGS``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from chatops.errors import ConfigError
-from chatops.settings import Settings
+from chatops.settings import PluginSettings, Settings
 from connectors.index.base import VectorIndex
 from connectors.index.edge_index import EdgeIndex
+from connectors.index.embedding_settings import EmbeddingSettings
 from connectors.index.qdrant_index import QdrantIndex
+from connectors.index.settings import IndexSettings
+
+# the registry's own: which engine, where, the collection; the embedding model every engine is filled by
+SETTINGS: tuple[type[PluginSettings], ...] = (IndexSettings, EmbeddingSettings)
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,14 @@ def engine_named(name: str) -> Engine:
 
 
 def engine_for(settings: Settings) -> Engine:
-    return ENGINES["server"] if settings.qdrant_url else engine_named(settings.index_engine)
+    index = settings.of(IndexSettings)
+    return ENGINES["server"] if index.qdrant_url else engine_named(index.index_engine)
 
 
 def open_index(settings: Settings, dim: int, embedder: str | None = None) -> VectorIndex:
     """The index the settings name (embedded at ``index_path``, or the server); a collection it
     creates records ``embedder`` and ``dim`` (``built_with``)."""
-    engine = engine_for(settings)
-    return engine.open(path=settings.index_path, dim=dim, url=settings.qdrant_url, collection=settings.collection,
-                       api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
+    engine, index = engine_for(settings), settings.of(IndexSettings)
+    return engine.open(path=index.path(settings.data_dir), dim=dim, url=index.qdrant_url, collection=index.collection,
+                       api_key=index.qdrant_api_key.get_secret_value() if index.qdrant_api_key else None,
                        embedder=embedder)

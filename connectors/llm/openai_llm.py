@@ -13,16 +13,19 @@ from chatops import tracing
 from chatops.checks import CheckFailed
 from chatops.settings import Settings
 from connectors.llm.base import Completion, LLMUnavailable, ToolCall
+from connectors.llm.openai_settings import OpenAISettings
+from connectors.llm.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
 
 class OpenAILLM:
     @classmethod
-    def from_settings(cls, s: Settings) -> "OpenAILLM":
-        return cls(model=s.llm_model, api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else None,
-                   base_url=s.openai_base_url, timeout=s.llm_timeout, max_retries=s.llm_max_retries,
-                   max_tokens=s.llm_max_tokens)
+    def from_settings(cls, settings: Settings) -> "OpenAILLM":
+        llm, server = settings.of(LLMSettings), settings.of(OpenAISettings)
+        return cls(model=llm.llm_model, api_key=server.openai_api_key.get_secret_value() if server.openai_api_key else None,
+                   base_url=server.openai_base_url, timeout=llm.llm_timeout, max_retries=llm.llm_max_retries,
+                   max_tokens=llm.llm_max_tokens)
 
     def __init__(self, *, model: str, api_key: str | None, base_url: str | None,
                  timeout: float = 60.0, max_retries: int = 2, temperature: float = 0.1,

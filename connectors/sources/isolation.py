@@ -37,6 +37,7 @@ from connectors.sources.limits import DEFAULT_LIMITS as FILE_LIMITS
 from connectors.sources.limits import FileLimits
 from connectors.sources.parse_child import MEMORY_EXIT, frame
 from connectors.sources.parsing import SUPPORTED, Unsupported
+from connectors.sources.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ class ParseLimits:
     @classmethod
     def of(cls, settings) -> ParseLimits:
         """The limits the settings give (the defaults without them: an ad-hoc source)."""
-        return cls(cpu_seconds=getattr(settings, "parse_timeout", cls.cpu_seconds),
-                   memory_mb=getattr(settings, "parse_memory_mb", cls.memory_mb),
+        if settings is None:
+            return cls()
+        limits = settings.of(SourceSettings)
+        return cls(cpu_seconds=limits.parse_timeout, memory_mb=limits.parse_memory_mb,
                    file=FileLimits.from_settings(settings))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from connectors.sources.base import Section
+from connectors.sources.settings import SourceSettings
 
 MAX_TITLE_CHARS = 200
 
@@ -38,7 +39,7 @@ class FileLimits:
     @classmethod
     def from_settings(cls, settings) -> FileLimits:
         """The limits a ``chatops.settings.Settings`` sets (the defaults when None)."""
-        return cls() if settings is None else cls(max_chars=settings.max_document_chars)
+        return cls() if settings is None else cls(max_chars=settings.of(SourceSettings).max_document_chars)
 
 
 DEFAULT_LIMITS = FileLimits()

@@ -7,7 +7,9 @@ runs the tasks). Each kind validates its fields with a pydantic model; a mistake
 ``ConfigError`` naming the source and the field, at start-up.
 
 Adding a source kind: its folder under ``connectors/sources/`` (a class with a ``Config`` model
-and a ``from_config(config, context)`` opener) and one line in ``SOURCES``.
+and a ``from_config(config, context)`` opener) and one line in ``SOURCES``. Environment settings
+a kind reads (SharePoint: the Entra app's) are a settings model named in its line; those every
+kind reads (parse limits, throttling) are the registry's own, ``SETTINGS``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from pydantic import BaseModel, ValidationError
 
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
+from chatops.settings import PluginSettings
+from connectors.identity.entra_settings import EntraSettings
 from connectors.sources.base import DocumentSource, SyncSource
 from connectors.sources.beir import BeirSource
 from connectors.sources.confluence.connector import ConfluenceSource
 from connectors.sources.filesystem.connector import FilesystemSource
 from connectors.sources.jira.connector import JiraSource
+from connectors.sources.settings import SourceSettings
 from connectors.sources.sharepoint.connector import SharePointSource
+
+SETTINGS: tuple[type[PluginSettings], ...] = (SourceSettings,)   # the registry's own: every kind's limits
 
 
 class SourceSpecError(ConfigError, ValueError):
@@ -38,7 +45,7 @@ class SourceContext:
 
     name: str | None = None                 # the configured name (None: an ad-hoc source)
     groups: GroupNames | None = None        # how group names in its permissions resolve
-    settings: Any = None                    # chatops.settings.Settings (Entra app, Graph URL)
+    settings: Any = None                    # chatops.settings.Settings (``of()``: the kind's own and SourceSettings)
     http: Any = None                        # a requests.Session (tests route it to stand-ins)
     environ: Mapping[str, str] | None = None   # where secrets named by env name are read (os.environ)
 
@@ -52,12 +59,13 @@ class SourceKind:
     syncs: bool = True                      # meets the sync interface (``chatops sources sync``)
     # what the settings (or the environment) lack for this source, if anything: (settings, config)
     needs: Callable[[Any, BaseModel], str | None] = lambda settings, config: None
+    settings: type[PluginSettings] | None = None     # environment settings of its own (SharePoint: the Entra app)
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config, FilesystemSource.id_for),
     SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for,
-               needs=SharePointSource.missing_settings),
+               needs=SharePointSource.missing_settings, settings=EntraSettings),
     SourceKind("confluence", ConfluenceSource.Config, ConfluenceSource.from_config, ConfluenceSource.id_for,
                needs=ConfluenceSource.missing_settings),
     SourceKind("jira", JiraSource.Config, JiraSource.from_config, JiraSource.id_for,

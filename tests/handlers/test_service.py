@@ -17,7 +17,7 @@ import redis
 import yaml
 from fastapi.testclient import TestClient
 
-from bot import feedback_blocks as fb
+from bot.feedback import blocks as fb
 from chatops.errors import ConfigError
 from chatops.settings import Settings
 from chatops_app.container import Container
@@ -483,7 +483,7 @@ def test_one_trace_per_question_across_web_and_worker_with_genai_spans_and_no_co
 def test_maintenance_expires_proposals_and_takes_their_buttons_off(world, monkeypatch):
     from datetime import datetime, timedelta, timezone
 
-    from chatops.tasks import MAINTENANCE
+    from bot.maintenance.task import MAINTENANCE
 
     w = world
     store = w["container"].store
@@ -494,16 +494,16 @@ def test_maintenance_expires_proposals_and_takes_their_buttons_off(world, monkey
         expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
     store.set_message(proposal.id, "1700000000.000200")
     w["slack"].reset()
-    w["container"].handler(MAINTENANCE).handle({"job": "expire_proposals"})
+    w["container"].handler(MAINTENANCE.kind).handle({"job": "expire_proposals"})
     assert store.get_proposal(proposal.id).state == "expired"
     update = w["slack"].wait_for("chat.update", lambda p: p.get("ts") == "1700000000.000200")
     assert "Expired" in text_of(update) and not buttons(update)
-    w["container"].handler(MAINTENANCE).handle({"job": "expire_proposals"})     # nothing left to do
+    w["container"].handler(MAINTENANCE.kind).handle({"job": "expire_proposals"})     # nothing left to do
     assert len(w["slack"].calls_to("chat.update")) == 1
 
 
 def test_the_daily_report_is_posted_once_a_day_to_the_report_channel(world):
-    from chatops.tasks import MAINTENANCE
+    from bot.maintenance.task import MAINTENANCE
 
     w = world
     w["build"](CHATOPS_REPORT_CHANNEL="CREPORT")
@@ -512,14 +512,14 @@ def test_the_daily_report_is_posted_once_a_day_to_the_report_channel(world):
     run_queued(w)
     w["slack"].reset()
     for _ in range(2):
-        w["container"].handler(MAINTENANCE).handle({"job": "daily_report"})
+        w["container"].handler(MAINTENANCE.kind).handle({"job": "daily_report"})
     (posted,) = w["slack"].calls_to("chat.postMessage")
     assert posted["channel"] == "CREPORT"
     assert "Questions:* 2" in text_of(posted) and "parking garage" in text_of(posted)
 
 
 def test_cache_clean_up_drops_entries_whose_documents_changed(world):
-    from chatops.tasks import MAINTENANCE
+    from bot.maintenance.task import MAINTENANCE
 
     w = world
     ask(w, "COPS", ANA, "how do I submit expenses?")
@@ -531,7 +531,7 @@ def test_cache_clean_up_drops_entries_whose_documents_changed(world):
     (w["root"] / "corpus/handbook/expenses.md").write_text("# Expenses\n\nReceipts go to finance within 60 days.\n")
     ingest(open_source(filesystem_spec(w["root"] / "corpus"), w["container"].settings.group_names),
            w["container"].index, w["container"].embedder)
-    w["container"].handler(MAINTENANCE).handle({"job": "cache_cleanup"})
+    w["container"].handler(MAINTENANCE.kind).handle({"job": "cache_cleanup"})
     assert sorted(r.scan_iter(f"{cache.prefix}:answers:*")) == sorted(unaffected) and len(unaffected) < 2
 
 

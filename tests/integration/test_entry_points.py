@@ -1,4 +1,4 @@
-"""Every process the README, deploy/compose.yml and deploy/k8s/ run, started for real: `chatops
+"""Every process the README and docs/cli.md name, deploy/compose.yml and deploy/k8s/ run, started for real: `chatops
 serve`, `worker`, `beat`, `socket` and `admin serve`, each a process of its own with the settings from its environment, waited for until it is up, and
 stopped as an orchestrator stops it (SIGTERM).
 

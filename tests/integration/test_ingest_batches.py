@@ -17,6 +17,7 @@ from connectors.index.edge_index import EdgeIndex
 from connectors.sources.filesystem.connector import FilesystemSource
 from connectors.sources.registry import filesystem_spec, open_source
 from tests.ingest_helpers import DIM, HashEmbedder, index_points
+from chatops_app.tasks import TASKS
 from workers.celery_app import Runtime, _run_ingest
 from usecases.ingest import ingest, write_batch
 from workers.ingest_jobs import IngestJobs
@@ -249,7 +250,8 @@ class Failing:
 
 def runtime_for(tasks) -> Runtime:
     """The task runner's view of the ingest handlers (no Slack tasks here)."""
-    return Runtime(handler=lambda kind: IngestHandler(tasks, kind), inflight=lambda: None, health=lambda: None)
+    return Runtime(tasks=TASKS, handler=lambda kind: IngestHandler(tasks, kind), inflight=lambda: None,
+                   health=lambda: None)
 
 
 @pytest.mark.redis

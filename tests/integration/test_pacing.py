@@ -14,7 +14,9 @@ import pytest
 import redis
 
 from bot.pacing import ChannelPacer
-from chatops.settings import ConfigError, Settings
+from bot.settings import SlackSettings
+from chatops.settings import ConfigError
+from chatops_app.settings import load_settings
 
 pytestmark = pytest.mark.redis
 
@@ -129,12 +131,12 @@ def test_the_settings(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)                              # no stray .env
     for name in ("CHATOPS_SLACK_CHANNEL_PACE", "CHATOPS_SLACK_CHANNEL_BURST"):
         monkeypatch.delenv(name, raising=False)
-    s = Settings.load()
+    s = load_settings().of(SlackSettings)
     assert (s.slack_channel_pace, s.slack_channel_burst) == (1.0, 3)
-    s = Settings.load(CHATOPS_SLACK_CHANNEL_PACE="0.5", CHATOPS_SLACK_CHANNEL_BURST="5")
+    s = load_settings(CHATOPS_SLACK_CHANNEL_PACE="0.5", CHATOPS_SLACK_CHANNEL_BURST="5").of(SlackSettings)
     assert (s.slack_channel_pace, s.slack_channel_burst) == (0.5, 5)
     with pytest.raises(ConfigError, match="CHATOPS_SLACK_CHANNEL_BURST"):
-        Settings.load(CHATOPS_SLACK_CHANNEL_BURST="0")
+        load_settings(CHATOPS_SLACK_CHANNEL_BURST="0")
     with pytest.raises(ValueError):
         ChannelPacer(None, "x", 1.0, burst=0)
 

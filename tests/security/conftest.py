@@ -56,6 +56,7 @@ def serve_web(slack: FakeSlack, env: dict, enqueued: list, broker: dict | None =
     import uvicorn
 
     from bot.app import build_app
+    from bot.settings import SlackSettings
     from bot.web import create_web_app
     from chatops.settings import Settings
     from chatops.state import State
@@ -69,7 +70,7 @@ def serve_web(slack: FakeSlack, env: dict, enqueued: list, broker: dict | None =
 
     bolt = build_app(settings, state=state, dispatch=dispatch)
     app = create_web_app(bolt, ready=lambda: (True, "ok"), max_body_bytes=settings.max_body_bytes,
-                         signing_secret=settings.slack_signing_secret.get_secret_value())
+                         signing_secret=settings.of(SlackSettings).slack_signing_secret.get_secret_value())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from bot import blocks
+from bot.questions import blocks
 from bot.gateway import SlackGateway, make_client
 from bot.links import LinkPolicy
 from bot.mrkdwn import plain_text, to_mrkdwn

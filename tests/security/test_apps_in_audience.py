@@ -18,9 +18,11 @@ import uuid
 import pytest
 import yaml
 
-from bot.listeners.events import question_payload
+from bot.questions.listener import question_payload
 from chatops.errors import ConfigError
+from bot.settings import SlackSettings
 from chatops.settings import Settings
+from chatops_app.settings import load_settings
 from chatops_app.container import Container
 from connectors.sources.registry import filesystem_spec, open_source
 from standins.fake_openai import FakeOpenAI
@@ -144,6 +146,7 @@ def test_a_person_who_authorised_the_app_is_a_reader_not_an_app(world):
 
 
 def test_the_allow_list_takes_slack_bot_and_app_ids_only():
-    assert Settings.load(CHATOPS_TRUSTED_BOTS=" A0AB12CD, b0xyz99 ,").trusted_bots == frozenset({"A0AB12CD", "B0XYZ99"})
+    slack = load_settings(CHATOPS_TRUSTED_BOTS=" A0AB12CD, b0xyz99 ,").of(SlackSettings)
+    assert slack.trusted_bots == frozenset({"A0AB12CD", "B0XYZ99"})
     with pytest.raises(ConfigError, match="CHATOPS_TRUSTED_BOTS"):
-        Settings.load(CHATOPS_TRUSTED_BOTS="U0PERSON")
+        load_settings(CHATOPS_TRUSTED_BOTS="U0PERSON")

@@ -30,6 +30,8 @@ import trustme
 
 from chatops_app.container import Container
 from chatops.settings import Settings
+from chatops_app.settings import load_settings
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.base import IdentityUnavailable
 from tests.settings_env import settings_env_names
 from standins._loopback import LoopbackServer, Reply, Request
@@ -258,7 +260,7 @@ def cached_keys(prefix: str) -> list[bytes]:
 
 
 def settings_for(entra: TlsEntra, prefix: str, **extra) -> Settings:
-    return Settings.load(
+    return load_settings(
         ENTRA_TENANT_ID=TENANT, ENTRA_CLIENT_ID=CLIENT_ID, ENTRA_CLIENT_SECRET=CLIENT_SECRET,
         ENTRA_AUTHORITY_HOST=entra.authority_host, GRAPH_URL=entra.graph_url,
         CHATOPS_IDENTITY_PROVIDER="entra", REDIS_URL=REDIS_URL, CHATOPS_KEY_PREFIX=prefix, **extra,
@@ -287,7 +289,7 @@ def wait_for(condition, timeout: float = 3.0) -> bool:
 
 def test_unknown_hosts_work_over_tls_without_instance_discovery(entra, network, env, prefix):
     settings = settings_for(entra, prefix, ENTRA_INSTANCE_DISCOVERY="false")
-    assert settings.entra_instance_discovery is False
+    assert settings.of(EntraSettings).entra_instance_discovery is False
 
     principal = lookup(settings, network)
 
@@ -345,7 +347,7 @@ def test_untrusted_certificate_fails_closed(entra, network, env, prefix, trust):
 
 def test_instance_discovery_left_on_asks_microsoft_and_fails_closed(entra, network, env, prefix):
     settings = settings_for(entra, prefix)  # ENTRA_INSTANCE_DISCOVERY not set: the default
-    assert settings.entra_instance_discovery is True
+    assert settings.of(EntraSettings).entra_instance_discovery is True
 
     with pytest.raises(IdentityUnavailable):
         lookup(settings, network)

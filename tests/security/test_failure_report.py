@@ -19,7 +19,7 @@ from tests.integration.harness import text_of
 from tests.security.conftest import redis_or_skip
 from standins.fake_slack import FakeSlack
 from chatops.progress import Progress
-from chatops.tasks import task_key
+from bot.questions.task import QUESTION
 
 pytestmark = pytest.mark.redis
 
@@ -36,7 +36,7 @@ def responder(tmp_path_factory):
                              SLACK_API_URL=slack.url, CHATOPS_KEY_PREFIX=prefix, REDIS_URL="redis://127.0.0.1:6379/0",
                              OPENAI_API_KEY=None, OPENAI_BASE_URL=None, CHATOPS_CONFIG=None, QDRANT_URL=None)
     container = Container(settings)
-    yield container.question_handler, slack, container
+    yield container.handler(QUESTION.kind), slack, container
     container.close()
     slack.stop()
     for key in client.scan_iter(f"{prefix}:*"):
@@ -55,7 +55,7 @@ def question(channel: str = "CENG") -> dict:
 
 def with_working_message(responder, slack, payload) -> str:
     r, _, container = responder
-    progress = Progress(container.redis, container.settings.key_prefix, task_key("question", payload), 600)
+    progress = Progress(container.redis, container.settings.key_prefix, QUESTION.key(payload), 600)
     ts = slack._next_ts()
     progress.mark("placeholder", ts)
     return ts
@@ -90,7 +90,7 @@ def test_a_failure_after_the_answer_was_posted_leaves_the_answer_alone(responder
     r, slack, container = responder
     payload = question()
     ts = with_working_message(responder, slack, payload)
-    Progress(container.redis, container.settings.key_prefix, task_key("question", payload), 600).mark("posted")
+    Progress(container.redis, container.settings.key_prefix, QUESTION.key(payload), 600).mark("posted")
     r.failed(payload, "ref-789")
     assert not [p for p in slack.calls_to("chat.update") if p.get("ts") == ts]
     assert not [p for p in slack.calls_to("chat.postMessage") if "ref-789" in text_of(p)]

@@ -18,7 +18,7 @@ from chatops.access import Audience
 from chatops.catalogue import Catalogue
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
-from chatops.settings import Settings
+from chatops_app.settings import load_settings
 from connectors.actions.base import ConnectorDeps
 from connectors.actions.registry import connector_builder
 from connectors.identity.directory import DirectoryProvider
@@ -99,9 +99,9 @@ def test_alias_table_errors_name_the_alias(tmp_path: Path):
     env = dict(CHATOPS_CONFIG=str(config), ENTRA_TENANT_ID="t", ENTRA_CLIENT_ID="c",
                CHATOPS_IDENTITY_PROVIDER="entra")
     with pytest.raises(ConfigError, match=r"groups\.sre"):
-        Settings.load(**env)
+        load_settings(**env)
     config.write_text(yaml.safe_dump({"groups": {"sre": SRE_ID}}))
-    assert Settings.load(**env).group_names.resolve("sre", "acl") == SRE_ID
+    assert load_settings(**env).group_names.resolve("sre", "acl") == SRE_ID
 
 
 def test_the_directory_provider_keeps_matching_groups_as_written():

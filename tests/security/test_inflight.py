@@ -12,7 +12,7 @@ import pytest
 
 from tests.security.conftest import redis_or_skip
 from workers.celery_app import visibility_timeout
-from chatops.tasks import task_key
+from chatops_app.tasks import TASKS
 from workers.inflight import InFlight
 
 pytestmark = pytest.mark.redis
@@ -39,7 +39,7 @@ def redis_client():
 
 def make(redis_client, clock, **kw) -> InFlight:
     client, prefix = redis_client
-    return InFlight(client, prefix, lease_ttl=30, done_ttl=600, clock=clock, **kw)
+    return InFlight(client, prefix, task_key=TASKS.key, lease_ttl=30, done_ttl=600, clock=clock, **kw)
 
 
 def test_a_running_task_is_not_taken_twice_and_a_finished_one_never_again(redis_client):
@@ -59,7 +59,7 @@ def test_a_dead_workers_task_is_requeued_once_after_its_lease_lapses(redis_clien
     assert dead.begin("question", QUESTION) == "run"
     sent: list = []
     assert alive.reap(lambda kind, payload: sent.append((kind, payload))) == 0   # the lease is live
-    client.delete(f"{prefix}:lease:{task_key('question', QUESTION)}")             # the worker died: it lapses
+    client.delete(f"{prefix}:lease:{TASKS.key('question', QUESTION)}")             # the worker died: it lapses
     clock.now += 31
     assert alive.reap(lambda kind, payload: sent.append((kind, payload))) == 1
     assert sent == [("question", QUESTION)]
@@ -75,7 +75,7 @@ def test_renewing_keeps_a_slow_task_from_being_requeued(redis_client):
     clock = Clock()
     slow = make(redis_client, clock)
     slow.begin("question", QUESTION)
-    key = f"{prefix}:lease:{task_key('question', QUESTION)}"
+    key = f"{prefix}:lease:{TASKS.key('question', QUESTION)}"
     for _ in range(10):                      # five minutes of work, renewed as it goes
         clock.now += 30
         assert slow.renew() == 1
@@ -90,7 +90,7 @@ def test_a_retry_keeps_the_task_but_frees_the_lease(redis_client):
     worker.begin("question", QUESTION)
     worker.pause("question", QUESTION)
     assert worker.waiting() == 1
-    assert not client.exists(f"{prefix}:lease:{task_key('question', QUESTION)}")
+    assert not client.exists(f"{prefix}:lease:{TASKS.key('question', QUESTION)}")
     assert worker.begin("question", QUESTION) == "run"    # the retry itself
 
 
@@ -98,7 +98,6 @@ def test_ingest_tasks_never_take_leases_and_the_broker_timeout_stays_long():
     """A long ingestion batch must not run twice: it is never reaped, and Redis only hands an
     unacknowledged task to another worker after a visibility timeout longer than any batch."""
     from chatops.settings import Settings
-    from chatops.tasks import TASKS
     from workers.celery_app import HARD_LIMIT_MARGIN
 
     settings = Settings.load(CHATOPS_INGEST_TIME_LIMIT="3000")

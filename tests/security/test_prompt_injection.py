@@ -279,7 +279,7 @@ def ask(system, asker: str, question: str, *, where: str) -> Run:
                    "thread_ts": ts, "cid": f"cid-{ts}"}
     before_calls = len(system.slack.calls)
     before = {p.id for p in system.container.store.list_proposals(limit=1000)}
-    system.responder.question_handler.handle(payload)
+    system.responder.handler("question").handle(payload)
     return Run(question, channel, ts, asker, list(system.slack.calls[before_calls:]), before)
 
 
@@ -504,7 +504,7 @@ def test_hr_secret_never_reaches_a_mixed_channel_even_when_the_model_is_told_to_
     # Control: the secret is retrievable, and this model does dump it, where only HR reads.
     button = next(el for b in offer["blocks"] if b["type"] == "actions" for el in b["elements"])
     before = len(system.slack.calls)
-    system.responder.dm_offer_handler.handle({"offer_id": button["value"], "user": HR, "channel": MIXED})
+    system.responder.handler("answer_in_dm").handle({"offer_id": button["value"], "user": HR, "channel": MIXED})
     later = system.slack.calls[before:]
     dm_updates = [c["params"] for c in later if c["method"] == "chat.update"]
     assert dm_updates and all(p["channel"] == f"D{HR}" for p in dm_updates)

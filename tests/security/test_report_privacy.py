@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chatops.settings import Settings
-from chatops.tasks import MAINTENANCE
+from bot.maintenance.task import MAINTENANCE
 from chatops_app.container import Container
 from console.privacy import PrivacySetting
 from standins.fake_slack import FakeSlack
@@ -75,7 +75,7 @@ def posted_report(slack, container, privacy: str) -> str:
     s = container.settings
     PrivacySetting(container.redis, s.key_prefix, s.console_privacy, b"").set(privacy)
     slack.reset()
-    container.handler(MAINTENANCE).handle({"job": "daily_report"})
+    container.handler(MAINTENANCE.kind).handle({"job": "daily_report"})
     (posted,) = slack.calls_to("chat.postMessage")
     assert posted["channel"] == "CREPORT1"
     return text_of(posted)

@@ -22,6 +22,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from bot.app import build_app
+from bot.settings import SlackSettings
 from bot.socket_mode import SocketModeHandler
 from chatops.settings import Settings
 from chatops.state import State
@@ -51,7 +52,7 @@ def socket_app(redis_client):
                                      SLACK_API_URL=slack.url, CHATOPS_KEY_PREFIX=prefix)
             app = build_app(settings, state=State(redis_client, prefix), socket_mode=True,
                             dispatch=lambda kind, p: queued.append((kind, p)))  # no signing secret: the app token
-            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler = SocketModeHandler(app, settings.of(SlackSettings).slack_app_token.get_secret_value())
             handlers.append(handler)
             handler.connect()
             return handler

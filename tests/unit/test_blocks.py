@@ -1,8 +1,11 @@
-"""bot.blocks: Block Kit payloads within Slack's limits."""
+"""bot.blocks and the features' Block Kit (bot/questions/blocks.py, bot/dm_offer/blocks.py): payloads
+within Slack's limits."""
 
 import pytest
 
 from bot import blocks, limits
+from bot.dm_offer import blocks as offer_blocks
+from bot.questions import blocks as answer_blocks
 from usecases.answer import Answer, Citation
 
 
@@ -40,13 +43,13 @@ CITES = [
 
 def test_answer_with_sources_section():
     ans = Answer(text="You get **25 days** [1]. Use the VPN [2].", citations=CITES, mode="llm")
-    (msg,) = blocks.answer_messages(ans)
+    (msg,) = answer_blocks.answer_messages(ans)
     assert_within_limits(msg)
     types = [b["type"] for b in msg["blocks"]]
     assert types == ["section", "divider", "section", "context"]
     assert msg["blocks"][0]["text"] == {"type": "mrkdwn", "text": "You get *25 days* [1]. Use the VPN [2].",
                                         "verbatim": True}
-    assert msg["blocks"][-1]["elements"][0]["text"] == blocks.GENERATED_LABEL["llm"]
+    assert msg["blocks"][-1]["elements"][0]["text"] == answer_blocks.GENERATED_LABEL["llm"]
     sources = msg["blocks"][2]["text"]["text"]
     assert sources.startswith("*Sources*\n")
     assert "[1] *Leave policy* · `hr/leave.md`" in sources
@@ -57,20 +60,20 @@ def test_answer_with_sources_section():
 
 
 def test_answer_without_citations_has_no_sources():
-    (msg,) = blocks.answer_messages(Answer(text="Nothing found.", citations=[], mode="no-evidence"))
+    (msg,) = answer_blocks.answer_messages(Answer(text="Nothing found.", citations=[], mode="no-evidence"))
     assert [b["type"] for b in msg["blocks"]] == ["section"]
     assert "Sources" not in msg["text"]
 
 
 def test_note_is_a_context_block_first_and_audience_note_last():
     ans = Answer(text="quoted", citations=CITES[:1], mode="extractive", note="Model down <sorry>")
-    (msg,) = blocks.answer_messages(ans, audience_note="Only documents everyone in #x may see & read.")
+    (msg,) = answer_blocks.answer_messages(ans, audience_note="Only documents everyone in #x may see & read.")
     first, last = msg["blocks"][0], msg["blocks"][-2]
     assert first["type"] == "context"
     assert "Model down &lt;sorry&gt;" in first["elements"][0]["text"]
     assert last["type"] == "context"
     assert last["elements"][0]["text"] == "Only documents everyone in #x may see &amp; read."
-    assert msg["blocks"][-1]["elements"][0]["text"] == blocks.GENERATED_LABEL["extractive"]
+    assert msg["blocks"][-1]["elements"][0]["text"] == answer_blocks.GENERATED_LABEL["extractive"]
     assert_within_limits(msg)
 
 
@@ -79,7 +82,7 @@ def test_long_answer_split_into_sections_within_limits():
     text = "\n\n".join(paragraph for _ in range(60))
     text = text[:20_000]
     assert len(text) == 20_000
-    msgs = blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
+    msgs = answer_blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
     for m in msgs:
         assert_within_limits(m)
     body = [t for t in section_texts(msgs) if not t.startswith("*Sources*")]
@@ -90,7 +93,7 @@ def test_long_answer_split_into_sections_within_limits():
 
 
 def test_long_answer_without_spaces_still_fits():
-    msgs = blocks.answer_messages(Answer(text="x" * 20_000, citations=[], mode="llm"))
+    msgs = answer_blocks.answer_messages(Answer(text="x" * 20_000, citations=[], mode="llm"))
     assert all(len(t) <= limits.SECTION_TEXT_MAX for t in section_texts(msgs))
     assert sum(len(t) for t in section_texts(msgs)) == 20_000
     for m in msgs:
@@ -99,7 +102,7 @@ def test_long_answer_without_spaces_still_fits():
 
 def test_huge_answer_split_into_messages_of_at_most_50_blocks():
     text = "\n\n".join("word " * 550 for _ in range(120))   # ~330k chars -> >100 sections
-    msgs = blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
+    msgs = answer_blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"))
     assert len(msgs) >= 3
     for m in msgs:
         assert_within_limits(m)
@@ -117,7 +120,7 @@ def test_huge_answer_split_into_messages_of_at_most_50_blocks():
 def test_many_citations_split_sources_within_limits():
     cites = [Citation(i, f"Document {i} " + "t" * 80, f"folder/{i}/" + "p" * 80 + ".md", None)
              for i in range(1, 60)]
-    msgs = blocks.answer_messages(Answer(text="answer", citations=cites, mode="llm"))
+    msgs = answer_blocks.answer_messages(Answer(text="answer", citations=cites, mode="llm"))
     for m in msgs:
         assert_within_limits(m)
     joined = "\n".join(section_texts(msgs))
@@ -126,40 +129,40 @@ def test_many_citations_split_sources_within_limits():
 
 
 def test_fallback_text_is_truncated():
-    (msg,) = blocks.answer_messages(Answer(text="y" * 2500, citations=[], mode="llm"))
+    (msg,) = answer_blocks.answer_messages(Answer(text="y" * 2500, citations=[], mode="llm"))
     assert msg["text"] == "y" * 2500
-    msgs = blocks.answer_messages(Answer(text="z " * 5000, citations=[], mode="llm"))
+    msgs = answer_blocks.answer_messages(Answer(text="z " * 5000, citations=[], mode="llm"))
     assert len(msgs[0]["text"]) == limits.MESSAGE_TEXT_MAX
 
 
 def test_sources_lines():
-    assert blocks.sources_lines(CITES) == [
+    assert answer_blocks.sources_lines(CITES) == [
         "[1] *Leave policy* · `hr/leave.md`",
         "[2] <https://wiki.example.com/vpn|VPN &amp; remote> · `it/vpn.md`",
     ]
-    assert blocks.sources_lines([Citation(3, "<b>", "a&b.md", None)]) == ["[3] *&lt;b&gt;* · `a&amp;b.md`"]
+    assert answer_blocks.sources_lines([Citation(3, "<b>", "a&b.md", None)]) == ["[3] *&lt;b&gt;* · `a&amp;b.md`"]
 
 
 @pytest.mark.parametrize("n,noun", [(1, "1 more relevant document "), (3, "3 more relevant documents ")])
 def test_dm_offer(n, noun):
-    msg = blocks.dm_offer(n, "offer-123")
+    msg = offer_blocks.dm_offer(n, "offer-123")
     assert_within_limits(msg)
     assert noun in msg["text"]
     actions = [b for b in msg["blocks"] if b["type"] == "actions"]
     assert len(actions) == 1
     (button,) = actions[0]["elements"]
     assert button["type"] == "button"
-    assert button["action_id"] == "answer_in_dm" == blocks.ANSWER_IN_DM_ACTION
+    assert button["action_id"] == "answer_in_dm" == offer_blocks.ANSWER_IN_DM_ACTION
     assert button["value"] == "offer-123"
 
 
 @pytest.mark.parametrize("message", [
     blocks.working_message(),
-    blocks.help_message(),
+    answer_blocks.help_message(),
     blocks.refusal_message("No <b> & " * 1000),
     blocks.error_message("ref-1", detail="d" * 5000),
-    blocks.dm_offer(2, "o" * 40),
-    blocks.dm_offer_done("Sent & done " * 500),
+    offer_blocks.dm_offer(2, "o" * 40),
+    offer_blocks.dm_offer_done("Sent & done " * 500),
 ])
 def test_every_builder_fits_its_limits(message):
     assert_within_limits(message)

@@ -1,8 +1,8 @@
-"""bot.listeners.events: the pure helpers."""
+"""bot.questions.listener: the pure helpers."""
 
 import pytest
 
-from bot.listeners.events import is_from_bot, question_payload, strip_mention
+from bot.questions.listener import is_from_bot, question_payload, strip_mention
 
 BOT = "UBOT"
 BODY = {"event_id": "Ev1", "team_id": "T1"}

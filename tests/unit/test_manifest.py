@@ -178,8 +178,8 @@ def test_the_manifest_matches_the_code():
 def test_the_scan_finds_the_known_calls_and_listeners():
     calls = code_calls()
     assert "bot/gateway.py" in " ".join(calls["usergroups.users.list"])
-    assert any(w.startswith("bot/listeners/events.py") for w in calls["chat.postEphemeral"])
-    assert any(w.startswith("bot/listeners/feedback.py") for w in calls["views.open"])
+    assert any(w.startswith("bot/questions/listener.py") for w in calls["chat.postEphemeral"])
+    assert any(w.startswith("bot/feedback/listener.py") for w in calls["views.open"])
     assert any(w.startswith("bot/app.py") for w in calls["auth.test"])                 # slack_bolt.App
     assert any(w.startswith("bot/socket_mode.py") for w in calls["apps.connections.open"])
     assert {"app_mention", "message", "member_joined_channel", INTERACTIVE} <= code_listeners()

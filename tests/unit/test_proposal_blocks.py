@@ -1,4 +1,4 @@
-"""bot.proposal_blocks: the proposal message, its decided states and the reject modal (pure)."""
+"""bot.decisions.blocks: the proposal message, its decided states and the reject modal (pure)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot import limits
-from bot import proposal_blocks as pb
+from bot.decisions import blocks as pb
 
 PID = "0123456789abcdef0123456789abcdef"
 EXPIRES = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

@@ -1,7 +1,9 @@
 """The settings reference is true: every setting the code reads is documented, and nothing else.
 
-The settings come from the models themselves (SETTINGS_MODELS: each field's environment names,
-from its ``validation_alias``; the first name is the canonical one, the others are aliases).
+The settings come from the models themselves (SETTINGS_MODELS: the core's, Slack's, and every
+model the plugin registries declare, so a new plugin's settings are checked with nothing to add
+here; each field's environment names come from its ``validation_alias``: the first name is the
+canonical one, the others are aliases). The application loads exactly those models at start.
 
 * docs/configuration.md: every setting has a table row whose first column names it in
   backticks, once, followed by its default in parentheses when the code has one
@@ -33,7 +35,14 @@ from pydantic import AliasChoices, TypeAdapter
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from chatops.settings import Settings
+from bot.settings import SlackSettings
+from chatops.settings import PluginSettings, Settings
+from chatops_app.settings import PLUGIN_SETTINGS
+from connectors.actions import registry as actions
+from connectors.identity import registry as identity
+from connectors.index import registry as index
+from connectors.llm import registry as llm
+from connectors.sources import registry as sources
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -41,9 +50,26 @@ ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 COMPOSE = ROOT / "deploy" / "compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 
-# Every model whose fields are read from the environment. A new one (a plugin's own settings)
-# is added here and nothing else changes.
-SETTINGS_MODELS: list[type[BaseSettings]] = [Settings]
+# The plugin registries and their entries: each may declare its own settings (``SETTINGS``) and each
+# entry a model of its own (``settings``).
+REGISTRIES = {identity: identity.PROVIDERS, index: index.ENGINES, llm: llm.PROVIDERS, sources: sources.SOURCES,
+              actions: actions.CONNECTORS}
+
+
+def declared_models() -> list[type[BaseSettings]]:
+    """Every model whose fields are read from the environment: the core's, Slack's (bot/ is the
+    Slack plugin), each registry's own and each registry entry's, once each."""
+    models: list[type[BaseSettings]] = [Settings, SlackSettings]
+    for registry, entries in REGISTRIES.items():
+        models += getattr(registry, "SETTINGS", ())
+        for entry in entries.values():
+            model = getattr(entry, "settings", None)
+            if isinstance(model, type) and issubclass(model, PluginSettings):
+                models.append(model)
+    return list(dict.fromkeys(models))
+
+
+SETTINGS_MODELS = declared_models()
 
 # Read by a library or another program, not by a settings model: the docs and the deployment
 # files may mention these. Names here must not be settings.
@@ -307,6 +333,12 @@ def deployment_problems(compose_text: str, k8s_texts: dict[str, str]) -> list[st
 
 def _report(problems: list[str]) -> str:
     return f"{len(problems)} problem(s):\n" + "\n".join(problems)
+
+
+def test_the_application_loads_every_declared_model():
+    """chatops_app/settings.py reads every plugin's model at start (a bad value stops the process)."""
+    assert set(PLUGIN_SETTINGS) == set(SETTINGS_MODELS) - {Settings}, (
+        "list the registries' settings models in PLUGIN_SETTINGS (chatops_app/settings.py), and only those")
 
 
 def test_the_models_yield_the_settings():

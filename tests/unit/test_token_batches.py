@@ -71,8 +71,10 @@ def test_release_embedder_drops_the_containers_only_reference(tmp_path):
 def test_batch_tokens_setting_reaches_settings_and_rejects_zero():
     import pytest
 
-    from chatops.settings import ConfigError, Settings
+    from chatops.settings import ConfigError
+    from chatops_app.settings import load_settings
+    from connectors.index.embedding_settings import EmbeddingSettings
 
-    assert Settings.load(CHATOPS_EMBEDDING_BATCH_TOKENS="512").embedding_batch_tokens == 512
+    assert load_settings(CHATOPS_EMBEDDING_BATCH_TOKENS="512").of(EmbeddingSettings).embedding_batch_tokens == 512
     with pytest.raises(ConfigError, match="CHATOPS_EMBEDDING_BATCH_TOKENS"):
-        Settings.load(CHATOPS_EMBEDDING_BATCH_TOKENS="0")
+        load_settings(CHATOPS_EMBEDDING_BATCH_TOKENS="0")

@@ -25,6 +25,7 @@ import requests
 from connectors.sources.base import SourceUnavailable
 from connectors.sources.downloads import read_capped
 from connectors.sources.pacing import Pacer
+from connectors.sources.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def open_http(config, context, service: str, site: str) -> AtlassianHttp:
     token = (context.environ or os.environ).get(config.token_env)
     if not token:
         raise ValueError(f"the environment variable {config.token_env} holds no API token")
-    max_wait = getattr(context.settings, "source_max_throttle_wait", 120.0)
+    max_wait = context.settings.of(SourceSettings).source_max_throttle_wait if context.settings is not None else 120.0
     return AtlassianHttp(site, config.email, token, service=service, session=context.http,
                          pacer=Pacer(service, max_wait=max_wait))
 

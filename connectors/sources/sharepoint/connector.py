@@ -31,12 +31,14 @@ from urllib.parse import quote, urlsplit
 from chatops.access import Acl
 from chatops.checks import CheckFailed
 from connectors.identity.app_roles import SHAREPOINT as SHAREPOINT_ROLES, SITES, check_graph_roles, token_for, token_roles
+from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.graph import GraphClient, graph_client, graph_error
 from connectors.sources.base import GONE, Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.isolation import DEFAULT_LIMITS, ParseLimits, parse_isolated
 from connectors.sources.parsing import SUPPORTED, Unsupported
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.http import NotFound, SourceHttp
+from connectors.sources.settings import SourceSettings
 from connectors.sources.sharepoint.permissions import NO_EMAIL, acl_of, site_group_members, site_group_token
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,10 @@ class SharePointSource:
     @staticmethod
     def missing_settings(s, config: SharePointConfig | None = None) -> str | None:
         """What the environment lacks for a SharePoint source (checked at start-up)."""
-        if not (s.entra_tenant_id and s.entra_client_id):
+        entra = s.of(EntraSettings)
+        if not entra.configured:
             return "a SharePoint source needs the Entra app: set ENTRA_TENANT_ID and ENTRA_CLIENT_ID"
-        if not (s.entra_client_certificate_path or s.entra_client_secret):
+        if not entra.has_credential:
             return ("a SharePoint source needs the Entra app's certificate (ENTRA_CLIENT_CERTIFICATE_PATH; "
                     "SharePoint's site groups are read with it)")
         return None
@@ -93,9 +96,10 @@ class SharePointSource:
     def from_config(cls, config: SharePointConfig, context) -> "SharePointSource":
         if context.settings is None:
             raise ValueError("a SharePoint source needs the settings (the Entra app)")
-        graph = graph_client(context.settings, context.http, max_attempts=1)
+        graph = graph_client(context.settings.of(EntraSettings), context.http, max_attempts=1)
         return cls(context.name or "sharepoint", config, graph,
-                   max_wait=context.settings.source_max_throttle_wait, parse_limits=ParseLimits.of(context.settings))
+                   max_wait=context.settings.of(SourceSettings).source_max_throttle_wait,
+                   parse_limits=ParseLimits.of(context.settings))
 
     def __init__(self, name: str, config: SharePointConfig, graph: GraphClient, *, max_wait: float = 120.0,
                  sleep=time.sleep, now=lambda: datetime.now(timezone.utc), parse_limits: ParseLimits = DEFAULT_LIMITS):

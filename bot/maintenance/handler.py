@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from bot.proposal_blocks import proposal_message
+from bot.decisions.blocks import proposal_message
+from bot.maintenance.blocks import report_message
 from bot.public_channels import PublicChannels
-from bot.report_blocks import report_message
+from bot.services import Services
+from chatops import keys
+from chatops.privacy import PrivacyMode
 from usecases.report import report
 from usecases.report_quotes import quotes
 
@@ -78,9 +81,18 @@ class MaintenanceHandler:
                         public=PublicChannels(self.gateway))
         log.info("daily report: unanswered questions", extra={"privacy": privacy, "quoted": len(quoted.questions),
                                                                "not_quoted": quoted.withheld})
-        if not self.state.claim("daily_report", now.date().isoformat(), ttl=2 * 86400):
+        if not self.state.claim(keys.CLAIM_DAILY_REPORT, now.date().isoformat(), ttl=2 * 86400):
             return      # already posted today
         self.gateway.post(self.report_channel, report_message(result, quotes=quoted, console_url=self.console_url))
 
     def failed(self, payload: dict, reason: str) -> None:
         log.error("maintenance job failed", extra={"job": payload.get("job"), "reason": reason})
+
+
+def build(services: Services) -> MaintenanceHandler:
+    s = services.settings
+    return MaintenanceHandler(gateway=services.gateway, proposals=services.proposals, catalogue=services.catalogue,
+                              answers=services.answers, cache=services.answer_cache, state=services.state,
+                              report_channel=s.report_channel,
+                              privacy=PrivacyMode(services.redis, s.key_prefix, s.console_privacy).current,
+                              console_url=f"{(s.public_url or 'http://127.0.0.1:3000').rstrip('/')}/admin")

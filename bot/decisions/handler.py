@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import blocks, proposal_blocks
-from bot.handlers.steps import report_failure
-from bot.proposal_blocks import proposal_message
+from bot import blocks
+from bot.decisions.blocks import execution_result_message, proposal_message
+from bot.services import Services, slack_required
+from bot.steps import report_failure
 from usecases.people import resolve
 from usecases.proposals import ProposalService, Refused
 
@@ -58,10 +59,15 @@ class DecisionHandler:
         show(final)
         if outcome.executed is not None and final.state in ("succeeded", "failed") and final.channel:
             result = final.result or {}
-            gateway.post(final.channel, proposal_blocks.execution_result_message(
+            gateway.post(final.channel, execution_result_message(
                 final.action, final.state == "succeeded", result.get("summary", ""), result.get("url")),
                 thread_ts=final.thread_ts)
 
     def failed(self, payload: dict, reference: str, detail: str = "") -> None:
         report_failure(self.gateway, None, user=payload.get("user"), channel=payload.get("channel"),
                        thread_ts=None, reference=reference, detail=detail, ephemeral=True)
+
+
+def build(services: Services) -> DecisionHandler:
+    return DecisionHandler(gateway=slack_required(services), people=services.people, identity=services.identity,
+                           proposals=services.proposals)

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import blocks
-from bot.handlers.question import answer_of, asker, post_answer
-from bot.handlers.steps import ProgressFor, report_failure, working_message
-from chatops.tasks import ANSWER_IN_DM
+from bot.dm_offer import offer as offers
+from bot.dm_offer.blocks import dm_offer_done
+from bot.dm_offer.task import ANSWER_IN_DM
+from bot.questions.handler import answer_of, asker, post_answer
+from bot.services import Services, slack_required
+from bot.steps import ProgressFor, report_failure, working_message
 from usecases.answering import Answering
 from usecases.ask import Question
 from usecases.people import Refusal
@@ -37,14 +40,14 @@ class DmOfferHandler:
 
     def handle(self, payload: dict) -> None:
         gateway = self.gateway
-        progress = self.progress_for(ANSWER_IN_DM, payload)
-        offer = self.state.get_json("offer", payload.get("offer_id") or "")
+        progress = self.progress_for(ANSWER_IN_DM.kind, payload)
+        offer = offers.find(self.state, payload.get("offer_id") or "")
         user, channel = payload.get("user"), payload.get("channel")
         if offer is None or offer.get("asker") != user:
             if offer is not None:
                 log.warning("someone else clicked a private answer offer; refused", extra={"user": user})
             if channel and user:
-                gateway.post_ephemeral(channel, user, blocks.dm_offer_done(EXPIRED if offer is None else NOT_YOURS))
+                gateway.post_ephemeral(channel, user, dm_offer_done(EXPIRED if offer is None else NOT_YOURS))
             return
         dm = progress.get("dm") or gateway.open_dm(user)
         progress.mark("dm", dm)
@@ -70,5 +73,11 @@ class DmOfferHandler:
             progress.mark("recorded")
 
     def failed(self, payload: dict, reference: str, detail: str = "") -> None:
-        report_failure(self.gateway, self.progress_for(ANSWER_IN_DM, payload), user=payload.get("user"),
+        report_failure(self.gateway, self.progress_for(ANSWER_IN_DM.kind, payload), user=payload.get("user"),
                        channel=payload.get("channel"), thread_ts=None, reference=reference, detail=detail)
+
+
+def build(services: Services) -> DmOfferHandler:
+    return DmOfferHandler(gateway=slack_required(services), state=services.state, people=services.people,
+                          answering=services.answering, progress_for=services.progress_for,
+                          link_hosts=services.settings.link_hosts)

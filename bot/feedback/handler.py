@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot import feedback_blocks as fb
-from bot.handlers.steps import ProgressFor
+from bot.feedback import blocks as fb
+from bot.feedback.task import FEEDBACK
 from bot.policies import ChannelPolicyLookup
-from chatops.tasks import FEEDBACK
+from bot.services import Services, slack_required
+from bot.steps import ProgressFor
 from usecases.feedback import Feedback
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class FeedbackHandler:
     def _vote(self, payload: dict) -> None:
         voted = self.feedback.vote(payload.get("answer_id"), payload.get("user"), payload.get("vote", ""),
                                    reason=payload.get("reason"))
-        progress = self.progress_for(FEEDBACK, payload)
+        progress = self.progress_for(FEEDBACK.kind, payload)
         if payload.get("reason") is not None or progress.done("thanked"):
             return
         if voted.answer is None:
@@ -67,7 +68,7 @@ class FeedbackHandler:
         progress.mark("thanked")
 
     def _escalate(self, payload: dict) -> None:
-        progress = self.progress_for(FEEDBACK, payload)
+        progress = self.progress_for(FEEDBACK.kind, payload)
         answer, new = self.feedback.escalate(payload.get("answer_id"), payload.get("user"))
         if answer is None or progress.done("posted"):
             return
@@ -127,3 +128,8 @@ class FeedbackHandler:
         elif outcome == "not_allowed" and channel:
             self.gateway.post_ephemeral(channel, payload["user"], fb.not_yours_to_resolve(),
                                         thread_ts=payload.get("thread_ts"))
+
+
+def build(services: Services) -> FeedbackHandler:
+    return FeedbackHandler(gateway=slack_required(services), feedback=Feedback(services.answers),
+                           policies=services.channel_policies, progress_for=services.progress_for)

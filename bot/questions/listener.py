@@ -13,10 +13,10 @@ import re
 import time
 
 from bot import blocks
-from bot.listeners.enqueue import enqueue_once
-from chatops import metrics, tracing
+from bot.enqueue import ListenerDeps, enqueue_once
+from bot.questions.task import QUESTION
+from chatops import keys, metrics, tracing
 from chatops.logs import correlated
-from chatops.tasks import QUESTION
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,10 @@ def slow_down(seconds: float) -> str:
             "I haven't queued your last question.")
 
 
-def register(app, *, state, dispatch, rate=None) -> None:
-    """``rate``: a usecases.budgets.RateLimit (questions per person per minute), or None."""
+def register(app, deps: ListenerDeps) -> None:
+    """``deps.rate``: a usecases.budgets.RateLimit (questions per person per minute), or None."""
+    state, dispatch, rate = deps.state, deps.dispatch, deps.rate
+
     def enqueue(event: dict, body: dict, context, kind: str) -> None:
         payload = question_payload(event, body, context.get("bot_user_id"), kind)
         if not payload["channel"] or not payload["ts"]:
@@ -92,12 +94,12 @@ def register(app, *, state, dispatch, rate=None) -> None:
                     limited.append(wait)
                 return not wait
 
-            if not enqueue_once(state, dispatch, claim=("msg", key), kind=QUESTION, payload=payload,
+            if not enqueue_once(state, dispatch, claim=(keys.CLAIM_MESSAGE, key), kind=QUESTION.kind, payload=payload,
                                 gate=within_rate):
                 if limited:
                     metrics.SLACK_EVENTS.labels(kind=kind, outcome="rate_limited").inc()
                     log.info("question not queued: the person asks too often", extra={"user": payload["user"]})
-                    if state.claim("slow_down", payload["user"] or "", ttl=int(limited[0]) + 1):
+                    if state.claim(keys.CLAIM_SLOW_DOWN, payload["user"] or "", ttl=int(limited[0]) + 1):
                         tell(context, payload, slow_down(limited[0]))
                 else:
                     metrics.SLACK_EVENTS.labels(kind=kind, outcome="duplicate").inc()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from bot import feedback_blocks as fb
-from bot.listeners.enqueue import enqueue_once
-from bot.listeners.views import metadata
-from chatops import metrics
+from bot.enqueue import ListenerDeps, enqueue_once
+from bot.feedback import blocks as fb
+from bot.feedback.task import FEEDBACK
+from bot.views import metadata
+from chatops import keys, metrics
 from chatops.logs import correlated
-from chatops.tasks import FEEDBACK
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,10 @@ def _where(body: dict) -> dict:
     }
 
 
-def register(app, *, state, dispatch) -> None:
+def register(app, deps: ListenerDeps) -> None:
     def queue(payload: dict, click_key: str) -> None:
-        if enqueue_once(state, dispatch, claim=("feedback", click_key), kind=FEEDBACK, payload=payload, ttl=86400):
+        if enqueue_once(deps.state, deps.dispatch, claim=(keys.CLAIM_FEEDBACK, click_key), kind=FEEDBACK.kind,
+                        payload=payload, ttl=86400):
             metrics.SLACK_EVENTS.labels(kind="feedback", outcome="queued").inc()
         else:
             metrics.SLACK_EVENTS.labels(kind="feedback", outcome="duplicate").inc()

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import logging
 
+from bot.enqueue import ListenerDeps
+from chatops import keys
+
 log = logging.getLogger(__name__)
 
-MEMBERS_CACHE = "members"   # the State cache key the worker's channel directory uses
 
+def register(app, deps: ListenerDeps) -> None:
+    state = deps.state
 
-def register(app, *, state) -> None:
     def forget(event: dict) -> None:
         channel = event.get("channel")
         if not isinstance(channel, str) or not channel:
             return
         try:
-            state.drop_json(MEMBERS_CACHE, channel)
+            state.drop_json(keys.CACHE_MEMBERS, channel)
         except Exception:  # noqa: BLE001 - the worker re-checks before posting; say so loudly
             log.exception("could not drop the cached member list", extra={"channel": channel})
             raise

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import blocks
-from bot.handlers.steps import ProgressFor, report_failure, working_message
+from bot.decisions.blocks import proposal_message
+from bot.dm_offer import offer
+from bot.dm_offer.blocks import dm_offer
 from bot.policies import ChannelPolicyLookup
-from bot.proposal_blocks import proposal_message
+from bot.questions.blocks import answer_messages, help_message
+from bot.questions.task import QUESTION
+from bot.services import Services, slack_required
+from bot.steps import ProgressFor, report_failure, working_message
 from chatops import metrics, tracing
 from chatops.channels import ChannelPolicy
 from chatops.progress import Progress
-from chatops.tasks import QUESTION
 from connectors.identity.base import IdentityUnavailable
 from usecases.answer import Answer
 from usecases.answering import Answering
@@ -34,7 +38,6 @@ from usecases.threads import Exchange
 
 log = logging.getLogger(__name__)
 
-OFFER_TTL = 86400
 MAX_AUDIENCE_ROUNDS = 3
 CHANNEL_NOTE = "Answered only from documents that everyone in this conversation may see."
 
@@ -94,8 +97,8 @@ def post_answer(gateway, channel: str, placeholder: str | None, thread_ts: str |
     """The answer in place of the working message (more messages in the thread if it is long), or,
     ``ephemeral_to``, only to that person."""
     shared = not q.is_private and not ephemeral_to
-    messages = blocks.answer_messages(answer, audience_note=CHANNEL_NOTE if shared else "",
-                                      link_hosts=link_hosts, answer_id=answer_id)
+    messages = answer_messages(answer, audience_note=CHANNEL_NOTE if shared else "",
+                               link_hosts=link_hosts, answer_id=answer_id)
     removed = sum(str(m["blocks"]).count("[link removed: ") for m in messages)
     if removed:
         metrics.LINKS_REMOVED.inc(removed)
@@ -128,7 +131,7 @@ class QuestionHandler:
 
     def handle(self, payload: dict) -> None:
         gateway, state = self.gateway, self.state
-        progress = self.progress_for(QUESTION, payload)
+        progress = self.progress_for(QUESTION.kind, payload)
         channel, thread_ts = payload["channel"], payload.get("thread_ts")
         policy = self.policy(payload)
         if not policy.enabled or (policy.respond == "mentions" and payload.get("kind") == "follow_up"):
@@ -144,9 +147,9 @@ class QuestionHandler:
         text = (payload.get("text") or "").strip()
         if not text:
             if private_reply:
-                gateway.post_ephemeral(channel, payload["user"], blocks.help_message(), thread_ts=thread_ts)
+                gateway.post_ephemeral(channel, payload["user"], help_message(), thread_ts=thread_ts)
             else:
-                gateway.update(channel, placeholder, blocks.help_message())
+                gateway.update(channel, placeholder, help_message())
             return
         started = time.perf_counter()
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
@@ -208,14 +211,13 @@ class QuestionHandler:
             offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)
             progress.mark("offer_id", offer_id)
             history = [e.to_record() for e in q.history if e is not None]
-            state.set_json({"question": text, "asker": payload.get("user"), "history": history},
-                           OFFER_TTL, "offer", offer_id)
-            gateway.post_ephemeral(channel, payload["user"],
-                                   blocks.dm_offer(answer.hidden_documents, offer_id), thread_ts=thread_ts)
+            offer.keep(state, offer_id, question=text, asker=payload.get("user"), history=history)
+            gateway.post_ephemeral(channel, payload["user"], dm_offer(answer.hidden_documents, offer_id),
+                                   thread_ts=thread_ts)
             progress.mark("offer")
 
     def failed(self, payload: dict, reference: str, detail: str = "") -> None:
-        report_failure(self.gateway, self.progress_for(QUESTION, payload), user=payload.get("user"),
+        report_failure(self.gateway, self.progress_for(QUESTION.kind, payload), user=payload.get("user"),
                        channel=payload.get("channel"), thread_ts=payload.get("thread_ts"),
                        reference=reference, detail=detail)
 
@@ -269,3 +271,12 @@ class QuestionHandler:
                 proposals.store.set_message(proposal_id, ts)
             progress.mark(posted)
 
+
+def build(services: Services) -> QuestionHandler:
+    s = services.settings
+    return QuestionHandler(gateway=slack_required(services), state=services.state, people=services.people,
+                           answering=services.answering, directory=services.channel_directory,
+                           progress_for=services.progress_for, link_hosts=s.link_hosts,
+                           timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
+                           policies=services.channel_policies,
+                           source_ids={name: sid for name, (_kind, sid) in services.source_ids.items()})

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 
-from bot.listeners.enqueue import enqueue_once
-from bot.listeners.views import metadata
-from bot.proposal_blocks import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, reject_modal
+from bot.decisions.blocks import APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, reject_modal
+from bot.decisions.task import DECISION
+from bot.enqueue import ListenerDeps, enqueue_once
+from bot.views import metadata
+from chatops import keys
 from chatops.logs import correlated
-from chatops.tasks import DECISION
 
 log = logging.getLogger(__name__)
 
 
-def register(app, *, state, dispatch) -> None:
+def register(app, deps: ListenerDeps) -> None:
     def queue(payload: dict, click_key: str) -> None:
-        enqueue_once(state, dispatch, claim=("decide", click_key), kind=DECISION, payload=payload, ttl=86400)
+        enqueue_once(deps.state, deps.dispatch, claim=(keys.CLAIM_DECISION, click_key), kind=DECISION.kind,
+                     payload=payload, ttl=86400)
 
     @app.action(APPROVE_ACTION)
     def on_approve(ack, body, action):

@@ -1,1 +1,0 @@
-"""Bolt listeners. Each acknowledges at once and only hands work to the queue."""

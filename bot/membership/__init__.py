@@ -1,0 +1,1 @@
+"""Channel membership events: the cached member list is dropped (``listener``). No task."""

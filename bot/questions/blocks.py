@@ -1,0 +1,80 @@
+"""The answer as Slack messages: its text as mrkdwn, the Sources, what made it, the feedback
+buttons; the reply to an empty question. Pure functions, within ``bot.limits``."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from bot import limits
+from bot.blocks import context, message, section
+from bot.feedback.blocks import feedback_actions
+from bot.links import LinkPolicy
+from bot.mrkdwn import escape, inert_text, link, plain_text, to_mrkdwn
+
+
+def help_message() -> dict:
+    return message(
+        "Ask me a question about company policies or runbooks.",
+        [section("Ask me a question, for example _@chatops how do I request a new laptop?_ "
+                 "I answer from the company's documents that everyone reading may see, with sources.")],
+    )
+
+
+def sources_lines(citations: Iterable) -> list[str]:
+    """The Sources list. A title comes from the document, so a URL written in it is shown inert;
+    the link is the source's own URL, set at ingestion."""
+    lines = []
+    for c in citations:
+        title = link(c.url, plain_text(c.title)) if c.url else f"*{inert_text(c.title)}*"
+        lines.append(f"[{c.n}] {title} · `{escape(c.source)}`")
+    return lines
+
+
+# Under every answer: it was written by a model (or quoted), and it reports nothing. Approvals,
+# executions and permission changes are announced only by chatops' own status messages.
+GENERATED_LABEL = {
+    "llm": ":robot_face: Generated from the sources above. It cannot approve or run anything; "
+           "only chatops' own status messages report approvals and actions.",
+    "extractive": ":robot_face: Passages quoted from the sources above, not written by a person.",
+    "cached": ":robot_face: Generated earlier for the same readers from the sources above, which were "
+              "checked again just now. It cannot approve or run anything.",
+}
+EMPTY_ANSWER = "I have no answer text for this."
+
+
+def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, ...] = (),
+                    answer_id: str | None = None) -> list[dict]:
+    """An ``Answer`` (see usecases.answer) as one or more messages (always at least one).
+
+    Links: only to the answer's cited sources and ``link_hosts``; other URLs are shown inert.
+    ``answer_id``: the feedback buttons go under the answer (not under a greeting)."""
+    links = LinkPolicy.of((c.url for c in answer.citations), link_hosts)
+    blocks: list[dict] = []
+    if answer.note:
+        blocks.append(context(f":information_source: {escape(answer.note)}"))
+    for part in limits.split_text(to_mrkdwn(answer.text, links), limits.SECTION_TEXT_MAX):
+        blocks.append(section(part, verbatim=True))
+    if not blocks:
+        blocks.append(section(EMPTY_ANSWER))
+    if answer.citations:
+        blocks.append({"type": "divider"})
+        for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
+                                      limits.SECTION_TEXT_MAX):
+            blocks.append(section(part, verbatim=True))
+    if audience_note:
+        blocks.append(context(escape(audience_note)))
+    label = GENERATED_LABEL.get(answer.mode)
+    if label:
+        blocks.append(context(label))
+    if answer_id and answer.mode != "greeting":
+        blocks.append(feedback_actions(answer_id))
+
+    fallback = plain_text(answer.text, links) or EMPTY_ANSWER
+    if answer.citations:
+        fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {plain_text(c.title)} ({c.source})"
+                                                  for c in answer.citations)
+    messages = []
+    for start in range(0, len(blocks), limits.BLOCKS_PER_MESSAGE):
+        chunk = blocks[start:start + limits.BLOCKS_PER_MESSAGE]
+        messages.append(message(fallback if start == 0 else "(continued)", chunk))
+    return messages

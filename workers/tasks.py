@@ -1,0 +1,13 @@
+"""The workers' own task kinds: ingestion and the sources' syncs (the Slack features declare
+theirs in ``bot/<feature>/task.py``; ``chatops_app/tasks.py`` joins them into one table)."""
+
+from __future__ import annotations
+
+from chatops.tasks import TaskKind
+
+INGEST_PLAN = TaskKind("ingest_plan", "chatops.ingest_plan", ingest=True)
+INGEST_BATCH = TaskKind("ingest_batch", "chatops.ingest_batch", ingest=True)
+# one window of a source's sync
+SOURCE_SYNC = TaskKind("source_sync", "chatops.source_sync", ingest=True, key_fields=("source", "mode", "chain"))
+
+WORKER_TASKS = (INGEST_PLAN, INGEST_BATCH, SOURCE_SYNC)
