@@ -32,8 +32,8 @@ from typing import Literal
 from slack_sdk.errors import SlackApiError
 
 from chatops import keys, metrics
+from chatops.errors import IdentityUnavailable
 from chatops.state import State
-from connectors.identity.base import IdentityUnavailable
 from usecases.people import Someone
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """What a Slack feature's handler is built from: the services the composition root provides
-(``chatops_app/container.py`` has each, built once per process) and the settings."""
+(``chatops_app/container/`` has each, built once per process) and the settings."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ documents of sources whose permissions are out of date (``withheld``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Iterable
 
 
 def _norm_email(email: str | None) -> str | None:
@@ -42,7 +42,7 @@ class Acl:
     def visible_to_anyone(self) -> bool:
         return self.public or bool(self.groups) or bool(self.users)
 
-    def to_payload(self) -> dict:
+    def to_payload(self) -> dict[str, Any]:
         return {
             "acl_groups": sorted(self.groups),
             "acl_users": sorted(self.users),
@@ -50,7 +50,7 @@ class Acl:
         }
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "Acl":
+    def from_payload(cls, payload: dict[str, Any]) -> "Acl":
         return cls.of(
             payload.get("acl_groups") or (),
             payload.get("acl_users") or (),
@@ -68,8 +68,10 @@ class Principal:
     display_name: str | None = None
 
     @classmethod
-    def of(cls, email: str | None, groups: Iterable[str] = (), **kw) -> "Principal":
-        return cls(email=_norm_email(email), groups=frozenset(groups), **kw)
+    def of(cls, email: str | None, groups: Iterable[str] = (), *, slack_user_id: str | None = None,
+           display_name: str | None = None) -> "Principal":
+        return cls(email=_norm_email(email), groups=frozenset(groups), slack_user_id=slack_user_id,
+                   display_name=display_name)
 
     @classmethod
     def unknown(cls, slack_user_id: str | None = None) -> "Principal":

@@ -55,7 +55,7 @@ class ActionSpec(BaseModel):
 
     @field_validator("parameters")
     @classmethod
-    def _schema(cls, v: dict) -> dict:
+    def _schema(cls, v: dict[str, Any]) -> dict[str, Any]:
         try:
             Draft202012Validator.check_schema(v)
         except SchemaError as exc:
@@ -65,7 +65,7 @@ class ActionSpec(BaseModel):
         return v
 
     @property
-    def connector_settings(self) -> dict:
+    def connector_settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
 
@@ -78,12 +78,12 @@ class ApproverPolicy:
     requester_alone: bool = False
     allow_self_approval: bool = False
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"groups": list(self.groups), "users": list(self.users),
                 "requester_alone": self.requester_alone}
 
     @classmethod
-    def from_json(cls, data: dict, allow_self_approval: bool) -> "ApproverPolicy":
+    def from_json(cls, data: dict[str, Any], allow_self_approval: bool) -> "ApproverPolicy":
         return cls(tuple(data.get("groups") or ()), tuple(data.get("users") or ()),
                    bool(data.get("requester_alone")), allow_self_approval)
 
@@ -110,7 +110,7 @@ class Catalogue:
         return policy.describe(self.groups.label)
 
     @classmethod
-    def load(cls, raw_actions: list[dict], build: Callable[[str, dict], Any],
+    def load(cls, raw_actions: list[dict[str, Any]], build: Callable[[str, dict[str, Any]], Any],
              groups: GroupNames | None = None) -> "Catalogue":
         """The catalogue from its YAML entries. ``build(kind, settings)`` makes an action's
         connector (``connectors.actions.registry``) and raises ConfigError naming a bad key."""
@@ -146,7 +146,7 @@ class Catalogue:
     def requestable(self, person: Principal) -> list[ActionSpec]:
         return [s for s in self.specs.values() if self.may_request(s, person)]
 
-    def tools(self, person: Principal) -> list[dict]:
+    def tools(self, person: Principal) -> list[dict[str, Any]]:
         """OpenAI function-calling tool definitions for what this person may request."""
         return [{"type": "function", "function": {
             "name": s.name, "description": s.description, "parameters": s.parameters}}
@@ -167,7 +167,7 @@ class Catalogue:
             errors.append(f"{where}: {err.message}" if where else err.message)
         return errors
 
-    def policy(self, name: str, arguments: dict) -> ApproverPolicy:
+    def policy(self, name: str, arguments: dict[str, Any]) -> ApproverPolicy:
         spec = self.specs[name]
         if spec.approvers is not None:
             groups, users, alone = tuple(spec.approvers.groups), tuple(u.lower() for u in spec.approvers.users), False

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
@@ -58,7 +58,7 @@ class ChannelConfig(BaseModel):
 
     @field_validator("respond", mode="before")
     @classmethod
-    def _respond_words(cls, value):
+    def _respond_words(cls, value: Any) -> Any:
         """``threads`` reads as ``mentions_and_threads``; ``mentions_only`` as ``mentions``."""
         return {"threads": "mentions_and_threads", "mentions_only": "mentions"}.get(value, value)
 

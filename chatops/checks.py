@@ -11,7 +11,7 @@ action connectors, the language model, identity providers) offer such checks of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -40,6 +40,6 @@ class Result:
     fix: str = ""
     seconds: float = 0.0
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix,
                 "seconds": round(self.seconds, 3)}

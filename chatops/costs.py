@@ -24,7 +24,7 @@ minute::
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 
@@ -91,7 +91,7 @@ class Limit(BaseModel):
 
     @field_validator("period", mode="before")
     @classmethod
-    def _period_word(cls, value):
+    def _period_word(cls, value: Any) -> Any:
         """``daily`` reads as ``day`` (and hourly, weekly, monthly likewise)."""
         return _PERIODS.get(value, value) if isinstance(value, str) else value
 

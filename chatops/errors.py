@@ -10,3 +10,19 @@ class TransientError(Exception):
     a service answered 5xx). Task runners retry these with back-off."""
 
     service = "a service"        # who kept failing, as the person who asked is told
+
+
+# Raised by connectors and caught above them (bot/, console/, the use cases): they live here so
+# the Slack and console layers depend on the use cases and the core only.
+
+class IdentityUnavailable(Exception):
+    """Who someone is could not be established: the directory (or Slack) could not be reached or
+    refused to answer. Callers fail closed."""
+
+
+class SignInFailed(Exception):
+    """A console sign-in did not complete (a stale or forged callback, a refused code, a bad token)."""
+
+
+class GroupsUnavailable(Exception):
+    """The groups of a person signing in could not be established: the console refuses entry."""

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 import uuid
-from typing import Iterator
+from typing import IO, Iterator
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
@@ -97,7 +97,7 @@ class TextFormatter(logging.Formatter):
         return redact(base)
 
 
-def setup(level: str = "INFO", fmt: str = "json", stream=None) -> None:
+def setup(level: str = "INFO", fmt: str = "json", stream: IO[str] | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_ContextFilter())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from typing import Callable
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
                                multiprocess)
@@ -124,7 +125,7 @@ WORKER_LAST_CONSUMED = Gauge(
     "Unix time of the worker consumer loop's last tick (this process).")
 
 
-def exposition(refresh=None) -> tuple[bytes, str]:
+def exposition(refresh: Callable[[], object] | None = None) -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type: this process's, or every
     process's that counts into the same ``PROMETHEUS_MULTIPROC_DIR``. ``refresh()`` first sets the
     gauges that are read when scraped (queue depth, index size); its failure leaves them as they were."""

@@ -11,6 +11,8 @@ in Redis, so every web process and the worker that posts the report read the sam
 
 from __future__ import annotations
 
+import redis
+
 from chatops import keys
 
 MODES = ("full", "anonymized", "off")
@@ -19,7 +21,7 @@ MODES = ("full", "anonymized", "off")
 class PrivacyMode:
     """The current mode, shared through Redis."""
 
-    def __init__(self, client, prefix: str, default: str):
+    def __init__(self, client: redis.Redis, prefix: str, default: str):
         if default not in MODES:
             raise ValueError(f"unknown privacy mode {default!r} (one of {', '.join(MODES)})")
         self._redis = client

@@ -30,7 +30,7 @@ class State:
     # Threads the bot answered, with the last few exchanges for follow-ups. Each exchange is a
     # record of usecases.threads.Exchange (with the audience it was made for); which of them a
     # follow-up may be given is decided there, not here.
-    def remember_exchange(self, channel: str, thread_ts: str, exchange: dict, ttl: int, keep: int = 10) -> None:
+    def remember_exchange(self, channel: str, thread_ts: str, exchange: dict[str, Any], ttl: int, keep: int = 10) -> None:
         key = keys.thread(self.prefix, channel, thread_ts)
         pipe = self.redis.pipeline()
         pipe.rpush(key, json.dumps(exchange))

@@ -11,7 +11,7 @@ same way for every delivery of it (the lease, the done mark and the step record 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from chatops import keys
 
@@ -27,7 +27,7 @@ class TaskKind:
     def leased(self) -> bool:
         return not self.ingest
 
-    def key(self, payload: dict) -> str:
+    def key(self, payload: dict[str, Any]) -> str:
         """``kind:field:field``: one key per piece of work, the same for every delivery of it."""
         return keys.task(self.kind, *(payload.get(name) for name in self.key_fields))
 
@@ -51,5 +51,5 @@ class TaskTable(Mapping[str, TaskKind]):
     def __len__(self) -> int:
         return len(self._kinds)
 
-    def key(self, kind: str, payload: dict) -> str:
+    def key(self, kind: str, payload: dict[str, Any]) -> str:
         return self[kind].key(payload)

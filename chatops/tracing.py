@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from typing import Any, Iterator
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -25,7 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 log = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-_state: dict = {"provider": None, "endpoint": None, "capture_content": False}
+_state: dict[str, Any] = {"provider": None, "endpoint": None, "capture_content": False}
 
 __all__ = ["SpanKind", "capture_content", "carrier", "continued", "setup", "span", "trace_id"]
 
@@ -41,7 +41,8 @@ def setup(endpoint: str | None, *, service_name: str = "chatops", capture: bool 
         if _state["endpoint"] != endpoint:
             log.warning("tracing already exports elsewhere in this process; keeping it",
                         extra={"endpoint": _state["endpoint"]})
-        return _state["provider"]
+        provider_set: object = _state["provider"]
+        return provider_set
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -59,7 +60,7 @@ def capture_content() -> bool:
     return bool(_state["capture_content"])
 
 
-def _tracer():
+def _tracer() -> trace.Tracer:
     return trace.get_tracer("chatops")
 
 
@@ -71,7 +72,8 @@ def _on() -> bool:
     return _state["provider"] is not None or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: dict | None = None):
+def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL,
+         attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[Span]:
     """A span around a block; an exception marks it failed (and goes on). Tracing off: nothing at
     all (a shared no-op context: the acknowledgement path pays a few hundred nanoseconds)."""
     if not _on():
@@ -97,7 +99,7 @@ def carrier() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def continued(headers: dict | None, name: str, *, attributes: dict | None = None) -> Iterator[Span]:
+def continued(headers: dict[str, Any] | None, name: str, *, attributes: dict[str, Any] | None = None) -> Iterator[Span]:
     """A span that continues the trace the headers carry (a worker taking a task)."""
     parent = _PROPAGATOR.extract(headers or {}) if isinstance(headers, dict) else None
     token = otel_context.attach(parent) if parent is not None else None

@@ -15,7 +15,7 @@ from typing import Any
 from bot.settings import SlackSettings
 from chatops.settings import PluginSettings, Settings
 from connectors.identity.directory_settings import DirectorySettings
-from connectors.identity.entra_settings import EntraSettings
+from connectors.microsoft.settings import EntraSettings
 from connectors.identity.registry import group_ids_are_object_ids
 from connectors.identity.settings import IdentitySettings
 from connectors.index.embedding_settings import EmbeddingSettings

@@ -29,13 +29,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from chatops.errors import GroupsUnavailable, SignInFailed
 from console import pages
 from console.auth import (CONFIRM_COOKIE, FLOW_COOKIE, FLOW_TTL, LINK_TTL, SESSION_COOKIE, LinkRefused, Links,
                           SecurityHeaders, Sessions, console_secret, cookie_args)
 from console.pages import PREFIX, Ctx, QuestionFilter
 from console.privacy import MODES, PrivacySetting
 from console.style import CSS
-from connectors.identity.oidc import GroupsUnavailable, SignInFailed
 from usecases.operations import recent_failures, worker_overview
 from usecases.report import report
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from chatops import keys
+from chatops.errors import ConfigError
 
 SESSION_COOKIE = "chatops_console"
 FLOW_COOKIE = "chatops_console_flow"
@@ -142,6 +143,16 @@ class Links:
         if not self._redis.set(self._used_key(grant.id), "1", nx=True, ex=keep):
             raise LinkRefused("this link was used already; each link works once")
         return grant
+
+
+def sign_in_link(client, prefix: str, *, base_url: str, person: str, ttl: int, configured_secret: str | None,
+                 entra_signs_in: bool) -> str:
+    """A one-time sign-in link to the console for ``person`` (``chatops admin link --as``): only
+    where the console does not sign people in with Microsoft."""
+    if entra_signs_in:
+        raise ConfigError("the console signs people in with Microsoft here (ENTRA_TENANT_ID and ENTRA_CLIENT_ID "
+                          f"are set): open {base_url}/admin/ and sign in")
+    return Links(console_secret(client, prefix, configured_secret), client, prefix).url(base_url, person, ttl)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from chatops.access import Principal
 from connectors.index.base import Hit
@@ -62,7 +62,7 @@ class Citation:
     source: str
     url: str | None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"n": self.n, "title": self.title, "source": self.source, "url": self.url}
 
 
@@ -74,8 +74,8 @@ class Answer:
     note: str = ""                 # shown above the answer (extractive, model unavailable, ...)
     hidden_documents: int = 0      # more relevant documents only the asker could see
     considered: list[str] = field(default_factory=list)   # doc ids given to the model
-    tool_calls: list = field(default_factory=list)         # actions the model proposes (ToolCall)
-    asker: object | None = None                            # the resolved Principal who asked
+    tool_calls: list[ToolCall] = field(default_factory=list)  # actions the model proposes
+    asker: Principal | None = None                         # the resolved person who asked
     audience: str = ""                                     # who the answer was limited to
     # A channel answer: the member ids its audience was built from, and when they were read.
     audience_members: frozenset[str] | None = None
@@ -88,7 +88,7 @@ class Answer:
     top_similarity: float | None = None
     sources_count: int = 0
     citations_dropped: int = 0
-    retrieved: list[dict] = field(default_factory=list)
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
     # For the asker alone (an ephemeral note): e.g. over a budget, and when it resets.
     private_note: str = ""
     # what each model's calls cost (the price table): {} no model call, None a model without a price
@@ -96,7 +96,7 @@ class Answer:
     # The documents the answer rests on, as indexed: [source, doc_id, doc_hash] (the cache re-checks them).
     basis: list[list[str]] = field(default_factory=list)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"answer": self.text, "citations": [c.as_json() for c in self.citations], "mode": self.mode}
 
     def add_usage(self, model: str, prompt_tokens: int | None, completion_tokens: int | None) -> None:
@@ -116,7 +116,7 @@ class Answer:
         """What the answer cost in all (None: not priced)."""
         return None if self.costs is None else sum(self.costs.values())
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """Everything about the answer, as JSON, to post it later without asking again."""
         asker = self.asker if isinstance(self.asker, Principal) else None
         return {
@@ -136,7 +136,7 @@ class Answer:
         }
 
     @classmethod
-    def from_record(cls, data: dict) -> "Answer":
+    def from_record(cls, data: dict[str, Any]) -> "Answer":
         asker = data.get("asker")
         members = data.get("audience_members")
         return cls(
@@ -187,12 +187,12 @@ def _fence(text: str) -> str:
 
 
 def build_messages(question: str, sources: Sequence[SourceDoc],
-                   history: Sequence[tuple[str, str]] = ()) -> list[dict]:
+                   history: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
     blocks = []
     for s in sources:
         body = "\n...\n".join(_fence(p) for p in s.passages)
         blocks.append(f'<source n="{s.n}" title="{_fence(s.title)}">\n{body}\n</source>')
-    messages: list[dict] = [{"role": "system", "content": SYSTEM_PROMPT}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
     for q, a in history[-3:]:
         messages.append({"role": "user", "content": q})
         messages.append({"role": "assistant", "content": a})
@@ -211,7 +211,7 @@ REWRITE_PROMPT = """Rewrite the user's last message as one standalone search que
 conversation only to resolve what it refers to. Reply with the question alone, no preamble."""
 
 
-def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict]:
+def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Messages asking the model to turn a follow-up into a standalone question."""
     lines = []
     for q, a in history[-3:]:
@@ -227,7 +227,7 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
     by_n = {s.n: s for s in sources}
     renumber: dict[int, int] = {}
 
-    def repl(m: re.Match) -> str:
+    def repl(m: re.Match[str]) -> str:
         kept = []
         for raw in re.findall(r"\d+", m.group(2)):
             n = int(raw)
@@ -239,7 +239,8 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
                 kept.append(renumber[n])
         if not kept:
             return ""  # the citation and the space before it go
-        return m.group(1) + "".join(f"[{k}]" for k in kept)
+        space: str = m.group(1)
+        return space + "".join(f"[{k}]" for k in kept)
 
     pieces = _CODE.split(text)
     for i in range(0, len(pieces), 2):  # even pieces are prose, odd ones code
@@ -262,10 +263,11 @@ def unknown_citations(text: str, sources: Sequence[SourceDoc]) -> int:
 
 
 def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
-             history: Sequence[tuple[str, str]] = (), tools: list[dict] | None = None,
+             history: Sequence[tuple[str, str]] = (), tools: list[dict[str, Any]] | None = None,
              model: str | None = None) -> Answer:
     """The model's answer from these sources; ``model``: another model than the LLM's own."""
-    extra = {"model": model} if model else {}
+    # ``model`` only when given: an LLM without routing takes no such argument
+    extra: dict[str, Any] = {"model": model} if model else {}
     completion = llm.complete(build_messages(question, sources, history), tools=tools or None, **extra)
     text, claims = strip_state_claims(completion.text)
     dropped = unknown_citations(text, sources)

@@ -26,9 +26,12 @@ import unicodedata
 from collections import defaultdict
 from typing import Iterable
 
+import redis
+
 from chatops import keys, metrics
 from chatops.access import Audience
-from usecases.answer import Answer
+from connectors.index.base import VectorIndex
+from usecases.answer import SYSTEM_PROMPT, Answer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,16 @@ def normalise(question: str) -> str:
     text = unicodedata.normalize("NFKC", question).casefold()
     text = re.sub(r"\s+", " ", text).strip()
     return text.rstrip(" ?!.")
+
+
+def answer_version(*, model: str, small_model: str | None, route_min_similarity: float, route_margin: float,
+                   top_k: int, candidates: int, min_similarity: float, retrieval: str, dense_weight: float,
+                   embedding_model: str | None, max_tokens: int, with_model: bool) -> str:
+    """Everything that shapes an answer besides the documents (the models and whether there is
+    one, routing, the prompt, retrieval, the embedder): a change starts a new cache."""
+    parts = (model, small_model, route_min_similarity, route_margin, SYSTEM_PROMPT, top_k, candidates,
+             min_similarity, retrieval, dense_weight, embedding_model, max_tokens, with_model)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def audience_fingerprint(audience: Audience) -> str:
@@ -51,11 +64,11 @@ def audience_fingerprint(audience: Audience) -> str:
 
 
 class AnswerCache:
-    def __init__(self, redis_client, prefix: str, *, ttl: int, version: str, index):
+    def __init__(self, redis_client: redis.Redis, prefix: str, *, ttl: int, version: str, index: VectorIndex):
         self.redis = redis_client
         self.prefix = prefix
         self.ttl = ttl
-        self.version = version          # models, prompt, retrieval settings: see Pipeline.cache_version
+        self.version = version          # models, prompt, retrieval settings: answer_version
         self.index = index
 
     def key(self, audience: Audience, question: str) -> str:

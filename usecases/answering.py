@@ -9,8 +9,13 @@ proposal, validated and waiting for a person's decision.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatops.store.store import Store
+from connectors.llm.base import ToolCall
 from usecases.answer import Answer
-from usecases.ask import Pipeline, Question, Timings
+from usecases.ask import Pipeline, Question, Refusal, Timings
 from usecases.proposals import Invalid, Proposed, ProposalService
 
 log = logging.getLogger(__name__)
@@ -18,8 +23,16 @@ log = logging.getLogger(__name__)
 MAX_PROPOSALS = 3
 
 
+@dataclass
+class Asked:
+    """What ``Answering.ask_and_record`` did: the answer, or the refusal; the proposals made."""
+    answer: Answer | None = None
+    refusal: Refusal | None = None
+    proposed: list[Proposed | Invalid] = field(default_factory=list)
+
+
 class Answering:
-    def __init__(self, pipeline: Pipeline, store, proposals: ProposalService | None = None):
+    def __init__(self, pipeline: Pipeline, store: Store, proposals: ProposalService | None = None):
         self.pipeline = pipeline
         self.store = store
         self.proposals = proposals
@@ -55,21 +68,34 @@ class Answering:
             log.exception("could not write the question to the audit trail")
             return None
 
+    def ask_and_record(self, q: Question, *, channel: str, channel_type: str) -> Asked:
+        """``chatops ask``: the question answered (or refused) and recorded, and the model's tool
+        calls proposed for the asker, outside any Slack thread."""
+        try:
+            answer, timings = self.ask(q)
+        except Refusal as refusal:
+            self.record(q, None, channel=channel, channel_type=channel_type)
+            return Asked(refusal=refusal)
+        self.record(q, answer, stages=timings.stages(), channel=channel, channel_type=channel_type)
+        return Asked(answer, proposed=[self.propose(answer, call, channel=None, thread_ts=None, correlation_id=None)
+                                       for call in self.tool_calls(answer)])
+
     @staticmethod
-    def tool_calls(answer: Answer) -> list:
+    def tool_calls(answer: Answer) -> list[ToolCall]:
         """The model's tool calls that may become proposals (the first ``MAX_PROPOSALS``)."""
         return list(answer.tool_calls or [])[:MAX_PROPOSALS]
 
-    def propose(self, answer: Answer, call, *, channel: str | None, thread_ts: str | None,
+    def propose(self, answer: Answer, call: ToolCall, *, channel: str | None, thread_ts: str | None,
                 correlation_id: str | None) -> Proposed | Invalid:
         """One tool call of ``answer`` as a proposal for its asker, validated, waiting for a person."""
         if self.proposals is None:
             return Invalid(call.name, ["no actions are configured"])
+        assert answer.asker is not None, "the pipeline names the asker of every answer"
         return self.proposals.propose(call.name, call.arguments, answer.asker, channel=channel,
                                       thread_ts=thread_ts, correlation_id=correlation_id)
 
 
-def answer_facts(answer: Answer) -> dict:
+def answer_facts(answer: Answer) -> dict[str, Any]:
     """The audit row's facts about an answer (chatops.store.ANSWER_FACTS)."""
     prompt, completion = answer.tokens
     return {

@@ -10,14 +10,15 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from chatops import metrics, tracing
 from chatops.access import Audience, Principal
+from chatops.catalogue import Catalogue
 from chatops.costs import PriceTable
 from connectors.identity.base import IdentityProvider
-from connectors.index.base import VectorIndex
-from connectors.index.retriever import QueryEmbedder, Retriever
+from connectors.index.base import Hit, VectorIndex
+from connectors.index.retriever import QueryEmbedder, Retriever, Strategy
 from connectors.llm.base import LLM, LLMUnavailable
 from usecases import answer as answers
 from usecases.answer_cache import AnswerCache
@@ -93,7 +94,7 @@ def resolve_asker(q: Question, identity: IdentityProvider) -> Principal:
 def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
                      directory: ChannelDirectory | None, *, max_members: int) -> Audience:
     """Everyone who will read the answer. Members who can't be resolved see public documents only."""
-    if q.is_private:
+    if q.is_private or q.channel is None:   # no channel: private too
         return Audience.of(asker)
     if directory is None:
         return Audience.public("the channel's members could not be listed")
@@ -121,9 +122,9 @@ class Pipeline:
     candidates: int = 50
     max_members: int = 200
     min_similarity: float = 0.3
-    strategy: str = "feedback"             # see connectors.index.retriever
+    strategy: Strategy = "feedback"        # see connectors.index.retriever
     dense_weight: float = 0.95
-    catalogue: object | None = None        # chatops.catalogue.Catalogue: actions the model may propose
+    catalogue: Catalogue | None = None     # actions the model may propose
     directory: ChannelDirectory | None = None
     # The sources whose permissions are too old to trust now (usecases.freshness): their restricted
     # documents are withheld from every answer.
@@ -239,13 +240,15 @@ class Pipeline:
 
     def _budget_check(self, q: Question, asker: Principal) -> Callable[[], OverBudget | None]:
         """Whether a budget is spent: read once, before the first model call this question would make."""
-        if self.budgets is None or self.llm is None:
+        budgets = self.budgets
+        if budgets is None or self.llm is None:
             return lambda: None
         person = asker.slack_user_id or asker.email
-        return functools.cache(lambda: self.budgets.over(person, q.shared_channel))
+        return functools.cache(lambda: budgets.over(person, q.shared_channel))
 
     def _standalone(self, text: str, history: list[tuple[str, str]],
-                    over_budget: Callable[[], OverBudget | None] = lambda: None) -> tuple[str, tuple | None]:
+                    over_budget: Callable[[], OverBudget | None] = lambda: None
+                    ) -> tuple[str, tuple[str, int | None, int | None] | None]:
         """The text to search for. A thread follow-up ("and on staging?") is rewritten into a
         standalone question by the model when there is one (and no budget is spent); otherwise the
         previous question is prepended so retrieval keeps the thread's subject. Also the rewrite's
@@ -264,11 +267,12 @@ class Pipeline:
         rewritten = " ".join(rewritten.split())
         return (rewritten if 0 < len(rewritten) <= 500 else fallback), usage
 
-    def _relevant(self, hits):
+    def _relevant(self, hits: Iterable[Hit]) -> list[Hit]:
         """Below the similarity floor a passage is noise: better 'not found' than a guess."""
         return [h for h in hits if h.similarity >= self.min_similarity]
 
-    def _route(self, sources, tools) -> tuple[list, str | None]:
+    def _route(self, sources: list[answers.SourceDoc],
+               tools: list[dict[str, Any]]) -> tuple[list[answers.SourceDoc], str | None]:
         """The sources to give the model and the model to give them to (None: the default one).
         One document clearly ahead and confident: the small model, with that document alone (and
         the actions on offer, if any)."""
@@ -281,7 +285,8 @@ class Pipeline:
             return [replace(ranked[0], n=1)], self.small_model
         return sources, None
 
-    def _generate(self, text: str, history: list[tuple[str, str]], sources, tools: list[dict],
+    def _generate(self, text: str, history: list[tuple[str, str]], sources: list[answers.SourceDoc],
+                  tools: list[dict[str, Any]],
                   over_budget: Callable[[], OverBudget | None]) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
@@ -301,8 +306,9 @@ class Pipeline:
                                       "here are the most relevant passages instead.")
 
 
-def _best_per_document(hits) -> list:
-    seen, out = set(), []
+def _best_per_document(hits: Iterable[Hit]) -> list[Hit]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Hit] = []
     for h in sorted(hits, key=lambda h: -h.similarity):
         key = (h.chunk.source, h.chunk.doc_id)
         if key not in seen:
@@ -311,10 +317,11 @@ def _best_per_document(hits) -> list:
     return out
 
 
-def _basis(hits, considered: list[str]) -> list[list[str]]:
+def _basis(hits: Iterable[Hit], considered: list[str]) -> list[list[str]]:
     """[source, doc_id, doc_hash] of every document the model was given."""
     wanted = set(considered)
-    out, seen = [], set()
+    out: list[list[str]] = []
+    seen: set[tuple[str, str]] = set()
     for h in hits:
         key = (h.chunk.source, h.chunk.doc_id)
         if h.chunk.doc_id in wanted and key not in seen:

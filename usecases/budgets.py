@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import redis
+
 from chatops import keys, metrics
 from chatops.costs import Budgets, Limit, period_bounds
 
@@ -39,7 +41,7 @@ class OverBudget:
 
 
 class BudgetGuard:
-    def __init__(self, redis_client, prefix: str, budgets: Budgets):
+    def __init__(self, redis_client: redis.Redis, prefix: str, budgets: Budgets):
         self.redis = redis_client
         self.prefix = prefix
         self.budgets = budgets
@@ -109,7 +111,7 @@ class RateLimit:
 
     WINDOW = 60.0
 
-    def __init__(self, redis_client, prefix: str, per_minute: int | None):
+    def __init__(self, redis_client: redis.Redis, prefix: str, per_minute: int | None):
         self.redis = redis_client
         self.prefix = prefix
         self.per_minute = per_minute

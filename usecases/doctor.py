@@ -13,7 +13,7 @@ import time
 from typing import Callable, Iterable
 
 from chatops import logs
-from chatops.checks import CheckFailed, CheckWarning, NotConfigured, Result
+from chatops.checks import CheckFailed, CheckWarning, NotConfigured, Result, Status
 
 Check = tuple[str, Callable[[], str]]
 
@@ -25,6 +25,7 @@ def run(checks: Iterable[Check], *, each: Callable[[Result], None] | None = None
     results = []
     for name, check in checks:
         started = time.perf_counter()
+        status: Status
         try:
             status, detail, fix = "ok", check(), ""
         except CheckWarning as exc:

@@ -14,12 +14,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterable, cast
 
 from tqdm import tqdm
 
 from chatops.access import Audience, Principal
 from usecases.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from connectors.index.retriever import Retriever
+from connectors.index.base import Hit, VectorIndex
+from connectors.index.embeddings import Embedder
+from connectors.index.retriever import Retriever, Strategy
 from connectors.sources.beir import BeirSource
 from usecases.ingest import ingest
 
@@ -54,7 +57,7 @@ class BeirSet:
         return cls(folder, queries, qrels)
 
 
-def ranked_documents(hits, k: int) -> list[str]:
+def ranked_documents(hits: Iterable[Hit], k: int) -> list[str]:
     seen: list[str] = []
     for hit in hits:
         if hit.chunk.doc_id not in seen:
@@ -65,7 +68,7 @@ def ranked_documents(hits, k: int) -> list[str]:
 
 
 def score(beir: BeirSet, retriever: Retriever, k: int = 10, progress: bool = False,
-          desc: str = "queries") -> dict:
+          desc: str = "queries") -> dict[str, Any]:
     ndcg, recall, mrr, latency = [], [], [], []
     for qid, text in tqdm(beir.queries.items(), desc=desc, unit="q", file=sys.stderr, disable=not progress):
         start = time.perf_counter()
@@ -81,9 +84,10 @@ def score(beir: BeirSet, retriever: Retriever, k: int = 10, progress: bool = Fal
             "latency_ms": {"p50": round(percentile(latency, 0.5), 2), "p99": round(percentile(latency, 0.99), 2)}}
 
 
-def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k: int = 10,
+def evaluate(folder: Path, *, embedder: Embedder, index_factory: Callable[[Path, int], VectorIndex],
+             strategies: list[str], k: int = 10,
              dense_weight: float = 0.95, candidates: int = 50, progress: bool = False,
-             index_dir: Path | None = None) -> dict:
+             index_dir: Path | None = None) -> dict[str, Any]:
     """Ingest ``folder`` into an index and score each strategy; {strategy: metrics}.
 
     The index is thrown away unless ``index_dir`` is given; ingesting into a kept index again
@@ -94,9 +98,10 @@ def evaluate(folder: Path, *, embedder, index_factory, strategies: list[str], k:
         try:
             ingest(BeirSource(folder), index, embedder, progress=progress)
             index.optimize()
-            results = {}
+            results: dict[str, Any] = {}
             for strategy in strategies:
-                retriever = Retriever(index, embedder, strategy=strategy, dense_weight=dense_weight,
+                # the names the CLI offers are STRATEGIES
+                retriever = Retriever(index, embedder, strategy=cast(Strategy, strategy), dense_weight=dense_weight,
                                       candidates=candidates)
                 results[strategy] = score(beir, retriever, k, progress=progress, desc=strategy)
             return results

@@ -34,7 +34,7 @@ class Feedback:
 
     def vote(self, answer_id: str | None, voter: str | None, vote: str, reason: str | None = None) -> Voted:
         answer = self.answers.get(answer_id) if answer_id and voter else None
-        if answer is None:
+        if answer is None or voter is None:
             log.warning("feedback on an answer that is not on record", extra={"vote": vote})
             return Voted(None)
         counted = self.answers.vote(answer, voter, vote, reason=reason)
@@ -47,7 +47,7 @@ class Feedback:
     def escalate(self, answer_id: str | None, by: str | None) -> tuple[AnswerRow | None, bool]:
         """The answer, and whether this click escalated it (False: it already was, and is open)."""
         answer = self.answers.get(answer_id) if answer_id and by else None
-        if answer is None:
+        if answer is None or by is None:
             return None, False
         new = self.answers.escalate(answer, by)
         if new:

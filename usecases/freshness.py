@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from chatops import metrics
 from chatops.store.sources import SourceStates
@@ -50,8 +50,8 @@ class SourceStatus:
     stale: bool                    # past max_acl_age: restricted documents withheld
     synced: bool                   # has a sync state at all
 
-    def as_json(self, now: datetime) -> dict:
-        def iso(value):
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
             return value.isoformat().replace("+00:00", "Z") if value else None
         return {"name": self.name, "kind": self.kind, "source_id": self.source_id, "documents": self.documents,
                 "hidden": self.hidden, "unreadable": self.unreadable, "skipped": self.skipped,

@@ -20,7 +20,7 @@ from typing import Collection, Iterable, Iterator
 
 from tqdm import tqdm
 
-from connectors.index.base import VectorIndex
+from connectors.index.base import Chunk, VectorIndex
 from connectors.index.embeddings import Embedder
 from connectors.sources.base import Document, DocumentSource
 from connectors.sources.chunking import chunk_document
@@ -39,7 +39,7 @@ class IngestReport:
     deleted: int = 0
     chunks: int = 0
     no_acl: list[str] = field(default_factory=list)
-    skipped: list = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (path or id, reason)
     batches: int = 0                                           # split across workers only
     failed: list[tuple[str, str]] = field(default_factory=list)  # (batch id, one-line reason)
 
@@ -104,7 +104,7 @@ class ChunkWriter:
         self.batch_chunks = batch_chunks
         self.chunks = 0  # written so far
         self._docs: list[str] = []
-        self._pending: list = []
+        self._pending: list[Chunk] = []
 
     def replace(self, doc: Document) -> None:
         self._docs.append(doc.doc_id)

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import redis
 
 from chatops import keys
+from chatops.store.answers import Answers
+from chatops.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,9 @@ def worker_overview(client: redis.Redis, prefix: str, queues: Sequence[str], *, 
                           last_taken=_at(float(consumed)) if consumed else None)
 
 
-def recent_failures(answers, store, *, hours: float = 24, limit: int = 50,
+def recent_failures(answers: Answers, store: Store, *, hours: float = 24, limit: int = 50,
                     now: datetime | None = None) -> Failures:
-    """Questions that failed and proposals whose action failed in the last ``hours``
-    (``answers``: chatops.store.answers.Answers; ``store``: chatops.store.Store)."""
+    """Questions that failed and proposals whose action failed in the last ``hours``."""
     since = (now or datetime.now(timezone.utc)) - timedelta(hours=hours)
     rows, total = answers.history(since, modes=("failed",), limit=limit)
     failed = [e for e in store.export(since) if e["kind"] == "failed" and e.get("proposal_id")]

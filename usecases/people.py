@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from chatops.access import Principal
-from connectors.identity.base import IdentityProvider, IdentityUnavailable, UnknownUser
+from chatops.errors import IdentityUnavailable
+from connectors.identity.base import IdentityProvider, UnknownUser
 
 log = logging.getLogger(__name__)
 

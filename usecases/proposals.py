@@ -14,12 +14,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from chatops.access import Principal
 from chatops.catalogue import ApproverPolicy, Catalogue
 from chatops.logs import redact
+from chatops.store.store import Proposal, Store
 from connectors.actions.base import ExecutionContext, ExecutionResult
+from connectors.identity.base import IdentityProvider
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Proposed:
-    proposal: object            # chatops.store.Proposal
+    proposal: Proposal
     policy: ApproverPolicy
 
 
@@ -56,16 +58,17 @@ class Refused:
 
 @dataclass(frozen=True)
 class Decided:
-    proposal: object
-    executed: object | None = None   # the final proposal after execution, for approvals
+    proposal: Proposal | None
+    executed: Proposal | None = None   # the final proposal after execution, for approvals
 
 
 # -- the service ---------------------------------------------------------------------
 
 
 class ProposalService:
-    def __init__(self, store, catalogue: Catalogue, *, identity=None, clock: Callable[[], datetime] = utcnow,
-                 max_attempts: int = 3, backoff: float = 1.0, sleep=time.sleep):
+    def __init__(self, store: Store, catalogue: Catalogue, *, identity: IdentityProvider | None = None,
+                 clock: Callable[[], datetime] = utcnow, max_attempts: int = 3, backoff: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep):
         self.store = store
         self.identity = identity
         self.catalogue = catalogue
@@ -76,7 +79,7 @@ class ProposalService:
 
     # Proposing ----------------------------------------------------------------
 
-    def propose(self, name: str, raw_arguments: str | dict, requester: Principal, *, channel: str | None,
+    def propose(self, name: str, raw_arguments: str | dict[str, Any], requester: Principal, *, channel: str | None,
                 thread_ts: str | None, correlation_id: str | None) -> Proposed | Invalid:
         if isinstance(raw_arguments, dict):
             arguments = raw_arguments
@@ -112,11 +115,11 @@ class ProposalService:
 
     # Deciding -----------------------------------------------------------------
 
-    def policy_of(self, proposal) -> ApproverPolicy:
+    def policy_of(self, proposal: Proposal) -> ApproverPolicy:
         return ApproverPolicy.from_json(proposal.approvers or {}, proposal.allow_self_approval)
 
     @staticmethod
-    def _is_requester(proposal, actor: Principal) -> bool:
+    def _is_requester(proposal: Proposal, actor: Principal) -> bool:
         if actor.slack_user_id and proposal.requested_by_slack:
             return actor.slack_user_id == proposal.requested_by_slack
         return bool(actor.email) and actor.email == (proposal.requested_by_email or "").lower()
@@ -126,7 +129,7 @@ class ProposalService:
         """The actor is among the approvers the policy names (by email or group id)."""
         return (actor.email is not None and actor.email in policy.users) or bool(set(policy.groups) & actor.groups)
 
-    def may_approve(self, proposal, actor: Principal) -> tuple[bool, str]:
+    def may_approve(self, proposal: Proposal, actor: Principal) -> tuple[bool, str]:
         policy = self.policy_of(proposal)
         is_requester = self._is_requester(proposal, actor)
         admitted = is_requester if policy.requester_alone else self._named_approver(policy, actor)
@@ -138,7 +141,7 @@ class ProposalService:
 
     def decide(self, proposal_id: str, decision: str, actor: Principal, *, reason: str | None = None,
                correlation_id: str | None = None, via: str = "slack",
-               on_approved: Callable[[object], None] | None = None) -> Decided | Refused:
+               on_approved: Callable[[Proposal], None] | None = None) -> Decided | Refused:
         proposal = self.store.get_proposal(proposal_id)
         if proposal is None:
             return Refused("I can't find that proposal.")
@@ -185,17 +188,17 @@ class ProposalService:
         raise ValueError(f"unknown decision {decision!r}")
 
     @staticmethod
-    def _same_decider(proposal, actor: Principal) -> bool:
+    def _same_decider(proposal: Proposal, actor: Principal) -> bool:
         return bool(actor.email) and proposal.decided_by_email == actor.email
 
-    def _refuse(self, proposal, actor: Principal, why: str, cid: str | None, via: str) -> Refused:
+    def _refuse(self, proposal: Proposal, actor: Principal, why: str, cid: str | None, via: str) -> Refused:
         self.store.audit("click_refused", proposal_id=proposal.id, actor_slack_id=actor.slack_user_id,
                          actor_email=actor.email, correlation_id=cid, detail={"why": why, "via": via})
         log.warning("decision refused", extra={"proposal_id": proposal.id, "why": why})
         return Refused(why)
 
     @staticmethod
-    def _already(proposal) -> str:
+    def _already(proposal: Proposal | None) -> str:
         if proposal is None:
             return "I can't find that proposal."
         who = f" by {proposal.decided_by_email}" if proposal.decided_by_email else ""
@@ -208,7 +211,7 @@ class ProposalService:
 
     # Executing ----------------------------------------------------------------
 
-    def execute(self, proposal_id: str, correlation_id: str | None = None):
+    def execute(self, proposal_id: str, correlation_id: str | None = None) -> Proposal | None:
         """Run an approved proposal once. Returns the final proposal (or the current one if
         another worker holds it)."""
         running = self.store.transition(proposal_id, "executing", from_states=["approved"],
@@ -236,7 +239,7 @@ class ProposalService:
         log.info("proposal executed", extra={"proposal_id": proposal_id, "state": final_state})
         return final
 
-    def _run(self, proposal, correlation_id) -> ExecutionResult:
+    def _run(self, proposal: Proposal, correlation_id: str | None) -> ExecutionResult:
         name = proposal.action
         # Re-check at execution time: the catalogue may have changed since the proposal.
         if name not in self.catalogue.specs:
@@ -263,7 +266,7 @@ class ProposalService:
             self.sleep(self.backoff * 2 ** (attempt - 1))
         return result
 
-    def _requester_still_allowed(self, proposal) -> bool:
+    def _requester_still_allowed(self, proposal: Proposal) -> bool:
         spec = self.catalogue.specs[proposal.action]
         if spec.requesters is None:
             return True
@@ -275,9 +278,9 @@ class ProposalService:
             return False
         return self.catalogue.may_request(spec, requester)
 
-    def expire_overdue(self) -> list:
+    def expire_overdue(self) -> list[Proposal]:
         now = self.clock()
-        expired = []
+        expired: list[Proposal] = []
         for p in self.store.list_proposals(state="proposed", limit=1000):
             if p.is_expired(now):
                 done = self.store.transition(p.id, "expired", from_states=["proposed"], detail={"via": "sweep"})

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from chatops.store.answers import Answers
 from usecases.answer_cache import normalise
 
 ANSWERED = ("llm", "extractive", "cached")
@@ -91,8 +92,8 @@ def _outcome(mode: str) -> str:
     return mode
 
 
-def report(answers, since: datetime, until: datetime | None = None, *, top: int = 10) -> Report:
-    """The report of the questions asked since ``since`` (``answers``: chatops.store.answers.Answers)."""
+def report(answers: Answers, since: datetime, until: datetime | None = None, *, top: int = 10) -> Report:
+    """The report of the questions asked since ``since``."""
     until = until or datetime.now(timezone.utc)
     return build(answers.questions(since, until), answers.feedback(since, until), since=since, until=until, top=top)
 

@@ -36,12 +36,12 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
 from chatops.access import Acl
-from chatops.store.sources import ItemRow, SourceStates
+from chatops.store.sources import ItemRow, SourceRow, SourceStates
 from connectors.index.base import VectorIndex
 from connectors.index.embeddings import Embedder
 from connectors.sources.base import GONE, CursorExpired, Item, SourceUnavailable, SyncSource, Unfetchable
@@ -179,7 +179,7 @@ class Sync:
         if not self.states.take_lease(name, self.owner, self.lease_ttl):
             self.report.busy, self.report.done = True, False
             return self.report
-        st = self.states.get(name)
+        st = self._state()
         if st.throttled_until is not None and st.throttled_until > self.clock():
             self.states.release_lease(name, self.owner)
             self.report.done = False
@@ -209,6 +209,13 @@ class Sync:
             "permissions_changed": self.report.permissions_changed, "skipped": len(self.report.skipped)})
         return self.report
 
+    def _state(self) -> SourceRow:
+        """The source's state row (``ensure`` made it before anything reads it)."""
+        st = self.states.get(self.source.name)
+        if st is None:
+            raise LookupError(f"no sync state for the source {self.source.name}")
+        return st
+
     def run(self, mode: str) -> SyncReport:
         """Windows until the sync completes or stops on an error (the CLI)."""
         total = SyncReport(self.source.name, mode)
@@ -235,20 +242,20 @@ class Sync:
                 self.states.set_scope(name, scope, run_mode="full", run_cursor=None, run_id=_run_id())
             self._groups()
         if mode in ("changes", "full"):
-            st = self.states.get(name)
+            st = self._state()
             if st.changes_started_at is None:
                 self.states.set(name, changes_started_at=now)
                 self.states.flag_retries(name)    # files that failed once: read again in this pass
             if not self._content(start_full=mode == "full"):
                 return False
-            st = self.states.get(name)
+            st = self._state()
             self.states.set(name, last_incremental_at=st.changes_started_at, changes_started_at=None)
             if mode == "changes":
                 return True
-        st = self.states.get(name)
+        st = self._state()
         if not self._permissions(not_before=st.full_started_at if mode == "full" else None):
             return False
-        st = self.states.get(name)
+        st = self._state()
         if st.full_started_at is not None and mode == "full":
             self.states.set(name, last_full_at=st.full_started_at, full_started_at=None)
         return True
@@ -269,6 +276,7 @@ class Sync:
         """List one scope from where it stands; True when its listing is complete."""
         name = self.source.name
         sc = self.states.scopes(name).get(scope)
+        mode: str | None
         if sc is None or sc.run_mode is None:
             full = sc is None or sc.cursor is None or self.source.lists_everything
             mode, run_id = ("full", _run_id()) if full else ("changes", None)
@@ -281,6 +289,7 @@ class Sync:
                 self._apply(scope, page.items, listing_run=run_id if mode == "full" else None)
                 if page.done:
                     if mode == "full":
+                        assert run_id is not None, "a full listing has its run id"
                         self._prune(self.states.unseen(name, scope, run_id))
                     self.states.set_scope(name, scope, cursor=page.cursor, run_cursor=None, run_mode=None,
                                           run_id=None)
@@ -303,16 +312,16 @@ class Sync:
     def _permissions(self, not_before: datetime | None = None) -> bool:
         """One window of the permission pass (a pass begun before ``not_before`` starts over)."""
         name = self.source.name
-        st = self.states.get(name)
+        st = self._state()
         if st.perm_started_at is None or (not_before is not None and st.perm_started_at < not_before):
             self.states.set(name, perm_started_at=self.clock(), perm_marker=None)
-            st = self.states.get(name)
+            st = self._state()
         if st.perm_marker is None:
             self._groups()
             marker = ""
         else:
             marker = st.perm_marker
-        started = self.states.get(name).perm_started_at
+        started = self._state().perm_started_at
         while True:
             rows, next_marker = self.states.documents_after(name, marker, PERMISSION_BATCH, read_before=started)
             if next_marker is None:
@@ -323,7 +332,7 @@ class Sync:
             self.states.take_lease(name, self.owner, self.lease_ttl)
             if self.budget.exhausted:
                 return False
-        st = self.states.get(name)
+        st = self._state()
         self.states.set(name, acl_watermark=st.perm_started_at, perm_started_at=None, perm_marker=None,
                         findings=json.dumps(self.source.findings()))
         return True
@@ -341,7 +350,7 @@ class Sync:
         name = self.source.name
         rows = self.states.items(name, [i.doc_id for i in items])
         fetch: list[tuple[Item, ItemRow | None]] = []
-        puts: list[dict] = []
+        puts: list[dict[str, Any]] = []
         reread: list[ItemRow] = []          # listed unchanged, but their permissions may not be
         below_acl: set[str] = set()         # below a re-shared folder: permissions re-read soon
         refresh: set[str] = set()           # below a moved folder: links and permissions
@@ -391,18 +400,19 @@ class Sync:
         if below_acl:
             self.states.set_pending(name, below_acl, "acl")
 
-    def _fetch(self, todo: Sequence[tuple[Item, ItemRow | None]]) -> list[dict]:
+    def _fetch(self, todo: Sequence[tuple[Item, ItemRow | None]]) -> list[dict[str, Any]]:
         """Download, chunk, embed and write these documents, each with its permissions read now."""
         if not todo:
             return []
         acls = self.source.permissions([item for item, _ in todo])
         read_at = self.clock()
         writer = ChunkWriter(self.source.source_id, self.index, self._embedder(), self.batch_chunks)
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         begun: list[str] = []      # new items recorded before they were read, with no final record yet
         try:
             for item, row in todo:
-                if acls.get(item.doc_id) is GONE:     # deleted between the listing and now
+                acl = acls.get(item.doc_id)
+                if acl is GONE:     # deleted between the listing and now
                     if row is not None:
                         self._remove(row)
                     continue
@@ -430,7 +440,6 @@ class Sync:
                         self.states.clear_try(self.source.name, item.doc_id, tries - 1)
                     raise
                 self.states.clear_try(self.source.name, item.doc_id)
-                acl = acls.get(item.doc_id)
                 state = _state_of(acl)
                 if state == "unreadable":
                     self.report.unreadable += 1
@@ -458,7 +467,7 @@ class Sync:
         self.states.record_try(self.source.name, item.doc_id, version=item.version, tries=tries, reason=reason,
                                new=new)
 
-    def _skip(self, writer: ChunkWriter, rows: list[dict], item: Item, row: ItemRow | None, reason: str, *,
+    def _skip(self, writer: ChunkWriter, rows: list[dict[str, Any]], item: Item, row: ItemRow | None, reason: str, *,
               tries: int = 0, again: bool = False) -> None:
         """List the document as skipped (its old text leaves the index); ``again``: read it once more
         at the next sync. ``tries``: the failed tries at this version (0: a failure no try changes)."""
@@ -555,7 +564,7 @@ class Sync:
             self.states.drop_scope(name, scope)
 
     @staticmethod
-    def _row(item: Item, *, state: str, acl: Acl | None = None, reason: str | None = None) -> dict:
+    def _row(item: Item, *, state: str, acl: Acl | None = None, reason: str | None = None) -> dict[str, Any]:
         """An item's record: the listing's title and link (a rename is told by them)."""
         return {"doc_id": item.doc_id, "scope": item.scope, "parent": item.parent, "folder": item.folder,
                 "version": item.version, "title": item.title, "url": item.url, "state": state,

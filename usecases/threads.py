@@ -20,10 +20,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from chatops import metrics
 from chatops.access import Audience
+from connectors.index.base import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,12 @@ class Exchange:
         return cls(question, answer[:MAX_ANSWER_CHARS], private, asker if private else None,
                    tuple(sorted({(str(s), str(d), str(h)) for s, d, h in basis})))
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         return {"q": self.question, "a": self.answer, "private": self.private, "for": self.asker,
                 "basis": [list(b) for b in self.basis]}
 
     @classmethod
-    def from_record(cls, data) -> Exchange | None:
+    def from_record(cls, data: Any) -> Exchange | None:
         """None for anything else: an exchange stored before audiences were kept ([q, a]), or garbage."""
         try:
             private, asker = data["private"], data["for"]
@@ -68,7 +69,7 @@ def basis_of(history: Iterable[Exchange]) -> list[list[str]]:
 
 
 def reusable(history: Sequence[Exchange | None], *, asker: str | None, private: bool, audience: Audience,
-             index, limit: int = KEEP) -> list[Exchange]:
+             index: VectorIndex, limit: int = KEEP) -> list[Exchange]:
     """The latest ``limit`` exchanges a question may be given as history (oldest first): see the
     module's rule. ``asker``: the new question's asker (chat id); ``private``: its answer goes to
     the asker alone; ``index``: ``documents(source, doc_ids)`` as indexed now."""
@@ -84,7 +85,7 @@ def reusable(history: Sequence[Exchange | None], *, asker: str | None, private: 
         else:
             outcome = _visible(exchange, audience, index)
         metrics.THREAD_HISTORY.labels(outcome=outcome).inc()
-        if outcome == "reused":
+        if outcome == "reused" and exchange is not None:
             kept.append(exchange)
         else:
             left_out += 1
@@ -94,7 +95,7 @@ def reusable(history: Sequence[Exchange | None], *, asker: str | None, private: 
     return kept[::-1]
 
 
-def _visible(exchange: Exchange, audience: Audience, index) -> str:
+def _visible(exchange: Exchange, audience: Audience, index: VectorIndex) -> str:
     by_source: dict[str, set[str]] = defaultdict(set)
     for source, doc_id, _hash in exchange.basis:
         by_source[source].add(doc_id)

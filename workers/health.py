@@ -132,6 +132,21 @@ def queue_depths(client: redis.Redis, queues) -> None:
         metrics.QUEUE_DEPTH.labels(queue=queue).set(depth)
 
 
+def consumer_stale_after(worker_stale_after: float) -> float:
+    """How long a worker's consumer may go without a tick before its /healthz says so: half the
+    time after which the web process counts the worker gone, and at least three ticks."""
+    return max(3 * TICK_S, worker_stale_after / 2)
+
+
+def web_ready(client: redis.Redis, prefix: str, queue: str, stale_after: float) -> tuple[bool, str]:
+    """The web process's readiness: Redis answers, and :func:`web_status` is good."""
+    try:
+        client.ping()
+        return web_status(client, prefix, queue, stale_after)
+    except Exception as exc:  # noqa: BLE001 - redis-py's connection errors, whatever their kind
+        return False, f"redis unavailable: {type(exc).__name__}"
+
+
 def web_status(client: redis.Redis, prefix: str, queue: str, stale_after: float) -> tuple[bool, str]:
     """What the web process's /healthz says about the workers (Redis must answer)."""
     now = time.time()

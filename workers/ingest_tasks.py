@@ -1,7 +1,7 @@
 """The worker's side of ``chatops ingest --via-workers``: plan a source, write its batches.
 
 Uses the index and the embedder the worker process already holds. Task payloads
-carry a job id, a source spec (:mod:`connectors.sources.registry`) and document ids,
+carry a job id, a source spec (opened through :mod:`usecases.ingest_specs`) and document ids,
 never document text. Progress and results go to the job record
 (:class:`workers.ingest_jobs.IngestJobs`).
 
@@ -18,9 +18,9 @@ from typing import Callable
 import redis
 
 from chatops.errors import TransientError
-from connectors.sources.registry import open_source
 from usecases.ingest import write_batch
 from usecases.ingest_plan import plan_ingest
+from usecases.ingest_specs import open_spec
 from workers.ingest_jobs import IngestJobs, batch_id
 from workers.tasks import INGEST_BATCH
 
@@ -43,7 +43,7 @@ class IngestTasks:
         recorded plan's unfinished batches (planning again would see half-written batches)."""
         job, spec = payload["job"], payload["source"]
         self.jobs.start(job)
-        source = open_source(spec, self.groups, self.settings)
+        source = open_spec(spec, self.groups, self.settings)
         recorded = self.jobs.plan(job)
         if recorded is None:
             plan = plan_ingest(source, self.index, max_docs=payload["batch_docs"],
@@ -62,7 +62,7 @@ class IngestTasks:
                                               "ids": batches[batch], "batch_chunks": payload["batch_chunks"]})
 
     def ingest_batch(self, payload: dict) -> None:
-        source = open_source(payload["source"], self.groups, self.settings)
+        source = open_spec(payload["source"], self.groups, self.settings)
         result = write_batch(source, payload["ids"], self.index, self.embedder,
                              batch_chunks=payload["batch_chunks"])
         counted = self.jobs.account(payload["job"], payload["batch"], chunks=result.chunks, skipped=result.skipped)

@@ -26,8 +26,8 @@ from bot.services import Services, slack_required
 from bot.steps import ProgressFor, report_failure, working_message
 from chatops import metrics, tracing
 from chatops.channels import ChannelPolicy
+from chatops.errors import IdentityUnavailable
 from chatops.progress import Progress
-from connectors.identity.base import IdentityUnavailable
 from usecases.answer import Answer
 from usecases.answering import Answering
 from usecases.ask import Question

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Table, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chatops.store.models import Feedback, Question
 from chatops.store.store import Store, _masked
 
-_Q = Question.__table__
-_F = Feedback.__table__
+# Declarative classes type __table__ as any FromClause; these are their tables.
+_Q = cast(Table, Question.__table__)
+_F = cast(Table, Feedback.__table__)
 
 VOTES = ("helpful", "not_helpful")
 
@@ -57,7 +58,7 @@ class AnswerRow:
             return False
         if slack_id == self.asker_slack_id:
             return True
-        return bool(self.audience_members) and slack_id in self.audience_members
+        return self.audience_members is not None and slack_id in self.audience_members
 
 
 class Answers:

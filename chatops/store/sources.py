@@ -16,19 +16,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+import builtins
+from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chatops.access import Acl
 from chatops.store.models import SourceGroupMember, SourceItem, SourceScope, SourceState
 from chatops.store.store import Store
 
-_STATE = SourceState.__table__
-_SCOPES = SourceScope.__table__
-_ITEMS = SourceItem.__table__
-_MEMBERS = SourceGroupMember.__table__
+# Declarative classes type __table__ as any FromClause; these are their tables.
+_STATE = cast(Table, SourceState.__table__)
+_SCOPES = cast(Table, SourceScope.__table__)
+_ITEMS = cast(Table, SourceItem.__table__)
+_MEMBERS = cast(Table, SourceGroupMember.__table__)
 _CHUNK = 500   # ids per IN (...) clause
 _NEW_ITEM = {"doc_id", "scope", "folder", "version", "title", "state"}   # what a new item needs
 _ITEM_KEY = (_ITEMS.c.source == bindparam("k_source"), _ITEMS.c.doc_id == bindparam("k_doc_id"))
@@ -179,7 +181,7 @@ class SourceStates:
                     for r in rows}
 
     def set_scope(self, name: str, scope: str, **fields: Any) -> None:
-        values = {"cursor": None, "run_cursor": None, "run_mode": None, "run_id": None}
+        values: dict[str, Any] = {"cursor": None, "run_cursor": None, "run_mode": None, "run_id": None}
         current = self.scopes(name).get(scope)
         if current is not None:
             values.update(cursor=current.cursor, run_cursor=current.run_cursor,
@@ -202,12 +204,12 @@ class SourceStates:
                     out[r["doc_id"]] = _item_row(r)
         return out
 
-    def put_items(self, name: str, rows: Sequence[dict]) -> None:
+    def put_items(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         """Insert items or update the fields given (each a dict of :class:`ItemRow` fields, with
         at least doc_id, scope, folder, version, title and state for a new one; ``acl`` an Acl)."""
         if not rows:
             return
-        by_fields: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+        by_fields: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             value = {"source": name, **row}
             if isinstance(value.get("acl"), Acl):
@@ -316,7 +318,7 @@ class SourceStates:
         return out
 
     def record_try(self, name: str, doc_id: str, *, version: str, tries: int, reason: str,
-                   new: dict | None = None) -> None:
+                   new: dict[str, Any] | None = None) -> None:
         """A try at reading ``version`` of an item, recorded (committed) before the file is read;
         ``new``: the item's record when it has none yet. One small statement: it runs per file."""
         with self._store._write() as conn:
@@ -357,7 +359,7 @@ class SourceStates:
                 conn.execute(insert(_MEMBERS), [{"source": name, "token": t, "kind": k, "member": m}
                                                 for t, k, m in unique[start:start + _CHUNK]])
 
-    def groups_of(self, email: str | None, groups: Iterable[str]) -> set[str]:
+    def groups_of(self, email: str | None, groups: Iterable[str]) -> builtins.set[str]:
         """The source groups someone is in: as a person (email), through one of their
         identity-provider groups, or as anyone the directory knows (an "everyone" member)."""
         groups = sorted(set(groups))
@@ -372,8 +374,8 @@ class SourceStates:
         with self._store._read() as conn:
             return set(conn.execute(select(_MEMBERS.c.token).where(or_(*conditions))).scalars())
 
-    def group_members(self, name: str) -> dict[str, set[tuple[str, str]]]:
-        out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    def group_members(self, name: str) -> dict[str, builtins.set[tuple[str, str]]]:
+        out: dict[str, builtins.set[tuple[str, str]]] = defaultdict(builtins.set)
         with self._store._read() as conn:
             for token, kind, member in conn.execute(
                     select(_MEMBERS.c.token, _MEMBERS.c.kind, _MEMBERS.c.member).where(_MEMBERS.c.source == name)):
@@ -389,7 +391,7 @@ class SourceStates:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...]) -> None:
+    def _upsert(self, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         with self._store._write() as conn:
             for start in range(0, len(rows), _CHUNK):

@@ -38,7 +38,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -247,6 +247,8 @@ class Store:
         """(the revision the database is at, None if it has no schema yet; the revision this code
         needs), read without changing anything."""
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is None:  # the package ships its migrations
+            raise RuntimeError("no database migrations found")
         with self.engine.connect() as conn:
             current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
         return current, head
@@ -519,11 +521,11 @@ class Store:
         return int(conn.execute(stmt).scalar_one())
 
 
-def _to_proposal(row: Mapping[str, Any]) -> Proposal:
+def _to_proposal(row: RowMapping) -> Proposal:
     return Proposal(**{name: row[name] for name in _PROPOSAL_FIELDS})
 
 
-def _export_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def _export_row(row: RowMapping) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row["id"], "at": _iso(row["at"]), "kind": row["kind"],
         "proposal_id": row["proposal_id"], "question_id": row["question_id"],

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from chatops.checks import CheckFailed
 from connectors.actions._common import Scrubber, bad_arguments, check_base_url, parse_config, require_secret
 from connectors.actions.base import Approvers, ConnectorDeps, ExecutionContext, ExecutionResult
-from connectors.identity.app_roles import GROUP_MEMBERSHIP, check_graph_roles
-from connectors.identity.graph import GraphClient, GraphError, GraphNotFound
+from connectors.microsoft.app_roles import GROUP_MEMBERSHIP, check_graph_roles
+from connectors.microsoft.graph import GraphClient, GraphError, GraphNotFound
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from connectors.actions._common import (Scrubber, SecretHttpConnector, bad_argum
                                         json_body,
                                         status_failure, transport_failure)
 from connectors.actions.base import ExecutionContext, ExecutionResult
+from connectors.atlassian.adf import adf_document
 
 TARGET = "Jira"
 
@@ -40,24 +41,6 @@ class Config(BaseModel):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return check_base_url(value)
-
-
-def adf_document(text: str) -> dict:
-    """Plain text as an Atlassian Document Format doc: one paragraph per blank-line-separated
-    block, single line breaks as ``hardBreak`` (ADF text nodes may not be empty)."""
-    content = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = block.strip("\n").split("\n")
-        if not any(line.strip() for line in lines):
-            continue
-        nodes: list[dict] = []
-        for i, line in enumerate(lines):
-            if i:
-                nodes.append({"type": "hardBreak"})
-            if line:
-                nodes.append({"type": "text", "text": line})
-        content.append({"type": "paragraph", "content": nodes})
-    return {"type": "doc", "version": 1, "content": content}
 
 
 class JiraConnector(SecretHttpConnector):

@@ -1,5 +1,5 @@
 """Identity providers: who is this Slack user, and which groups are they in."""
 
-from connectors.identity.base import IdentityProvider, IdentityUnavailable, UnknownUser
+from connectors.identity.base import IdentityProvider, UnknownUser
 
-__all__ = ["IdentityProvider", "IdentityUnavailable", "UnknownUser"]
+__all__ = ["IdentityProvider", "UnknownUser"]

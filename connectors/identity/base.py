@@ -4,8 +4,8 @@ Providers know people by email only; the chat side (bot/people.py) turns its use
 the email to ask with, and decides who is external (never looked up).
 
 Providers raise ``UnknownUser`` when the person is not in the directory and
-``IdentityUnavailable`` when the directory could not be asked (network,
-throttling, bad credentials). Callers fail closed on both.
+``IdentityUnavailable`` (``chatops/errors.py``: the layers above catch it) when the directory
+could not be asked (network, throttling, bad credentials). Callers fail closed on both.
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ from chatops.access import Principal
 
 class UnknownUser(Exception):
     """The directory does not know this person."""
-
-
-class IdentityUnavailable(Exception):
-    """The directory could not be reached or refused to answer."""
 
 
 class IdentityProvider(Protocol):

@@ -34,10 +34,10 @@ import yaml
 
 from chatops import metrics
 from chatops.access import Principal
-from chatops.errors import ConfigError
+from chatops.errors import ConfigError, IdentityUnavailable
 from chatops.groups import GroupNames
 from chatops.settings import Settings
-from connectors.identity.base import IdentityUnavailable, UnknownUser
+from connectors.identity.base import UnknownUser
 from connectors.identity.directory_settings import DirectorySettings
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,13 @@ from urllib.parse import quote
 import requests
 
 from chatops.access import Principal
-from chatops.errors import ConfigError
+from chatops.errors import ConfigError, IdentityUnavailable
 from chatops.settings import Settings
-from connectors.identity.app_roles import IDENTITY, check_graph_roles
-from connectors.identity.base import IdentityUnavailable, UnknownUser
-from connectors.identity.entra_settings import EntraSettings
-from connectors.identity.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound, app_credential
+from connectors.identity.base import UnknownUser
+from connectors.microsoft.app_roles import IDENTITY, check_graph_roles
+from connectors.microsoft.credentials import app_credential
+from connectors.microsoft.graph import GRAPH_SCOPE, GraphClient, GraphError, GraphNotFound
+from connectors.microsoft.settings import EntraSettings
 
 __all__ = ["EntraProvider", "GRAPH_SCOPE"]
 

@@ -29,22 +29,15 @@ from urllib.parse import quote
 import msal
 import requests
 
-from chatops.errors import ConfigError
+from chatops.errors import ConfigError, GroupsUnavailable, SignInFailed
 from chatops.settings import Settings
-from connectors.identity.entra_settings import EntraSettings
-from connectors.identity.graph import GraphClient, GraphError, _WithTimeout, app_credential, graph_client
+from connectors.microsoft.credentials import app_credential, graph_client
+from connectors.microsoft.graph import GraphClient, GraphError, WithTimeout
+from connectors.microsoft.settings import EntraSettings
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_S = 120
-
-
-class SignInFailed(Exception):
-    """The sign-in did not complete (a stale or forged callback, a refused code, a bad token)."""
-
-
-class GroupsUnavailable(Exception):
-    """The person's groups could not be established."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ class EntraSignIn:
             return msal.ConfidentialClientApplication(
                 self.client_id, client_credential=self._credential,
                 authority=f"{self._authority_host}/{self.tenant_id}",
-                http_client=_WithTimeout(self._http, self._timeout), **kwargs)
+                http_client=WithTimeout(self._http, self._timeout), **kwargs)
         except (requests.RequestException, ValueError) as exc:
             raise SignInFailed(f"the Entra authority is unusable ({type(exc).__name__})") from None
 

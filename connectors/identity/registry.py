@@ -19,8 +19,8 @@ from connectors.identity.base import IdentityProvider
 from connectors.identity.directory import DirectoryProvider
 from connectors.identity.directory_settings import DirectorySettings
 from connectors.identity.entra import EntraProvider
-from connectors.identity.entra_settings import EntraSettings
 from connectors.identity.settings import IdentitySettings
+from connectors.microsoft.settings import EntraSettings
 
 SETTINGS: tuple[type[PluginSettings], ...] = (IdentitySettings,)   # the registry's own: which, how long cached
 

@@ -14,8 +14,9 @@ import logging
 from dataclasses import replace
 
 from chatops.access import Principal
+from chatops.errors import IdentityUnavailable
 from chatops.store.sources import SourceStates
-from connectors.identity.base import IdentityProvider, IdentityUnavailable
+from connectors.identity.base import IdentityProvider
 
 log = logging.getLogger(__name__)
 

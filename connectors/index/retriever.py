@@ -20,7 +20,7 @@ every hit in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence, get_args
+from typing import Literal, Protocol, Sequence, cast, get_args
 
 import numpy as np
 
@@ -34,11 +34,11 @@ Strategy = Literal["dense", "sparse", "rrf", "weighted", "feedback"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
-def check_strategy(name: str) -> str:
+def check_strategy(name: str) -> Strategy:
     """``CHATOPS_RETRIEVAL``, checked when the pipeline is built (a start-up error otherwise)."""
     if name not in STRATEGIES:
         raise ConfigError(f"CHATOPS_RETRIEVAL: unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
-    return name
+    return cast(Strategy, name)
 
 
 class QueryEmbedder(Protocol):

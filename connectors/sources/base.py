@@ -16,8 +16,9 @@ A source kind is a folder under ``connectors/sources/<kind>/`` and one line in
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
-from typing import Collection, Iterator, Literal, Protocol, Sequence
+from typing import Collection, Final, Iterator, Literal, Mapping, Protocol, Sequence
 
 from chatops.access import Acl
 
@@ -93,15 +94,21 @@ class SourceGroup:
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
-class _Gone:
+class _Gone(enum.Enum):
     """What ``permissions`` says of a document the source no longer has (deleted since it was
-    listed): the sync removes it at once instead of waiting for the next full listing."""
+    listed): the sync removes it at once instead of waiting for the next full listing. A
+    one-member enum, so that ``acl is GONE`` narrows the type."""
+
+    GONE = "GONE"
 
     def __repr__(self) -> str:
         return "GONE"
 
 
-GONE = _Gone()
+GONE: Final = _Gone.GONE
+
+# What ``permissions`` says of one item: its ACL, None (the source would not say), or GONE.
+ItemAcl = Acl | None | _Gone
 
 
 class CursorExpired(Exception):
@@ -145,7 +152,7 @@ class SyncSource(Protocol):
         ``permissions``). Raises :class:`Unfetchable` with a reason."""
         ...
 
-    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+    def permissions(self, items: Sequence[Item]) -> Mapping[str, ItemAcl]:
         """Who may read each item now, by doc_id; None where the source would not say (the
         item is then visible to nobody); :data:`GONE` where it no longer has the item. Raises
         :class:`SourceUnavailable`."""

@@ -12,7 +12,7 @@ from typing import Callable
 
 import requests
 
-from connectors.identity.graph import retry_after
+from connectors.microsoft.graph import retry_after
 from connectors.sources.base import SourceUnavailable
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from chatops.errors import ConfigError
 from chatops.groups import GroupNames
 from chatops.settings import PluginSettings
-from connectors.identity.entra_settings import EntraSettings
+from connectors.microsoft.settings import EntraSettings
 from connectors.sources.base import DocumentSource, SyncSource
 from connectors.sources.beir import BeirSource
 from connectors.sources.confluence.connector import ConfluenceSource
@@ -60,12 +60,13 @@ class SourceKind:
     # what the settings (or the environment) lack for this source, if anything: (settings, config)
     needs: Callable[[Any, BaseModel], str | None] = lambda settings, config: None
     settings: type[PluginSettings] | None = None     # environment settings of its own (SharePoint: the Entra app)
+    notifications: bool = False             # takes Graph change notifications: has ``watch(notify_url, client_state)``
 
 
 SOURCES: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind("filesystem", FilesystemSource.Config, FilesystemSource.from_config, FilesystemSource.id_for),
     SourceKind("sharepoint", SharePointSource.Config, SharePointSource.from_config, SharePointSource.id_for,
-               needs=SharePointSource.missing_settings, settings=EntraSettings),
+               needs=SharePointSource.missing_settings, settings=EntraSettings, notifications=True),
     SourceKind("confluence", ConfluenceSource.Config, ConfluenceSource.from_config, ConfluenceSource.id_for,
                needs=ConfluenceSource.missing_settings),
     SourceKind("jira", JiraSource.Config, JiraSource.from_config, JiraSource.id_for,
@@ -120,6 +121,12 @@ def source_id_of(name: str, spec: dict) -> str:
     """The index ``source`` id a configured source writes its chunks under (without opening it)."""
     kind, config = _parse(spec, f"source '{name}'")
     return kind.source_id(name, config)
+
+
+def takes_notifications(spec: dict) -> bool:
+    """Whether a source's kind is told of changes by Graph change notifications (SharePoint)."""
+    kind = SOURCES.get(spec.get("kind", ""))
+    return kind is not None and kind.notifications
 
 
 def configured_sources(entries: list[dict], settings: Any = None) -> dict[str, dict]:

@@ -157,7 +157,7 @@ class System:
     def _start_web(self) -> None:
         import uvicorn
 
-        from chatops_app.cli import build_web
+        from chatops_app.cli.serve import build_web
         from chatops.settings import Settings
 
         names = ("SLACK_", "CHATOPS_", "REDIS_", "DATABASE_")

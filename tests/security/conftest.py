@@ -1,6 +1,6 @@
 """Fixtures for the security and fault suite.
 
-``web``: the real web app (FastAPI + Bolt, ``chatops_app.cli.build_web``-shaped) served by
+``web``: the real web app (FastAPI + Bolt, ``chatops_app.cli.serve.build_web``-shaped) served by
 uvicorn on a loopback port, talking to a loopback Slack; what it enqueues is recorded
 instead of sent to Celery. Its duplicate claims live in the real Redis under a key
 prefix of its own.

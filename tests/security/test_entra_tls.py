@@ -28,11 +28,11 @@ import redis
 import requests
 import trustme
 
+from chatops.errors import IdentityUnavailable
 from chatops_app.container import Container
 from chatops.settings import Settings
 from chatops_app.settings import load_settings
-from connectors.identity.entra_settings import EntraSettings
-from connectors.identity.base import IdentityUnavailable
+from connectors.microsoft.settings import EntraSettings
 from tests.settings_env import settings_env_names
 from standins._loopback import LoopbackServer, Reply, Request
 

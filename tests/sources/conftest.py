@@ -15,7 +15,7 @@ import trustme
 from chatops.access import Audience, Principal
 from chatops.store import Store
 from chatops.store.sources import SourceStates
-from connectors.identity.graph import GraphClient
+from connectors.microsoft.graph import GraphClient
 from connectors.index.base import Query
 from connectors.index.edge_index import EdgeIndex
 from connectors.sources.sharepoint.config import SharePointConfig

@@ -16,7 +16,7 @@ from chatops.store import Store
 from chatops.store.sources import SourceStates
 from connectors.index.base import Query
 from connectors.index.edge_index import EdgeIndex
-from connectors.sources.atlassian.accounts import group_token
+from connectors.atlassian.accounts import group_token
 from connectors.sources.registry import SourceContext, open_sync_source
 from tests.ingest_helpers import DIM, HashEmbedder
 from standins.fake_confluence import FakeConfluence
@@ -185,7 +185,7 @@ def test_attachments_carry_their_pages_permissions_and_download_without_the_toke
 
 
 def test_throttling_is_waited_out_for_the_whole_source(site):
-    from connectors.sources.atlassian.http import AtlassianHttp
+    from connectors.atlassian.http import AtlassianHttp
     from connectors.sources.confluence.config import ConfluenceConfig
     from connectors.sources.confluence.connector import ConfluenceSource
     from connectors.sources.pacing import Pacer

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from chatops.access import Audience, Principal
+from chatops.errors import IdentityUnavailable
 from chatops.store.sources import SourceStates
-from connectors.identity.base import IdentityUnavailable
 from connectors.identity.source_groups import WithSourceGroups
 from connectors.sources.filesystem.connector import FilesystemSource
 from tests.sources.test_sharepoint_sync import ENG, build

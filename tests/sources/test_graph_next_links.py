@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.identity.base import IdentityUnavailable
+from chatops.errors import IdentityUnavailable
 from connectors.identity.entra import EntraProvider
-from connectors.identity.graph import ForeignHost, GraphClient, origin_of
+from connectors.microsoft.graph import ForeignHost, GraphClient, origin_of
 from connectors.sources.base import SourceUnavailable
 from standins._loopback import LoopbackServer, Reply, Request
 from standins.fake_entra import FakeEntra

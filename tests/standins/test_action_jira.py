@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from connectors.actions.base import ConnectorConfigError, ConnectorDeps, ExecutionContext
-from connectors.actions.jira import JiraConnector, adf_document
+from connectors.actions.jira import JiraConnector
+from connectors.atlassian.adf import adf_document
 from standins.fake_jira import FakeJira
 
 TOKEN = "ATATT3xFfGF0-jira-token-93kd"

@@ -12,8 +12,9 @@ import pytest
 import requests
 import trustme
 
-from connectors.identity.graph import GraphClient
-from connectors.identity.oidc import EntraSignIn, GroupsUnavailable, SignInFailed
+from chatops.errors import GroupsUnavailable, SignInFailed
+from connectors.identity.oidc import EntraSignIn
+from connectors.microsoft.graph import GraphClient
 from standins.fake_entra import FakeEntra
 
 ADMINS = "0f3c9a2e-5b1d-4e7a-9c2f-1a2b3c4d5e6f"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.identity.base import IdentityUnavailable, UnknownUser
+from chatops.errors import IdentityUnavailable
+from connectors.identity.base import UnknownUser
 from connectors.identity.entra import EntraProvider
 
 
@@ -133,7 +134,7 @@ def test_an_authority_that_never_answers_fails_the_lookup_in_bounded_time():
     import threading
     import time
 
-    from connectors.identity.graph import GraphClient, GraphError
+    from connectors.microsoft.graph import GraphClient, GraphError
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -159,7 +160,7 @@ def test_an_authority_that_never_answers_fails_the_lookup_in_bounded_time():
 
 
 def test_the_token_scope_follows_the_graph_url():
-    from connectors.identity.graph import GRAPH_SCOPE, scope_for
+    from connectors.microsoft.graph import GRAPH_SCOPE, scope_for
 
     assert scope_for("https://graph.microsoft.com/v1.0") == GRAPH_SCOPE
     assert scope_for("https://graph.microsoft.us/v1.0") == "https://graph.microsoft.us/.default"

@@ -13,7 +13,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chatops.access import Principal
-from connectors.identity.base import IdentityUnavailable, UnknownUser
+from chatops.errors import IdentityUnavailable
+from connectors.identity.base import UnknownUser
 from connectors.identity.cached import CachedProvider
 from connectors.identity.directory import DirectoryProvider
 

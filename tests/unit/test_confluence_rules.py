@@ -1,7 +1,7 @@
 """Confluence's read rule (space ∩ page ∩ every ancestor) and its storage format, as pure functions."""
 
 from chatops.access import Acl, Audience, Principal
-from connectors.sources.atlassian.accounts import group_token
+from connectors.atlassian.accounts import group_token
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
 

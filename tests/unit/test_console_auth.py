@@ -254,3 +254,18 @@ def test_signing_out_ends_the_session(console):
     out = client.post("/admin/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/admin/login?m=out"
     assert Sessions(r, "p", 600).get(sid) is None
+
+
+def test_a_sign_in_link_is_made_only_where_entra_does_not_sign_people_in():
+    from console.auth import sign_in_link
+    from chatops.errors import ConfigError
+
+    r = MemoryRedis()
+    url = sign_in_link(r, "chatops", base_url="https://ops.example/", person="Ada", ttl=600,
+                       configured_secret="s" * 32, entra_signs_in=False)
+    token = url.split("?t=", 1)[1]
+    assert url.startswith("https://ops.example/admin/auth/link?t=")
+    assert Links(b"s" * 32, r, "chatops").check(token).person == "Ada"
+    with pytest.raises(ConfigError, match=r"signs people in with Microsoft here .*open https://ops.example/admin/"):
+        sign_in_link(r, "chatops", base_url="https://ops.example", person="Ada", ttl=600, configured_secret=None,
+                     entra_signs_in=True)

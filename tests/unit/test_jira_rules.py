@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from chatops.access import Acl
 from connectors.sources.atlassian.access import Grant, intersect
-from connectors.sources.jira.adf import adf_text
+from connectors.atlassian.adf import adf_text
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import holders_of, role_members
 

@@ -10,7 +10,7 @@ from bot.settings import SlackSettings
 from chatops.settings import ConfigError, FileConfig, PluginSettings, Settings, env, load_file_config
 from chatops_app.settings import load_settings
 from connectors.identity.directory_settings import DirectorySettings
-from connectors.identity.entra_settings import EntraSettings
+from connectors.microsoft.settings import EntraSettings
 from connectors.identity.registry import provider_for
 from connectors.index.settings import IndexSettings
 from connectors.llm.openai_settings import OpenAISettings

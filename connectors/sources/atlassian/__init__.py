@@ -1,2 +1,3 @@
-"""What Confluence Cloud and Jira Cloud sources share: one HTTP client (API token auth, paging,
-throttling) and one mapping of Atlassian accounts and groups to ACL tokens."""
+"""What Confluence Cloud and Jira Cloud sources share beyond the Atlassian clients
+(``connectors/atlassian/``): the source base (opening, the site's groups, dates for CQL and JQL)
+and intersecting grants."""

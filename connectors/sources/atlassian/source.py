@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatops.checks import CheckFailed
 from chatops.errors import ConfigError
-from connectors.sources.atlassian.accounts import Accounts, group_token
-from connectors.sources.atlassian.directory import open_directory
-from connectors.sources.atlassian.http import AtlassianHttp, missing_token, open_http
+from connectors.atlassian.accounts import Accounts, group_token
+from connectors.atlassian.http import AtlassianHttp
+from connectors.sources.atlassian.opening import missing_token, open_directory, open_http
 from connectors.sources.base import Member, SourceGroup, SourceUnavailable
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from typing import Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from chatops.access import Acl
-from connectors.sources.atlassian.accounts import group_token
+from connectors.atlassian.accounts import group_token
+from connectors.atlassian.http import AtlassianHttp, NotFound, page_link_base
 from connectors.sources.atlassian.source import AtlassianSourceBase
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound, page_link_base
-from connectors.sources.base import GONE, Document, Item, Page, SourceUnavailable, Unfetchable
+from connectors.sources.base import GONE, Document, Item, ItemAcl, Page, SourceUnavailable, Unfetchable
 from connectors.sources.confluence.config import ConfluenceConfig
 from connectors.sources.confluence.permissions import Restriction, SpaceRead, effective_acl, space_read
 from connectors.sources.confluence.storage import storage_sections
@@ -295,11 +295,11 @@ class ConfluenceSource(AtlassianSourceBase):
 
     # -- permissions --------------------------------------------------------------------------
 
-    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+    def permissions(self, items: Sequence[Item]) -> dict[str, ItemAcl]:
         self.http.new_window()
         restrictions: dict[str, Restriction | None] = {}
         spaces: dict[str, SpaceRead | None] = {}
-        out: dict[str, Acl | None] = {}
+        out: dict[str, ItemAcl] = {}
         for item in items:
             kind, content_id = _split(item.doc_id)
             if kind == "attachment":

@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from chatops.access import Acl
+from connectors.atlassian.accounts import group_token
 from connectors.sources.atlassian.access import Grant, intersect
-from connectors.sources.atlassian.accounts import group_token
 
 @dataclass(frozen=True)
 class Restriction:

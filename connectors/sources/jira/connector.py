@@ -28,12 +28,12 @@ from typing import Iterator, Sequence
 from urllib.parse import quote
 
 from chatops.access import Acl
+from connectors.atlassian.accounts import group_token
+from connectors.atlassian.adf import adf_text
+from connectors.atlassian.http import AtlassianHttp, NotFound
 from connectors.sources.atlassian.access import Grant, intersect
-from connectors.sources.atlassian.accounts import group_token
 from connectors.sources.atlassian.source import AtlassianSourceBase
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound
-from connectors.sources.base import GONE, Document, Item, Page, Section, Unfetchable
-from connectors.sources.jira.adf import adf_text
+from connectors.sources.base import GONE, Document, Item, ItemAcl, Page, Section, Unfetchable
 from connectors.sources.jira.config import JiraConfig
 from connectors.sources.jira.permissions import Holders, holders_of, role_members
 
@@ -205,9 +205,9 @@ class JiraSource(AtlassianSourceBase):
 
     # -- permissions --------------------------------------------------------------------------
 
-    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+    def permissions(self, items: Sequence[Item]) -> dict[str, ItemAcl]:
         self.http.new_window()
-        out: dict[str, Acl | None] = {i.doc_id: None for i in items}
+        out: dict[str, ItemAcl] = {i.doc_id: None for i in items}
         issues, gone = self._acl_fields([i.doc_id.partition(":")[2] for i in items])
         out.update({i.doc_id: GONE for i in items if i.doc_id.partition(":")[2] in gone})
         browse: dict[str, tuple[Holders, Grant] | None] = {}

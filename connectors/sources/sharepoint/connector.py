@@ -30,15 +30,17 @@ from urllib.parse import quote, urlsplit
 
 from chatops.access import Acl
 from chatops.checks import CheckFailed
-from connectors.identity.app_roles import SHAREPOINT as SHAREPOINT_ROLES, SITES, check_graph_roles, token_for, token_roles
-from connectors.identity.entra_settings import EntraSettings
-from connectors.identity.graph import GraphClient, graph_client, graph_error
-from connectors.sources.base import GONE, Document, Item, Page, SourceGroup, SourceUnavailable, Unfetchable
+from connectors.microsoft import sharepoint_rest
+from connectors.microsoft.app_roles import SHAREPOINT as SHAREPOINT_ROLES, SITES, check_graph_roles, token_for, token_roles
+from connectors.microsoft.credentials import graph_client
+from connectors.microsoft.graph import GraphClient, graph_error
+from connectors.microsoft.settings import EntraSettings
+from connectors.sources.base import GONE, Document, Item, ItemAcl, Page, SourceGroup, SourceUnavailable, Unfetchable
 from connectors.sources.isolation import DEFAULT_LIMITS, ParseLimits, parse_isolated
 from connectors.sources.parsing import SUPPORTED, Unsupported
+from connectors.sources.settings import SourceSettings
 from connectors.sources.sharepoint.config import SharePointConfig
 from connectors.sources.sharepoint.http import NotFound, SourceHttp
-from connectors.sources.settings import SourceSettings
 from connectors.sources.sharepoint.permissions import NO_EMAIL, acl_of, site_group_members, site_group_token
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ log = logging.getLogger(__name__)
 # The sharing annotations need the two preferences before them (Graph's delta documentation).
 DELTA_PREFER = "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges, hierarchicalsharing"
 SHARED_CHANGED = "@microsoft.graph.sharedChanged"
-SP_REST_ACCEPT = "application/json;odata=nometadata"
 # Graph keeps a drive subscription at most 42,300 minutes; ask for a little less, renew early.
 SUBSCRIPTION_LIFETIME = timedelta(minutes=41000)
 RENEW_BEFORE = timedelta(days=3)
@@ -235,10 +236,10 @@ class SharePointSource:
 
     # -- permissions --------------------------------------------------------------------------
 
-    def permissions(self, items: Sequence[Item]) -> dict[str, Acl | None]:
+    def permissions(self, items: Sequence[Item]) -> dict[str, ItemAcl]:
         paths = {i.doc_id: "/drives/{}/items/{}/permissions".format(*(quote(p, safe="") for p in _split(i.doc_id)))
                  for i in items}
-        out: dict[str, Acl | None] = {}
+        out: dict[str, ItemAcl] = {}
         now = self._now()
         for doc_id, (status, body) in self.http.batch(paths).items():
             if status == 404:         # deleted since it was listed
@@ -284,15 +285,14 @@ class SharePointSource:
                 transient=False)
         out: list[SourceGroup] = []
         for site_id, site_url in sorted(sites.items()):
-            parts = urlsplit(site_url)
-            scope = f"{parts.scheme}://{parts.netloc}/.default"   # SharePoint's own resource
-            api = site_url.rstrip("/") + "/_api/web/sitegroups"
-            headers = {"Accept": SP_REST_ACCEPT}
+            scope = sharepoint_rest.site_scope(site_url)   # SharePoint's own resource
+            api = sharepoint_rest.sitegroups(site_url)
+            headers = {"Accept": sharepoint_rest.ACCEPT}
             for group in list(self.http.pages(f"{api}?$select=Id,Title", headers=headers, scope=scope,
-                                              next_keys=("odata.nextLink", "@odata.nextLink"))):
+                                              next_keys=sharepoint_rest.NEXT_KEYS)):
                 users = self.http.pages(
                     f"{api}/GetById({int(group['Id'])})/users?$select=Id,LoginName,Email,UserPrincipalName,PrincipalType",
-                    headers=headers, scope=scope, next_keys=("odata.nextLink", "@odata.nextLink"))
+                    headers=headers, scope=scope, next_keys=sharepoint_rest.NEXT_KEYS)
                 members = site_group_members(users, organization_public=self.config.organization_links_public,
                                              owners_of=self._owners_of)
                 out.append(SourceGroup(site_group_token(site_id, group["Id"]), tuple(members)))
@@ -318,15 +318,15 @@ class SharePointSource:
                               "set ENTRA_CLIENT_CERTIFICATE_PATH")
         for site_url in sorted(set(sites.values())):
             parts = urlsplit(site_url)
-            scope = f"{parts.scheme}://{parts.netloc}/.default"
+            scope = sharepoint_rest.site_scope(site_url)
             granted = token_roles(token_for(self.graph, scope))
             if not granted & set(SITES):
                 raise CheckFailed(f"the app's SharePoint token for {parts.netloc} holds none of "
                                   f"{', '.join(SITES[:2])} (granted: {', '.join(sorted(granted)) or 'nothing'})",
                                   "add SharePoint → Application permissions → Sites.Selected (and grant the site) "
                                   "or Sites.Read.All, with admin consent")
-            resp = self.http.request("GET", site_url.rstrip("/") + "/_api/web/sitegroups?$select=Id&$top=1",
-                                     headers={"Accept": SP_REST_ACCEPT}, scope=scope)
+            resp = self.http.request("GET", sharepoint_rest.sitegroups(site_url) + "?$select=Id&$top=1",
+                                     headers={"Accept": sharepoint_rest.ACCEPT}, scope=scope)
             if resp.status_code != 200:
                 raise CheckFailed(f"SharePoint answered {resp.status_code} to {site_url}'s site groups",
                                   "with Sites.Selected, grant this site to the app (read)")

@@ -1,4 +1,5 @@
-"""Graph (and SharePoint REST) requests for one source: throttling honoured for the whole
+"""Graph (and SharePoint REST) requests for one SharePoint source, on the shared clients of
+``connectors/microsoft/``: throttling honoured for the whole
 source, paging, JSON batching, downloads through the pre-authenticated redirect.
 
 Throttling (``connectors/sources/pacing.py``, shared by every source): a 429 or 503 (and other
@@ -19,7 +20,8 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from connectors.identity.graph import GraphClient, GraphError, graph_error, origin_of
+from connectors.microsoft.graph import GraphClient, GraphError, graph_error, origin_of
+from connectors.microsoft.sharepoint_rest import rest_error
 from connectors.sources.base import CursorExpired, SourceUnavailable
 from connectors.sources.downloads import read_capped
 from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer
@@ -181,13 +183,8 @@ class SourceHttp:
 
 def _refusal(resp: requests.Response, url: str) -> SourceUnavailable:
     code, message = graph_error(resp)
-    if code is None:   # SharePoint REST: {"odata.error": {"code", "message": {"value"}}} or text
-        try:
-            err = resp.json().get("odata.error") or resp.json().get("error") or {}
-            code = err.get("code")
-            message = (err.get("message") or {}).get("value") if isinstance(err.get("message"), dict) else err.get("message")
-        except (ValueError, AttributeError):
-            message = resp.text[:200] if resp.text else None
+    if code is None:   # SharePoint REST's own error body, or text
+        code, message = rest_error(resp)
     hint = ""
     if resp.status_code in (401, 403):
         hint = " (check the Entra app's permissions: docs/sources.md)"

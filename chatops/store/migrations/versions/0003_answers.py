@@ -12,7 +12,7 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +24,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 UTC = sa.DateTime(timezone=True)
 
-def _columns() -> tuple[sa.Column, ...]:
+def _columns() -> tuple[sa.Column[Any], ...]:
     """Fresh Column objects each time (a Column belongs to one table once added)."""
     return (
         sa.Column("answer_id", sa.String(32), nullable=True),

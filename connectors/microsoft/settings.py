@@ -1,6 +1,7 @@
 """The Entra app's settings: Entra ID for people (connectors/identity/entra.py), and Microsoft
-Graph for SharePoint sources, the console's sign-in (oidc.py), ``chatops doctor`` and Graph's
-change notifications. (The entra_group action names its own app in CHATOPS_CONFIG.)"""
+Graph for SharePoint sources, the console's sign-in (connectors/identity/oidc.py), ``chatops
+doctor`` and Graph's change notifications. (The entra_group action names its own app in
+CHATOPS_CONFIG.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """A small Microsoft Graph client with an app-only token (msal client credentials).
 
-Shared by the identity provider (``EntraProvider``) and the ``entra_group``
-action connector so the token and retry logic exist once:
+Shared by the identity provider (``EntraProvider``), the console's sign-in, the SharePoint
+source, the ``entra_group`` action connector and ``chatops doctor``, so the token and retry logic
+exist once (the configured app's client: ``credentials.graph_client``):
 
 * the msal app is built on first use (msal fetches the tenant's discovery
   document when it is built, so an unreachable Entra is a failed call, not a
@@ -23,18 +24,14 @@ Error messages never contain the client secret or a token.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import msal
 import requests
 
-from chatops.errors import ConfigError
-from connectors.identity.entra_settings import EntraSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,7 @@ def scope_for(graph_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/.default" if parts.scheme and parts.netloc else GRAPH_SCOPE
 
 
-class _WithTimeout:
+class WithTimeout:
     """The session msal talks through, with a timeout on every call: msal sets none on a client it
     is given, and an authority that accepts and never answers would hold a lookup forever."""
 
@@ -215,7 +212,7 @@ class GraphClient:
             if self._app is None:
                 try:
                     self._app = msal.ConfidentialClientApplication(
-                        **self._msal_args, http_client=_WithTimeout(self._http, self._timeout))
+                        **self._msal_args, http_client=WithTimeout(self._http, self._timeout))
                 except (requests.RequestException, ValueError) as exc:
                     raise GraphError(f"Entra authority unusable: {type(exc).__name__}",
                                      transient=isinstance(exc, requests.RequestException)) from None
@@ -288,45 +285,6 @@ class GraphClient:
                 raise GraphError("Graph answered with something that is not JSON",
                                  status=resp.status_code) from None
         raise GraphError("Graph retries exhausted", transient=True)  # pragma: no cover - loop always returns
-
-
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
-
-
-def app_credential(s: EntraSettings) -> str | dict:
-    """The Entra app's credential as msal takes it: its certificate when
-    ``ENTRA_CLIENT_CERTIFICATE_PATH`` is set (a PEM holding the private key and the certificate,
-    or a .pfx), else its secret."""
-    path = s.entra_client_certificate_path
-    password = s.entra_client_certificate_password.get_secret_value() if s.entra_client_certificate_password else None
-    if path:
-        if Path(path).suffix.lower() in (".pfx", ".p12"):
-            if not Path(path).is_file():
-                raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: {path} does not exist")
-            return {"private_key_pfx_path": str(path), **({"passphrase": password} if password else {})}
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: cannot read {path} ({exc.strerror})") from None
-        blocks = {m.group(1): m.group(0) for m in _PEM_BLOCK.finditer(text)}
-        key = next((v for k, v in blocks.items() if k.endswith("PRIVATE KEY")), None)
-        cert = blocks.get("CERTIFICATE")
-        if not key or not cert:
-            raise ConfigError(f"ENTRA_CLIENT_CERTIFICATE_PATH: {path} must hold the private key and the "
-                              "certificate (PEM), or be a .pfx file")
-        return {"private_key": key, "public_certificate": cert, **({"passphrase": password} if password else {})}
-    if s.entra_client_secret:
-        return s.entra_client_secret.get_secret_value()
-    raise ConfigError("the Entra app needs ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH")
-
-
-def graph_client(s: EntraSettings, http: requests.Session | None = None, **kwargs: Any) -> "GraphClient":
-    """The Graph client of the configured Entra app (identity, actions and sources share it)."""
-    if not s.configured:
-        raise ConfigError("Microsoft Graph needs ENTRA_TENANT_ID and ENTRA_CLIENT_ID (and a secret or certificate)")
-    return GraphClient(s.entra_tenant_id, s.entra_client_id, app_credential(s),
-                       authority_host=s.entra_authority_host, graph_url=s.graph_url,
-                       instance_discovery=s.entra_instance_discovery, http_client=http, **kwargs)
 
 
 def graph_error(resp: requests.Response) -> tuple[str | None, str | None]:

@@ -1,4 +1,5 @@
-"""Requests to one Atlassian Cloud site (``https://<site>.atlassian.net``) for one source.
+"""Requests to one Atlassian Cloud site (``https://<site>.atlassian.net``) for one source (opened
+from its configuration by ``connectors/sources/atlassian/opening.py``).
 
 Authentication is an API token with the account's email (HTTP Basic), as Atlassian documents
 for scripts and services. Throttling is the source framework's (``connectors/sources/pacing.py``):
@@ -16,8 +17,7 @@ is fetched without the token.
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -25,7 +25,6 @@ import requests
 from connectors.sources.base import SourceUnavailable
 from connectors.sources.downloads import read_capped
 from connectors.sources.pacing import Pacer
-from connectors.sources.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -189,26 +188,3 @@ class _Bearer(requests.auth.AuthBase):
     def __call__(self, request):
         request.headers["Authorization"] = f"Bearer {self._key}"
         return request
-
-
-def missing_token(config, environ: Mapping[str, str] = os.environ) -> str | None:
-    """What a source's environment lacks (checked at start-up), for ``SourceKind.needs``."""
-    if config is not None and not environ.get(config.token_env):
-        return (f"token_env: the environment variable {config.token_env} (the API token of "
-                f"{config.email}) is not set")
-    if config is not None and config.admin_key_env and not environ.get(config.admin_key_env):
-        return (f"admin_key_env: the environment variable {config.admin_key_env} (the organization's "
-                f"API key) is not set")
-    return None
-
-
-def open_http(config, context, service: str, site: str) -> AtlassianHttp:
-    """The client of a configured source: the token from the variable its config names, the
-    source-wide pacing bounded by the settings, the context's session (tests route it)."""
-    token = (context.environ or os.environ).get(config.token_env)
-    if not token:
-        raise ValueError(f"the environment variable {config.token_env} holds no API token")
-    max_wait = context.settings.of(SourceSettings).source_max_throttle_wait if context.settings is not None else 120.0
-    return AtlassianHttp(site, config.email, token, service=service, session=context.http,
-                         pacer=Pacer(service, max_wait=max_wait))
-

@@ -5,11 +5,9 @@ where an account whose email Confluence or Jira hides is mapped — with an orga
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
-from connectors.sources.atlassian.http import AtlassianHttp
-from connectors.sources.pacing import Pacer
+from connectors.atlassian.http import AtlassianHttp
 
 ADMIN_API = "https://api.atlassian.com"
 
@@ -37,14 +35,3 @@ class OrgDirectory:
                 link = (body.get("links") or {}).get("next")
             self._emails = emails
         return self._emails
-
-
-def open_directory(config, context, pacer: Pacer) -> OrgDirectory | None:
-    """The organization's directory, when the source names one (``org_id``, ``admin_key_env``)."""
-    if not config.org_id:
-        return None
-    key = (context.environ or os.environ).get(config.admin_key_env or "")
-    if not key:
-        raise ValueError(f"the environment variable {config.admin_key_env} holds no organization API key")
-    http = AtlassianHttp(ADMIN_API, None, key, service="the Atlassian admin API", session=context.http, pacer=pacer)
-    return OrgDirectory(http, config.org_id)

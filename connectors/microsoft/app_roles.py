@@ -19,8 +19,8 @@ from pathlib import Path
 from cryptography import x509
 
 from chatops.checks import CheckFailed, CheckWarning
-from connectors.identity.entra_settings import EntraSettings
-from connectors.identity.graph import GraphClient, GraphError
+from connectors.microsoft.graph import GraphClient, GraphError
+from connectors.microsoft.settings import EntraSettings
 
 _READ_USERS = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 _READ_MEMBERS = ("GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All",

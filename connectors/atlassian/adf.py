@@ -1,6 +1,8 @@
-"""Atlassian Document Format (the JSON of Jira descriptions and comments) as plain text: paragraphs,
-headings, lists as ``- `` lines, code blocks fenced, tables as `` | `` rows, mentions, emoji and
-links by their text; media adds nothing."""
+"""Atlassian Document Format, the JSON of Jira descriptions and comments, both ways.
+
+Read (the Jira source): as plain text: paragraphs, headings, lists as ``- `` lines, code blocks
+fenced, tables as `` | `` rows, mentions, emoji and links by their text; media adds nothing.
+Written (the jira action): plain text as a document of paragraphs and hard breaks."""
 
 from __future__ import annotations
 
@@ -18,6 +20,24 @@ def adf_text(node: Any) -> str:
     text = "".join(out)
     lines = [line.rstrip() for line in text.split("\n")]
     return "\n".join(lines).strip("\n").replace("\n\n\n", "\n\n")
+
+
+def adf_document(text: str) -> dict:
+    """Plain text as an Atlassian Document Format doc: one paragraph per blank-line-separated
+    block, single line breaks as ``hardBreak`` (ADF text nodes may not be empty)."""
+    content = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = block.strip("\n").split("\n")
+        if not any(line.strip() for line in lines):
+            continue
+        nodes: list[dict] = []
+        for i, line in enumerate(lines):
+            if i:
+                nodes.append({"type": "hardBreak"})
+            if line:
+                nodes.append({"type": "text", "text": line})
+        content.append({"type": "paragraph", "content": nodes})
+    return {"type": "doc", "version": 1, "content": content}
 
 
 def _walk(node: Any, out: list[str], depth: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-from connectors.sources.atlassian.http import AtlassianHttp, NotFound
+from connectors.atlassian.http import AtlassianHttp, NotFound
 from connectors.sources.base import SourceUnavailable
 
 log = logging.getLogger(__name__)
