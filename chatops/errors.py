@@ -26,3 +26,12 @@ class SignInFailed(Exception):
 
 class GroupsUnavailable(Exception):
     """The groups of a person signing in could not be established: the console refuses entry."""
+
+
+class SourceUnavailable(Exception):
+    """The source could not be read now (throttled past the bound, down, refused the app).
+    The sync stops, records this, and resumes from its cursor next time."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient

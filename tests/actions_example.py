@@ -1,10 +1,10 @@
 """The issue's restart_service action (a signed webhook), shared by the action tests.
 
-The entry itself is the one the demo runs (``chatops_app.demo_actions.ACTIONS_YAML``), so the
+The entry itself is the one the demo runs (``chatops_app.demo.actions.ACTIONS_YAML``), so the
 tests and the demo cannot drift apart.
 """
 
-from chatops_app.demo_actions import ACTIONS_YAML
+from chatops_app.demo.actions import ACTIONS_YAML
 
 
 def catalogue(url: str, extra: str = "", secret_env: str = "RESTART_HOOK_SECRET") -> str:

@@ -11,6 +11,6 @@ from chatops_app.cli.root import main
 @click.pass_context
 def demo(ctx):
     """Ingest the sample corpus and ask the same questions as different people."""
-    from chatops_app.demo import run_demo   # imports the composition root: see chatops_app.cli.root
+    from chatops_app.demo.run import run_demo   # imports the composition root: see chatops_app.cli.root
 
     run_demo()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
+from chatops.errors import SourceUnavailable
 from connectors.atlassian.http import AtlassianHttp, NotFound
-from connectors.sources.base import SourceUnavailable
 
 log = logging.getLogger(__name__)
 

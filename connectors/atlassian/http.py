@@ -2,7 +2,7 @@
 from its configuration by ``connectors/sources/atlassian/opening.py``).
 
 Authentication is an API token with the account's email (HTTP Basic), as Atlassian documents
-for scripts and services. Throttling is the source framework's (``connectors/sources/pacing.py``):
+for scripts and services. Throttling is the source framework's (``connectors/http/pacing.py``):
 a 429 — Atlassian's points-based and burst limits both answer it, with ``Retry-After`` — or a 5xx
 makes every request of the source wait, bounded per window.
 
@@ -22,9 +22,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connectors.sources.base import SourceUnavailable
-from connectors.sources.downloads import read_capped
-from connectors.sources.pacing import Pacer
+from chatops.errors import SourceUnavailable
+from connectors.http.downloads import read_capped
+from connectors.http.pacing import Pacer
 
 log = logging.getLogger(__name__)
 

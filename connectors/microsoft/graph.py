@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import msal
 import requests
 
+from connectors.http.pacing import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +298,3 @@ def graph_error(resp: requests.Response) -> tuple[str | None, str | None]:
         return None, None
     code, message = err.get("code"), err.get("message")
     return (str(code) if code else None), (str(message)[:300] if message else None)
-
-
-def retry_after(resp: requests.Response, default: float) -> float:
-    """Seconds from a Retry-After header (delta-seconds form), else ``default``."""
-    try:
-        return max(0.0, float(resp.headers.get("Retry-After", default)))
-    except ValueError:
-        return default

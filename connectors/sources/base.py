@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Collection, Final, Iterator, Literal, Mapping, Protocol, Sequence
 
 from chatops.access import Acl
+from chatops.errors import SourceUnavailable  # noqa: F401 - raised by every source; the core owns it (crosses layers)
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,6 @@ class CursorExpired(Exception):
     """The stored cursor is no longer valid (Graph's 410 Gone): list the scope again and diff."""
 
 
-class SourceUnavailable(Exception):
-    """The source could not be read now (throttled past the bound, down, refused the app).
-    The sync stops, records this, and resumes from its cursor next time."""
-
-    def __init__(self, message: str, *, transient: bool = True):
-        super().__init__(message)
-        self.transient = transient
 
 
 class Unfetchable(Exception):

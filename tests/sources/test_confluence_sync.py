@@ -188,7 +188,7 @@ def test_throttling_is_waited_out_for_the_whole_source(site):
     from connectors.atlassian.http import AtlassianHttp
     from connectors.sources.confluence.config import ConfluenceConfig
     from connectors.sources.confluence.connector import ConfluenceSource
-    from connectors.sources.pacing import Pacer
+    from connectors.http.pacing import Pacer
 
     build(site)
     sleeps: list[float] = []

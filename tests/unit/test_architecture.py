@@ -31,7 +31,7 @@ LATE_IMPORTS = {
     ("connectors/sources/parsing.py", "openpyxl"),                   # 0.17 s, only for spreadsheets
     ("chatops_app/cli/root.py", "chatops_app.container"),          # --help: 0.7 s instead of 2.5 s
     ("chatops_app/cli/serve.py", "chatops_app.worker"),            # worker, beat
-    ("chatops_app/cli/demo.py", "chatops_app.demo"),
+    ("chatops_app/cli/demo.py", "chatops_app.demo.run"),
     ("chatops_app/cli/doctor.py", "chatops_app.doctor"),           # every connector's client, as the container
     ("chatops_app/container/identity.py", "connectors.identity.registry"),  # the web process: 1.1 s / 112 MB
     ("chatops_app/container/index.py", "connectors.index.embeddings"),      # instead of 2.5 s / 203 MB

@@ -10,7 +10,7 @@ from typing import Mapping
 
 from connectors.atlassian.directory import ADMIN_API, OrgDirectory
 from connectors.atlassian.http import AtlassianHttp
-from connectors.sources.pacing import Pacer
+from connectors.http.pacing import Pacer
 from connectors.sources.settings import SourceSettings
 
 

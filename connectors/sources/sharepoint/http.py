@@ -2,7 +2,7 @@
 ``connectors/microsoft/``: throttling honoured for the whole
 source, paging, JSON batching, downloads through the pre-authenticated redirect.
 
-Throttling (``connectors/sources/pacing.py``, shared by every source): a 429 or 503 (and other
+Throttling (``connectors/http/pacing.py``, shared by every source): a 429 or 503 (and other
 5xx) makes *every* request of the source wait what ``Retry-After`` says (a growing back-off when
 it is missing), because throttled calls still count against the tenant; past the window's bound
 the window stops with ``Throttled`` and the next one resumes from its cursor.
@@ -23,8 +23,8 @@ import requests
 from connectors.microsoft.graph import GraphClient, GraphError, graph_error, origin_of
 from connectors.microsoft.sharepoint_rest import rest_error
 from connectors.sources.base import CursorExpired, SourceUnavailable
-from connectors.sources.downloads import read_capped
-from connectors.sources.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer
+from connectors.http.downloads import read_capped
+from connectors.http.pacing import MAX_ATTEMPTS, RETRY_STATUSES, Pacer
 
 log = logging.getLogger(__name__)
 

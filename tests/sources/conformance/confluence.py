@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 
 import requests
 
-from connectors.sources.pacing import Pacer
+from connectors.http.pacing import Pacer
 from connectors.sources.registry import SourceContext, open_sync_source
 from standins._loopback import Reply
 from standins.fake_confluence import FakeConfluence

@@ -12,8 +12,7 @@ from typing import Callable
 
 import requests
 
-from connectors.microsoft.graph import retry_after
-from connectors.sources.base import SourceUnavailable
+from chatops.errors import SourceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +87,10 @@ class Pacer:
                 continue
             return resp
         raise SourceUnavailable(f"{what} kept failing after {MAX_ATTEMPTS} attempts")
+
+def retry_after(resp: requests.Response, default: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds form), else ``default``."""
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", default)))
+    except ValueError:
+        return default
