@@ -8,27 +8,14 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 import requests
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from bot.graph_notify import graph_notify_route
-from tests.serving import serve_asgi
+from tests.sources import test_notifications
 from usecases.notifications import client_state, notify_url
 
-SECRET = "notify-secret"
-
-
-@pytest.fixture
-def endpoint():
-    """The notification route alone, for the source "eng-docs"; records the syncs it asks for."""
-    asked: list[tuple[str, str]] = []
-    app = FastAPI()
-    app.router.routes.append(graph_notify_route(secret=SECRET, sources=frozenset({"eng-docs"}),
-                                                ask=lambda s, m: asked.append((s, m)), max_body_bytes=4096))
-    with serve_asgi(app) as url:
-        yield url, asked
+SECRET = test_notifications.SECRET
+endpoint = test_notifications.endpoint     # the notification route alone, for the source "eng-docs"
 
 
 def refused(reason: str) -> float:

@@ -18,7 +18,6 @@ import time
 import uuid
 
 import pytest
-import redis
 import yaml
 from fastapi.testclient import TestClient
 
@@ -58,12 +57,8 @@ def leaky_model(request: dict) -> str:
 
 
 @pytest.fixture
-def world(tmp_path):
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+def world(tmp_path, redis_client):
+    client = redis_client
     for rel, text in CORPUS.items():
         (tmp_path / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "corpus" / rel).write_text(text)
