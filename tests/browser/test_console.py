@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import ssl
 import time
 import uuid
@@ -34,7 +33,7 @@ from console.auth import console_secret
 from console.privacy import Privacy
 from tests.browser.conftest import ARTIFACTS, Served, free_socket
 from tests.integration.test_cli import Cli
-from tests.settings_env import settings_env_names
+from tests.settings_env import clear_settings_env
 from standins.fake_entra import FakeEntra
 from standins.fake_slack import FakeSlack
 from workers.health import Health
@@ -144,10 +143,7 @@ def world(tmp_path_factory, chromium):
     link_sock, entra_sock = free_socket(), free_socket()
     served: list[Served] = []
     with entra, slack, pytest.MonkeyPatch.context() as env:
-        # Only what is set here reaches the settings (they match names case-insensitively).
-        for name in list(os.environ):
-            if name.upper() in settings_env_names():
-                env.delenv(name)
+        clear_settings_env(env)        # only what is set here reaches the settings
         env.setenv("REQUESTS_CA_BUNDLE", str(bundle))      # msal and Graph trust the loopback Entra's CA
         base = {**SECRETS, "SLACK_API_URL": slack.url, "DATABASE_URL": db_url, "CHATOPS_DATA_DIR": str(root / "data"),
                 "REDIS_URL": "redis://127.0.0.1:6379/0", "CHATOPS_QUEUE": f"{prefix}-q", "CHATOPS_IDENTITY_PROVIDER": "directory"}

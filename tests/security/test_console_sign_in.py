@@ -15,7 +15,6 @@ SQLite audit trail.
 from __future__ import annotations
 
 import getpass
-import os
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -29,7 +28,7 @@ from chatops.store import Store
 from chatops_app.container import Container
 from console.auth import SESSION_COOKIE
 from tests.integration.test_cli import Cli, base_env
-from tests.settings_env import settings_env_names
+from tests.settings_env import clear_settings_env, settings_env_names
 
 OPERATORS = "0f3c9a2e-5b1d-4e7a-9c2f-1a2b3c4d5e6f"
 AUDITORS = "5E5E5E5E-0000-4000-8000-000000000001"
@@ -38,9 +37,7 @@ BASE = "http://testserver"
 
 @pytest.fixture(autouse=True)
 def _no_stray_settings(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.upper() in settings_env_names():
-            monkeypatch.delenv(name)
+    clear_settings_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

@@ -8,7 +8,6 @@ settings suggest exact hosts; a worker says so at start, and ``chatops doctor`` 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from chatops.settings import Settings
 from chatops_app.container import Container
 from chatops_app.doctor import checks
 from tests.integration.processes import Process, clean_env, free_port
-from tests.settings_env import settings_env_names
+from tests.settings_env import clear_settings_env
 from usecases import doctor
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / ".env.example"
@@ -83,7 +82,5 @@ def test_a_worker_warns_at_start_when_a_link_wildcard_admits_any_tenant(tmp_path
 
 @pytest.fixture(autouse=True)
 def _no_stray_settings(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.upper() in settings_env_names():
-            monkeypatch.delenv(name)
+    clear_settings_env(monkeypatch)
     monkeypatch.chdir(tmp_path)

@@ -1,7 +1,6 @@
 """chatops.settings: environment -> typed Settings, and each plugin's own settings beside it
 (loaded together at start by chatops_app/settings.py)."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,14 @@ from connectors.index.settings import IndexSettings
 from connectors.llm.openai_settings import OpenAISettings
 from connectors.llm.registry import provider_for as llm_provider_for
 from connectors.llm.settings import LLMSettings
-from tests.settings_env import settings_env_names
+from tests.settings_env import clear_settings_env, settings_env_names
 
 ENV_NAMES = settings_env_names()
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    # Settings match env names case-insensitively: clear every spelling.
-    for key in list(os.environ):
-        if key.upper() in ENV_NAMES:
-            monkeypatch.delenv(key, raising=False)
+    clear_settings_env(monkeypatch)
     monkeypatch.chdir(tmp_path)   # no stray .env or relative paths from the repo
 
 
