@@ -29,8 +29,10 @@ def message(text: str, blocks: list[dict]) -> dict:
     return {"text": limits.truncate(escape(text), limits.MESSAGE_TEXT_MAX), "blocks": blocks}
 
 
-def working_message() -> dict:
-    return message("Looking into it…", [context(":hourglass_flowing_sand: Looking into it…")])
+def working_message(step: str | None = None) -> dict:
+    """"Looking into it…", or the step under way ("Checking PagerDuty…")."""
+    text = step or "Looking into it…"
+    return message(text, [context(f":hourglass_flowing_sand: {escape(text)}")])
 
 
 def note_message(text: str) -> dict:

@@ -27,6 +27,8 @@ from bot.membership import listener as membership_listener
 from bot.questions import handler as questions_handler, listener as questions_listener
 from bot.questions.task import QUESTION
 from bot.services import Services
+from bot.tool_connections import handler as tool_connections_handler, listener as tool_connections_listener
+from bot.tool_connections.task import TOOL_CONNECTION
 from chatops.tasks import TaskKind
 
 
@@ -44,6 +46,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("dm_offer", dm_offer_listener.register, (ANSWER_IN_DM,), dm_offer_handler.build),
     Feature("decisions", decisions_listener.register, (DECISION,), decisions_handler.build),
     Feature("feedback", feedback_listener.register, (FEEDBACK,), feedback_handler.build),   # and escalations
+    Feature("tool_connections", tool_connections_listener.register, (TOOL_CONNECTION,),
+            tool_connections_handler.build),   # Connect / Disconnect a person's own account to a tool
     Feature("maintenance", None, (MAINTENANCE,), maintenance_handler.build),   # its jobs: sent by chatops beat
 )
 

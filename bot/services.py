@@ -18,6 +18,7 @@ from chatops.store.answers import Answers
 from usecases.answer_cache import AnswerCache
 from usecases.answering import Answering
 from usecases.proposals import ProposalService
+from usecases.tools import Toolbox
 
 
 class Services(Protocol):
@@ -49,6 +50,10 @@ class Services(Protocol):
     def answer_cache(self) -> AnswerCache | None: ...
     @property
     def source_ids(self) -> dict[str, tuple[str, str]]: ...     # source name -> (kind, its index source id)
+    @property
+    def toolbox(self) -> Toolbox: ...                            # the live tools (usecases/tools.py)
+    @property
+    def tool_connections(self) -> Any: ...                       # usecases.tool_auth.ToolConnections | None
 
     def progress_for(self, kind: str, payload: dict) -> Progress: ...
 

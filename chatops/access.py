@@ -66,12 +66,15 @@ class Principal:
     groups: frozenset[str] = frozenset()
     slack_user_id: str | None = None
     display_name: str | None = None
+    # The directory's stable id of the person (Entra's object id) where it has one: what per-person
+    # credentials are kept under (an email can be reassigned, a display name chosen by anyone).
+    object_id: str | None = None
 
     @classmethod
     def of(cls, email: str | None, groups: Iterable[str] = (), *, slack_user_id: str | None = None,
-           display_name: str | None = None) -> "Principal":
+           display_name: str | None = None, object_id: str | None = None) -> "Principal":
         return cls(email=_norm_email(email), groups=frozenset(groups), slack_user_id=slack_user_id,
-                   display_name=display_name)
+                   display_name=display_name, object_id=object_id.lower() if object_id else None)
 
     @classmethod
     def unknown(cls, slack_user_id: str | None = None) -> "Principal":

@@ -23,6 +23,7 @@ CLAIM_DECISION = "decide"
 CLAIM_FEEDBACK = "feedback"
 CLAIM_SLOW_DOWN = "slow_down"
 CLAIM_DAILY_REPORT = "daily_report"
+CLAIM_TOOL_DISCONNECT = "tool_disconnect"
 
 # Cached JSON (``cache``): a channel's members, a channel's name, a Slack user, a DM offer.
 CACHE_MEMBERS = "members"
@@ -178,3 +179,20 @@ def console_session(prefix: str, digest: str) -> str:
 def console_flow(prefix: str, digest: str) -> str:
     """A sign-in with Entra under way, by the hash of its id."""
     return f"{prefix}:console:flow:{digest}"
+
+
+# -- live tools: people's own credentials (usecases/tool_auth.py) -----------------------------------------
+
+def tool_oauth_flow(prefix: str, digest: str) -> str:
+    """A person's authorization of a tool under way (sealed), by the hash of its ``state``."""
+    return f"{prefix}:tools:oauth:flow:{digest}"
+
+
+def tool_oauth_client(prefix: str, tool: str) -> str:
+    """The OAuth client registered for a tool with its authorization server (sealed)."""
+    return f"{prefix}:tools:oauth:client:{tool}"
+
+
+def tool_token_lock(prefix: str, tool: str, person_id: str) -> str:
+    """Held while one process refreshes a person's token for a tool (refresh tokens rotate)."""
+    return f"{prefix}:tools:oauth:refresh:{tool}:{person_id}"

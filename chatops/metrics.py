@@ -91,6 +91,22 @@ BUDGET_REJECTIONS = Counter(
     "chatops_budget_rejections_total",
     "Questions over a limit, by scope (person, channel, overall: the answer was extractive, no model call; "
     "rate: the person asked too often and was told to wait).", ["scope"])
+TOOL_CALLS = Counter(
+    "chatops_tool_calls_total",
+    "Live tool calls made for people, by tool (its configured name) and outcome (ok, error, timeout, "
+    "refused, not_connected, skipped).", ["tool", "outcome"])
+TOOL_SECONDS = Histogram(
+    "chatops_tool_call_duration_seconds",
+    "How long each live tool call took, by tool (its configured name).", ["tool"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+TOOL_ROUNDS = Histogram(
+    "chatops_tool_rounds",
+    "Rounds of tool calls the model made for one answer (0 when it used none).",
+    buckets=(0, 1, 2, 3, 4, 6, 8, 16))
+TOOL_DEFINITION_CHANGES = Counter(
+    "chatops_tool_definition_changes_total",
+    "Times a tool's function was not offered because its live definition no longer matches what an "
+    "operator approved (chatops tools approve), by tool.", ["tool"])
 SLACK_EVENTS = Counter(
     "chatops_slack_events_total",
     "Slack events and clicks that reached a listener, by kind and outcome (queued, duplicate, ignored, "

@@ -73,6 +73,8 @@ class FileConfig(BaseModel):
     # Readable names for groups -> the identity provider's group ids (chatops/groups.py).
     groups: dict[str, str] = Field(default_factory=dict)
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    # Read-only tools the model may call for live data (chatops/tools.py, connectors/tools/).
+    tools: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[dict[str, Any]] = Field(default_factory=list)
     # Prices per 1,000 tokens by model name (chatops/costs.py), budgets, per-channel behaviour
     # (chatops/channels.py).
@@ -188,6 +190,18 @@ class Settings(BaseSettings):
     ingest_batch_chunks: int = Field(default=1024, ge=1,
                                      validation_alias=AliasChoices("CHATOPS_INGEST_BATCH_CHUNKS"))
     ingest_time_limit: int = Field(default=900, ge=1, validation_alias=AliasChoices("CHATOPS_INGEST_TIME_LIMIT"))
+
+    # Live tools (chatops/tools.py, usecases/tools.py): at most this many rounds of tool calls per
+    # question, each call this many seconds, the whole question's tool work this many seconds, and
+    # each result cut to this many characters before the model reads it.
+    tool_max_steps: int = Field(default=4, ge=0, le=16, validation_alias=AliasChoices("CHATOPS_TOOL_MAX_STEPS"))
+    tool_timeout: float = Field(default=10.0, gt=0, validation_alias=AliasChoices("CHATOPS_TOOL_TIMEOUT"))
+    tool_deadline: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("CHATOPS_TOOL_DEADLINE"))
+    tool_max_result_chars: int = Field(default=6000, ge=200,
+                                       validation_alias=AliasChoices("CHATOPS_TOOL_MAX_RESULT_CHARS"))
+    # How long a tool server's list of functions is reused before it is asked again (seconds): a
+    # changed definition stops being offered at most this long after the change.
+    tool_listing_ttl: float = Field(default=60.0, ge=0, validation_alias=AliasChoices("CHATOPS_TOOL_LISTING_TTL"))
 
     # Audit trail and proposals (SQLite under the data folder unless DATABASE_URL is set)
     database_url: str | None = env("DATABASE_URL")

@@ -23,6 +23,7 @@ from connectors.index.settings import IndexSettings
 from connectors.llm.openai_settings import OpenAISettings
 from connectors.llm.settings import LLMSettings
 from connectors.sources.settings import SourceSettings
+from connectors.tools.settings import ToolSettings
 
 PLUGIN_SETTINGS: tuple[type[PluginSettings], ...] = (
     SlackSettings,
@@ -30,6 +31,7 @@ PLUGIN_SETTINGS: tuple[type[PluginSettings], ...] = (
     IndexSettings, EmbeddingSettings,
     LLMSettings, OpenAISettings,
     SourceSettings,
+    ToolSettings,
 )
 
 # Every model whose fields are read from the environment.

@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from chatops.errors import GroupsUnavailable, SignInFailed
+from chatops.store.tools import CallRow, ToolRecords
 from console import pages
 from console.auth import (CONFIRM_COOKIE, FLOW_COOKIE, FLOW_TTL, LINK_TTL, SESSION_COOKIE, LinkRefused, Links,
                           SecurityHeaders, Sessions, console_secret, cookie_args)
@@ -318,7 +319,19 @@ class _Console:
             return HTMLResponse(pages.layout("Not found", pages.html('<p class="empty">No such question.</p>'), ctx=ctx,
                                              active="questions"), status_code=404)
         votes = self.deps.answers().votes(row["answer_id"]) if row.get("answer_id") else []
-        return pages.question_detail(ctx, row, votes)
+        return pages.question_detail(ctx, row, votes, tool_calls=self._tool_calls(row))
+
+    def _tool_calls(self, row: dict) -> list[CallRow]:
+        """The live tool calls made for one answer: those linked to its answer id, and those of its
+        correlation id not linked to any answer (an answer without an id, as a failed one; a link
+        that could not be written). Oldest first."""
+        answer_id, correlation_id = row.get("answer_id"), row.get("correlation_id")
+        records = ToolRecords(self.deps.store())
+        found = {c.id: c for c in records.calls(answer_id=answer_id)} if answer_id else {}
+        if correlation_id:
+            found.update((c.id, c) for c in records.calls(correlation_id=correlation_id)
+                         if c.answer_id is None or c.answer_id == answer_id)
+        return sorted(found.values(), key=lambda c: c.id)
 
     def unanswered(self, request: Request, ctx: Ctx):
         days, since, until = self.period(request)

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 from urllib.parse import urlencode
 
+from chatops.store.tools import OUTCOMES as TOOL_OUTCOMES
 from console import charts
 from console.charts import Series
 from console.html import Markup, html, join
@@ -28,6 +29,9 @@ MODE_OUTCOME = {"llm": "answered", "extractive": "answered", "cached": "answered
 # The outcome filter of the Questions page: an outcome, or one mode.
 OUTCOME_MODES = {"answered": ("llm", "extractive", "cached"), "no-evidence": ("no-evidence",),
                  "refused": ("refused", "failed"), "greeting": ("greeting",)}
+# A live tool call's outcome (chatops.store.tools.OUTCOMES), coloured like a proposal's state.
+TOOL_OUTCOME_STATES = {"ok": "succeeded", "error": "failed", "timeout": "failed", "refused": "rejected",
+                       "not_connected": "expired", "skipped": "expired"}
 PALETTE = ("#3b6fd8", "#8e5bd6", "#1b9aaa", "#e07a2f", "#c2407a", "#5c8a2e", "#6b7a90")
 HELPFUL, NOT_HELPFUL = "#2f9e63", "#d64545"
 
@@ -102,6 +106,11 @@ def badge(mode: str) -> Markup:
 
 def state_badge(state: str) -> Markup:
     return html('<span class="badge s-{s}">{s}</span>', s=state)
+
+
+def tool_outcome(outcome: str) -> Markup:
+    return html('<span class="badge s-{s}" data-outcome="{o}">{l}</span>', s=TOOL_OUTCOME_STATES.get(outcome, "failed"),
+                o=outcome, l=outcome.replace("_", " "))
 
 
 def hidden(what: str = "hidden") -> Markup:
@@ -296,6 +305,8 @@ def overview(ctx: Ctx, report, *, days: int, since: datetime, until: datetime) -
                                for mode, count in report.by_mode.items()]
                               + ([[badge("greeting"), num_td(report.greetings, mode="greeting"), ""]] if report.greetings else []),
                               empty="No questions in this period.", id="by-mode")),
+        card("Live tool calls", tool_calls_table(report.tool_calls),
+             note="calls the model made to live tools, by tool and outcome"),
     ])
     rows = [[d["date"], num_td(d["questions"]), num_td(d["answered"]), num_td(d["no-evidence"]), num_td(d["refused"]),
              num_td(d["greeting"]), num_td(d["helpful"]), num_td(d["not_helpful"]), num_td(cost(sum(d["cost"].values())))]
@@ -315,6 +326,16 @@ def overview(ctx: Ctx, report, *, days: int, since: datetime, until: datetime) -
     return layout("Overview", html('<div class="kpis">{k}</div><div class="grid">{g}{t}{s}</div>',
                                    k=kpis, g=grid, t=day_table, s=settings),
                   ctx=ctx, active="overview", status_line=period_picker("/", days))
+
+
+def tool_calls_table(per_tool: dict[str, dict[str, int]]) -> Markup:
+    """Calls per tool, and per outcome: ok, and each other outcome that happened in the period."""
+    outcomes = [o for o in TOOL_OUTCOMES if o == "ok" or any(o in per for per in per_tool.values())]
+    return table(["Tool", ("Calls", True), *((o.replace("_", " "), True) for o in outcomes)],
+                 [[html('<code class="id">{t}</code>', t=tool), num_td(sum(per.values()), tool=tool),
+                   *(num_td(per.get(o, 0), tool=tool, outcome=o) for o in outcomes)]
+                  for tool, per in per_tool.items()],
+                 empty="No live tool was called in this period.", id="tool-calls")
 
 
 # -- Questions ---------------------------------------------------------------------------------
@@ -391,7 +412,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def question_detail(ctx: Ctx, q: dict, votes: list[dict]) -> Markup:
+def question_detail(ctx: Ctx, q: dict, votes: list[dict], tool_calls: Sequence[Any] = ()) -> Markup:
     p = ctx.privacy
     members = q.get("audience_members")
     if members is None:
@@ -440,15 +461,35 @@ def question_detail(ctx: Ctx, q: dict, votes: list[dict]) -> Markup:
     body = join([
         html('<p class="crumbs"><a href="{a}/questions">← all questions</a></p>', a=PREFIX),
         html('<div class="grid">{qa}<section class="card"><h2>Facts</h2><dl class="facts">{dl}</dl></section>'
-             '<section class="card"><h2>Timings</h2>{tt}{tc}<h2>Tokens and cost</h2>{m}</section>{r}{c}{v}</div>',
+             '<section class="card"><h2>Timings</h2>{tt}{tc}<h2>Tokens and cost</h2>{m}</section>{r}{c}{t}{v}</div>',
              qa=qa, dl=dl, tt=table(["Stage", ("Time", True)], timing_rows, id="timings"), tc=timing_chart, m=money,
              r=card("Retrieved documents", retrieved, wide=True,
                     note="what retrieval found for this audience, best first; scores as ranked"),
              c=card("Cited in the answer", cited, wide=True),
+             t=card("Live tool calls", _tool_calls(ctx, tool_calls), wide=True,
+                    note="what the model looked up in live tools for this answer, under the asker's identity, "
+                         "in the order it was called"),
              v=card("Feedback", table(["When", "Who", "Vote", "In the audience", "Reason"], vote_rows,
                                       empty="No feedback on this answer."), wide=True)),
     ])
     return layout(f"Question #{q['id']}", body, ctx=ctx, active="questions")
+
+
+def _tool_calls(ctx: Ctx, calls: Sequence[Any]) -> Markup:
+    """One answer's tool calls (``chatops.store.tools.CallRow``). Their arguments are what the model
+    filled in from the question, and an error's detail can repeat them: both are shown only where
+    the question text is."""
+    p = ctx.privacy
+    rows = []
+    for c in calls:
+        arguments = (html("<code>{j}</code>", j=json.dumps(c.arguments, ensure_ascii=False, sort_keys=True))
+                     if p.shows_text else hidden())
+        detail: Any = "—" if not c.detail else (_clip(c.detail, 300) if p.shows_text else hidden())
+        rows.append([c.at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), html('<code class="id">{t}</code>', t=c.tool),
+                     html('<code class="id">{f}</code>', f=c.function), arguments, num_td(ms(c.duration_ms), call=c.id),
+                     tool_outcome(c.outcome), num_td(n(c.result_chars)), detail])
+    return table(["When (UTC)", "Tool", "Function", "Arguments", ("Duration", True), "Outcome", ("Result (characters)", True),
+                  "Detail"], rows, empty="No live tool was called for this answer.", id="tool-calls")
 
 
 def _documents(ctx: Ctx, q: dict) -> tuple[Markup, Markup]:

@@ -25,8 +25,9 @@ Read side (``add_user``/``add_group``/``add_project``/``add_issue``/... build th
   400; the removed ``/search`` answers 410 as Jira does now. JQL: ``project``, ``key``, ``status``
   with ``= != in (..) not in (..)``; ``updated``/``created`` with ``> >= < <= =`` and
   ``"yyyy/MM/dd HH:mm"``, ``"yyyy-MM-dd HH:mm"``, a date alone or ``-15m``/``-2h``/``-1d``/``-1w``,
-  read in the service account's time zone; clauses joined by ``AND``; ``ORDER BY updated|created|key
-  [ASC|DESC], ...``. Anything else (``OR``, functions, other fields) is a 400;
+  read in the service account's time zone; clauses joined by ``AND`` (and grouped in parentheses);
+  ``ORDER BY updated|created|key [ASC|DESC], ...``. Anything else (``OR``, functions, other fields)
+  is a 400;
 * ``/issue/{key}`` and ``/issue/{key}/comment``; search results embed only the first
   ``embedded_comments`` comments (``total`` tells the rest is there to be paged);
 * ``POST /issue/bulkfetch`` as Jira answers it: an issue that does not exist or that the account
@@ -1052,6 +1053,7 @@ class FakeJira(AtlassianSite, LoopbackServer):
             if at + 1 >= len(words) or words[at + 1] != "by":
                 raise JqlError("Error in the JQL Query: Expecting 'BY' after 'ORDER'.")
             order, tokens = self._parse_order(tokens[at + 2:]), tokens[:at]
+        tokens = self._ungrouped(tokens)
         if not tokens:
             raise JqlError(UNBOUNDED)
         clauses, clause = [], []
@@ -1068,6 +1070,30 @@ class FakeJira(AtlassianSite, LoopbackServer):
             raise JqlError("Error in the JQL Query: Expecting a field name but got the end of the query.")
         clauses.append(clause)
         return [self._clause(c) for c in clauses], order
+
+    @staticmethod
+    def _ungrouped(tokens):
+        """The tokens without the parentheses that group clauses (``(a AND b) AND c``): with AND
+        alone, grouping changes nothing. They must balance; a list's parentheses (after IN) stay."""
+        out, depth, in_list = [], 0, False
+        for token in tokens:
+            prev = out[-1] if out else None
+            if token[:2] == ("o", "("):
+                if prev is not None and prev[0] == "w" and prev[1].lower() == "in":
+                    in_list = True
+                elif prev is None or (prev[0] == "w" and prev[1].lower() == "and"):
+                    depth += 1
+                    continue
+            elif token[:2] == ("o", ")"):
+                if in_list:
+                    in_list = False
+                elif depth:
+                    depth -= 1
+                    continue
+            out.append(token)
+        if depth:
+            raise JqlError("Error in the JQL Query: Expecting ')' but got the end of the query.")
+        return out
 
     def _parse_order(self, tokens) -> list[tuple[str, bool]]:
         if not tokens:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatops.store.store import Store
+from chatops.store.tools import ToolRecords
 from connectors.llm.base import ToolCall
 from usecases.answer import Answer
 from usecases.ask import Pipeline, Question, Refusal, Timings
@@ -54,6 +55,12 @@ class Answering:
             facts["thread_ts"] = thread_ts
         if stages:
             facts["stages"] = {k: round(v, 2) for k, v in stages.items()}
+        calls = [int(u["call_id"]) for u in (answer.tools_used if answer is not None else []) if u.get("call_id")]
+        if calls:
+            try:
+                ToolRecords(self.store).link_calls(calls, answer_id=answer_id, correlation_id=correlation_id)
+            except Exception:  # noqa: BLE001 - the calls are recorded; only their link to the answer is lost
+                log.exception("could not link the tool calls to their answer")
         try:
             return self.store.record_question(
                 correlation_id=correlation_id, team=team, latency_ms=latency_ms,

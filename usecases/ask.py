@@ -25,6 +25,8 @@ from usecases.answer_cache import AnswerCache
 from usecases.budgets import BudgetGuard, OverBudget
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
 from usecases.threads import Exchange, basis_of, reusable
+from usecases.tool_loop import LiveTools
+from usecases.tools import Toolbox, caller_of
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ class Question:
     # question's audience may read (usecases.threads). None: one stored without its audience.
     history: list[Exchange | None] = field(default_factory=list)
     allow_actions: bool = True              # offer the action catalogue to the model
+    allow_tools: bool = True                # offer the live tools the asker may use
+    # Told each step of live work ("Checking PagerDuty…"), for the working message.
+    on_step: Callable[[str], None] | None = None
+    correlation_id: str | None = None       # recorded with each tool call
     sources: tuple[str, ...] | None = None  # only these index sources (a channel's limit); None: all
 
     @property
@@ -136,6 +142,11 @@ class Pipeline:
     prices: PriceTable = field(default_factory=PriceTable)
     budgets: BudgetGuard | None = None
     cache: AnswerCache | None = None
+    # Live read-only tools (usecases/tools.py) and the loop's bounds (usecases/tool_loop.py).
+    toolbox: Toolbox | None = None
+    tool_max_steps: int = 4
+    tool_timeout: float = 10.0
+    tool_deadline: float = 30.0
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
         t = Timings()
@@ -160,8 +171,9 @@ class Pipeline:
         history = reusable(q.history, asker=q.asker_slack_id, private=q.is_private, audience=audience,
                            index=self.index) if q.history else []
         t.audience_ms = (time.perf_counter() - start) * 1000
+        live = self._live_tools(q, asker, audience)
 
-        if self.cache is not None:
+        if self.cache is not None and live is None:   # live data is never served from the cache
             start = time.perf_counter()
             with tracing.span("chatops cache") as span:
                 cached = None if history else self.cache.get(audience, q.text)
@@ -195,16 +207,16 @@ class Pipeline:
         whom = "you" if q.is_private else "everyone in this conversation"
         tools = (self.catalogue.tools(asker)
                  if (q.allow_actions and self.llm is not None and self.catalogue is not None) else [])
-        if not hits and not tools:
+        if not hits and not tools and live is None:
             result = answers.no_evidence(whom)
         else:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
             with tracing.span("chatops generation"):
-                result = self._generate(q.text, pairs, sources, tools, over_budget)
+                result = self._generate(q.text, pairs, sources, tools, over_budget, live)
             t.generation_ms = (time.perf_counter() - start) * 1000
-            if not hits and not result.tool_calls:
-                result = answers.no_evidence(whom)  # no sources: never let the model guess
+            if not hits and not result.tool_calls and not any(u.get("n") for u in result.tools_used):
+                result = _without_evidence(result, whom)  # no sources: never let the model guess
             else:
                 result.basis = _basis(hits, result.considered)
         if history:   # what the history rests on, the answer rests on too
@@ -218,9 +230,23 @@ class Pipeline:
         if self.budgets is not None:
             self.budgets.spend(asker.slack_user_id or asker.email, q.shared_channel, sum(result.tokens), result.cost)
         self._finish(q, result, asker, audience, hidden, t)
-        if self.cache is not None and not history:
+        if self.cache is not None and not history and live is None:
             self.cache.put(audience, q.text, result)
         return result, t
+
+    def _live_tools(self, q: Question, asker: Principal, audience: Audience) -> LiveTools | None:
+        """The live tools this question may use: a model to call them, tools this person may use, and
+        functions an operator approved. None: no tools for this question."""
+        if (self.toolbox is None or not self.toolbox or self.llm is None or not q.allow_tools or asker.email is None
+                or self.tool_max_steps < 1):
+            return None
+        caller = caller_of(asker)
+        offers = self.toolbox.offers(asker, caller)
+        if not offers:
+            return None
+        return LiveTools(self.toolbox, offers, caller, audience, max_steps=self.tool_max_steps,
+                         timeout=self.tool_timeout, deadline=self.tool_deadline, on_step=q.on_step,
+                         correlation_id=q.correlation_id)
 
     def _finish(self, q: Question, result: Answer, asker: Principal, audience: Audience, hidden: int,
                 t: Timings) -> Answer:
@@ -286,8 +312,8 @@ class Pipeline:
         return sources, None
 
     def _generate(self, text: str, history: list[tuple[str, str]], sources: list[answers.SourceDoc],
-                  tools: list[dict[str, Any]],
-                  over_budget: Callable[[], OverBudget | None]) -> "Answer":
+                  tools: list[dict[str, Any]], over_budget: Callable[[], OverBudget | None],
+                  live: LiveTools | None = None) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
                                       "configured, so here are the most relevant passages.")
@@ -297,13 +323,20 @@ class Pipeline:
                                         "budget is used up for now.")
             result.private_note = over.note()
             return result
-        sources, model = self._route(sources, tools)
+        sources, model = self._route(sources, tools) if live is None else (sources, None)
         try:
-            return answers.generate(text, sources, self.llm, history, tools=tools, model=model)
+            return answers.generate(text, sources, self.llm, history, tools=tools, model=model, live=live)
         except LLMUnavailable as exc:
             log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
             return answers.extractive(sources, note="The language model is unavailable right now, so "
                                       "here are the most relevant passages instead.")
+
+
+def _without_evidence(result: Answer, whom: str) -> Answer:
+    """Nothing found and no live result: "couldn't find", keeping what was tried and spent."""
+    empty = answers.no_evidence(whom)
+    result.text, result.citations, result.mode = empty.text, [], empty.mode
+    return result
 
 
 def _best_per_document(hits: Iterable[Hit]) -> list[Hit]:

@@ -55,7 +55,8 @@ def resolve(identity: IdentityProvider, who: Someone) -> Principal:
     except IdentityUnavailable as exc:
         log.error("identity provider unavailable; refusing", extra={"error": str(exc)})
         raise Refusal(IDENTITY_DOWN) from None
-    return Principal(found.email, found.groups, who.chat_id or found.slack_user_id, found.display_name)
+    return Principal(found.email, found.groups, who.chat_id or found.slack_user_id, found.display_name,
+                     found.object_id)
 
 
 def by_email(identity: IdentityProvider, email: str) -> Principal:

@@ -4,6 +4,7 @@ operator console read the same numbers.
 Outcomes: *answered* (llm, extractive, cached), *no-evidence*, *refused* (and failed), and
 greetings, which are counted but are not questions about documents. Rates are over all
 questions but greetings. Percentiles are nearest-rank over the answers that have the stage.
+Live tool calls are counted per tool and outcome from their own records (``tool_calls``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from chatops.store.answers import Answers
+from chatops.store.tools import OUTCOMES as TOOL_OUTCOMES, ToolRecords
 from usecases.answer_cache import normalise
 
 ANSWERED = ("llm", "extractive", "cached")
@@ -56,6 +58,7 @@ class Report:
     top_unanswered: list[dict[str, Any]] = field(default_factory=list)
     most_disliked: list[dict[str, Any]] = field(default_factory=list)
     most_liked: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: dict[str, dict[str, int]] = field(default_factory=dict)   # tool -> outcome -> calls
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,13 +98,16 @@ def _outcome(mode: str) -> str:
 def report(answers: Answers, since: datetime, until: datetime | None = None, *, top: int = 10) -> Report:
     """The report of the questions asked since ``since``."""
     until = until or datetime.now(timezone.utc)
-    return build(answers.questions(since, until), answers.feedback(since, until), since=since, until=until, top=top)
+    return build(answers.questions(since, until), answers.feedback(since, until), since=since, until=until, top=top,
+                 tool_counts=ToolRecords(answers.store).call_counts(since, until))
 
 
 def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, since: datetime,
-          until: datetime, top: int = 10) -> Report:
-    """The report over question rows and their votes (``chatops.store.answers.Answers``)."""
+          until: datetime, top: int = 10, tool_counts: Mapping[tuple[str, str], int] | None = None) -> Report:
+    """The report over question rows and their votes (``chatops.store.answers.Answers``), and the
+    tool calls' ``{(tool, outcome): calls}`` (``chatops.store.tools.ToolRecords.call_counts``)."""
     report = Report(since=since.isoformat(), until=until.isoformat())
+    report.tool_calls = tool_calls(tool_counts or {})
     modes: Counter[str] = Counter()
     stage_values: dict[str, list[float]] = defaultdict(list)
     days: dict[str, dict[str, Any]] = {}
@@ -184,6 +190,17 @@ def build(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]], *, si
     return report
 
 
+def tool_calls(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    """``{(tool, outcome): calls}`` as ``{tool: {outcome: calls}}``: tools by name, outcomes in
+    ``chatops.store.tools.OUTCOMES``' order (ok first), none with no call."""
+    order = {o: i for i, o in enumerate(TOOL_OUTCOMES)}
+    nested: dict[str, dict[str, int]] = {}
+    for (tool, outcome), calls in sorted(counts.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99), kv[0][1])):
+        if calls:
+            nested.setdefault(tool, {})[outcome] = calls
+    return nested
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -209,6 +226,9 @@ def as_text(r: Report) -> str:
              "", "Latency (ms)     p50      p95"]
     for stage, v in r.latency_ms.items():
         lines.append(f"  {stage:<14} {v['p50'] if v['p50'] is not None else '—':>7}  {v['p95'] if v['p95'] is not None else '—':>7}")
+    if r.tool_calls:
+        lines += ["", f"Live tool calls  {sum(sum(per.values()) for per in r.tool_calls.values())} in all, by tool and outcome"]
+        lines += [f"  {tool:<14} {', '.join(f'{o} {n}' for o, n in per.items())}" for tool, per in r.tool_calls.items()]
     if r.not_helpful_by_route:
         lines += ["", "Votes by route"]
         lines += [f"  {route:<20} 👍 {c.get('helpful', 0)}  👎 {c.get('not_helpful', 0)}"

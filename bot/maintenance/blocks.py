@@ -11,10 +11,11 @@ def _pct(x: float | None) -> str:
 
 
 def report_message(report, *, quotes=None, console_url: str | None = None) -> dict:
-    """The day in numbers: questions and outcomes, feedback, escalations, latency, cost, and the
-    unanswered questions ``quotes`` (usecases.report_quotes.Quotes) allows: the text of those asked
-    in public channels (what operators need to fix the documents), a count of the others. Without
-    ``quotes`` no question is quoted."""
+    """The day in numbers: questions and outcomes, feedback, escalations, latency, cost, live tool
+    calls (when there were any), and the unanswered questions ``quotes``
+    (usecases.report_quotes.Quotes) allows: the text of those asked in public channels (what
+    operators need to fix the documents), a count of the others. Without ``quotes`` no question
+    is quoted."""
     p95 = (report.latency_ms.get("total") or {}).get("p95")
     lines = [
         f"*Questions:* {report.questions}  ·  answered {_pct(report.answered_rate)}  ·  "
@@ -24,6 +25,8 @@ def report_message(report, *, quotes=None, console_url: str | None = None) -> di
         f"*Latency p95:* {'—' if p95 is None else f'{p95 / 1000:.1f} s'}  ·  *cache hits:* {_pct(report.cache_hit_ratio)}",
         f"*Cost:* {report.cost:.2f}  ·  tokens {report.input_tokens + report.output_tokens:,}",
     ]
+    if report.tool_calls:
+        lines.append(_tool_calls(report.tool_calls))
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "chatops: the last 24 hours"}},
               {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]
     unanswered = _unanswered(quotes)
@@ -34,6 +37,19 @@ def report_message(report, *, quotes=None, console_url: str | None = None) -> di
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{console_url}|Open the console>"}]})
     text = f"chatops daily report: {report.questions} questions, {_pct(report.answered_rate)} answered"
     return {"text": text, "blocks": blocks}
+
+
+def _tool_calls(per_tool: dict[str, dict[str, int]]) -> str:
+    """Each tool's calls, and those that did not end ok by outcome, as
+    ``*Live tools:* 14 calls  ·  pagerduty 10 (1 error, 1 timeout)  ·  health 4``. Tool names are
+    the operators' configuration; arguments are not shown."""
+    def calls(per_outcome: dict[str, int]) -> str:
+        others = [f"{n} {outcome.replace('_', ' ')}" for outcome, n in per_outcome.items() if outcome != "ok"]
+        return f"{sum(per_outcome.values())}" + (f" ({', '.join(others)})" if others else "")
+
+    total = sum(sum(per.values()) for per in per_tool.values())
+    return "  ·  ".join([f"*Live tools:* {total} call{'' if total == 1 else 's'}",
+                         *(f"{escape(tool)} {calls(per)}" for tool, per in per_tool.items())])
 
 
 def _unanswered(quotes) -> str:

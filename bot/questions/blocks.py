@@ -26,8 +26,18 @@ def sources_lines(citations: Iterable) -> list[str]:
     lines = []
     for c in citations:
         title = link(c.url, plain_text(c.title)) if c.url else f"*{inert_text(c.title)}*"
-        lines.append(f"[{c.n}] {title} · `{escape(c.source)}`")
+        # a live tool's result names itself: "PagerDuty · get_oncall(service=billing) · 10:42 UTC"
+        lines.append(f"[{c.n}] {title}" if c.source.startswith(TOOL_SOURCE) else f"[{c.n}] {title} · `{escape(c.source)}`")
     return lines
+
+
+TOOL_SOURCE = "tool:"
+
+
+def private_answer_note(asker: str, why: str) -> dict:
+    """In the channel, in place of an answer that went to the asker alone."""
+    text = f"<@{asker}>, I sent you the answer privately: {escape(why)}."
+    return message("I sent the answer privately.", [context(f":lock: {text}")])
 
 
 # Under every answer: it was written by a model (or quoted), and it reports nothing. Approvals,

@@ -20,10 +20,11 @@ from bot.decisions.blocks import proposal_message
 from bot.dm_offer import offer
 from bot.dm_offer.blocks import dm_offer
 from bot.policies import ChannelPolicyLookup
-from bot.questions.blocks import answer_messages, help_message
+from bot.questions.blocks import answer_messages, help_message, private_answer_note
 from bot.questions.task import QUESTION
 from bot.services import Services, slack_required
 from bot.steps import ProgressFor, report_failure, working_message
+from bot.tool_connections.blocks import connect_prompt
 from chatops import metrics, tracing
 from chatops.channels import ChannelPolicy
 from chatops.errors import IdentityUnavailable
@@ -35,6 +36,7 @@ from usecases.claims import NOTE as CLAIM_NOTE
 from usecases.people import IDENTITY_DOWN, Refusal
 from usecases.proposals import Invalid
 from usecases.threads import Exchange
+from usecases.tools import Toolbox, caller_of
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ class QuestionHandler:
     timing: Timing = field(default_factory=Timing)
     policies: ChannelPolicyLookup | None = None     # channels: in CHATOPS_CONFIG
     source_ids: dict[str, str] = field(default_factory=dict)   # source name -> its index source id
+    toolbox: Toolbox | None = None                              # live tools (their labels)
+    connections: Any = None                                     # usecases.tool_auth.ToolConnections
 
     def policy(self, payload: dict) -> ChannelPolicy:
         if self.policies is None:
@@ -160,6 +164,9 @@ class QuestionHandler:
                      sources=None if policy.sources is None else tuple(self.source_ids[n] for n in policy.sources))
         meta = {"correlation_id": payload.get("cid"), "team": payload.get("team"),
                 "channel_type": payload.get("channel_type")}
+        q.correlation_id = payload.get("cid")
+        if placeholder:
+            q.on_step = lambda step: gateway.update(channel, placeholder, blocks.working_message(step))
         try:
             asker(self.people, q)
             answer = answer_of(self.answering, q, progress)
@@ -183,16 +190,21 @@ class QuestionHandler:
             answer_id = secrets.token_hex(8)
             progress.mark("answer_id", answer_id)
         stages = {"queue_wait": queue_wait, **(progress.get_json("stages") or {})}
+        # A channel answer resting on live data only the asker may see goes to the asker alone.
+        private_only = bool(answer.private_only) and not q.is_private
         if not progress.done("posted"):
             if thread_ts and not progress.done("exchange"):  # first, so a quick follow-up has the context
-                exchange = Exchange.of(text, answer.text, private=q.is_private, asker=q.asker_slack_id,
-                                       basis=answer.basis)
+                exchange = Exchange.of(text, answer.text, private=q.is_private or private_only,
+                                       asker=q.asker_slack_id, basis=answer.basis)
                 state.remember_exchange(channel, thread_ts, exchange.to_record(), ttl=self.timing.thread_ttl)
                 progress.mark("exchange")
             posting = time.perf_counter()
             with tracing.span("chatops slack_post", kind=tracing.SpanKind.CLIENT):
                 post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts,
-                            answer_id=answer_id, ephemeral_to=payload["user"] if private_reply else None)
+                            answer_id=answer_id,
+                            ephemeral_to=payload["user"] if (private_reply or private_only) else None)
+                if private_only and placeholder:
+                    gateway.update(channel, placeholder, private_answer_note(payload["user"], answer.private_only))
             stages["slack_post"] = (time.perf_counter() - posting) * 1000
             metrics.STAGE_SECONDS.labels(stage="slack_post").observe(stages["slack_post"] / 1000)
             metrics.STAGE_SECONDS.labels(stage="queue_wait").observe(queue_wait / 1000)
@@ -206,6 +218,7 @@ class QuestionHandler:
             gateway.post_ephemeral(channel, payload["user"], blocks.note_message(answer.private_note),
                                    thread_ts=thread_ts)
             progress.mark("private_note")
+        self._connect(answer, payload, thread_ts, progress)
         self._propose(answer, payload, thread_ts or placeholder, progress)
         if answer.hidden_documents and not q.is_private and not progress.done("offer"):
             offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)
@@ -250,6 +263,27 @@ class QuestionHandler:
             progress.mark_json("answer", answer.to_record())
         return answer
 
+    def _connect(self, answer: Answer, payload: dict, thread_ts: str | None, progress: Progress) -> None:
+        """For each per-person tool the asker has not connected: a Connect button, for them alone."""
+        if not answer.connect or self.connections is None or answer.asker is None or progress.done("connect"):
+            return
+        caller = caller_of(answer.asker)
+        for name in answer.connect:
+            tool = self.toolbox.tools.get(name) if self.toolbox is not None else None
+            if tool is None:
+                continue
+            try:
+                prompt = connect_prompt(tool.label, self.connections.begin(name, caller))
+            except Exception as exc:  # noqa: BLE001 - discovery or registration failed: say so, answer stands
+                log.error("could not start connecting a tool", extra={"tool": name, "error": str(exc)[:200]})
+                prompt = blocks.note_message(f"{tool.label} answers with your own account, but connecting it "
+                                             "failed just now. Try again later, or tell the bot's operators.")
+            if payload.get("channel_type") == "im":
+                self.gateway.post(payload["channel"], prompt, thread_ts=thread_ts)
+            else:
+                self.gateway.post_ephemeral(payload["channel"], payload["user"], prompt, thread_ts=thread_ts)
+        progress.mark("connect")
+
     def _propose(self, answer: Answer, payload: dict, thread_ts: str, progress: Progress) -> None:
         channel = payload["channel"]
         for i, call in enumerate(self.answering.tool_calls(answer)):
@@ -279,4 +313,5 @@ def build(services: Services) -> QuestionHandler:
                            progress_for=services.progress_for, link_hosts=s.link_hosts,
                            timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
                            policies=services.channel_policies,
-                           source_ids={name: sid for name, (_kind, sid) in services.source_ids.items()})
+                           source_ids={name: sid for name, (_kind, sid) in services.source_ids.items()},
+                           toolbox=services.toolbox, connections=services.tool_connections)

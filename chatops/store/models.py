@@ -262,3 +262,58 @@ class SourceGroupMember(Base):
     member: Mapped[str] = mapped_column(String(320), primary_key=True)  # email | group id
 
     __table_args__ = (Index("ix_source_group_members_member", "member"),)
+
+
+# -- live tools (usecases/tools.py) ---------------------------------------------------------
+
+
+class ToolPin(Base):
+    """One function of a configured tool as an operator approved it (``chatops tools approve``)."""
+
+    __tablename__ = "tool_pins"
+
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    function: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime]
+
+
+class ToolCall(Base):
+    """One call of a tool, made for a person: what was asked, how long it took, how it ended."""
+
+    __tablename__ = "tool_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    answer_id: Mapped[str | None] = mapped_column(String(32))
+    person_email: Mapped[str | None] = mapped_column(String(320))
+    person_slack_id: Mapped[str | None] = mapped_column(String(32))
+    tool: Mapped[str] = mapped_column(String(64))
+    function: Mapped[str] = mapped_column(String(128))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # ok | error | timeout | refused | not_connected | skipped
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    result_chars: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_tool_calls_at", "at"),
+        Index("ix_tool_calls_answer_id", "answer_id"),
+        Index("ix_tool_calls_correlation_id", "correlation_id"),
+    )
+
+
+class ToolToken(Base):
+    """A person's credential for a tool with per-person authorization, encrypted (never in clear)."""
+
+    __tablename__ = "tool_tokens"
+
+    tool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(320), primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

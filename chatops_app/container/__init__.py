@@ -12,7 +12,7 @@ One class, ``Container``, made of a part per concern, each in its module: ``core
 Redis, state, store, Celery, the catalogue), ``index.py`` (the embedder, the index, the model),
 ``identity.py``, ``answering.py`` (the question's use cases), ``sources.py`` (syncs,
 notifications), ``slack.py`` (Slack and the web process), ``console.py`` (``/admin``) and
-``workers.py`` (the task handlers, the worker's upkeep).
+``workers.py`` (the task handlers, the worker's upkeep), ``tools.py`` (live tools).
 
 Services are built lazily and at most once per process, under one lock (a worker's threads
 share the embedded index, which admits one opener, and the model).
@@ -34,11 +34,14 @@ from chatops_app.container.identity import IdentityParts
 from chatops_app.container.index import IndexParts
 from chatops_app.container.slack import SlackParts
 from chatops_app.container.sources import SourceParts
+from chatops_app.container.tools import ToolParts
+from chatops_app.container.tools_auth import ToolAuthParts
 from chatops_app.container.workers import WorkerParts
 
 __all__ = ["Container"]
 
 
-class Container(Core, IndexParts, IdentityParts, AnsweringParts, SourceParts, SlackParts, ConsoleParts, WorkerParts):
+class Container(Core, IndexParts, IdentityParts, AnsweringParts, SourceParts, ToolParts, ToolAuthParts, SlackParts,
+                ConsoleParts, WorkerParts):
     """Every service of one process (``Container(settings)``; ``http_client``: the session msal,
     Graph and the action connectors talk through, which tests route to the stand-ins)."""

@@ -36,7 +36,9 @@ class AnsweringParts:
                         withheld=self.withheld if self.sources else None,
                         small_model=s.of(LLMSettings).llm_model_small if self.llm is not None else None,
                         route_min_similarity=s.route_min_similarity, route_margin=s.route_margin,
-                        prices=s.prices, budgets=self.budgets, cache=self.answer_cache)
+                        prices=s.prices, budgets=self.budgets, cache=self.answer_cache,
+                        toolbox=self.toolbox if s.file.tools else None, tool_max_steps=s.tool_max_steps,
+                        tool_timeout=s.tool_timeout, tool_deadline=s.tool_deadline)
 
     @once
     def budgets(self: Container) -> BudgetGuard | None:

@@ -92,6 +92,6 @@ class Core:
 
     def close(self) -> None:
         for name in ("index", "store", "redis"):
-            service = self._built.get(name)
+            service = self._built.pop(name, None)
             if service is not None:
                 service.close()

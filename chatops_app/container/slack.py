@@ -65,7 +65,7 @@ class SlackParts:
         if self.notifications_configured:
             routes = (graph_notify_route(secret=self.notify_secret, sources=frozenset(self.sources),
                                          ask=self.request_sync, max_body_bytes=s.max_body_bytes),)
-        routes = (*routes, *self.console_routes())
+        routes = (*routes, *self.console_routes(), *self.tool_oauth_routes())
         return create_web_app(bolt, ready=lambda: web_ready(self.redis, s.key_prefix, s.queue_name, s.worker_stale_after),
                               max_body_bytes=s.max_body_bytes,
                               metrics_token=s.metrics_token.get_secret_value() if s.metrics_token else None,

@@ -47,13 +47,16 @@ class SourceParts:
         """The sync of one configured source against this process's index and store (the source
         is opened once per process: a SharePoint source keeps its drives and its token)."""
         s = self.settings
+        return Sync(self.opened_source(name), self.source_states, self.index, self.embedder,
+                    kind=self.sources[name]["kind"], batch_chunks=s.ingest_batch_chunks, progress=progress)
+
+    def opened_source(self: Container, name: str):
+        """A configured source, opened once per process (a sync and a live tool share it)."""
         with self._lock:
             opened = self._built.setdefault("opened_sources", {})
             if name not in opened:
                 opened[name] = self.open_sync_source(name)
-            source = opened[name]
-        return Sync(source, self.source_states, self.index, self.embedder,
-                    kind=self.sources[name]["kind"], batch_chunks=s.ingest_batch_chunks, progress=progress)
+            return opened[name]
 
     def sync_budget(self: Container) -> Budget:
         return Budget(items=self.settings.sync_window_items, seconds=self.settings.sync_window_seconds)

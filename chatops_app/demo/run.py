@@ -14,7 +14,7 @@ import yaml
 from chatops import logs
 from chatops.settings import Settings
 from chatops_app.container import Container
-from chatops_app.demo import actions
+from chatops_app.demo import actions, tools
 from chatops_app.demo.printer import Printer, command_name, shown, who
 from chatops_app.demo.scenarios import (CORPUS, DATA_DIR, DIRECTORY, INDEX_DIR, KEY_PREFIX, SCENARIOS, check)
 from chatops_app.settings import load_settings
@@ -41,8 +41,17 @@ def demo_settings(config: Path | None = None) -> Settings:
     )
 
 
+def demo_environment(config: Path) -> dict[str, str]:
+    """``demo_settings`` as environment variables, for the ``chatops`` commands the demo runs."""
+    return {"CHATOPS_DATA_DIR": str(DATA_DIR), "QDRANT_PATH": str(INDEX_DIR), "QDRANT_URL": "",
+            "CHATOPS_DIRECTORY_FILE": str(DIRECTORY), "CHATOPS_IDENTITY_PROVIDER": "directory",
+            "CHATOPS_KEY_PREFIX": KEY_PREFIX, "SLACK_BOT_TOKEN": "", "CHATOPS_CONFIG": str(config),
+            "ENTRA_TENANT_ID": "", "ENTRA_CLIENT_ID": ""}
+
+
 def run_demo() -> None:
     receiver, actions_config = actions.prepare(DATA_DIR, os.environ)
+    mcp = tools.start(os.environ, actions_config)
     settings = demo_settings(actions_config)
     # Keep the terminal for the demo's own output: only errors (for example a chunk the
     # index filter should have removed) are logged, unless debugging was asked for.
@@ -126,9 +135,14 @@ def run_demo() -> None:
 
         out.section(f"{len(SCENARIOS) + 1}. An action that needs a person's approval")
         actions.run(out, container, receiver, failures)
+        container.close()   # the commands below are processes of their own, on the same database
+
+        out.section(f"{len(SCENARIOS) + 2}. Live data through a tool, as two people")
+        tools.run(out, demo_environment(actions_config), failures)
     finally:
         container.close()
         receiver.stop()
+        mcp.stop()
 
     out.section("Summary")
     total = sum(len(s.asks) for s in SCENARIOS)
@@ -138,7 +152,8 @@ def run_demo() -> None:
             out.line(f"- {f}", indent="  ")
     else:
         out.line(f"✓ All {total} permission checks passed: nobody was shown a document they may not see; "
-                 "the action ran once, after an allowed person's approval.")
+                 "the action ran once, after an allowed person's approval; the live tool answered the "
+                 "person its groups allow and refused the other.")
     for w in warnings:
         out.line(f"! {w}")
     out.line(f"Finished in {time.perf_counter() - started:.1f} s.")

@@ -58,7 +58,7 @@ class CachedProvider:
                 if data.get("unknown"):
                     raise UnknownUser(key.split(":", 1)[1])
                 return Principal(data["email"], frozenset(data["groups"]), data.get("slack_user_id"),
-                                 data.get("display_name"))
+                                 data.get("display_name"), data.get("object_id"))
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("unreadable identity cache entry; asking the provider", extra={"key": key})
         try:
@@ -67,7 +67,8 @@ class CachedProvider:
             self._store(full, _UNKNOWN, self._negative_ttl)
             raise
         self._store(full, {"email": p.email, "groups": sorted(p.groups),
-                           "slack_user_id": p.slack_user_id, "display_name": p.display_name}, self._ttl)
+                           "slack_user_id": p.slack_user_id, "display_name": p.display_name,
+                           "object_id": p.object_id}, self._ttl)
         return p
 
     def _store(self, key: str, value: dict, ttl: int) -> None:

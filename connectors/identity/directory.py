@@ -59,11 +59,11 @@ class _People:
             p = Principal.of(
                 entry["email"],
                 names.resolve_all(groups, f"directory entry {entry['email']}: groups"),
-                display_name=entry.get("name"),
+                display_name=entry.get("name"), object_id=str(entry["id"]) if entry.get("id") else None,
             )
             self.by_email[p.email] = p
         # A changed file (or alias table) is never answered from entries cached for the previous one.
-        content = json.dumps(sorted((p.email, sorted(p.groups), p.display_name or "")
+        content = json.dumps(sorted((p.email, sorted(p.groups), p.display_name or "", p.object_id or "")
                                     for p in self.by_email.values()))
         self.namespace = f"directory:{hashlib.sha256(content.encode()).hexdigest()[:12]}"
 

@@ -82,7 +82,7 @@ class EntraProvider:
         except GraphError as exc:
             raise IdentityUnavailable(str(exc)) from None
         return Principal.of(email, {str(g["id"]).lower() for g in groups if g.get("id")},
-                            display_name=user.get("displayName"))
+                            display_name=user.get("displayName"), object_id=user.get("id"))
 
     # -- internals --------------------------------------------------------
 

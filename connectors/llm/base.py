@@ -16,6 +16,7 @@ class ToolCall:
 
     name: str
     arguments: str          # raw JSON text, as the model wrote it
+    id: str = ""            # the model's id of the call (a tool result answers it by this id)
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class OpenAILLM:
         choice = resp.choices[0] if resp.choices else None
         text = (choice.message.content or "") if choice else ""
         calls = tuple(
-            ToolCall(name=c.function.name, arguments=c.function.arguments or "{}")
+            ToolCall(name=c.function.name, arguments=c.function.arguments or "{}", id=c.id or "")
             for c in ((choice.message.tool_calls or []) if choice else [])
             if getattr(c, "function", None) is not None
         )

@@ -466,6 +466,8 @@ ROWS = {
     "Workers": {"chatops_queue_depth", "chatops_tasks_total", "chatops_task_duration_seconds_bucket",
                 "chatops_slack_api_calls_total", "chatops_slack_rate_limited_total",
                 "chatops_source_acl_age_seconds"},
+    "Live tools": {"chatops_tool_calls_total", "chatops_tool_call_duration_seconds_bucket", "chatops_tool_rounds_bucket",
+                   "chatops_tool_definition_changes_total"},
 }
 SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count", "_created"),
             "summary": ("", "_sum", "_count", "_created"), "info": ("_info",), "stateset": ("",),

@@ -594,6 +594,36 @@ def test_report_counts_questions_outcomes_and_unanswered_on_each_backend(any_db_
     assert bad.exit_code == 2 and "neither an ISO date/time nor an age" in bad.output
 
 
+def test_report_counts_live_tool_calls_per_tool_and_outcome_on_each_backend(any_db_cli, tmp_path):
+    from chatops.store import Store
+    from chatops.store.tools import ToolRecords
+
+    cli = any_db_cli
+    (tmp_path / "data").mkdir(exist_ok=True)
+    store = Store.for_url(cli.env.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'data' / 'chatops.db'}")
+    try:
+        records = ToolRecords(store)
+        for tool, function, outcome, times in (("pagerduty", "get_oncall", "ok", 3), ("pagerduty", "get_oncall", "timeout", 1),
+                                               ("tickets-live", "search", "error", 2), ("health", "error_rate", "refused", 1)):
+            for _ in range(times):
+                records.record_call(tool=tool, function=function, arguments={"service": "billing"}, outcome=outcome,
+                                    duration_ms=25.0, result_chars=100, person_email=ANA)
+    finally:
+        store.close()
+    result = cli("report", "--since", "1h", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tool_calls"] == {"health": {"refused": 1}, "pagerduty": {"ok": 3, "timeout": 1},
+                                                       "tickets-live": {"error": 2}}
+    text = cli("report", "--since", "1h").stdout
+    assert "Live tool calls  7 in all" in text
+    assert re.search(r"^  pagerduty +ok 3, timeout 1$", text, re.M) and re.search(r"^  tickets-live +error 2$", text, re.M)
+    earlier = cli("report", "--since", "2h", "--until", (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(),
+                  "--json")
+    assert json.loads(earlier.stdout)["tool_calls"] == {}       # none in that period
+    assert "Live tool calls" not in cli("report", "--since", "2h", "--until",
+                                        (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()).stdout
+
+
 # -- audit export -----------------------------------------------------------------------
 
 

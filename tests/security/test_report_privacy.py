@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chatops.settings import Settings
+from chatops.store.tools import ToolRecords
 from bot.maintenance.task import MAINTENANCE
 from chatops_app.container import Container
 from console.privacy import PrivacySetting
@@ -99,3 +100,18 @@ def test_the_daily_report_under_privacy_off_has_counts_and_no_question_text(buil
     for _kind, asked in ASKED_ELSEWHERE.values():
         assert asked not in text
     assert "7 questions, not quoted (privacy: off)" in text
+
+
+@pytest.mark.parametrize("privacy", ["full", "off"])
+def test_the_daily_report_counts_live_tool_calls_by_tool_and_outcome_never_their_arguments(build, privacy):
+    slack, make = build
+    assert "Live tools" not in posted_report(slack, make(), privacy)          # no call, no line
+    container = make()
+    records = ToolRecords(container.store)
+    for tool, outcome in (("pagerduty", "ok"), ("pagerduty", "ok"), ("pagerduty", "timeout"),
+                          ("tickets-live", "error"), ("tickets-live", "not_connected")):
+        records.record_call(tool=tool, function="lookup", arguments={"q": "my manager harassed me"}, outcome=outcome,
+                            duration_ms=30.0, result_chars=10, person_email="ana@example.com", person_slack_id="UANA")
+    text = posted_report(slack, container, privacy)
+    assert "*Live tools:* 5 calls  ·  pagerduty 3 (1 timeout)  ·  tickets-live 2 (1 error, 1 not connected)" in text
+    assert "my manager" not in text and "lookup" not in text

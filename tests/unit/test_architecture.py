@@ -37,6 +37,7 @@ LATE_IMPORTS = {
     ("chatops_app/container/index.py", "connectors.index.embeddings"),      # instead of 2.5 s / 203 MB
     ("chatops_app/container/index.py", "connectors.index.registry"),
     ("chatops_app/container/index.py", "connectors.llm.registry"),
+    ("chatops_app/container/tools.py", "connectors.tools.registry"),        # the MCP SDK: 0.5 s, workers only
     # the OTLP exporter and the SDK (90 ms, protobuf) only in processes that export traces
     ("chatops/tracing.py", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
     ("chatops/tracing.py", "opentelemetry.sdk.resources"),

@@ -55,6 +55,9 @@ PINNED = [
     (keys.console_link(P, "l1"), "chatops:console:link:l1"),
     (keys.console_session(P, "ff00"), "chatops:console:session:ff00"),
     (keys.console_flow(P, "ff00"), "chatops:console:flow:ff00"),
+    (keys.tool_oauth_flow(P, "ff00"), "chatops:tools:oauth:flow:ff00"),
+    (keys.tool_oauth_client(P, "pagerduty"), "chatops:tools:oauth:client:pagerduty"),
+    (keys.tool_token_lock(P, "pagerduty", "oid-1"), "chatops:tools:oauth:refresh:pagerduty:oid-1"),
 ]
 
 
@@ -69,7 +72,8 @@ def test_every_key_builder_is_pinned():
     pinned = {"claim", "thread", "bot_thread", "cache", "task", "progress", "lease", "done", "inflight",
               "inflight_seen", "workers", "consumed", "beat", "ingest_job", "source_chain", "source_chain_again",
               "answer", "answers_pattern", "budget", "rate", "identity", "pace", "console_privacy", "console_secret",
-              "console_link", "console_session", "console_flow"}
+              "console_link", "console_session", "console_flow",
+              "tool_oauth_flow", "tool_oauth_client", "tool_token_lock"}
     assert builders == pinned          # a new key: pin it above too
 
 
@@ -95,6 +99,7 @@ def test_the_task_table_holds_every_kind_once_with_its_celery_name_and_queue():
     assert {kind: (t.name, t.ingest) for kind, t in TASKS.items()} == {
         "question": ("chatops.question", False), "decision": ("chatops.decision", False),
         "answer_in_dm": ("chatops.answer_in_dm", False), "feedback": ("chatops.feedback", False),
+        "tool_connection": ("chatops.tool_connection", False),
         "maintenance": ("chatops.maintenance", True), "ingest_plan": ("chatops.ingest_plan", True),
         "ingest_batch": ("chatops.ingest_batch", True), "source_sync": ("chatops.source_sync", True)}
     with pytest.raises(ValueError, match="declared twice"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from usecases.report import as_text, build, percentile
@@ -72,3 +73,16 @@ def test_an_empty_period_has_no_rates_rather_than_zeroes():
     r = build([], [], since=T0, until=T0)
     assert r.questions == 0 and r.answered_rate is None and r.cost_per_answer is None and r.latency_ms == {}
     assert "Questions        0" in as_text(r)
+
+
+def test_tool_calls_are_counted_per_tool_and_outcome_ok_first_and_none_without_calls():
+    counts = {("tickets-live", "timeout"): 1, ("pagerduty", "error"): 2, ("pagerduty", "ok"): 9,
+              ("tickets-live", "ok"): 4, ("health", "skipped"): 0}
+    r = build([], [], since=T0, until=T0 + timedelta(days=1), tool_counts=counts)
+    assert r.tool_calls == {"pagerduty": {"ok": 9, "error": 2}, "tickets-live": {"ok": 4, "timeout": 1}}
+    assert list(r.tool_calls) == ["pagerduty", "tickets-live"] and list(r.tool_calls["pagerduty"]) == ["ok", "error"]
+    assert json.loads(json.dumps(r.as_json()))["tool_calls"] == r.tool_calls
+    text = as_text(r)
+    assert "Live tool calls  16 in all" in text and "  pagerduty      ok 9, error 2" in text
+    assert "health" not in text
+    assert "Live tool calls" not in as_text(build([], [], since=T0, until=T0))

@@ -43,6 +43,7 @@ from connectors.identity import registry as identity
 from connectors.index import registry as index
 from connectors.llm import registry as llm
 from connectors.sources import registry as sources
+from connectors.tools import registry as tools
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -53,7 +54,7 @@ K8S = ROOT / "deploy" / "k8s"
 # The plugin registries and their entries: each may declare its own settings (``SETTINGS``) and each
 # entry a model of its own (``settings``).
 REGISTRIES = {identity: identity.PROVIDERS, index: index.ENGINES, llm: llm.PROVIDERS, sources: sources.SOURCES,
-              actions: actions.CONNECTORS}
+              actions: actions.CONNECTORS, tools: tools.KINDS}
 
 
 def declared_models() -> list[type[BaseSettings]]:

@@ -1,0 +1,1 @@
+"""Connecting a person's own account to a tool (per-person OAuth): the Connect and Disconnect buttons."""

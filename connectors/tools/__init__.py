@@ -1,0 +1,1 @@
+"""Read-only tools the model may call for live data: one module per kind, found in ``registry.py``."""
