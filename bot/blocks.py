@@ -8,7 +8,7 @@ own messages are in its folder (``bot/<feature>/blocks.py``).
 from __future__ import annotations
 
 from bot import limits
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, inert_text, plain_text
 
 
 def section(text: str, *, verbatim: bool = False) -> dict:
@@ -41,7 +41,8 @@ def note_message(text: str) -> dict:
 
 
 def refusal_message(reason: str) -> dict:
-    return message(reason, [section(f":no_entry: {escape(reason)}")])
+    """A refusal; its reason may quote what the model wrote (a bad argument): URLs shown inert."""
+    return message(plain_text(reason), [section(f":no_entry: {inert_text(reason)}")])
 
 
 def error_message(reference: str, detail: str = "") -> dict:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from bot.tool_connections.blocks import connected_message
 from usecases.tool_auth import CALLBACK_PATH, ConnectFailed, ToolConnections
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,19 @@ def page(title: str, text: str, status: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=_HEADERS)
 
 
-def tool_oauth_route(connections: ToolConnections, labels: Mapping[str, str] | None = None) -> Route:
-    """The callback route. ``labels``: how each tool is named to people (its ``title``)."""
+def _tell(gateway: Any, user: str, label: str, tool: str) -> None:
+    """The DM after connecting: it is theirs, and the Disconnect button. A failure here loses only
+    the message (they are connected; ``chatops tools disconnect`` remains)."""
+    try:
+        gateway.post(gateway.open_dm(user), connected_message(label, tool))
+    except Exception:  # noqa: BLE001 - the connection is made; the note is a courtesy
+        log.warning("could not tell the person their tool is connected", exc_info=True)
+
+
+def tool_oauth_route(connections: ToolConnections, labels: Mapping[str, str] | None = None, *,
+                     gateway: Any = None) -> Route:
+    """The callback route. ``labels``: how each tool is named to people (its ``title``); ``gateway``:
+    Slack, to tell the person in a DM, with the Disconnect button."""
     names = dict(labels or {})
 
     def label(tool: str | None) -> str:
@@ -64,6 +77,8 @@ def tool_oauth_route(connections: ToolConnections, labels: Mapping[str, str] | N
             log.exception("a tool authorization could not be completed")
             return page("Not connected", "Something went wrong on our side. Please try again in a moment.", 503)
         name = label(connected.tool)
+        if gateway is not None and connected.slack_user_id:
+            await run_in_threadpool(_tell, gateway, connected.slack_user_id, name, connected.tool)
         return page(f"Connected {name}", f"Connected {name}. You can return to Slack and ask again.", 200)
 
     return Route(CALLBACK_PATH, callback, methods=["GET"])

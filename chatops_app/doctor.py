@@ -59,6 +59,9 @@ def checks(container: Container) -> list[Check]:
         found.append((f"source {name}", lambda name=name: check.source(lambda: container.open_sync_source(name))))
     for name, connector in sorted(connectors.items()):
         found.append((f"action {name}", getattr(connector, "check", None) or _no_check))
+    for tool in s.file.tools:
+        name = str(tool.get("name")) if isinstance(tool, dict) else "?"
+        found.append((f"tool {name}", lambda name=name: container.toolbox.check(name)))
     slack = bool(s.of(SlackSettings).slack_bot_token)
     found += [("workers", lambda: check.workers(workers_seen(container.redis, s.key_prefix),
                                                 stale_after=s.worker_stale_after, needed=slack or bool(sources))),

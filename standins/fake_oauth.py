@@ -14,10 +14,19 @@ What it speaks:
 * ``POST <issuer>/token``: ``authorization_code`` (code, client, redirect_uri, code_verifier against the
   challenge, resource) and ``refresh_token`` (rotated: an old refresh token is refused); client
   authentication by HTTP Basic, by ``client_secret`` in the form, or none for public clients;
-  errors are 400 ``{"error": "invalid_grant", "error_description": ...}`` (401 ``invalid_client``).
+  errors are 400 ``{"error": "invalid_grant", "error_description": ...}`` (401 ``invalid_client``);
+* OpenID Connect (``oidc=True``, the default, as Entra, Okta, Keycloak, Auth0 and Google are): the
+  metadata lists ``openid`` in ``scopes_supported`` and publishes ``jwks_uri`` (``GET <issuer>/jwks``),
+  and a grant whose scope holds ``openid`` also returns an ``id_token``: a JWT signed RS256 with
+  ``iss``, ``aud`` (the client), ``sub``, ``email``, ``email_verified``, ``oid`` (where one is set for
+  the person), ``nonce`` (the authorization request's), ``iat``, ``exp``, ``auth_time``. ``oidc=False``:
+  a plain OAuth 2.1 server that never says who signed in (``openid`` is an unknown scope there).
 
-Who is signed in at ``/authorize``: ``as_user(email)`` (the browser's session), or a ``login_hint``.
-Test hooks: ``expires_in`` (access tokens' lifetime), ``revoke_user(email)``, ``deny_consent``,
+Who is signed in at ``/authorize``: ``as_user(email, oid=..., email_verified=...)`` (the browser's
+session; ``oid`` and ``email_verified`` are remembered for that person), else a ``login_hint`` (the
+person typing their name at the sign-in page). Test hooks: ``expires_in`` (access tokens' lifetime),
+``revoke_user(email)``, ``deny_consent``, ``id_token_claims`` (claims overriding what the next ID
+tokens say, a None value drops the claim), ``issue_id_tokens`` (False: none, even for ``openid``),
 ``token_requests`` / ``refresh_requests`` (counters), ``introspect(token)`` for a resource server
 (the MCP stand-in) in the same process. Tokens are issued for one ``resource`` (the audience) each.
 """
@@ -26,15 +35,33 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from standins._loopback import LoopbackServer, Reply, Request
 
 AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+OIDC_SCOPES = ("openid", "email", "profile", "offline_access")
+ID_TOKEN_LIFETIME = 3600
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_KEY_LOCK = threading.Lock()
+_SIGNING_KEY: list[rsa.RSAPrivateKey] = []       # one RSA key per process (generating one takes 0.1 s)
+
+
+def signing_key() -> rsa.RSAPrivateKey:
+    with _KEY_LOCK:
+        if not _SIGNING_KEY:
+            _SIGNING_KEY.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return _SIGNING_KEY[0]
 
 
 @dataclass
@@ -56,6 +83,8 @@ class Code:
     user: str
     scope: str | None
     expires_at: float
+    nonce: str | None = None
+    auth_time: float = 0.0
     used: bool = False
     issued: list[str] = field(default_factory=list)   # tokens issued with it (revoked if it is replayed)
 
@@ -87,9 +116,15 @@ class OAuthError(Exception):
 
 class FakeAuthorizationServer(LoopbackServer):
     def __init__(self, *, path: str = "", expires_in: int = 3600, discovery: str = "oauth",
-                 registration: bool = True, scopes: list[str] | None = None, code_ttl: float = 60.0):
+                 registration: bool = True, scopes: list[str] | None = None, code_ttl: float = 60.0,
+                 oidc: bool = True):
         super().__init__()
         self.path = path.rstrip("/")
+        self.oidc = oidc
+        self.issue_id_tokens = True
+        self.id_token_claims: dict[str, Any] = {}
+        self.people: dict[str, dict[str, Any]] = {}     # email -> {"oid": ..., "email_verified": ...}
+        self.kid = "fake-oauth-" + secrets.token_hex(4)
         self.expires_in = expires_in
         self.discovery = discovery
         self.registration = registration
@@ -113,9 +148,18 @@ class FakeAuthorizationServer(LoopbackServer):
     def issuer(self) -> str:
         return self.origin + self.path
 
-    def as_user(self, email: str | None) -> "FakeAuthorizationServer":
-        """The person signed in to the authorization server in "the browser"."""
+    def as_user(self, email: str | None, *, oid: str | None = None,
+                email_verified: bool | None = None) -> "FakeAuthorizationServer":
+        """The person signed in to the authorization server in "the browser"; ``oid`` (their object
+        id, Entra's claim) and ``email_verified`` are remembered for them."""
         self.signed_in = email
+        if email is not None:
+            with self.lock:
+                person = self.people.setdefault(email, {})
+                if oid is not None:
+                    person["oid"] = oid
+                if email_verified is not None:
+                    person["email_verified"] = email_verified
         return self
 
     def add_resource(self, url: str) -> None:
@@ -173,7 +217,22 @@ class FakeAuthorizationServer(LoopbackServer):
             doc["registration_endpoint"] = f"{self.issuer}/register"
         if self.scopes is not None:
             doc["scopes_supported"] = list(self.scopes)
+        if self.oidc:
+            doc["scopes_supported"] = list(dict.fromkeys([*OIDC_SCOPES, *(self.scopes or ())]))
+            doc.update(jwks_uri=f"{self.issuer}/jwks", subject_types_supported=["public"],
+                       id_token_signing_alg_values_supported=["RS256"],
+                       claims_supported=["iss", "aud", "sub", "exp", "iat", "auth_time", "nonce", "email",
+                                         "email_verified", "oid"])
         return doc
+
+    def jwks(self) -> dict:
+        jwk = json.loads(RSAAlgorithm.to_jwk(signing_key().public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def _known_scopes(self) -> set[str] | None:
+        if self.scopes is None:
+            return None
+        return set(self.scopes) | (set(OIDC_SCOPES) if self.oidc else set())
 
     def handle(self, request: Request) -> Reply:
         with self.lock:
@@ -185,6 +244,8 @@ class FakeAuthorizationServer(LoopbackServer):
         if request.method == "GET" and self.discovery == "openid" and \
                 path == self.path + "/.well-known/openid-configuration":
             return Reply(200, self.metadata())
+        if request.method == "GET" and self.oidc and path == self.path + "/jwks":
+            return Reply(200, self.jwks())
         if not path.startswith(self.path + "/"):
             return Reply(404, {"error": "not_found"})
         endpoint = path[len(self.path):]
@@ -270,9 +331,12 @@ class FakeAuthorizationServer(LoopbackServer):
         if resource not in self.resources:
             return refuse("invalid_target", "unknown resource")
         scope = q.get("scope") or None
-        if scope and self.scopes is not None and not set(scope.split()) <= set(self.scopes):
+        known = self._known_scopes()
+        if scope and known is not None and not set(scope.split()) <= known:
             return refuse("invalid_scope", "unknown scope")
-        user = q.get("login_hint") or self.signed_in
+        if scope and not self.oidc and "openid" in scope.split():
+            return refuse("invalid_scope", "openid is not a scope of this server")
+        user = self.signed_in or q.get("login_hint")
         if not user:
             return refuse("access_denied", "no one is signed in")
         if self.deny_consent:
@@ -280,7 +344,7 @@ class FakeAuthorizationServer(LoopbackServer):
         code = secrets.token_urlsafe(24)
         with self.lock:
             self.codes[code] = Code(client.client_id, redirect_uri, q["code_challenge"], resource, user, scope,
-                                    time.time() + self.code_ttl)
+                                    time.time() + self.code_ttl, nonce=q.get("nonce"), auth_time=time.time())
         return Reply(302, "", {"Location": _with_query(redirect_uri, {"code": code, "state": state,
                                                                       "iss": self.issuer})})
 
@@ -349,7 +413,8 @@ class FakeAuthorizationServer(LoopbackServer):
         resource = form.get("resource", code.resource).rstrip("/")
         if resource != code.resource:
             raise OAuthError("invalid_target", "resource differs from the authorization request")
-        return self._issue(client, code.user, code.resource, code.scope, code)
+        return self._issue(client, code.user, code.resource, code.scope, code, nonce=code.nonce,
+                           auth_time=code.auth_time)
 
     def _refresh_grant(self, client: Client, form: dict[str, str]) -> Reply:
         token = form.get("refresh_token", "")
@@ -368,9 +433,12 @@ class FakeAuthorizationServer(LoopbackServer):
             del self.refreshes[token]           # rotation: this refresh token is spent
         return self._issue(client, grant.user, grant.resource, scope, None)
 
-    def _issue(self, client: Client, user: str, resource: str, scope: str | None, code: Code | None) -> Reply:
+    def _issue(self, client: Client, user: str, resource: str, scope: str | None, code: Code | None, *,
+               nonce: str | None = None, auth_time: float | None = None) -> Reply:
         access = "at-" + secrets.token_urlsafe(24)
-        body = {"access_token": access, "token_type": "Bearer", "expires_in": self.expires_in}
+        body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": self.expires_in}
+        if self.oidc and self.issue_id_tokens and scope and "openid" in scope.split():
+            body["id_token"] = self._id_token(client, user, scope, nonce, auth_time)
         with self.lock:
             self.access[access] = Grant(user, client.client_id, resource, scope, time.time() + self.expires_in)
             issued = [access]
@@ -384,6 +452,31 @@ class FakeAuthorizationServer(LoopbackServer):
         if scope:
             body["scope"] = scope
         return Reply(200, body, dict(_NO_STORE))
+
+
+    def _id_token(self, client: Client, user: str, scope: str, nonce: str | None, auth_time: float | None) -> str:
+        """OpenID Connect Core 2: who signed in, for this client (a refresh's has no nonce)."""
+        now = int(time.time())
+        with self.lock:
+            person = dict(self.people.get(user, {}))
+            overrides = dict(self.id_token_claims)
+        claims: dict[str, Any] = {"iss": self.issuer, "aud": client.client_id,
+                                  "sub": "sub-" + hashlib.sha256(f"{self.issuer} {user}".encode()).hexdigest()[:24],
+                                  "iat": now, "exp": now + ID_TOKEN_LIFETIME}
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time)
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if "email" in scope.split():
+            claims.update(email=user, email_verified=person.get("email_verified", True))
+        if person.get("oid"):
+            claims["oid"] = person["oid"]
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return jwt.encode(claims, signing_key(), algorithm="RS256", headers={"kid": self.kid})
 
 
 def _s256(verifier: str) -> str:

@@ -195,7 +195,7 @@ def _passage(hit: Hit) -> str:
 
 def _fence(text: str) -> str:
     # A source cannot close its own fence.
-    return re.sub(r"</?\s*source\b", "&lt;source", text, flags=re.IGNORECASE)
+    return re.sub(r"<\s*/?\s*(source|tool_result)\b", lambda m: "&lt;" + m.group(1), text, flags=re.IGNORECASE)
 
 
 def build_messages(question: str, sources: Sequence[SourceDoc],

@@ -13,6 +13,16 @@ registered client in Redis), and each sealed token names the tool and the person
 person's token is read with that person's id only, and a row copied under another id is refused.
 A token the authorization server refuses to refresh (or that cannot be opened) is deleted, and the
 person must connect again (``ConnectionNeeded``).
+
+Whoever opens a Connect link and signs in completes it, so a link forwarded to someone else (or
+sent to them on purpose: "login CSRF" for account linking) would store *their* account under the
+person the link was made for. The completed authorization is therefore bound to that person: where
+the authorization server speaks OpenID Connect, the request also asks for ``openid email`` with a
+``nonce`` kept in the pending authorization, and ``complete`` requires the ID token and that it
+names the person (``signed_in_as``: Entra's ``oid`` against the directory's object id; otherwise a
+verified ``email``, or for Entra ``preferred_username`` / ``upn``, against the person's email),
+else nothing is kept. Where the server cannot say who signed in, the tool's ``identity`` setting
+decides: ``verified`` (the default) refuses to start connecting, ``link`` trusts the link alone.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/tools/oauth/callback"
 FLOW_TTL = 600                  # seconds a Connect link stays good
+EMAIL_ID_PREFIX = "email:"      # a person the directory has no object id for (``usecases.tools.caller_of``)
+SOMEONE_ELSE = "This link was made for someone else. Ask the bot yourself to get your own Connect button."
 REFRESH_MARGIN = 60.0           # a token expiring within this many seconds is refreshed first
 _FORMAT = 1
 
@@ -58,6 +70,7 @@ class ConnectFailed(Exception):
 class Connected(NamedTuple):
     tool: str
     person_id: str
+    slack_user_id: str | None = None     # where to tell them (a DM), when the link came from Slack
 
 
 @dataclass(frozen=True)
@@ -101,19 +114,29 @@ class ToolConnections:
         return tool in self.targets
 
     def begin(self, tool: str, caller: Caller) -> str:
-        """The URL the person opens to connect ``tool`` (valid ten minutes, once). Raises
-        ``ToolFailed`` when the tool's authorization server cannot be used now."""
+        """The URL the person opens to connect ``tool`` (valid ten minutes, once, for ``caller``
+        alone where the server can say who signs in). Raises ``ToolFailed`` when the tool's
+        authorization server cannot be used now, or cannot say who signs in (no OpenID Connect) and
+        the tool's ``identity`` is ``verified``."""
         target = self._target(tool)
         server = self._server(target)
+        if not server.oidc and target.identity != "link":
+            raise ToolFailed(f"{tool}: its authorization server {server.issuer} cannot tell who signs in (no "
+                             "OpenID Connect); set identity: link in its tools: entry to trust the Connect "
+                             "link alone")
         client, configured = self._client(target, server)
         pkce = oauth.Pkce.new()
         state = oauth.new_state()
-        flow = {"tool": tool, "person_id": caller.person_id, "email": caller.email, "verifier": pkce.verifier,
+        nonce = oauth.new_state() if server.oidc else None
+        flow = {"tool": tool, "person_id": caller.person_id, "email": caller.email, "slack": caller.slack_user_id,
+                "verifier": pkce.verifier,
                 "redirect_uri": self.redirect_uri, "client": client.as_json(), "configured_client": configured,
-                "server": server.as_json(), "at": self.clock()}
+                "server": server.as_json(), "at": self.clock(),
+                "identity": "id_token" if nonce is not None else "link", "nonce": nonce}
         self.redis.set(keys.tool_oauth_flow(self.prefix, _digest(state)), self._seal(flow), ex=FLOW_TTL)
+        scopes = oauth.identity_scopes(server, target.scopes) if server.oidc else target.scopes or None
         return oauth.authorization_url(server, client, redirect_uri=self.redirect_uri, state=state,
-                                       code_challenge=pkce.challenge, scopes=target.scopes or None)
+                                       code_challenge=pkce.challenge, scopes=scopes, nonce=nonce)
 
     def complete(self, state: str, code: str, *, iss: str | None = None) -> Connected:
         """The authorization came back: exchange the code, keep the person's tokens. A ``state`` is
@@ -122,6 +145,13 @@ class ToolConnections:
         tool, person_id = str(flow["tool"]), str(flow["person_id"])
         if tool not in self.targets:
             raise ConnectFailed(f"The tool {tool!r} is no longer configured.", tool=tool)
+        identity = flow.get("identity")
+        if identity not in ("id_token", "link"):          # a link made before sign-ins were checked
+            raise ConnectFailed("This link has expired. Ask your question again to get a new Connect button.",
+                                tool=tool)
+        if identity == "link" and self.targets[tool].identity != "link":
+            raise ConnectFailed("This link was made before the tool's settings changed; nothing was kept. "
+                                "Ask your question again.", tool=tool)
         server = AuthServer.from_json(flow["server"])
         if (iss is not None and iss != server.issuer) or (iss is None and server.iss_parameter):
             # RFC 9207: the answer must come from the server the person was sent to
@@ -137,9 +167,37 @@ class ToolConnections:
         except oauth.OAuthFailed as exc:
             raise ConnectFailed(f"Could not finish connecting: {exc}. Try again in a moment.",
                                 status=502 if exc.transient else 400, tool=tool) from None
+        if identity == "id_token":
+            self._check_sign_in(tool, flow, server, client, tokens)
         self._keep(tool, person_id, _Held(tokens, client, bool(flow["configured_client"]), server))
         log.info("tool connected", extra={"tool": tool})
-        return Connected(tool, person_id)
+        return Connected(tool, person_id, flow.get("slack"))
+
+    def _check_sign_in(self, tool: str, flow: dict[str, Any], server: AuthServer, client: ClientCredentials,
+                       tokens: Tokens) -> None:
+        """The account that signed in is the person the link was made for, by the ID token the token
+        endpoint returned; else the tokens are revoked (where the server can) and ConnectFailed."""
+        try:
+            claims = oauth.id_token_claims(tokens.id_token, issuer=server.issuer, client_id=client.client_id,
+                                           nonce=str(flow.get("nonce") or ""), now=self.clock())
+        except oauth.IdTokenInvalid as exc:
+            self._discard(server, client, tokens)
+            log.warning("a tool connection was refused: the ID token did not check out",
+                        extra={"tool": tool, "error": str(exc)})
+            raise ConnectFailed(f"Could not tell who signed in ({exc}), so nothing was kept. Ask your question "
+                                "again to get a new link.", tool=tool) from None
+        if not signed_in_as(claims, str(flow["person_id"]), str(flow["email"])):
+            self._discard(server, client, tokens)
+            # no identities in the log: the person's and the account's are not the operator's business here
+            log.warning("a tool connection was refused: someone other than the person the link was made for "
+                        "signed in", extra={"tool": tool})
+            raise ConnectFailed(SOMEONE_ELSE, tool=tool)
+
+    def _discard(self, server: AuthServer, client: ClientCredentials, tokens: Tokens) -> None:
+        """Tokens that will not be kept, revoked where the server offers it (best effort)."""
+        if tokens.refresh_token:
+            oauth.revoke(self.http, server, client, tokens.refresh_token)
+        oauth.revoke(self.http, server, client, tokens.access_token, hint="access_token")
 
     def abandon(self, state: str) -> str | None:
         """The authorization server answered with an error (the person declined …): the pending
@@ -210,8 +268,9 @@ class ToolConnections:
         kept = self._open(raw.decode() if isinstance(raw, bytes) else raw) if raw else None
         if kept and kept.get("issuer") == server.issuer and kept.get("redirect_uri") == self.redirect_uri:
             return ClientCredentials.from_json(kept["client"]), False
+        scopes = oauth.identity_scopes(server, target.scopes) if server.oidc and target.scopes else target.scopes
         client = oauth.register_client(self.http, server, redirect_uri=self.redirect_uri,
-                                       scopes=target.scopes or None, timeout=target.timeout)
+                                       scopes=scopes or None, timeout=target.timeout)
         self.redis.set(key, self._seal({"issuer": server.issuer, "redirect_uri": self.redirect_uri,
                                         "client": client.as_json()}))
         log.info("OAuth client registered for a tool", extra={"tool": target.tool, "issuer": server.issuer})
@@ -337,3 +396,27 @@ class ToolConnections:
 
 def _digest(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
+
+
+def signed_in_as(claims: Mapping[str, Any], person_id: str, email: str) -> bool:
+    """Whether the ID token's ``claims`` name the person (``person_id``, ``email``) a Connect link
+    was made for.
+
+    Entra's ``oid`` (the account's object id, the same in every application of the tenant) decides
+    when the person's stable id is the directory's object id: it must be equal, and no other claim
+    can make up for a different one. Otherwise the ``email`` claim, unless the server says it is not
+    verified (``email_verified: false``), or in an Entra token (``oid`` / ``tid``) its
+    ``preferred_username`` or ``upn``, must be the person's email (case aside)."""
+    oid = claims.get("oid")
+    if isinstance(oid, str) and oid and not person_id.startswith(EMAIL_ID_PREFIX):
+        return oid.strip().lower() == person_id.strip().lower()
+    wanted = email.strip().casefold()
+    if not wanted:
+        return False
+    names: list[Any] = []
+    verified = claims.get("email_verified")
+    if verified is not False and not (isinstance(verified, str) and verified.strip().lower() == "false"):
+        names.append(claims.get("email"))
+    if "oid" in claims or "tid" in claims:
+        names += [claims.get("preferred_username"), claims.get("upn")]
+    return any(isinstance(name, str) and name.strip().casefold() == wanted for name in names)

@@ -212,7 +212,7 @@ def _assistant(completion: Completion, calls: list[ToolCall]) -> dict[str, Any]:
         for c in calls]}
 
 
-_FENCE = re.compile(r"</?\s*(tool_result|source)\b", re.IGNORECASE)
+_FENCE = re.compile(r"<\s*/?\s*(tool_result|source)\b", re.IGNORECASE)
 
 
 def _fenced(n: int, result: CallResult) -> str:

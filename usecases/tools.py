@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 
 from chatops import metrics
 from chatops.access import Audience, Principal
+from chatops.checks import CheckWarning
 from chatops.store.tools import ToolRecords
 from chatops.tools import ToolPolicy, ToolSpec, function_name
 from connectors.tools.base import (Caller, ConnectionNeeded, ResultItem, ToolDefinition, ToolFailed, ToolKind,
@@ -214,8 +215,9 @@ class Toolbox:
         out: list[FunctionStatus] = []
         for tool in self.tools.values():
             try:
-                live: dict[str, ToolDefinition] | None = self._list(tool, None if not tool.per_person else caller,
-                                                                    fresh=True)
+                live: dict[str, ToolDefinition] | None = (
+                    None if tool.per_person and caller is None      # listed only with a person's account
+                    else self._list(tool, caller if tool.per_person else None, fresh=True))
             except ConnectionNeeded:
                 live = None
             except ToolFailed as exc:
@@ -243,6 +245,23 @@ class Toolbox:
                                               "" if current is not None else "checked at each call (per-person)"))
         return out
 
+    def check(self, name: str) -> str:
+        """``chatops doctor`` for one tool: the kind's own check (its server answers), then whether
+        its functions are offered: not approved yet or changed since approval is a warning."""
+        tool = self._tool(name)
+        found = tool.kind.check()          # CheckFailed from the kind
+        states = [f for f in self.status() if f.tool == name]
+        changed = [f.function for f in states if f.state in ("changed", "missing")]
+        waiting = [f.function for f in states if f.state == "not_approved"]
+        if changed:
+            raise CheckWarning(f"{found}; changed since approval, so not offered: {', '.join(changed)}",
+                               f"chatops tools review {name}, then chatops tools approve {name}")
+        if waiting:
+            raise CheckWarning(f"{found}; not approved yet, so not offered: {', '.join(waiting)}",
+                               f"chatops tools review {name}, then chatops tools approve {name}")
+        offered = [f.function for f in states if f.state == "offered"]
+        return f"{found}; offered: {', '.join(offered) or 'none'}"
+
     # -- calls ------------------------------------------------------------------------------
 
     def call(self, offer: Offer, arguments: dict[str, Any], caller: Caller, audience: Audience, *,
@@ -255,7 +274,13 @@ class Toolbox:
         result = CallResult(tool, definition.name, arguments, "ok")
         started = time.perf_counter()
         try:
-            problems = sorted(e.message for e in Draft202012Validator(definition.input_schema or {}).iter_errors(arguments))
+            schema = definition.input_schema or {}
+            problems = sorted(e.message for e in Draft202012Validator(schema).iter_errors(arguments))
+            # Only declared parameters are ever sent, whatever the schema allows: an argument the
+            # definition does not name is a way to carry what the model read to the tool's server.
+            undeclared = sorted(set(arguments) - set(schema.get("properties") or {}))
+            if undeclared:
+                problems.append(f"undeclared argument(s): {', '.join(undeclared)}")
             if problems:
                 raise ToolFailed("invalid arguments: " + "; ".join(problems)[:300])
             if tool.per_person:

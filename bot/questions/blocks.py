@@ -60,8 +60,8 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
     ``answer_id``: the feedback buttons go under the answer (not under a greeting)."""
     links = LinkPolicy.of((c.url for c in answer.citations), link_hosts)
     blocks: list[dict] = []
-    if answer.note:
-        blocks.append(context(f":information_source: {escape(answer.note)}"))
+    if answer.note:   # may repeat a tool call's arguments or a tool's error text: URLs inert
+        blocks.append(context(f":information_source: {inert_text(answer.note)}"))
     for part in limits.split_text(to_mrkdwn(answer.text, links), limits.SECTION_TEXT_MAX):
         blocks.append(section(part, verbatim=True))
     if not blocks:

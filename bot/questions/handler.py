@@ -219,7 +219,12 @@ class QuestionHandler:
                                    thread_ts=thread_ts)
             progress.mark("private_note")
         self._connect(answer, payload, thread_ts, progress)
-        self._propose(answer, payload, thread_ts or placeholder, progress)
+        if private_only or private_reply:
+            # Proposals rest on the answer's data (arguments, a refusal quoting them): a private
+            # answer's go to the asker's DM, never to the channel.
+            self._propose(answer, {**payload, "channel": gateway.open_dm(payload["user"])}, None, progress)
+        else:
+            self._propose(answer, payload, thread_ts or placeholder, progress)
         if answer.hidden_documents and not q.is_private and not progress.done("offer"):
             offer_id = progress.get("offer_id") or secrets.token_urlsafe(12)
             progress.mark("offer_id", offer_id)
@@ -284,7 +289,7 @@ class QuestionHandler:
                 self.gateway.post_ephemeral(payload["channel"], payload["user"], prompt, thread_ts=thread_ts)
         progress.mark("connect")
 
-    def _propose(self, answer: Answer, payload: dict, thread_ts: str, progress: Progress) -> None:
+    def _propose(self, answer: Answer, payload: dict, thread_ts: str | None, progress: Progress) -> None:
         channel = payload["channel"]
         for i, call in enumerate(self.answering.tool_calls(answer)):
             made, posted = f"proposal:{i}", f"proposal:{i}:posted"

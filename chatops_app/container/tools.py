@@ -32,7 +32,7 @@ class ToolParts:
         s = self.settings
         specs = load_specs(s.file.tools, s.group_names, known_kinds=lambda: KINDS)
         deps = ToolDeps(http=self._http_client or requests.Session(), secret=s.secret,
-                        open_source=self.opened_source, source_id=lambda name: self.source_ids[name][1],
+                        open_source=self.open_sync_source, source_id=lambda name: self.source_ids[name][1],
                         tokens=self.tool_connections if specs else None)
         tools = []
         for spec, policy in specs:

@@ -41,4 +41,4 @@ class ToolAuthParts:
             return ()
         s = self.settings
         labels = {spec.name: spec.label for spec, _policy in load_specs(s.file.tools, s.group_names)}
-        return (tool_oauth_route(connections, labels),)
+        return (tool_oauth_route(connections, labels, gateway=self.gateway),)

@@ -7,6 +7,7 @@ Apart from the kind so that the web process, which completes people's OAuth auth
     url: https://mcp.pagerduty.internal/mcp     # streamable HTTP; http only to a loopback host
     auth: {bearer_env: PAGERDUTY_MCP_TOKEN}     # a service credential; or
     auth: {oauth: per_user, client_id: ..., client_secret_env: ..., scopes: [...]}   # each person's own
+    auth: {oauth: per_user, identity: link}     # an authorization server without OpenID Connect
     timeout: 10                                 # seconds for listing the tools (calls: the caller's)
 """
 
@@ -70,10 +71,10 @@ def parse(name: str, settings: dict[str, Any]) -> McpConfig:
             raise ToolConfigError("auth.bearer_env", "must name an environment variable (e.g. PAGERDUTY_MCP_TOKEN)")
         return McpConfig(url, "bearer", bearer_env=env, timeout=float(timeout))
     if "oauth" in auth:
-        extra = sorted(set(auth) - {"oauth", "client_id", "client_secret_env", "scopes"})
+        extra = sorted(set(auth) - {"oauth", "client_id", "client_secret_env", "scopes", "identity"})
         if extra:
             raise ToolConfigError(f"auth.{extra[0]}",
-                                  "unknown setting (known: oauth, client_id, client_secret_env, scopes)")
+                                  "unknown setting (known: oauth, client_id, client_secret_env, scopes, identity)")
         if auth["oauth"] != "per_user":
             raise ToolConfigError("auth.oauth", "must be per_user (each person authorizes with their own account)")
         client_id = auth.get("client_id")
@@ -91,8 +92,14 @@ def parse(name: str, settings: dict[str, Any]) -> McpConfig:
         if not isinstance(scopes, (list, tuple)) or not all(isinstance(s, str) and _SCOPE.fullmatch(s)
                                                              for s in scopes):
             raise ToolConfigError("auth.scopes", "must be a list of OAuth scopes")
+        identity = auth.get("identity", "verified")
+        if identity not in ("verified", "link"):
+            raise ToolConfigError("auth.identity", "must be verified (the sign-in must show it is the person; "
+                                                   "the default) or link (where the authorization server has no "
+                                                   "OpenID Connect: trust the Connect link alone)")
         target = OAuthTarget(tool=name, server_url=url, client_id=client_id, client_secret_env=secret_env,
-                             scopes=tuple(scopes), timeout=float(timeout))
+                             scopes=tuple(scopes), timeout=float(timeout),
+                             identity="link" if identity == "link" else "verified")
         return McpConfig(url, "per_user", oauth=target, timeout=float(timeout))
     raise ToolConfigError("auth", "must be {bearer_env: NAME} or {oauth: per_user}")
 

@@ -13,6 +13,10 @@ An MCP server with per-person authorization is an OAuth 2.1 protected resource:
    (RFC 8707: the canonical URL of the MCP server; the token is for it alone), ``scope`` if configured.
 4. ``exchange_code`` / ``refresh``: the token endpoint, ``resource`` sent again. A refusal
    (``invalid_grant`` …) is :class:`GrantRefused`: the person must connect again.
+5. Who signed in: an authorization server that speaks OpenID Connect (``AuthServer.oidc``) is also
+   asked for ``openid email`` with a ``nonce``, and the ID token its token endpoint returns is read by
+   ``id_token_claims`` (issuer, audience, expiry, nonce), so that the use case can refuse a sign-in
+   by someone other than the person the Connect link was made for.
 
 Pure functions over an HTTP session; nothing is stored here (``usecases/tool_auth.py`` keeps the
 pending authorizations and the sealed tokens). Deliberately free of the ``mcp`` SDK, which the web
@@ -22,13 +26,15 @@ process (the OAuth callback) never loads.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import ipaddress
+import json
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -54,6 +60,18 @@ class GrantRefused(OAuthFailed):
     refresh token is dead; the person must authorize again."""
 
 
+class IdTokenInvalid(OAuthFailed):
+    """The ID token of a token response is missing, malformed, or not for this sign-in (another
+    issuer or client, expired, another nonce)."""
+
+
+# How a tool whose authorization server cannot say who signed in (no OpenID Connect) is treated:
+# ``verified`` (the default) refuses to connect it; ``link`` trusts that the Connect link, sent to
+# the person alone, is opened by that person only.
+Identity = Literal["verified", "link"]
+IDENTITY_SCOPES = ("openid", "email")
+
+
 @dataclass(frozen=True)
 class OAuthTarget:
     """A tool whose people authorize with their own accounts (``auth: {oauth: per_user}``)."""
@@ -64,6 +82,7 @@ class OAuthTarget:
     client_secret_env: str | None = None
     scopes: tuple[str, ...] = ()
     timeout: float = 10.0
+    identity: Identity = "verified"
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,8 @@ class AuthServer:
     auth_methods: tuple[str, ...] | None = None          # token_endpoint_auth_methods_supported
     iss_parameter: bool = False                          # RFC 9207: redirects carry ``iss``
     challenge_scope: str | None = None                   # the ``scope`` of the 401's challenge
+    oidc: bool = False                                   # OpenID Connect: it issues ID tokens
+    server_scopes: tuple[str, ...] | None = None         # the authorization server's own scopes_supported
 
     def as_json(self) -> dict[str, Any]:
         """What exchanging a code and refreshing need (kept with a pending authorization and tokens)."""
@@ -115,6 +136,7 @@ class Tokens:
     refresh_token: str | None
     expires_at: float | None              # seconds since the epoch; None: the server did not say
     scope: str | None = None
+    id_token: str | None = None           # OpenID Connect: who signed in (read, never stored)
 
     def expiring(self, now: float, margin: float = 60.0) -> bool:
         return self.expires_at is not None and self.expires_at - margin <= now
@@ -246,6 +268,8 @@ class _ServerMetadata(BaseModel):
     revocation_endpoint: str | None = None
     scopes_supported: list[str] | None = None
     response_types_supported: list[str] = ["code"]
+    userinfo_endpoint: str | None = None
+    jwks_uri: str | None = None
     code_challenge_methods_supported: list[str] | None = None
     token_endpoint_auth_methods_supported: list[str] | None = None
     authorization_response_iss_parameter_supported: bool | None = None
@@ -257,6 +281,7 @@ class _TokenResponse(BaseModel):
     expires_in: int | None = None
     refresh_token: str | None = None
     scope: str | None = None
+    id_token: str | None = None
 
 
 def _get_json(http: requests.Session, url: str, timeout: float) -> tuple[int, Any]:
@@ -323,6 +348,7 @@ def discover(http: requests.Session, server_url: str, *, www_authenticate: str |
         raise OAuthFailed(f"the protected-resource metadata is for {resource_doc.resource}, not {server_url}")
     issuer = check_url(resource_doc.authorization_servers[0], "the authorization server")
     server_doc = None
+    openid_discovery = False
     for url in authorization_server_urls(issuer):
         status, data = _get_json(http, url, timeout)
         if status == 200 and data is not None:
@@ -331,6 +357,7 @@ def discover(http: requests.Session, server_url: str, *, www_authenticate: str |
             except ValidationError as exc:
                 raise OAuthFailed(f"the authorization server metadata at {url} is invalid: "
                                   f"{exc.errors()[0].get('loc')}") from None
+            openid_discovery = "/.well-known/openid-configuration" in urlsplit(url).path
             break
     if server_doc is None:
         raise OAuthFailed(f"the authorization server {issuer} publishes no metadata (RFC 8414 or OpenID discovery)")
@@ -345,6 +372,10 @@ def discover(http: requests.Session, server_url: str, *, www_authenticate: str |
     if server_doc.registration_endpoint:
         check_url(server_doc.registration_endpoint, "the registration endpoint")
     scopes = resource_doc.scopes_supported or server_doc.scopes_supported
+    # OpenID Connect: found through its discovery, or the metadata says so (RFC 8414 documents of
+    # OpenID providers list ``openid`` and carry the OpenID fields)
+    oidc = openid_discovery or "openid" in (server_doc.scopes_supported or ()) or \
+        bool(server_doc.userinfo_endpoint) or bool(server_doc.jwks_uri)
     return AuthServer(
         resource=canonical_resource(resource_doc.resource), issuer=server_doc.issuer,
         authorization_endpoint=server_doc.authorization_endpoint, token_endpoint=server_doc.token_endpoint,
@@ -353,7 +384,17 @@ def discover(http: requests.Session, server_url: str, *, www_authenticate: str |
         auth_methods=tuple(server_doc.token_endpoint_auth_methods_supported)
         if server_doc.token_endpoint_auth_methods_supported is not None else None,
         iss_parameter=bool(server_doc.authorization_response_iss_parameter_supported),
-        challenge_scope=params.get("scope"))
+        challenge_scope=params.get("scope"), oidc=oidc,
+        server_scopes=tuple(server_doc.scopes_supported) if server_doc.scopes_supported is not None else None)
+
+
+def identity_scopes(server: AuthServer, scopes: Iterable[str] | None) -> tuple[str, ...]:
+    """``scopes`` (else the 401 challenge's) with ``openid email`` added, ``email`` only where the
+    server does not say it lacks it: what asks an OpenID provider to say who signs in."""
+    base = list(scopes) if scopes else (server.challenge_scope or "").split()
+    extra = [s for s in IDENTITY_SCOPES
+             if s == "openid" or server.server_scopes is None or s in server.server_scopes]
+    return tuple(dict.fromkeys(base + extra))
 
 
 # -- the client ---------------------------------------------------------------------------------
@@ -393,14 +434,17 @@ def register_client(http: requests.Session, server: AuthServer, *, redirect_uri:
 
 
 def authorization_url(server: AuthServer, client: ClientCredentials, *, redirect_uri: str, state: str,
-                      code_challenge: str, scopes: Iterable[str] | None = None) -> str:
-    """Where the person's browser goes to authorize (PKCE S256, ``state``, ``resource``)."""
+                      code_challenge: str, scopes: Iterable[str] | None = None, nonce: str | None = None) -> str:
+    """Where the person's browser goes to authorize (PKCE S256, ``state``, ``resource``; with a
+    ``nonce``, an OpenID Connect request: ``scopes`` should then hold ``identity_scopes``)."""
     params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect_uri,
               "state": state, "code_challenge": code_challenge, "code_challenge_method": "S256",
               "resource": server.resource}
     scope = " ".join(scopes) if scopes else server.challenge_scope
     if scope:
         params["scope"] = scope
+    if nonce is not None:
+        params["nonce"] = nonce
     parts = urlsplit(server.authorization_endpoint)
     query = "&".join(q for q in (parts.query, urlencode(params, quote_via=quote)) if q)
     return urlunsplit(parts._replace(query=query))
@@ -472,7 +516,63 @@ def _token(http: requests.Session, server: AuthServer, client: ClientCredentials
     if parsed.token_type.lower() != "bearer":
         raise OAuthFailed(f"the authorization server issued a {parsed.token_type!r} token, not a bearer token")
     expires_at = time.time() + parsed.expires_in if parsed.expires_in is not None else None
-    return Tokens(parsed.access_token, parsed.refresh_token, expires_at, parsed.scope)
+    return Tokens(parsed.access_token, parsed.refresh_token, expires_at, parsed.scope, parsed.id_token)
+
+
+# -- OpenID Connect: who signed in ---------------------------------------------------------------
+
+CLOCK_SKEW = 60.0           # seconds an ID token's ``exp`` may lag our clock
+
+
+def id_token_claims(id_token: str | None, *, issuer: str, client_id: str, nonce: str,
+                    now: float | None = None) -> dict[str, Any]:
+    """The claims of the ID token a token response carried, checked as OpenID Connect Core 3.1.3.7
+    says for this flow; :class:`IdTokenInvalid` otherwise.
+
+    The signature is not checked, on purpose: the token came straight from the token endpoint
+    over TLS (``check_url``: https, or loopback), in answer to our own authenticated request with
+    the code and its PKCE verifier, and 3.1.3.7 (6) lets "the TLS server validation" of that
+    channel stand in for the signature. Everything else is checked: the issuer is the authorization
+    server discovery found, our client is an audience (and the authorized party, if one is named),
+    it has not expired, and it carries the ``nonce`` the authorization request sent."""
+    if not id_token:
+        raise IdTokenInvalid("the authorization server sent no ID token")
+    parts = id_token.split(".")
+    if len(parts) != 3:
+        raise IdTokenInvalid("the ID token is not a signed JWT" + (" (encrypted ID tokens are not supported)"
+                                                                   if len(parts) == 5 else ""))
+    header, claims = _jwt_part(parts[0]), _jwt_part(parts[1])
+    if not isinstance(header.get("alg"), str) or header["alg"].lower() == "none":
+        raise IdTokenInvalid("the ID token is unsigned (alg none)")
+    if claims.get("iss") != issuer:
+        raise IdTokenInvalid("the ID token was issued by another issuer")
+    audience = claims.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience if isinstance(audience, list) else []
+    if client_id not in audiences:
+        raise IdTokenInvalid("the ID token is not for this client")
+    if "azp" in claims and claims["azp"] != client_id:
+        raise IdTokenInvalid("the ID token was issued to another client (azp)")
+    expires = claims.get("exp")
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+        raise IdTokenInvalid("the ID token has no expiry")
+    if expires + CLOCK_SKEW <= (time.time() if now is None else now):
+        raise IdTokenInvalid("the ID token has expired")
+    sent = claims.get("nonce")
+    if not isinstance(sent, str) or not secrets.compare_digest(sent.encode(), nonce.encode()):
+        raise IdTokenInvalid("the ID token is not for this sign-in (nonce)")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise IdTokenInvalid("the ID token names no subject")
+    return claims
+
+
+def _jwt_part(part: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, binascii.Error):
+        raise IdTokenInvalid("the ID token is not a JWT") from None
+    if not isinstance(data, dict):
+        raise IdTokenInvalid("the ID token is not a JWT")
+    return data
 
 
 def _json_or_none(response: requests.Response) -> Any:

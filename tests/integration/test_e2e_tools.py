@@ -48,6 +48,10 @@ users:
   - {{email: ben@corp.example, slack_id: {BEN}, groups: [engineering], id: 0b0b0b0b-0000-4000-8000-00000000000b}}
   - {{email: carla@corp.example, slack_id: {CARLA}, groups: [hr], id: 0c0c0c0c-0000-4000-8000-00000000000c}}
 """
+# the object ids the authorization server says its accounts have (Entra's ``oid``): the directory's
+OBJECT_IDS = {"ana@corp.example": "0a0a0a0a-0000-4000-8000-00000000000a",
+              "ben@corp.example": "0b0b0b0b-0000-4000-8000-00000000000b",
+              "carla@corp.example": "0c0c0c0c-0000-4000-8000-00000000000c"}
 
 
 def tools_yaml(pd: FakeMCP, desk: FakeMCP, prom: FakePrometheus) -> str:
@@ -235,11 +239,12 @@ def test_an_asker_only_result_in_a_channel_goes_to_the_asker_alone(system, serve
 
 
 def follow_connect_link(system, servers, url: str, email: str) -> None:
-    """The person's browser: the authorization server (signed in as ``email``) sends it back to the
-    web app's callback, which completes the connection once."""
+    """The person's browser: the authorization server (signed in as ``email``, whose ID token names
+    their object id) sends it back to the web app's callback, which completes the connection once."""
     query = parse_qs(urlsplit(url).query)
     assert query["code_challenge_method"] == ["S256"] and query["resource"] == [servers["desk"].url]
-    servers["auth"].as_user(email)
+    assert "openid" in query["scope"][0].split() and query["nonce"]       # who signs in is checked
+    servers["auth"].as_user(email, oid=OBJECT_IDS[email])
     back = requests.get(url, allow_redirects=False, timeout=10)
     assert back.status_code == 302, back.text
     callback = urlsplit(back.headers["Location"])
@@ -280,6 +285,21 @@ def test_per_person_oauth_connect_use_refresh_and_never_anothers_token(system, s
     since = len(system.slack.calls)
     channel = dm(system, ANA, "what does my desk say about billing today?")
     assert "asked by ana@corp.example" in text_of(answer_in(system, channel, since))
+    # Carla takes it back with the Disconnect button of the DM she got on connecting
+    connected = system.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == f"D{CARLA}"
+                                      and "tool_disconnect" in json.dumps(p.get("blocks")))
+    button = next({**el, "block_id": b.get("block_id")} for b in connected["blocks"] if b["type"] == "actions"
+                  for el in b["elements"] if el["action_id"] == "tool_disconnect")
+    assert "mydesk" in records.connected(OBJECT_IDS["carla@corp.example"])   # her sealed token, by her object id
+    assert system.click(CARLA, f"D{CARLA}", button, connected).status_code == 200
+    system.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == f"D{CARLA}"
+                          and "is disconnected" in text_of(p))
+    assert "mydesk" not in records.connected(OBJECT_IDS["carla@corp.example"])
+    since = len(system.slack.calls)
+    channel = dm(system, CARLA, "what does my desk say, carla, once more?")
+    system.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == channel
+                          and "Connect My Desk" in json.dumps(p.get("blocks")) and p not in
+                          [c["params"] for c in system.slack.calls[:since]])
 
 
 def test_live_prometheus_in_a_channel_is_cited_for_everyone(system, servers):

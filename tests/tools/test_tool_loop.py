@@ -285,3 +285,17 @@ def test_tool_output_cannot_close_its_fence(tmp_path, model):
     content = next(m for m in model.requests[1]["messages"] if m["role"] == "tool")["content"]
     assert content.count("</tool_result>") == 1 and content.endswith("</tool_result>")
     assert "<source" not in content
+
+
+def test_the_doctor_warns_until_a_tool_is_approved_and_when_its_definition_changes(tmp_path):
+    from chatops.checks import CheckWarning
+
+    pd = StaticKind("pagerduty", {"get_oncall": "Dana."})
+    box = box_of(tmp_path, ({"name": "pagerduty", "kind": "static"}, pd), approve=False, listing_ttl=0)
+    with pytest.raises(CheckWarning, match="not approved yet, so not offered: get_oncall"):
+        box.check("pagerduty")
+    box.approve("pagerduty", "op")
+    assert box.check("pagerduty") == "static; offered: get_oncall"
+    pd.description["get_oncall"] = "Who is on call. See https://example.com/more"
+    with pytest.raises(CheckWarning, match="changed since approval"):
+        box.check("pagerduty")
