@@ -35,8 +35,9 @@ the no-tool answer, and the parts measured inside:
   ``llm`` object the pipeline holds (the openai SDK's request to the stub and its parsing);
 * tool time: every ``kind.call`` (and ``kind.definitions``, the listing the toolbox refreshes
   every ``CHATOPS_TOOL_LISTING_TTL``), timed by a proxy around each tool's kind in the toolbox
-  (``box.tools[name].kind``): for MCP, the SDK's session (connect, initialize, the call, the
-  ``tools/list`` the SDK makes to validate the result, close); for
+  (``box.tools[name].kind``): for MCP, the call in a session the kind keeps open per server and
+  credential (``connectors/tools/mcp_sessions.py``; the first call also connects, initializes
+  and lists); for
   Prometheus, the HTTP request.
 
 The overhead of a tool round, excluding the tool's own time and the model's::
@@ -53,7 +54,7 @@ of the same turn) is reported too, and the part of it spent in ``Toolbox.call`` 
 
 Then, for scale (``--mcp-reference N``, not product code): N ``get_oncall`` calls through the
 official MCP SDK alone against the same stand-in, each in a session of its own (as the ``mcp``
-kind makes them) and all in one session kept open.
+kind made them before it kept sessions open) and all in one session kept open.
 """
 
 from __future__ import annotations
@@ -310,7 +311,7 @@ class TimedKind:
 
 def mcp_reference(url: str, token: str, calls: int) -> dict[str, Any]:
     """What one ``get_oncall`` costs through the official SDK alone, against the same stand-in: a
-    session of its own per call (as the ``mcp`` kind makes: a new event loop, connect, initialize,
+    session of its own per call (as the ``mcp`` kind made before its pool: a new event loop, connect, initialize,
     the call, the listing the SDK makes to validate the result, close) and a call in a session kept
     open. Not product code: a reference for the ``tool`` times above."""
     import anyio

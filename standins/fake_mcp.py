@@ -25,14 +25,22 @@ Authorization, one of:
 Test hooks: ``set_description(tool, text)`` (a changed definition), ``set_output(tool, text=...,
 structured=..., is_error=...)`` (what a call returns, e.g. an injection attempt), ``slow_seconds``,
 ``calls`` (tool, arguments, the ``Authorization`` header seen, the person the token stands for),
-``authorizations`` (the ``Authorization`` header of every HTTP request, authorized or not) and
-``listings`` (``tools/list`` requests served).
+``authorizations`` (the ``Authorization`` header of every HTTP request, authorized or not),
+``requests`` (method, ``Mcp-Session-Id`` and ``Authorization`` of every HTTP request), ``listings``
+(``tools/list`` requests served), ``initializations`` (``initialize`` requests served: sessions
+opened) and ``terminations`` (``DELETE`` requests: sessions a client closed).
+
+``stop()`` ends the streams clients keep open (the ``GET`` stream of server messages) with a clean
+end of stream, as the SDK's SSE responses do when uvicorn shuts down on a signal, so a stand-in
+stops at once; ``start()`` after ``stop()`` listens on the same port again: a restarted server that
+knows none of its earlier sessions (their ids answer 404).
 
 Imports nothing of ours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import socket
 import threading
@@ -49,7 +57,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import AnyHttpUrl
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ONCALL = {
     "billing": "Dana Reyes (dana@example.com) until 18:00 UTC",
@@ -92,6 +100,13 @@ class Call:
     arguments: dict[str, Any]
     authorization: str | None     # the Authorization header as it arrived
     user: str | None              # the person the OAuth token stands for (oauth mode)
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str                   # the HTTP method
+    session_id: str | None        # the Mcp-Session-Id header as it arrived
+    authorization: str | None
 
 
 @dataclass
@@ -137,7 +152,11 @@ class FakeMCP:
         self.outputs: dict[str, _Output] = {}
         self.calls: list[Call] = []
         self.authorizations: list[str | None] = []
+        self.requests: list[Seen] = []
         self.listings = 0
+        self.initializations = 0
+        self.terminations = 0
+        self._streams: list[tuple[asyncio.AbstractEventLoop, anyio.Event]] = []
         self._port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -259,10 +278,17 @@ class FakeMCP:
             return self._text(f"All services operational{asked}")
         return self._text(f"{name}: no data", structured=None)
 
+    async def _count_initialize(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        if ctx.method == "initialize":
+            with self.lock:
+                self.initializations += 1
+        return await call_next(ctx)
+
     def _app(self) -> ASGIApp:
         server: Server[Any] = Server("fake-pagerduty", version="1.0.0",
                                      on_list_tools=self._list_tools, on_call_tool=self._call_tool)
         server.middleware.clear()       # no OpenTelemetry spans from the stand-in
+        server.middleware.append(self._count_initialize)
         if self.oauth is None:
             app = server.streamable_http_app(streamable_http_path=self.path, stateless_http=self.stateless,
                                              json_response=self.json_response)
@@ -281,7 +307,7 @@ class FakeMCP:
     def start(self) -> "FakeMCP":
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self._port))        # 0 the first time; the same port on a restart
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(self._app(), log_level="warning", lifespan="on", timeout_graceful_shutdown=1,
                                 timeout_keep_alive=1)
@@ -300,6 +326,13 @@ class FakeMCP:
         server, thread, self._server, self._thread = self._server, self._thread, None, None
         if server is None or thread is None:
             return
+        with self.lock:
+            streams, self._streams = self._streams, []
+        for loop, ended in streams:
+            try:
+                loop.call_soon_threadsafe(ended.set)
+            except RuntimeError:        # that loop is already closed
+                pass
         server.should_exit = True
         thread.join(10)
 
@@ -345,17 +378,68 @@ class _Bearer:
 
 
 class _Recording:
-    """Notes the Authorization header of every HTTP request before the app sees it."""
+    """Notes the Authorization header (and method, session id) of every HTTP request before the app
+    sees it, and ends a ``GET`` stream when the stand-in stops."""
 
     def __init__(self, owner: FakeMCP, app: ASGIApp):
         self.owner, self.app = owner, app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            header = dict(scope["headers"]).get(b"authorization")
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        header, session = headers.get(b"authorization"), headers.get(b"mcp-session-id")
+        authorization = header.decode("latin-1") if header is not None else None
+        seen = Seen(scope["method"], session.decode("latin-1") if session is not None else None, authorization)
+        with self.owner.lock:
+            self.owner.authorizations.append(authorization)
+            self.owner.requests.append(seen)
+            if seen.method == "DELETE":
+                self.owner.terminations += 1
+        if seen.method != "GET":
+            await self.app(scope, receive, send)
+            return
+        await self._stream(scope, receive, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A GET stream, told the client went away when the stand-in stops, then ended cleanly (a
+        last empty chunk) instead of being cut by uvicorn's graceful-shutdown timeout."""
+        ended = anyio.Event()
+        with self.owner.lock:
+            self.owner._streams.append((asyncio.get_running_loop(), ended))
+        state = {"started": False, "complete": False}
+
+        async def receive_until_stopped() -> Message:
+            message: Message = {"type": "http.disconnect"}
+            async with anyio.create_task_group() as tg:
+                async def take() -> None:
+                    nonlocal message
+                    message = await receive()
+                    tg.cancel_scope.cancel()
+
+                async def stopped() -> None:
+                    await ended.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(take)
+                tg.start_soon(stopped)
+            return message
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["complete"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_until_stopped, noting)
+            if ended.is_set() and state["started"] and not state["complete"]:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
             with self.owner.lock:
-                self.owner.authorizations.append(header.decode("latin-1") if header is not None else None)
-        await self.app(scope, receive, send)
+                self.owner._streams = [s for s in self.owner._streams if s[1] is not ended]
 
     def __getattr__(self, name: str) -> Any:      # Starlette's router (routes) stays reachable
         return getattr(self.app, name)

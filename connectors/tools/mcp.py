@@ -6,23 +6,22 @@ service credential read when a call is made, or ``{oauth: per_user}``: each pers
 caller's own access token, in ``Authorization``. A 401 to a person's token asks the token source for
 a fresh one once (``rejected``); still refused, the person must connect again (``ConnectionNeeded``).
 
-The SDK is asynchronous: each listing or call runs in an event loop of its own (``anyio.run``), so it
-works from a worker's threads, and everything it does (connect, ``initialize``, the request, closing
-the session) keeps to the one deadline it is given.
+The SDK is asynchronous: its sessions are kept open and reused, on one event loop per process in a
+thread of its own (``connectors/tools/mcp_sessions.py``: a session per server and credential, never
+shared between two credentials, closed when idle, at most 32). A worker's thread hands each listing
+or call to that loop and waits for it; everything the request needs (opening a session when there is
+none: connect, ``initialize``, the listing; the request itself; one more try in a fresh session when
+the server forgot the session or the connection broke) keeps to the one deadline it is given.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from typing import Any, Awaitable, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import anyio
 import httpx2
 import mcp_types as types
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from chatops.checks import CheckFailed
@@ -30,24 +29,20 @@ from connectors.tools import oauth
 from connectors.tools.base import (Caller, ConnectionNeeded, ToolConfigError, ToolDefinition, ToolDeps, ToolFailed,
                                    ToolOutput, ToolTimedOut, describe_call)
 from connectors.tools.mcp_config import KIND, McpConfig, parse
+from connectors.tools.mcp_sessions import (ListingFailed, Refused, SessionLost, SessionPool, Use, Work, first_error,
+                                           list_all, sessions)
 
 T = TypeVar("T")
-MAX_PAGES = 50                      # tools/list pages followed before the server is called broken
-
-
-class _Unauthorized(Exception):
-    def __init__(self, status: int, challenge: str | None):
-        super().__init__(f"HTTP {status}")
-        self.status, self.challenge = status, challenge
 
 
 class McpTool:
     kind: ClassVar[str] = KIND
 
-    def __init__(self, name: str, config: McpConfig, deps: ToolDeps):
+    def __init__(self, name: str, config: McpConfig, deps: ToolDeps, *, pool: SessionPool | None = None):
         self.name = name
         self.config = config
         self.deps = deps
+        self._pool = pool            # None: the process's sessions (made with the first call)
 
     @classmethod
     def from_config(cls, spec: Any, deps: ToolDeps) -> "McpTool":
@@ -71,15 +66,15 @@ class McpTool:
     def definitions(self, caller: Caller | None) -> list[ToolDefinition]:
         if self.per_person and caller is None:
             raise ToolFailed(f"{self.name} lists its tools with a person's own account: name the person")
-        listed = self._authorized(caller, self._list_all, self.config.timeout)
+        listed = self._authorized(caller, _listing, self.config.timeout)
         return [ToolDefinition(t.name, t.description or "", dict(t.input_schema or {}),
                                t.annotations.model_dump(by_alias=True, exclude_none=True, mode="json")
                                if t.annotations is not None else None)
                 for t in listed]
 
     def call(self, function: str, arguments: dict[str, Any], caller: Caller, *, timeout: float) -> ToolOutput:
-        async def work(session: ClientSession) -> types.CallToolResult:
-            result = await session.call_tool(function, arguments)
+        async def work(use: Use) -> types.CallToolResult:
+            result = await use.session.call_tool(function, arguments)
             if not isinstance(result, types.CallToolResult):      # pragma: no cover - not asked for
                 raise ToolFailed(f"{self.name} answered {function} with an unexpected result")
             return result
@@ -106,35 +101,47 @@ class McpTool:
 
     # -- credentials -----------------------------------------------------------------------------
 
-    def _authorized(self, caller: Caller | None, work: Callable[[ClientSession], Awaitable[T]],
-                    timeout: float) -> T:
-        """``work`` with the one credential this tool uses; a person's rejected token renewed once."""
+    def _authorized(self, caller: Caller | None, work: Work[T], timeout: float) -> T:
+        """``work`` with the one credential this tool uses. Refused in a session that was already
+        open: the service's token is read again and tried once in a fresh session; a person's token
+        is renewed once (``rejected``)."""
         deadline = time.monotonic() + timeout
         if not self.per_person:
+            owner = self.name
             try:
-                return self._run(self._service_token(), work, timeout)
-            except _Unauthorized as exc:
-                what = f"the token in {self.config.bearer_env}" if self.config.bearer_env else "no credential"
-                raise ToolFailed(f"{self.name} refused {what} (HTTP {exc.status})") from None
+                return self._run(self._service_token(), owner, work, timeout)
+            except Refused as exc:
+                refused = exc
+            if refused.reused:
+                try:
+                    return self._run(self._service_token(), owner, work, self._left(deadline, timeout))
+                except Refused as exc:
+                    refused = exc
+            what = f"the token in {self.config.bearer_env}" if self.config.bearer_env else "no credential"
+            raise ToolFailed(f"{self.name} refused {what} (HTTP {refused.status})")
         assert caller is not None
         tokens = self.deps.tokens
         if tokens is None:          # from_config refuses this; kept for a kind built by hand
             raise ConnectionNeeded(self.name, "per-person tokens are not available")
+        owner = f"{self.name}\x00{caller.person_id}"
         token = tokens.access_token(self.name, caller)
         try:
-            return self._run(token, work, timeout)
-        except _Unauthorized:
+            return self._run(token, owner, work, timeout)
+        except Refused:
             renew = getattr(tokens, "rejected", None)
             if renew is None:
                 raise ConnectionNeeded(self.name, "the server refused the person's token") from None
             token = renew(self.name, caller, token)
+        try:
+            return self._run(token, owner, work, self._left(deadline, timeout))
+        except Refused:
+            raise ConnectionNeeded(self.name, "the server refused the person's token") from None
+
+    def _left(self, deadline: float, timeout: float) -> float:
         left = deadline - time.monotonic()
         if left <= 0:
             raise ToolTimedOut(f"{self.name} did not answer within {timeout:g} s")
-        try:
-            return self._run(token, work, left)
-        except _Unauthorized:
-            raise ConnectionNeeded(self.name, "the server refused the person's token") from None
+        return left
 
     def _service_token(self) -> str | None:
         if self.config.bearer_env is None:
@@ -146,56 +153,38 @@ class McpTool:
 
     # -- the SDK ---------------------------------------------------------------------------------
 
-    def _run(self, token: str | None, work: Callable[[ClientSession], Awaitable[T]], timeout: float) -> T:
-        refused: list[tuple[int, str | None]] = []
-
-        async def note(response: httpx2.Response) -> None:
-            if response.status_code in (401, 403):      # this client talks to the MCP server's origin only
-                refused.append((response.status_code, response.headers.get("www-authenticate")))
-
-        async def session() -> T:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            with anyio.fail_after(timeout):
-                async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(timeout),
-                                              follow_redirects=False, event_hooks={"response": [note]}) as http, \
-                        streamable_http_client(self.url, http_client=http) as (read, write), \
-                        ClientSession(read, write, read_timeout_seconds=timeout) as mcp:
-                    await mcp.initialize()
-                    return await work(mcp)
-
+    def _run(self, token: str | None, owner: str, work: Work[T], timeout: float) -> T:
+        """``work`` in the pooled session of this server and ``token``; the SDK's errors as ours
+        (``Refused`` is the caller's)."""
+        pool = self._pool or sessions()
         try:
-            return anyio.run(session)
+            return pool.run(self.url, token, owner, work, timeout)
+        except Refused:
+            raise
         except BaseException as exc:   # the SDK's task groups wrap what happened in exception groups
-            error = _first(exc)
-            if refused:
-                raise _Unauthorized(*refused[0]) from None
+            error = first_error(exc)
             if isinstance(error, (ToolFailed, ConnectionNeeded)):
                 raise error from None
             if isinstance(error, TimeoutError):
                 raise ToolTimedOut(f"{self.name} did not answer within {timeout:g} s") from None
+            if isinstance(error, ListingFailed):
+                raise ToolFailed(f"{self.name}: {error}") from None
+            if isinstance(error, SessionLost):
+                raise ToolFailed(f"{self.name}: {error}", transient=True) from None
             if isinstance(error, MCPError):
-                raise ToolFailed(f"{self.name}: {error.message}", transient=error.code == types.INTERNAL_ERROR) from None
+                raise ToolFailed(f"{self.name}: {error.message}",
+                                 transient=error.code in (types.INTERNAL_ERROR, types.CONNECTION_CLOSED)) from None
             if isinstance(error, (httpx2.HTTPError, OSError)):
                 raise ToolFailed(f"{self.name} is unreachable ({type(error).__name__})", transient=True) from None
             if isinstance(error, Exception):
                 raise ToolFailed(f"{self.name} failed: {type(error).__name__}", transient=True) from error
             raise
 
-    @staticmethod
-    async def _list_all(session: ClientSession) -> list[types.Tool]:
-        tools: list[types.Tool] = []
-        cursor: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            result = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-            tools.extend(result.tools)
-            cursor = result.next_cursor
-            if not cursor:
-                return tools
-            if cursor in seen:
-                raise ToolFailed("the server's tool list pages go round in a circle")
-            seen.add(cursor)
-        raise ToolFailed(f"the server's tool list has more than {MAX_PAGES} pages")
+
+async def _listing(use: Use) -> list[types.Tool]:
+    """The server's tools as it lists them now: the listing made when this request opened the
+    session, or a new ``tools/list`` (every page) in the open one."""
+    return use.listed if use.listed is not None else await list_all(use.session)
 
 
 def output_of(result: types.CallToolResult) -> ToolOutput:
@@ -215,14 +204,3 @@ def output_of(result: types.CallToolResult) -> ToolOutput:
     if not text.strip() and result.structured_content is not None:
         text = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False, default=str)
     return ToolOutput(text=text, is_error=bool(result.is_error))
-
-
-def _first(exc: BaseException) -> BaseException:
-    """The first error inside (nested) exception groups that is not a cancellation."""
-    if isinstance(exc, BaseExceptionGroup):
-        found = [_first(e) for e in exc.exceptions]
-        for e in found:
-            if not isinstance(e, asyncio.CancelledError):
-                return e
-        return found[0] if found else exc
-    return exc

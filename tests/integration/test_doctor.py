@@ -84,7 +84,7 @@ def test_a_deployment_in_order_passes_every_check(deployment):
     assert "app A0DOCTOR" in checks["slack app and workspace"]["detail"]
     assert "built with sentence-transformers/all-MiniLM-L6-v2 (384 dimensions)" in checks["index"]["detail"]
     assert "gpt-doctor listed, gpt-doctor-mini listed" in checks["language model"]["detail"]
-    assert "schema 0005 (the latest)" in checks["database"]["detail"]
+    assert "schema 0006 (the latest)" in checks["database"]["detail"]
     assert deployment.hook.requests == []     # the webhook was reached, nothing was run
     # the text form: one line per check and a summary
     text = deployment.cli("doctor")
@@ -152,8 +152,8 @@ def test_a_database_behind_the_code(deployment):
     code, checks = doctor(deployment.cli, DATABASE_URL=url)
     assert code == 1
     assert checks["database"]["status"] == "fail"
-    assert "is at schema 0002; this release needs 0005" in checks["database"]["detail"]
-    assert Store(url).schema() == ("0002", "0005")       # the doctor changed nothing
+    assert "is at schema 0002; this release needs 0006" in checks["database"]["detail"]
+    assert Store(url).schema() == ("0002", "0006")       # the doctor changed nothing
 
 
 def test_redis_down_and_no_worker(deployment):
@@ -242,3 +242,28 @@ def test_sources_are_checked_with_their_credentials(deployment, tmp_path):
         source = checks["source eng-docs"]
         assert source["status"] == "fail" and "Sites.Selected" in source["detail"], source
         jira.stop()
+
+
+def test_a_live_tool_is_checked_and_warns_until_approved(deployment):
+    from standins.fake_prometheus import FakePrometheus
+
+    config = Path(deployment.env["CHATOPS_CONFIG"])
+    with FakePrometheus() as prom:
+        config.write_text(config.read_text() + f"""
+tools:
+  - name: health
+    kind: prometheus
+    url: {prom.origin}
+    queries: {{error_rate: 'sum(rate(http_requests_total{{service="$service",code=~"5.."}}[5m]))'}}
+    params: {{service: {{enum: [billing, checkout]}}}}
+""")
+        code, checks = doctor(deployment.cli)
+        assert checks["tool health"]["status"] == "warn"
+        assert "not approved yet, so not offered: error_rate" in checks["tool health"]["detail"]
+        assert "chatops tools approve health" in checks["tool health"]["fix"]
+        assert deployment.cli("tools", "approve", "health").exit_code == 0
+        code, checks = doctor(deployment.cli)
+        assert checks["tool health"]["status"] == "ok"
+        assert checks["tool health"]["detail"].startswith("Prometheus ") and "offered: error_rate" in checks["tool health"]["detail"]
+    code, checks = doctor(deployment.cli)      # the server gone: one FAIL line saying so
+    assert code == 1 and checks["tool health"]["status"] == "fail"

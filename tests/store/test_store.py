@@ -66,7 +66,7 @@ def test_migrate_creates_tables_and_rerun_is_noop(db_url):
         with Store.for_url(db_url) as again:
             with again.engine.connect() as conn:
                 versions = conn.execute(text("SELECT version_num FROM chatops_alembic_version")).scalars().all()
-                assert versions == ["0005"]
+                assert versions == ["0006"]
                 assert conn.execute(text("SELECT count(*) FROM questions")).scalar_one() == 1
         assert qid == 1
 

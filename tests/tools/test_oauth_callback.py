@@ -24,7 +24,10 @@ from tests.tools.conftest import ANA, BEN, PUBLIC_URL, deps, follow
 
 
 class Parts(Core, ToolAuthParts):
-    """The composition root's core and the tools' authorization part (what the web process builds)."""
+    """The composition root's core and the tools' authorization part (what the web process builds);
+    no Slack here, so nobody is told in a DM."""
+
+    gateway = None
 
 
 @pytest.fixture

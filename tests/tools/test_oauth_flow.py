@@ -50,7 +50,7 @@ def test_connect_then_call_with_the_persons_own_token(connections, auth_server, 
     auth_server.as_user("ana@example.com")
     back = follow(connections.begin("pagerduty", ANA))
     assert back["iss"] == auth_server.issuer
-    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", "oid-ana")
+    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", "oid-ana", ANA.slack_user_id)
     assert connections.connected("oid-ana") == ["pagerduty"]
 
     out = per_user_tool.call("get_oncall", {"service": "billing"}, ANA, timeout=10)

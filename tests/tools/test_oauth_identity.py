@@ -74,7 +74,7 @@ def test_a_link_completed_by_someone_else_keeps_nothing(connections, auth_server
 def test_the_person_the_link_was_made_for_connects(connections, auth_server, mcp_oauth, per_user_tool):
     auth_server.as_user(ANA.email)
     back = follow(connections.begin("pagerduty", ANA))
-    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", ANA.person_id)
+    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", ANA.person_id, ANA.slack_user_id)
     out = per_user_tool.call("get_oncall", {"service": "billing"}, ANA, timeout=10)
     assert out.text.endswith("(asked by ana@example.com)")
 
@@ -240,7 +240,7 @@ def test_without_openid_connect_identity_link_connects_as_before(plain_oauth, to
     assert "nonce" not in query(url) and "scope" not in query(url)
     server.as_user(ANA.email)
     back = follow(url)
-    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", ANA.person_id)
+    assert connections.complete(back["state"], back["code"], iss=back["iss"]) == ("pagerduty", ANA.person_id, ANA.slack_user_id)
     out = build_tool(linked, deps(tokens=connections)).call("get_oncall", {"service": "billing"}, ANA, timeout=10)
     assert out.text.endswith("(asked by ana@example.com)")
 
