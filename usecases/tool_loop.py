@@ -130,7 +130,11 @@ def converse(llm: LLM, messages: list[dict[str, Any]], actions: list[dict[str, A
 def run_round(live: LiveTools, calls: list[tuple[Offer, ToolCall]], ends: float) -> list[CallResult]:
     """One round's calls at once, each under the per-call timeout and all under the deadline."""
     if live.on_step is not None:
-        labels = sorted({offer.tool.label for offer, _c in calls})
+        # The working message is seen by everyone the answer is for: a tool whose results they may
+        # not all see is not named to them.
+        alone = len(live.audience.principals) == 1 and live.audience.principals[0].email == live.caller.email
+        labels = sorted({offer.tool.label if alone or offer.tool.policy.shareable_with(live.audience)
+                         else "live data" for offer, _c in calls})
         try:
             live.on_step(f"Checking {', '.join(labels)}…")
         except Exception:  # noqa: BLE001 - a progress line is never worth the answer

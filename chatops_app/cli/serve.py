@@ -89,6 +89,7 @@ def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
                           "or set QDRANT_URL to share a Qdrant server between worker processes")
     container.catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
     container.sources  # noqa: B018 - and on invalid sources
+    container.toolbox  # noqa: B018 - and on invalid tools (every kind's own settings checked)
     app.worker_main(["worker", "--pool", pool, "--concurrency", str(concurrency),
                      "--queues", f"{settings.queue_name},{settings.ingest_queue}",
                      "--loglevel", settings.log_level, "--without-gossip", "--without-mingle"])

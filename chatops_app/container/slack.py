@@ -60,6 +60,7 @@ class SlackParts:
         s = self.settings
         self.catalogue  # noqa: B018 - an invalid action catalogue stops the start, with its reason
         self.sources  # noqa: B018 - so do invalid sources
+        self.tool_connections  # noqa: B018 - and tools: their shared keys, per-person sign-in's settings
         bolt = self.bolt_app()
         routes = ()
         if self.notifications_configured:
