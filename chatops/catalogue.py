@@ -19,7 +19,7 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from chatops.access import Principal
-from chatops.errors import ConfigError
+from chatops.errors import ConfigError, first_problem
 from chatops.groups import GroupNames
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")  # also a valid OpenAI function name
@@ -123,9 +123,7 @@ class Catalogue:
             try:
                 spec = ActionSpec.model_validate(raw)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-                raise ConfigError(f"{label}: {field}: {err.get('msg')}") from None
+                raise ConfigError(f"{label}: {first_problem(exc.errors())}") from None
             if spec.name in connectors:
                 raise ConfigError(f"{label}: name: defined twice")
             spec = _with_group_ids(spec, names, label)

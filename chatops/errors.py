@@ -1,5 +1,15 @@
 """Errors every layer may raise and the application layer turns into one line for people."""
 
+from typing import Any
+
+
+def first_problem(errors: list[Any]) -> str:
+    """``field.path: what is wrong`` of the first of pydantic's ``ValidationError.errors()``: how a
+    configuration entry's mistake is named (``action 'x': approvers.groups: Input should be …``)."""
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ())) or "entry"
+    return f"{field}: {first.get('msg')}"
+
 
 class ConfigError(Exception):
     """The configuration is wrong; the message says what and how to fix it."""

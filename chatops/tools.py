@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Literal
 from pydantic import BaseModel, ValidationError, field_validator
 
 from chatops.access import Audience, Principal
-from chatops.errors import ConfigError
+from chatops.errors import ConfigError, first_problem
 from chatops.groups import GroupNames
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,30}$")   # no "_": "__" separates tool and function
@@ -105,9 +105,7 @@ def load_specs(raw: Iterable[dict[str, Any]], groups: GroupNames,
         try:
             spec = ToolSpec.model_validate(entry)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "entry"
-            raise ConfigError(f"{where}: {field}: {first.get('msg')}") from None
+            raise ConfigError(f"{where}: {first_problem(exc.errors())}") from None
         if spec.name in seen:
             raise ConfigError(f"{where}: name: another tool has this name")
         seen.add(spec.name)

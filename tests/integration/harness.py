@@ -230,6 +230,21 @@ class System:
             timeout=timeout)
         return text_of(update)
 
+    def answer_in(self, channel: str, since: int, timeout: float = 45.0) -> dict:
+        """The first answer in ``channel`` after Slack call number ``since``: a chat.update or an
+        ephemeral message that is not a working step ("Looking into it…", "Checking …") nor a
+        Connect button."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for call in list(self.slack.calls)[since:]:
+                p = call["params"]
+                text = text_of(p)
+                if call["method"] in ("chat.update", "chat.postEphemeral") and p.get("channel") == channel \
+                        and "Checking" not in text and "Looking into it" not in text and "Connect " not in text:
+                    return p
+            time.sleep(0.1)
+        raise AssertionError(f"no answer in {channel}: {[c['method'] for c in self.slack.calls[since:]]}")
+
     def thread_of(self, update_params: dict) -> str | None:
         """Which thread a chat.update belongs to: the thread of the message it updates."""
         for call in list(self.slack.calls):

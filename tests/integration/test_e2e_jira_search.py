@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import time
 
 import pytest
 import requests
@@ -150,20 +149,6 @@ def records(system):
     store.close()
 
 
-def answer_in(system, channel: str, since: int, timeout: float = 45.0) -> dict:
-    """The first chat.update (or ephemeral answer) in ``channel`` after call ``since`` that is the
-    answer, not a working step."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for call in list(system.slack.calls)[since:]:
-            p = call["params"]
-            if call["method"] in ("chat.update", "chat.postEphemeral") and p.get("channel") == channel \
-                    and "Checking" not in text_of(p) and "Looking into it" not in text_of(p):
-                return p
-        time.sleep(0.1)
-    raise AssertionError(f"no answer in {channel}: {[c['method'] for c in system.slack.calls[since:]]}")
-
-
 def shown_in(system, channel: str, since: int) -> list[str]:
     """Everything Slack was asked to show in ``channel`` since call ``since``."""
     return [text_of(c["params"]) + json.dumps(c["params"].get("attachments") or [])
@@ -191,7 +176,7 @@ def test_live_jira_search_in_a_channel_shows_only_issues_every_member_may_see(sy
     event = system.mention("COPS", BEN, "which OPS tickets are open, asked in the channel?")
     since = len(system.slack.calls)
     assert system.post_event(event).status_code == 200
-    text = text_of(answer_in(system, "COPS", since))
+    text = text_of(system.answer_in("COPS", since))
     assert keys["open"] in text and OPEN_SUMMARY in text, text
     assert re.search(r"\[1\] \*?Jira · search\(jql=project = OPS ORDER BY key ASC\) · \d\d:\d\d UTC", text), text
     # Jira was asked within the source's scope and returned both issues: the filtering is ours
@@ -218,7 +203,7 @@ def test_the_same_search_in_a_security_members_dm_shows_the_restricted_issue(sys
     since = len(system.slack.calls)
     assert system.post_event({"type": "message", "channel": channel, "channel_type": "im", "user": BEN,
                               "text": "which OPS tickets are open, asked in a DM?", "ts": new_ts()}).status_code == 200
-    text = text_of(answer_in(system, channel, since))
+    text = text_of(system.answer_in(channel, since))
     assert keys["open"] in text and OPEN_SUMMARY in text, text
     assert keys["secret"] in text and SECRET_SUMMARY in text, text
     [first, second] = model_requests_about(system, "asked in a DM")
@@ -231,7 +216,7 @@ def test_a_member_outside_the_security_group_never_gets_the_restricted_issue_in_
     since = len(system.slack.calls)
     assert system.post_event({"type": "message", "channel": channel, "channel_type": "im", "user": ANA,
                               "text": "which OPS tickets are open, Ana asking?", "ts": new_ts()}).status_code == 200
-    text = text_of(answer_in(system, channel, since))
+    text = text_of(system.answer_in(channel, since))
     assert keys["open"] in text and OPEN_SUMMARY in text, text
     assert not any(keys["secret"] in json.dumps(r) or "Pen-test" in json.dumps(r)
                    for r in model_requests_about(system, "Ana asking"))

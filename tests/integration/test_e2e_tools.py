@@ -175,21 +175,6 @@ def dm(system, user: str, text: str) -> str:
     return channel
 
 
-def answer_in(system, channel: str, since: int, timeout: float = 30.0) -> dict:
-    """The first chat.update (or ephemeral answer) in ``channel`` after call ``since`` that is an answer,
-    not a working step."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for call in list(system.slack.calls)[since:]:
-            p = call["params"]
-            if call["method"] in ("chat.update", "chat.postEphemeral") and p.get("channel") == channel \
-                    and "Checking" not in text_of(p) and "Looking into it" not in text_of(p) \
-                    and "Connect" not in text_of(p):
-                return p
-        time.sleep(0.1)
-    raise AssertionError(f"no answer in {channel}: {[c['method'] for c in system.slack.calls[since:]]}")
-
-
 def model_requests_about(system, phrase: str) -> list[dict]:
     return [r for r in system.llm.requests if phrase in json.dumps(r["messages"][1:])]
 
@@ -197,7 +182,7 @@ def model_requests_about(system, phrase: str) -> list[dict]:
 def test_a_dm_is_answered_from_a_tool_and_cites_it(system, servers, records):
     since = len(system.slack.calls)
     channel = dm(system, ANA, "who is on call for billing right now?")
-    answer = answer_in(system, channel, since)
+    answer = system.answer_in(channel, since)
     text = text_of(answer)
     assert "Dana Reyes" in text
     assert re.search(r"\[1\] \*?PagerDuty · get_oncall\(service=billing\) · \d\d:\d\d UTC", text), text
@@ -215,7 +200,7 @@ def test_a_person_outside_the_groups_is_never_offered_the_tool(system, servers):
     before = len(servers["pd"].calls)
     since = len(system.slack.calls)
     channel = dm(system, BEN, "who is on call for billing, ben asking?")
-    text_of(answer_in(system, channel, since))
+    text_of(system.answer_in(channel, since))
     [request] = model_requests_about(system, "ben asking")[:1]
     offered = {t["function"]["name"] for t in request.get("tools") or []}
     assert not any(name.startswith("pagerduty__") for name in offered)
@@ -279,12 +264,12 @@ def test_per_person_oauth_connect_use_refresh_and_never_anothers_token(system, s
     time.sleep(1.5)
     since = len(system.slack.calls)
     channel = dm(system, CARLA, "what does my desk say now, carla?")
-    assert "asked by carla@corp.example" in text_of(answer_in(system, channel, since))
+    assert "asked by carla@corp.example" in text_of(system.answer_in(channel, since))
     assert servers["auth"].refresh_requests > refreshes
     # Ana's questions still use Ana's account
     since = len(system.slack.calls)
     channel = dm(system, ANA, "what does my desk say about billing today?")
-    assert "asked by ana@corp.example" in text_of(answer_in(system, channel, since))
+    assert "asked by ana@corp.example" in text_of(system.answer_in(channel, since))
     # Carla takes it back with the Disconnect button of the DM she got on connecting
     connected = system.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == f"D{CARLA}"
                                       and "tool_disconnect" in json.dumps(p.get("blocks")))
@@ -306,7 +291,7 @@ def test_live_prometheus_in_a_channel_is_cited_for_everyone(system, servers):
     event = system.mention("COPS", BEN, "what is the error rate of checkout?")
     since = len(system.slack.calls)
     system.post_event(event)
-    text = text_of(answer_in(system, "COPS", since))
+    text = text_of(system.answer_in("COPS", since))
     assert "0.0123" in text and "Prometheus · error_rate(service=checkout)" in text
     assert servers["prom"].queries()[-1] == ERROR_RATE.replace("$service", "checkout")
 
@@ -317,7 +302,7 @@ def test_a_changed_tool_description_disables_the_tool(system, servers):
     try:
         since = len(system.slack.calls)
         channel = dm(system, ANA, "which incidents, after the change?")
-        answer_in(system, channel, since)
+        system.answer_in(channel, since)
         [request] = model_requests_about(system, "after the change")[:1]
         offered = {t["function"]["name"] for t in request.get("tools") or []}
         assert "pagerduty__list_incidents" not in offered and "pagerduty__get_oncall" in offered
@@ -335,7 +320,7 @@ def test_injected_instructions_in_tool_output_do_nothing(system, servers):
     event = system.mention("CSRE", ANA, "any triggered incidents?")
     since = len(system.slack.calls)
     system.post_event(event)
-    answer = answer_in(system, "CSRE", since)
+    answer = system.answer_in("CSRE", since)
     text = text_of(answer)
     assert "attacker.example" not in text                     # shown inert, if at all
     assert "already been approved" not in text                # the claims filter
@@ -358,7 +343,7 @@ def test_a_timing_out_tool_still_gives_an_answer(system, servers):
     since = len(system.slack.calls)
     started = time.time()
     channel = dm(system, ANA, "is the slow status ok?")
-    text = text_of(answer_in(system, channel, since))
+    text = text_of(system.answer_in(channel, since))
     assert time.time() - started < 15
     assert "Could not check: PagerDuty slow_status() (timed out)" in text
 
@@ -367,6 +352,6 @@ def test_a_model_that_keeps_calling_tools_stops_at_the_bound(system, servers):
     before = len(servers["pd"].calls)
     since = len(system.slack.calls)
     channel = dm(system, ANA, "keep checking who is on call")
-    text = text_of(answer_in(system, channel, since))
+    text = text_of(system.answer_in(channel, since))
     assert len(servers["pd"].calls) - before == 2              # CHATOPS_TOOL_MAX_STEPS=2
     assert "limit of steps" in text
