@@ -21,6 +21,8 @@ from bot.dm_offer.task import ANSWER_IN_DM
 from bot.enqueue import ListenerDeps
 from bot.feedback import handler as feedback_handler, listener as feedback_listener
 from bot.feedback.task import FEEDBACK
+from bot.home import handler as home_handler, listener as home_listener
+from bot.home.task import HOME
 from bot.maintenance import handler as maintenance_handler
 from bot.maintenance.task import MAINTENANCE
 from bot.membership import listener as membership_listener
@@ -48,6 +50,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("feedback", feedback_listener.register, (FEEDBACK,), feedback_handler.build),   # and escalations
     Feature("tool_connections", tool_connections_listener.register, (TOOL_CONNECTION,),
             tool_connections_handler.build),   # Connect / Disconnect a person's own account to a tool
+    Feature("home", home_listener.register, (HOME,), home_handler.build),   # App Home, prompts, context
     Feature("maintenance", None, (MAINTENANCE,), maintenance_handler.build),   # its jobs: sent by chatops beat
 )
 

@@ -98,6 +98,29 @@ class SlackGateway:
         resp = _call(self.client.conversations_open, users=user)
         return resp["channel"]["id"]
 
+    # Streamed messages and the agent's thread status ---------------------------
+    # (https://docs.slack.dev/reference/methods/chat.startStream, chat.appendStream, chat.stopStream,
+    # assistant.threads.setStatus). start/stop are tier 2, append tier 4: the caller paces appends.
+
+    def set_status(self, channel: str, thread_ts: str, status: str,
+                   loading_messages: list[str] | None = None) -> None:
+        """The thread's status ("is searching…", loading messages); "" clears it (so does a reply)."""
+        _call(self.client.assistant_threads_setStatus, channel_id=channel, thread_ts=thread_ts, status=status,
+              loading_messages=loading_messages)
+
+    def start_stream(self, channel: str, thread_ts: str, *, recipient_user_id: str | None = None,
+                     recipient_team_id: str | None = None) -> str:
+        """A streamed reply in the thread (outside a DM Slack wants whom it is for); its ts."""
+        resp = _call(self.client.chat_startStream, channel=channel, thread_ts=thread_ts,
+                     recipient_user_id=recipient_user_id, recipient_team_id=recipient_team_id)
+        return resp["ts"]
+
+    def append_stream(self, channel: str, ts: str, markdown_text: str) -> None:
+        _call(self.client.chat_appendStream, channel=channel, ts=ts, markdown_text=markdown_text)
+
+    def stop_stream(self, channel: str, ts: str, *, blocks: list[dict] | None = None) -> None:
+        _call(self.client.chat_stopStream, channel=channel, ts=ts, blocks=blocks)
+
     # People and channels -----------------------------------------------------
 
     def members(self, channel: str) -> list[str]:

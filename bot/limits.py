@@ -3,6 +3,7 @@
 SECTION_TEXT_MAX = 3000        # characters in a section block's text
 CONTEXT_TEXT_MAX = 2000        # characters in one context element
 BLOCKS_PER_MESSAGE = 50        # blocks in one message
+BLOCKS_PER_VIEW = 100          # blocks in one view (a modal or the Home tab)
 MESSAGE_TEXT_MAX = 4000        # the fallback ``text``; Slack truncates long ones
 BUTTON_VALUE_MAX = 2000        # characters in a button's value
 BUTTON_TEXT_MAX = 75           # characters in a button's label

@@ -88,6 +88,40 @@ METHODS: dict[str, Need] = {
     "apps.connections.open": Need(
         "Socket Mode: SocketModeHandler opens its WebSocket with SLACK_APP_TOKEN",
         all_of=("connections:write",), token=APP),
+    # The agent messaging experience (issue 22; manifest features.agent_view).
+    "chat.startStream": Need(
+        "a streamed answer opens in the asker's thread, once its audience is settled (in a channel with "
+        "recipient_user_id and recipient_team_id)",
+        all_of=("chat:write",)),
+    "chat.appendStream": Need(
+        "the streamed answer's text, appended at safe boundaries, and its task updates (rate tier 4)",
+        all_of=("chat:write",)),
+    "chat.stopStream": Need(
+        "the streamed answer ends: its Sources and feedback buttons; also after the person pressed Stop",
+        all_of=("chat:write",)),
+    "assistant.threads.setStatus": Need(
+        "the thread's status and loading messages while retrieval and tools run (chat:write since "
+        "Slack's reference of 2026-03; assistant:write before)",
+        all_of=("chat:write",)),
+    "assistant.threads.setSuggestedPrompts": Need(
+        "suggested prompts when someone opens the Messages tab (an agent_view app: else not_agent_app)",
+        all_of=("assistant:write",)),
+    "views.publish": Need("the App Home tab: sources, recent questions, pending proposals, connected tools"),
+}
+
+# WebClient methods that call the Web API through a helper object rather than api_call (the scan in
+# tests/unit/test_manifest.py cannot see through them): the methods the helper calls.
+BY_HELPER: dict[str, tuple[str, ...]] = {
+    "chat_stream": ("chat.startStream", "chat.appendStream", "chat.stopStream"),   # slack_sdk ChatStream
+}
+
+# Bolt's listener utilities (arguments of a listener, called by name) -> the methods each calls.
+BY_UTILITY: dict[str, tuple[str, ...]] = {
+    "say": ("chat.postMessage",),
+    "say_stream": BY_HELPER["chat_stream"],                  # WebClient.chat_stream with the event's thread
+    "set_status": ("assistant.threads.setStatus",),
+    "set_suggested_prompts": ("assistant.threads.setSuggestedPrompts",),
+    "set_title": ("assistant.threads.setTitle",),
 }
 
 # Web API methods slack_bolt / slack_sdk classes call on their own (class name -> methods): every
@@ -112,6 +146,15 @@ EVENTS: dict[str, Need] = {
     "member_joined_channel": Need("drop the channel's cached member list: the next answer there is "
                                   "narrowed to who can read it", any_of=_JOINS, used_on=frozenset(_JOINS)),
     "member_left_channel": Need("the same when someone leaves", any_of=_JOINS, used_on=frozenset(_JOINS)),
+    # The agent messaging experience (features.agent_view).
+    "app_home_opened": Need("the Messages tab opened (tab: messages): suggested prompts; the Home tab "
+                            "(tab: home): views.publish"),
+    "app_context_changed": Need("the channel the person is looking at: a Messages-tab question may use its "
+                                "settings (the audience stays the person); sent to agent_view apps only",
+                                all_of=("assistant:write",)),
+    "agent_session_stopped": Need("the person pressed Stop on a streamed answer: generation ends, the answer is "
+                                  "recorded as stopped (appends after it get stopped_by_user)",
+                                  all_of=("chat:write",)),
 }
 
 # Scopes kept although no method or event above needs them, each with its reason. Empty: least privilege.

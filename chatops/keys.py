@@ -24,12 +24,14 @@ CLAIM_FEEDBACK = "feedback"
 CLAIM_SLOW_DOWN = "slow_down"
 CLAIM_DAILY_REPORT = "daily_report"
 CLAIM_TOOL_DISCONNECT = "tool_disconnect"
+CLAIM_HOME_OPENED = "home_opened"      # one app_home_opened delivery (user:event_ts)
 
 # Cached JSON (``cache``): a channel's members, a channel's name, a Slack user, a DM offer.
 CACHE_MEMBERS = "members"
 CACHE_CHANNEL_NAME = "channel_name"
 CACHE_SLACK_USER = "slackuser"
 CACHE_OFFER = "offer"
+CACHE_APP_CONTEXT = "app_context"      # the channel a person looks at beside the agent (app_context_changed)
 
 
 def _joined(prefix: str, *parts: str) -> str:

@@ -61,6 +61,25 @@ class PluginSettings(BaseSettings):
 P = TypeVar("P", bound=PluginSettings)
 
 
+class AssistantPrompt(BaseModel):
+    """One prompt suggested when someone opens the agent's Messages tab: its label, and the message
+    sent as the person's when they pick it."""
+
+    model_config = {"extra": "forbid"}
+
+    title: str = Field(min_length=1, max_length=200)
+    message: str = Field(min_length=1, max_length=2000)
+
+
+class AssistantConfig(BaseModel):
+    """``assistant:`` in CHATOPS_CONFIG: the agent's Messages tab. ``prompts`` (up to four, as Slack
+    shows) replace the default ones (the questions most often answered helpfully, usecases/home.py)."""
+
+    model_config = {"extra": "forbid"}
+
+    prompts: list[AssistantPrompt] = Field(default_factory=list, max_length=4)
+
+
 class FileConfig(BaseModel):
     """Structured settings from the ``CHATOPS_CONFIG`` YAML file.
 
@@ -81,6 +100,8 @@ class FileConfig(BaseModel):
     models: dict[str, ModelPrice] = Field(default_factory=dict)
     budgets: Budgets = Field(default_factory=Budgets)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    # The agent's Messages tab: its suggested prompts (AssistantConfig).
+    assistant: AssistantConfig = Field(default_factory=AssistantConfig)
 
 
 class Settings(BaseSettings):
@@ -141,6 +162,9 @@ class Settings(BaseSettings):
     # Before a channel answer is posted, its member list is read again if it is older than this
     # (seconds): an answer never uses a wider audience than the channel had that long before.
     channel_fresh: float = Field(default=5.0, ge=0, validation_alias=AliasChoices("CHATOPS_CHANNEL_FRESH"))
+    # A model's answer streamed into the thread as it is written (chat.startStream …, with a status
+    # while retrieval and tools run), or posted whole in place of "Looking into it…" (false).
+    streaming: bool = Field(default=False, validation_alias=AliasChoices("CHATOPS_STREAMING"))
     # Hosts an answer may link to besides its own cited sources (comma-separated; "*.corp.example"
     # for a domain and its subdomains). Any other URL is shown inert.
     link_hosts_raw: str | None = Field(default=None, validation_alias=AliasChoices("CHATOPS_LINK_HOSTS"))

@@ -6,15 +6,25 @@ returns the text, or a dict used as the whole ``message`` (e.g. scripted
 answer for ``hang_seconds``, longer than any sane client timeout in tests).
 Token usage is counted in whitespace-separated words, which is enough to test
 that it is passed through.
+
+A request with ``"stream": true`` is answered as OpenAI streams chat completions: server-sent
+events (``data: {chat.completion.chunk}``), the first with the role, then the text in pieces
+(``choices[0].delta.content``; tool calls as ``delta.tool_calls`` with their ``index``), one with
+the ``finish_reason``, the usage in a last chunk with no choices when the request asked for it
+(``stream_options.include_usage``), then ``data: [DONE]``. ``first_token_delay`` and
+``token_delay`` (seconds) pace it; ``chunking`` splits the text into its pieces (default: a word
+and the whitespace after it).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
-from standins._loopback import LoopbackServer, Reply, Request
+from standins._loopback import LoopbackServer, Reply, Request, Stream
 
 
 class FakeOpenAI(LoopbackServer):
@@ -30,6 +40,10 @@ class FakeOpenAI(LoopbackServer):
         self.hang_seconds = hang_seconds
         self.requests: list[dict] = []
         self._ids = itertools.count(1)
+        self.first_token_delay = 0.0
+        self.token_delay = 0.0
+        self.chunking: Callable[[str], list[str]] = lambda text: re.findall(r"\s*\S+\s*|\s+", text)
+        self.streams_cut = 0       # streams the client hung up on before the end
 
     @property
     def base_url(self) -> str:
@@ -61,6 +75,12 @@ class FakeOpenAI(LoopbackServer):
         message.setdefault("role", "assistant")
         prompt_tokens = sum(_words(m.get("content")) for m in body.get("messages", []))
         completion_tokens = _words(message.get("content"))
+        if body.get("stream"):
+            usage = ({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}
+                     if (body.get("stream_options") or {}).get("include_usage") else None)
+            return Reply(200, Stream(self._events(body, message, usage)),
+                         headers={"Content-Type": "text/event-stream; charset=utf-8"})
         return Reply(200, {
             "id": f"chatcmpl-fake-{next(self._ids)}",
             "object": "chat.completion",
@@ -71,6 +91,42 @@ class FakeOpenAI(LoopbackServer):
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         })
+
+
+    def _events(self, body: dict, message: dict, usage: dict | None) -> Iterator[bytes]:
+        chunk_id, created, model = f"chatcmpl-fake-{next(self._ids)}", int(time.time()), body.get("model", "fake-model")
+
+        def event(choices: list[dict], **more) -> bytes:
+            data = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "system_fingerprint": None, "choices": choices, **more}
+            return b"data: " + json.dumps(data).encode("utf-8") + b"\n\n"
+
+        def delta(d: dict, finish: str | None = None) -> list[dict]:
+            return [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish}]
+
+        sent = False
+        try:
+            if self.first_token_delay:
+                self.stopping.wait(self.first_token_delay)
+            yield event(delta({"role": "assistant", "content": ""}))
+            for piece in self.chunking(message.get("content") or ""):
+                yield event(delta({"content": piece}))
+                if self.token_delay:
+                    self.stopping.wait(self.token_delay)
+            for i, call in enumerate(message.get("tool_calls") or []):
+                function = call.get("function") or {}
+                yield event(delta({"tool_calls": [{"index": i, "id": call.get("id", f"call_{i}"), "type": "function",
+                                                   "function": {"name": function.get("name", ""),
+                                                                "arguments": function.get("arguments", "")}}]}))
+            yield event(delta({}, "tool_calls" if message.get("tool_calls") else "stop"))
+            if usage is not None:
+                yield event([], usage=usage)
+            yield b"data: [DONE]\n\n"
+            sent = True
+        finally:
+            if not sent:
+                with self.lock:
+                    self.streams_cut += 1
 
 
 def _words(content) -> int:

@@ -6,8 +6,18 @@ it did not issue, when ``bot_token`` is given), answers ``missing_scope`` (with 
 scopes in each response's ``x-oauth-scopes`` header. App-level tokens (``xapp-``) are for
 ``apps.connections.open`` only.
 
-Plus the other direction: ``sign``, ``event_body`` and ``block_actions_body``
-build what Slack itself would POST to our app (Events API, interactivity).
+The agent surfaces too: streamed messages (``chat.startStream`` / ``appendStream`` /
+``stopStream``, what slack_sdk's ``WebClient.chat_stream`` helper sends: ``markdown_text``,
+``task_update`` and ``plan_update`` chunks), each recorded as a ``StreamedMessage`` (``stream(ts)``);
+``stop_by_user(ts)`` is the person pressing Stop (later appends get ``stopped_by_user``; it returns
+the ``agent_session_stopped`` event Slack sends); ``expire(ts)`` a stream Slack no longer takes;
+``assistant.threads.setStatus`` / ``setSuggestedPrompts`` / ``setTitle`` and ``views.publish`` (the
+Home tab). ``rate_limit(method, per_minute)`` (or ``enforce_tiers()``) answers 429 with
+``Retry-After`` past a method's limit, as Slack's rate tiers do.
+
+Plus the other direction: ``sign``, ``event_body`` and ``block_actions_body`` (with
+``feedback_buttons_action`` for the 👍/👎 element) build what Slack itself would POST to our
+app (Events API, interactivity).
 """
 
 from __future__ import annotations
@@ -17,7 +27,11 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
+import re
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from standins._loopback import LoopbackServer, Reply, Request
@@ -48,6 +62,21 @@ class FakeSlack(LoopbackServer):
         self.calls: list[dict] = []
         self._failures: dict[str, list[tuple[int, int]]] = {}
         self._ts = itertools.count(1)
+        # The agent surfaces: the app's settings in Slack (agent_view, the Home tab, the Messages tab).
+        self.agent_enabled = True          # features.agent_view: setSuggestedPrompts answers not_agent_app without
+        self.home_tab_enabled = True       # views.publish of a home view answers not_enabled without
+        self.messages_tab_enabled = True   # streaming into a DM answers messages_tab_disabled without
+        self.streams: dict[str, StreamedMessage] = {}      # ts -> the streamed message
+        self.foreign_messages: set[str] = set()            # ts of messages another app or a person posted
+        self._posted: set[str] = set()                     # ts of this app's ordinary (not streamed) messages
+        self.stop_events: list[dict] = []                  # agent_session_stopped events, as stop_by_user made them
+        self.statuses: list[dict] = []                     # every assistant.threads.setStatus, in order
+        self._status: dict[tuple[str, str], dict] = {}     # (channel_id, thread_ts) -> the status shown now
+        self.suggested_prompts: list[dict] = []            # every setSuggestedPrompts, in order
+        self.titles: dict[tuple[str, str], str] = {}       # (channel_id, thread_ts) -> title
+        self.home_views: dict[str, dict] = {}              # user id -> the Home tab view published last
+        self._limits: dict[str, int] = {}                  # method -> calls allowed per minute
+        self._recent: dict[str, deque[float]] = {}         # method -> when the allowed calls came
 
     @property
     def url(self) -> str:
@@ -80,6 +109,89 @@ class FakeSlack(LoopbackServer):
             self.calls.clear()
             self._failures.clear()
 
+    # -- rate limits (https://docs.slack.dev/apis/web-api/rate-limits) --------
+
+    def rate_limit(self, method: str, per_minute: int | None) -> None:
+        """Allow ``per_minute`` calls of ``method`` in any 60 s; past that Slack answers HTTP 429
+        ``{"ok": false, "error": "ratelimited"}`` with ``Retry-After`` (seconds). None: no limit."""
+        with self.lock:
+            if per_minute is None:
+                self._limits.pop(method, None)
+            else:
+                self._limits[method] = per_minute
+            self._recent.pop(method, None)
+
+    def enforce_tiers(self, methods: tuple[str, ...] | None = None) -> None:
+        """Limit ``methods`` (default: every one in ``METHOD_TIERS``) to their tier's documented floor."""
+        for method in methods or tuple(METHOD_TIERS):
+            self.rate_limit(method, TIER_PER_MINUTE[METHOD_TIERS[method]])
+
+    def _rate_limited(self, method: str) -> int | None:
+        """Seconds to wait when this call is over ``method``'s limit, else None (and it is counted).
+        Called with the lock held."""
+        limit = self._limits.get(method)
+        if limit is None:
+            return None
+        now = time.monotonic()
+        recent = self._recent.setdefault(method, deque())
+        while recent and now - recent[0] >= 60.0:
+            recent.popleft()
+        if len(recent) >= limit:
+            return max(1, math.ceil(60.0 - (now - recent[0])))
+        recent.append(now)
+        return None
+
+    # -- streamed messages, statuses, prompts, the Home tab ------------------
+
+    def stream(self, ts: str) -> "StreamedMessage":
+        """The streamed message ``ts`` (KeyError: none was started)."""
+        with self.lock:
+            return self.streams[ts]
+
+    def streams_in(self, channel: str, thread_ts: str | None = None) -> list["StreamedMessage"]:
+        with self.lock:
+            return [s for s in self.streams.values()
+                    if s.channel == channel and (thread_ts is None or s.thread_ts == thread_ts)]
+
+    def stop_by_user(self, ts: str, user: str | None = None) -> dict:
+        """The person presses Stop on the streamed message ``ts``: the stream ends, Slack refuses
+        later ``chat.appendStream`` calls with ``stopped_by_user``, and sends the app an
+        ``agent_session_stopped`` event (https://docs.slack.dev/reference/events/agent_session_stopped),
+        returned here and kept in ``stop_events``: wrap it with ``event_body`` to deliver it."""
+        with self.lock:
+            stream = self.streams[ts]
+            stream.state = STOPPED_BY_USER
+            who = user or stream.recipient_user_id or (stream.channel[1:] if stream.channel.startswith("D") else "")
+            event = {"type": "agent_session_stopped", "channel": stream.channel, "user": who,
+                     "thread_ts": stream.thread_ts or "", "streaming_message_ts": [ts],
+                     "event_ts": self._next_ts()}
+            self.stop_events.append(event)
+            return event
+
+    def expire(self, ts: str) -> None:
+        """Slack no longer takes appends to ``ts`` (a stream left too long): the app must fall back."""
+        with self.lock:
+            self.streams[ts].state = EXPIRED
+
+    def status_of(self, channel_id: str, thread_ts: str) -> dict | None:
+        """The status shown in the thread now (setStatus's arguments), None when cleared: by an
+        empty ``status``, or by the app's reply in the thread (a message or a stream), as Slack does."""
+        with self.lock:
+            return self._status.get((channel_id, thread_ts))
+
+    def prompts_for(self, channel_id: str, thread_ts: str | None = None) -> dict | None:
+        """The last setSuggestedPrompts arguments for the conversation (and thread)."""
+        with self.lock:
+            for call in reversed(self.suggested_prompts):
+                if call["channel_id"] == channel_id and (thread_ts is None or call.get("thread_ts") == thread_ts):
+                    return call
+            return None
+
+    def home_view(self, user_id: str) -> dict | None:
+        """The Home tab view last published for ``user_id``, as Slack stored it."""
+        with self.lock:
+            return self.home_views.get(user_id)
+
     # -- HTTP ---------------------------------------------------------------
 
     def handle(self, request: Request) -> Reply:
@@ -92,6 +204,9 @@ class FakeSlack(LoopbackServer):
             self.calls.append(call)
             pending = self._failures.get(method)
             failure = pending.pop(0) if pending else None
+            wait = None if failure else self._rate_limited(method)
+        if wait is not None:
+            return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
         if failure:
             status, retry_after = failure
             if status == 429:
@@ -99,7 +214,13 @@ class FakeSlack(LoopbackServer):
             return Reply(status, f"{status} upstream failure")  # like Slack's HTML error pages: not JSON
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         refused, headers = self._authorize(method, params, request)
-        body = refused or (handler(params) if handler else {"ok": False, "error": "unknown_method"})
+        if refused:
+            body = refused
+        elif handler is None:
+            body = {"ok": False, "error": "unknown_method"}
+        else:
+            with self.lock:     # the stream, status and view records change together
+                body = handler(params)
         with self.lock:
             call["response"] = body
             call["response_ts"] = body.get("ts") or body.get("message_ts")
@@ -148,9 +269,15 @@ class FakeSlack(LoopbackServer):
         for key in ("blocks", "thread_ts"):
             if p.get(key):
                 message[key] = p[key]
+        self._posted.add(ts)
+        if p.get("thread_ts"):
+            self._status.pop((str(p.get("channel", "")), str(p["thread_ts"])), None)   # a reply clears the status
         return {"ok": True, "channel": p.get("channel"), "ts": ts, "message": message}
 
     def _chat_update(self, p):
+        stream = self.streams.get(str(p.get("ts") or ""))
+        if stream is not None and stream.channel == p.get("channel"):
+            stream.updates.append(p)      # the fallback: the streamed message rewritten with chat.update
         return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
 
     def _chat_postEphemeral(self, p):
@@ -219,7 +346,284 @@ class FakeSlack(LoopbackServer):
         view = json.loads(view) if isinstance(view, str) else dict(view or {})
         return {"ok": True, "view": {"id": f"V{next(self._ts):06d}", **view}}
 
+    # -- streamed messages (https://docs.slack.dev/reference/methods/chat.startStream, .appendStream,
+    # .stopStream); handlers run with the lock held -------------------------------------------------
+
+    def _chat_startStream(self, p):
+        channel = str(p.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith("D") and not self.messages_tab_enabled:
+            return {"ok": False, "error": "messages_tab_disabled"}
+        if channel[:1] in ("C", "G"):      # outside a DM Slack wants whom the stream is for
+            if not p.get("recipient_user_id"):
+                return {"ok": False, "error": "missing_recipient_user_id"}
+            if not p.get("recipient_team_id"):
+                return {"ok": False, "error": "missing_recipient_team_id"}
+            if self.users and p["recipient_user_id"] not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+        mode = p.get("task_display_mode", "timeline")
+        if mode not in ("timeline", "plan"):
+            return _invalid("must be one of timeline, plan [json-pointer:/task_display_mode]")
+        chunks = _chunks(p)
+        if isinstance(chunks, dict):
+            return chunks
+        ts = self._next_ts()
+        stream = StreamedMessage(ts=ts, channel=channel, thread_ts=p.get("thread_ts"),
+                                 recipient_user_id=p.get("recipient_user_id"),
+                                 recipient_team_id=p.get("recipient_team_id"), task_display_mode=mode)
+        stream.calls.append(("start", chunks))
+        self.streams[ts] = stream
+        if stream.thread_ts:
+            self._status.pop((channel, stream.thread_ts), None)   # the reply clears the thread's status
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _streaming(self, p) -> "tuple[StreamedMessage | None, dict | None]":
+        """The stream ``p`` names, or Slack's error for it."""
+        ts = str(p.get("ts") or "")
+        if ts in self.foreign_messages:
+            return None, {"ok": False, "error": "message_not_owned_by_app"}
+        if ts in self._posted:
+            return None, {"ok": False, "error": "message_not_in_streaming_state"}
+        stream = self.streams.get(ts)
+        if stream is None or stream.channel != p.get("channel"):
+            return None, {"ok": False, "error": "message_not_found"}
+        return stream, None
+
+    def _chat_appendStream(self, p):
+        stream, error = self._streaming(p)
+        if error:
+            return error
+        if stream.state == STOPPED_BY_USER:
+            return {"ok": False, "error": "stopped_by_user"}
+        if stream.state != STREAMING:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        chunks = _chunks(p)
+        if isinstance(chunks, dict):
+            return chunks
+        if not chunks:
+            return {"ok": False, "error": "no_text"}
+        stream.calls.append(("append", chunks))
+        return {"ok": True, "channel": stream.channel, "ts": stream.ts}
+
+    def _chat_stopStream(self, p):
+        stream, error = self._streaming(p)
+        if error:
+            return error
+        # After the person's Stop, Slack's guide has the app end the session with chat.stopStream:
+        # that is accepted (the final blocks still land); a stream the app stopped, or expired, is not.
+        if stream.state not in (STREAMING, STOPPED_BY_USER):
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        chunks = _chunks(p)
+        if isinstance(chunks, dict):
+            return chunks
+        blocks = p.get("blocks")
+        if blocks is not None and not isinstance(blocks, list):
+            return {"ok": False, "error": "invalid_blocks_format"}
+        if blocks and len(blocks) > 50:
+            return {"ok": False, "error": "msg_blocks_too_many"}
+        metadata = p.get("metadata")
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return {"ok": False, "error": "invalid_metadata_format"}
+        if metadata is not None and not (isinstance(metadata, dict) and "event_type" in metadata
+                                         and isinstance(metadata.get("event_payload", {}), dict)):
+            return {"ok": False, "error": "invalid_metadata_schema"}
+        stream.calls.append(("stop", chunks))
+        stream.blocks, stream.metadata = blocks, metadata
+        stream.stopped_by_user = stream.state == STOPPED_BY_USER
+        stream.state = STOPPED
+        message = {"type": "message", "subtype": "bot_message", "text": stream.text, "user": self.bot_user_id,
+                   "bot_id": self.bot_id, "ts": stream.ts}
+        if stream.thread_ts:
+            message["thread_ts"] = stream.thread_ts
+        if blocks:
+            message["blocks"] = blocks
+        if metadata:
+            message["metadata"] = metadata
+        stream.message = message
+        return {"ok": True, "channel": stream.channel, "ts": stream.ts, "message": message}
+
+    # -- the agent's thread (https://docs.slack.dev/reference/methods/assistant.threads.setStatus, ...) --
+
+    def _assistant_threads_setStatus(self, p):
+        channel, thread_ts = str(p.get("channel_id") or ""), str(p.get("thread_ts") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not _TS.fullmatch(thread_ts):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        if "status" not in p:
+            return _invalid("missing required field: status [json-pointer:/status]")
+        loading = p.get("loading_messages")
+        if loading is not None and not (isinstance(loading, list) and 1 <= len(loading) <= 10 and all(
+                isinstance(m, str) and 1 <= len(m) <= 50 for m in loading)):
+            return _invalid("loading_messages: 1 to 10 strings of 1 to 50 characters [json-pointer:/loading_messages]")
+        record = {k: p[k] for k in ("channel_id", "thread_ts", "status", "loading_messages") if k in p}
+        self.statuses.append({**record, "at": time.time()})
+        if p["status"]:
+            self._status[(channel, thread_ts)] = record
+        else:
+            self._status.pop((channel, thread_ts), None)
+        return {"ok": True}
+
+    def _assistant_threads_setSuggestedPrompts(self, p):
+        if not self.agent_enabled:
+            return {"ok": False, "error": "not_agent_app"}
+        if not p.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        if p.get("thread_ts") is not None and not _TS.fullmatch(str(p["thread_ts"])):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        prompts = p.get("prompts")
+        if not (isinstance(prompts, list) and 1 <= len(prompts) <= 4 and all(
+                isinstance(x, dict) and isinstance(x.get("title"), str) and x["title"]
+                and isinstance(x.get("message"), str) and x["message"] for x in prompts)):
+            return _invalid("prompts: 1 to 4 objects, each with a title and a message [json-pointer:/prompts]")
+        self.suggested_prompts.append({k: p[k] for k in ("channel_id", "thread_ts", "title", "prompts") if k in p})
+        return {"ok": True}
+
+    def _assistant_threads_setTitle(self, p):
+        if not p.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not _TS.fullmatch(str(p.get("thread_ts") or "")):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        if not p.get("title"):
+            return _invalid("missing required field: title [json-pointer:/title]")
+        self.titles[(p["channel_id"], p["thread_ts"])] = p["title"]
+        return {"ok": True}
+
+    # -- the Home tab (https://docs.slack.dev/reference/methods/views.publish) ------------------
+
+    def _views_publish(self, p):
+        user = p.get("user_id")
+        if not user:
+            return _invalid("missing required field: user_id [json-pointer:/user_id]")
+        view = p.get("view")
+        if isinstance(view, str):
+            if len(view.encode()) > 250_000:
+                return {"ok": False, "error": "view_too_large"}
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return _invalid("view must be a JSON object [json-pointer:/view]")
+        if not isinstance(view, dict):
+            return _invalid("view must be a JSON object [json-pointer:/view]")
+        if len(json.dumps(view).encode()) > 250_000:
+            return {"ok": False, "error": "view_too_large"}
+        if view.get("type") != "home":
+            return _invalid("must be home [json-pointer:/view/type]")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            return _invalid("missing required field: blocks [json-pointer:/view/blocks]")
+        if len(blocks) > 100:
+            return _invalid("no more than 100 items allowed [json-pointer:/view/blocks]")
+        if not self.home_tab_enabled:
+            return {"ok": False, "error": "not_enabled"}
+        current = self.home_views.get(user)
+        if p.get("hash") and current is not None and p["hash"] != current["hash"]:
+            return {"ok": False, "error": "hash_conflict"}
+        view_id = current["id"] if current else f"V{next(self._ts):06d}"
+        stored = {"id": view_id, "team_id": self.team_id, "type": "home", "blocks": blocks,
+                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+                  "state": {"values": {}}, "hash": f"{time.time():.0f}.{next(self._ts):08x}",
+                  "title": {"type": "plain_text", "text": "View Title"}, "clear_on_close": False,
+                  "notify_on_close": False, "close": None, "submit": None, "previous_view_id": None,
+                  "root_view_id": view_id, "app_id": self.app_id, "external_id": view.get("external_id", ""),
+                  "app_installed_team_id": self.team_id, "bot_id": self.bot_id}
+        self.home_views[user] = stored
+        return {"ok": True, "view": stored}
+
     _reactions_remove = _reactions_add
+
+
+STREAMING, STOPPED, STOPPED_BY_USER, EXPIRED = "streaming", "stopped", "stopped_by_user", "expired"
+CHUNK_TYPES = ("markdown_text", "task_update", "plan_update", "blocks")   # slack_sdk.models.messages.chunk
+TASK_STATUSES = ("pending", "in_progress", "complete", "error")
+_TS = re.compile(r"\d+\.\d+")
+
+
+@dataclass
+class StreamedMessage:
+    """One message streamed with chat.startStream / appendStream / stopStream: what the person saw,
+    call by call."""
+
+    ts: str
+    channel: str
+    thread_ts: str | None
+    recipient_user_id: str | None
+    recipient_team_id: str | None
+    task_display_mode: str = "timeline"
+    state: str = STREAMING        # STREAMING, STOPPED (chat.stopStream), STOPPED_BY_USER, EXPIRED
+    calls: list[tuple[str, list[dict]]] = field(default_factory=list)   # ("start"|"append"|"stop", chunks)
+    blocks: list | None = None    # given at chat.stopStream: shown below the text
+    metadata: dict | None = None
+    message: dict | None = None   # the final message, as chat.stopStream returned it
+    stopped_by_user: bool = False  # the person pressed Stop before the app's chat.stopStream
+    updates: list[dict] = field(default_factory=list)   # chat.update calls on it (the fallback), in order
+
+    @property
+    def chunks(self) -> list[dict]:
+        """Every chunk, in the order Slack received them."""
+        return [chunk for _, chunks in self.calls for chunk in chunks]
+
+    @property
+    def appends(self) -> list[str]:
+        """The markdown text each call added, in order (calls that added none left out)."""
+        out = ["".join(c["text"] for c in chunks if c["type"] == "markdown_text") for _, chunks in self.calls]
+        return [text for text in out if text]
+
+    @property
+    def text(self) -> str:
+        """The message text so far: every markdown_text chunk, joined."""
+        return "".join(self.appends)
+
+    @property
+    def tasks(self) -> dict[str, dict]:
+        """Each task (task_update ``id``) as last updated: the fields of its updates merged in order."""
+        out: dict[str, dict] = {}
+        for chunk in self.chunks:
+            if chunk["type"] == "task_update":
+                out[chunk["id"]] = {**out.get(chunk["id"], {}), **chunk}
+        return out
+
+    @property
+    def task_history(self) -> list[dict]:
+        return [c for c in self.chunks if c["type"] == "task_update"]
+
+    @property
+    def plan_title(self) -> str | None:
+        titles = [c["title"] for c in self.chunks if c["type"] == "plan_update"]
+        return titles[-1] if titles else None
+
+
+def _invalid(message: str) -> dict:
+    """Slack's answer to arguments that break a method's schema."""
+    return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [f"[ERROR] {message}"]}}
+
+
+def _chunks(p: dict) -> list[dict] | dict:
+    """The chunks of a stream call (``markdown_text`` first, as one chunk), or Slack's error."""
+    chunks = p.get("chunks")
+    if chunks is None:
+        chunks = []
+    if not isinstance(chunks, list):
+        return {"ok": False, "error": "invalid_chunks"}
+    out = [{"type": "markdown_text", "text": p["markdown_text"]}] if p.get("markdown_text") else []
+    for chunk in chunks:
+        ok = isinstance(chunk, dict) and chunk.get("type") in CHUNK_TYPES
+        if ok and chunk["type"] == "markdown_text":
+            ok = isinstance(chunk.get("text"), str)
+        elif ok and chunk["type"] == "task_update":
+            ok = bool(chunk.get("id")) and isinstance(chunk.get("title"), str) and chunk.get("status") in TASK_STATUSES
+        elif ok and chunk["type"] == "plan_update":
+            ok = isinstance(chunk.get("title"), str)
+        elif ok:
+            ok = isinstance(chunk.get("blocks"), list)
+        if not ok:
+            return {"ok": False, "error": "invalid_chunks"}
+        out.append(dict(chunk))
+    return out
 
 
 # The bot scope each method needs (Slack's method reference); the conversations.* methods need the
@@ -229,11 +633,21 @@ SCOPES = {
     "users.info": "users:read", "bots.info": "users:read", "conversations.open": "im:write",
     "usergroups.users.list": "usergroups:read", "reactions.add": "reactions:write",
     "reactions.remove": "reactions:write",
+    # the agent surfaces: setStatus moved from assistant:write to chat:write in Slack's reference
+    # (2026-03); views.publish needs no scope
+    "chat.startStream": "chat:write", "chat.appendStream": "chat:write", "chat.stopStream": "chat:write",
+    "assistant.threads.setStatus": "chat:write", "assistant.threads.setSuggestedPrompts": "assistant:write",
+    "assistant.threads.setTitle": "assistant:write",
 }
+# Each method's rate tier in Slack's reference, and the calls per minute a tier allows at least
+# (https://docs.slack.dev/apis/web-api/rate-limits: Tier 2 20+, Tier 3 50+, Tier 4 100+).
+METHOD_TIERS = {"chat.startStream": 2, "chat.stopStream": 2, "chat.appendStream": 4,
+                "assistant.threads.setSuggestedPrompts": 4, "assistant.threads.setTitle": 4, "views.publish": 4}
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
 _CONVERSATION_SCOPES = {"C": "channels:read", "G": "groups:read", "D": "im:read"}
 # What a token is granted by default: an app installed with every scope a chat bot of this kind asks for.
 INSTALLED_SCOPES = frozenset({
-    "app_mentions:read", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read",
+    "app_mentions:read", "assistant:write", "channels:history", "channels:read", "chat:write", "groups:history", "groups:read",
     "im:history", "im:read", "im:write", "mpim:history", "mpim:read", "reactions:write", "usergroups:read",
     "users:read", "users:read.email"})
 
@@ -245,7 +659,7 @@ def _params(request: Request) -> dict:
         params.update(request.json())
     elif request.body and content_type.startswith("application/x-www-form-urlencoded"):
         params.update(request.form())
-    for key in ("blocks", "attachments"):
+    for key in ("blocks", "attachments", "chunks", "prompts", "loading_messages"):
         if isinstance(params.get(key), str):
             params[key] = json.loads(params[key])
     return params
@@ -303,6 +717,44 @@ def block_actions_body(user_id: str, channel_id: str, action: dict, message: dic
     if message is not None:
         payload["message"] = message
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def app_home_opened_event(user: str, tab: str = "messages", *, channel: str | None = None,
+                          view: dict | None = None, context_channel: str | None = None,
+                          team_id: str = "T123") -> dict:
+    """The ``app_home_opened`` event (https://docs.slack.dev/reference/events/app_home_opened): ``tab``
+    is ``home`` or ``messages``; ``view`` (the Home tab as last published) only when it was; with the
+    agent view, the Messages tab's event may carry the ``context`` the person is looking at."""
+    event: dict = {"type": "app_home_opened", "user": user, "channel": channel or f"D{user}", "tab": tab,
+                   "event_ts": f"{time.time():.6f}"}
+    if view is not None and tab == "home":
+        event["view"] = view
+    if context_channel:
+        event["context"] = {"entities": [{"type": "slack#/types/channel_id", "value": context_channel,
+                                          "team_id": team_id}]}
+    return event
+
+
+def app_context_changed_event(user: str, channel_id: str | None, *, channel: str | None = None,
+                              team_id: str = "T123") -> dict:
+    """The ``app_context_changed`` event (https://docs.slack.dev/reference/events/app_context_changed,
+    agent_view apps, scope assistant:write): what the person is looking at now, most relevant first;
+    ``context`` is ``{}`` when nothing is. The reference's example shows only ``type`` and ``context``;
+    Slack's Node types add ``user``, ``channel`` (the app's DM) and ``event_ts``, given here too."""
+    context = {"entities": [{"type": "slack#/types/channel_id", "value": channel_id, "team_id": team_id}]} \
+        if channel_id else {}
+    return {"type": "app_context_changed", "user": user, "channel": channel or f"D{user}", "context": context,
+            "event_ts": f"{time.time():.6f}"}
+
+
+def feedback_buttons_action(block: dict, *, positive: bool) -> dict:
+    """The ``actions[0]`` Slack sends for a click on a ``feedback_buttons`` element (the first in
+    the ``context_actions`` ``block``): the chosen button's ``value`` and ``text``. The element
+    toggles in the client, but every click is sent alike; there is no "unselected" payload."""
+    element = next(e for e in block["elements"] if e.get("type") == "feedback_buttons")
+    button = element["positive_button" if positive else "negative_button"]
+    return {"type": "feedback_buttons", "action_id": element.get("action_id", ""),
+            "block_id": block.get("block_id", "block"), "value": button["value"], "text": button["text"]}
 
 
 def view_submission_body(user_id: str, view: dict, values: dict, *, view_id: str = "V000001",

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from chatops.access import Principal
 from connectors.index.base import Hit
-from connectors.llm.base import LLM, ToolCall
+from connectors.llm.base import LLM, Completion, StreamingLLM, ToolCall
 from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
+from usecases.streaming import SafeStreamer, StreamStopped
 from usecases.tool_loop import TOOLS_RULE, LiveTools, ToolWork, cite_title, converse
 
 #: llm: written by the model; extractive: passages quoted (no model, model down, over budget);
@@ -103,6 +104,8 @@ class Answer:
     tool_rounds: int = 0
     connect: list[str] = field(default_factory=list)
     private_only: str = ""
+    # Streamed: the reader stopped it while it was written (the text is what they had seen).
+    stopped: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"answer": self.text, "citations": [c.as_json() for c in self.citations], "mode": self.mode}
@@ -141,7 +144,7 @@ class Answer:
             "sources_count": self.sources_count, "citations_dropped": self.citations_dropped,
             "retrieved": self.retrieved, "private_note": self.private_note, "basis": self.basis,
             "costs": self.costs, "tools_used": self.tools_used, "tool_rounds": self.tool_rounds,
-            "connect": self.connect, "private_only": self.private_only,
+            "connect": self.connect, "private_only": self.private_only, "stopped": self.stopped,
         }
 
     @classmethod
@@ -165,7 +168,7 @@ class Answer:
             private_note=data.get("private_note") or "", basis=[list(b) for b in data.get("basis") or []],
             costs=data.get("costs"), tools_used=list(data.get("tools_used") or []),
             tool_rounds=int(data.get("tool_rounds") or 0), connect=list(data.get("connect") or []),
-            private_only=data.get("private_only") or "")
+            private_only=data.get("private_only") or "", stopped=bool(data.get("stopped")))
 
 
 def group_sources(hits: Sequence[Hit], max_passages: int = 3) -> list[SourceDoc]:
@@ -240,6 +243,19 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
     """Drop citations to unknown numbers; renumber the rest by first use. Code is left alone."""
     by_n = {s.n: s for s in sources}
     renumber: dict[int, int] = {}
+    cleaned = cite_piece(text, by_n, renumber).strip()
+    return cleaned, citations_of(by_n, renumber)
+
+
+def citations_of(by_n: dict[int, SourceDoc], renumber: dict[int, int]) -> list[Citation]:
+    """The citations a renumbering made, in their new order."""
+    return [Citation(new, by_n[old].title, by_n[old].doc_id, by_n[old].url)
+            for old, new in sorted(renumber.items(), key=lambda kv: kv[1])]
+
+
+def cite_piece(text: str, by_n: dict[int, SourceDoc], renumber: dict[int, int]) -> str:
+    """``text`` with citations to unknown numbers dropped and the rest renumbered by first use,
+    continuing ``renumber`` (updated): the whole answer at once, or a streamed answer piece by piece."""
 
     def repl(m: re.Match[str]) -> str:
         kept = []
@@ -259,10 +275,7 @@ def apply_citations(text: str, sources: Sequence[SourceDoc]) -> tuple[str, list[
     pieces = _CODE.split(text)
     for i in range(0, len(pieces), 2):  # even pieces are prose, odd ones code
         pieces[i] = _CITE_WITH_SPACE.sub(repl, pieces[i])
-    cleaned = "".join(pieces).strip()
-    citations = [Citation(new, by_n[old].title, by_n[old].doc_id, by_n[old].url)
-                 for old, new in sorted(renumber.items(), key=lambda kv: kv[1])]
-    return cleaned, citations
+    return "".join(pieces)
 
 
 def unknown_citations(text: str, sources: Sequence[SourceDoc]) -> int:
@@ -276,31 +289,99 @@ def unknown_citations(text: str, sources: Sequence[SourceDoc]) -> int:
     return count
 
 
+#: Told just before the final answer is written, once its audience is settled: a function to
+#: write the answer's safe pieces to as they come, or None (not streamed).
+Opener = Callable[[], Callable[[str], None] | None]
+
+
+class PieceCleaner:
+    """What :func:`generate` does to a whole answer, done to one piece of it at a time: claims
+    taken out, unknown citations dropped (counted), the rest renumbered by first use."""
+
+    def __init__(self, sources: Sequence[SourceDoc]) -> None:
+        self.by_n = {s.n: s for s in sources}
+        self.renumber: dict[int, int] = {}
+        self.claims = 0
+        self.dropped = 0
+
+    def __call__(self, piece: str) -> str:
+        text, claims = strip_state_claims(piece)
+        if claims:
+            self.claims += claims
+            lead = piece[:len(piece) - len(piece.lstrip())]
+            text = lead + text if text else ""
+        self.dropped += unknown_citations(text, list(self.by_n.values()))
+        return cite_piece(text, self.by_n, self.renumber)
+
+    @property
+    def citations(self) -> list[Citation]:
+        return citations_of(self.by_n, self.renumber)
+
+
 def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
              history: Sequence[tuple[str, str]] = (), tools: list[dict[str, Any]] | None = None,
-             model: str | None = None, live: LiveTools | None = None) -> Answer:
+             model: str | None = None, live: LiveTools | None = None, *,
+             opener: Opener | None = None, shared: bool = False) -> Answer:
     """The model's answer from these sources; ``model``: another model than the LLM's own; ``live``:
-    read-only tools it may call first (``usecases/tool_loop.py``)."""
+    read-only tools it may call first (``usecases/tool_loop.py``); ``opener``: stream the answer
+    (``shared``: to more than the asker, so not one resting on a result only the asker may see)."""
     # ``model`` only when given: an LLM without routing takes no such argument
     extra: dict[str, Any] = {"model": model} if model else {}
     messages = build_messages(question, sources, history, live_tools=bool(live and live.offers))
     work = None
+    streamer: SafeStreamer | None = None
+    stopped = False
     if live is not None and live.offers:
         completion, work = converse(llm, messages, list(tools or []), live, len(sources), extra)
+        every = [*sources, *_tool_sources(work)]
+        private = any(c.n and not c.result.shareable for c in work.calls)
+        write = opener() if opener is not None and not (shared and private) else None
+        cleaner = PieceCleaner(every)
+        if write is not None:   # the tool loop's last answer, written through the same pieces
+            streamer = SafeStreamer(write, cleaner)
+            try:
+                streamer.feed(completion.text)
+            except StreamStopped:
+                stopped = True
     else:
-        completion = llm.complete(messages, tools=tools or None, **extra)
-    every = [*sources, *(_tool_sources(work) if work else [])]
-    text, claims = strip_state_claims(completion.text)
-    dropped = unknown_citations(text, every)
-    text, citations = apply_citations(text, every)
+        every = list(sources)
+        cleaner = PieceCleaner(every)
+        write = opener() if opener is not None and isinstance(llm, StreamingLLM) else None
+        if write is not None and isinstance(llm, StreamingLLM):
+            streamer = SafeStreamer(write, cleaner)
+            pieces: list[str] = []
+
+            def feed(delta: str) -> None:
+                pieces.append(delta)
+                assert streamer is not None
+                streamer.feed(delta)
+            try:
+                completion = llm.stream(messages, feed, tools=tools or None, **extra)
+            except StreamStopped:
+                stopped = True
+                completion = Completion(text="".join(pieces), model=model or llm.model)
+        else:
+            completion = llm.complete(messages, tools=tools or None, **extra)
+    if streamer is not None:
+        if not stopped:
+            try:
+                streamer.finish()
+            except StreamStopped:
+                stopped = True
+        text, claims, dropped, citations = streamer.text, cleaner.claims, cleaner.dropped, cleaner.citations
+    else:
+        text, claims = strip_state_claims(completion.text)
+        dropped = unknown_citations(text, every)
+        text, citations = apply_citations(text, every)
     offered = {o.name for o in live.offers} if live else set()
-    calls = [c for c in completion.tool_calls if c.name not in offered] if tools else []
-    if not text:
+    calls = [c for c in completion.tool_calls if c.name not in offered] if tools and not stopped else []
+    if not text and not stopped:
         # A reply that is only a tool call still gets a message of its own (the proposal follows).
         text = PROPOSAL_ONLY_TEXT if calls else "The language model returned an empty answer."
     notes = [CLAIM_NOTE] if claims else []
     answer = Answer(text=text, citations=citations, mode="llm", considered=[s.doc_id for s in sources],
-                    tool_calls=calls, route=completion.model, citations_dropped=dropped, sources_count=len(sources))
+                    tool_calls=calls, route=completion.model, citations_dropped=dropped, sources_count=len(sources),
+                    stopped=stopped)
     for done in (work.completions if work else [completion]):
         answer.add_usage(done.model, done.prompt_tokens, done.completion_tokens)
     if work is not None:

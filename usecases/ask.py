@@ -61,6 +61,10 @@ class Question:
     on_step: Callable[[str], None] | None = None
     correlation_id: str | None = None       # recorded with each tool call
     sources: tuple[str, ...] | None = None  # only these index sources (a channel's limit); None: all
+    # Stream the model's answer: called with the answer's audience just before the final answer is
+    # written (after retrieval and tools), it settles that the audience still holds and returns
+    # where to write the answer's safe pieces (usecases/streaming.py), or None: not streamed.
+    stream: Callable[[Audience], Callable[[str], None] | None] | None = None
 
     @property
     def is_private(self) -> bool:
@@ -213,7 +217,10 @@ class Pipeline:
             sources = answers.group_sources(hits)
             start = time.perf_counter()
             with tracing.span("chatops generation"):
-                result = self._generate(q.text, pairs, sources, tools, over_budget, live)
+                # nothing found: the model's text would be replaced by "couldn't find", so not streamed
+                opener = functools.partial(q.stream, audience) if q.stream is not None and hits else None
+                result = self._generate(q.text, pairs, sources, tools, over_budget, live, opener=opener,
+                                        shared=not q.is_private)
             t.generation_ms = (time.perf_counter() - start) * 1000
             if not hits and not result.tool_calls and not any(u.get("n") for u in result.tools_used):
                 result = _without_evidence(result, whom)  # no sources: never let the model guess
@@ -230,7 +237,7 @@ class Pipeline:
         if self.budgets is not None:
             self.budgets.spend(asker.slack_user_id or asker.email, q.shared_channel, sum(result.tokens), result.cost)
         self._finish(q, result, asker, audience, hidden, t)
-        if self.cache is not None and not history and live is None:
+        if self.cache is not None and not history and live is None and not result.stopped:
             self.cache.put(audience, q.text, result)
         return result, t
 
@@ -313,7 +320,8 @@ class Pipeline:
 
     def _generate(self, text: str, history: list[tuple[str, str]], sources: list[answers.SourceDoc],
                   tools: list[dict[str, Any]], over_budget: Callable[[], OverBudget | None],
-                  live: LiveTools | None = None) -> "Answer":
+                  live: LiveTools | None = None, *, opener: answers.Opener | None = None,
+                  shared: bool = False) -> "Answer":
         if self.llm is None:
             return answers.extractive(sources, note="Extractive answer: no language model is "
                                       "configured, so here are the most relevant passages.")
@@ -325,7 +333,8 @@ class Pipeline:
             return result
         sources, model = self._route(sources, tools) if live is None else (sources, None)
         try:
-            return answers.generate(text, sources, self.llm, history, tools=tools, model=model, live=live)
+            return answers.generate(text, sources, self.llm, history, tools=tools, model=model, live=live,
+                                    opener=opener, shared=shared)
         except LLMUnavailable as exc:
             log.error("language model unavailable; falling back to extractive", extra={"error": str(exc)})
             return answers.extractive(sources, note="The language model is unavailable right now, so "

@@ -1,7 +1,15 @@
 """Block Kit for feedback on answers: the buttons, the "what was wrong" modal, escalations.
 
-Pure functions. Every button carries only the answer's id: whoever clicks, the worker
-looks the answer up, so a click cannot reveal or change anything about another answer.
+Pure functions. Every button carries only the answer's id (the 👍/👎 element also says which
+of the two it is): whoever clicks, the worker looks the answer up, so a click cannot reveal or
+change anything about another answer.
+
+👍/👎 is Slack's own ``feedback_buttons`` element, which may only sit in a ``context_actions``
+block (whose elements are feedback buttons and icon buttons); "Needs a human" is an ordinary
+button, so it stays in an ``actions`` block of its own. The element toggles in the client and
+Slack sends each click (the chosen button's ``value``) with no "unselected" signal: the stored
+vote is simply the person's last click. Messages posted before carry the old 👍/👎 buttons;
+their action ids are still handled.
 """
 
 from __future__ import annotations
@@ -10,8 +18,9 @@ import json
 
 from bot import limits
 
-HELPFUL_ACTION = "feedback_helpful"
-NOT_HELPFUL_ACTION = "feedback_not_helpful"
+FEEDBACK_BUTTONS_ACTION = "feedback_vote"      # the feedback_buttons element (👍 / 👎)
+HELPFUL_ACTION = "feedback_helpful"             # the old 👍 button, in messages posted before
+NOT_HELPFUL_ACTION = "feedback_not_helpful"     # the old 👎 button, likewise
 ESCALATE_ACTION = "feedback_needs_human"
 RESOLVED_ACTION = "feedback_resolved"
 FEEDBACK_MODAL = "feedback_reason_modal"
@@ -20,7 +29,12 @@ WHAT_INPUT = "what_wrong_choice"
 DETAIL_BLOCK = "details"
 DETAIL_INPUT = "details_input"
 
-FEEDBACK_BLOCK_ID = "chatops_feedback"
+FEEDBACK_BLOCK_ID = "chatops_feedback"         # the context_actions block with 👍 / 👎
+ESCALATE_BLOCK_ID = "chatops_needs_human"       # the actions block with Needs a human
+
+# The votes, and how the feedback element's two values name them: "<vote>:<answer id>".
+HELPFUL, NOT_HELPFUL = "helpful", "not_helpful"
+ACCESSIBILITY_LABEL_MAX = 75
 
 # What a 👎 can say, as the modal's choices (value -> label).
 REASONS = {
@@ -40,12 +54,31 @@ def _button(action_id: str, label: str, value: str, style: str | None = None) ->
     return button
 
 
-def feedback_actions(answer_id: str) -> dict:
-    """👍 / 👎 and Needs a human."""
-    elements = [_button(HELPFUL_ACTION, "👍 Helpful", answer_id),
-                _button(NOT_HELPFUL_ACTION, "👎 Not helpful", answer_id),
-                _button(ESCALATE_ACTION, "Needs a human", answer_id)]
-    return {"type": "actions", "block_id": FEEDBACK_BLOCK_ID, "elements": elements}
+def _feedback_button(label: str, vote: str, answer_id: str, spoken: str) -> dict:
+    return {"text": {"type": "plain_text", "text": label[:limits.BUTTON_TEXT_MAX], "emoji": True},
+            "value": f"{vote}:{answer_id}"[:limits.BUTTON_VALUE_MAX],
+            "accessibility_label": spoken[:ACCESSIBILITY_LABEL_MAX]}
+
+
+def feedback_blocks(answer_id: str) -> list[dict]:
+    """Under an answer: Slack's 👍 / 👎 element, then Needs a human. Two blocks that belong
+    together (a message split at Slack's block limit keeps them in one message)."""
+    vote = {"type": "feedback_buttons", "action_id": FEEDBACK_BUTTONS_ACTION,
+            "positive_button": _feedback_button("👍", HELPFUL, answer_id, "This answer was helpful"),
+            "negative_button": _feedback_button("👎", NOT_HELPFUL, answer_id, "This answer was not helpful")}
+    return [{"type": "context_actions", "block_id": FEEDBACK_BLOCK_ID, "elements": [vote]},
+            {"type": "actions", "block_id": ESCALATE_BLOCK_ID,
+             "elements": [_button(ESCALATE_ACTION, "Needs a human", answer_id)]}]
+
+
+def vote_from(value: object) -> tuple[str, str] | None:
+    """The (vote, answer id) a feedback element's click carries; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    vote, sep, answer_id = value.partition(":")
+    if not sep or vote not in (HELPFUL, NOT_HELPFUL) or not answer_id:
+        return None
+    return vote, answer_id
 
 
 def feedback_modal(answer_id: str) -> dict:

@@ -3,6 +3,11 @@
 Each click is claimed once (a Slack retry is dropped) and queued for the worker with the
 answer id and who clicked. A 👎 also opens the optional form at once (its trigger expires in
 three seconds); the vote is queued before the form opens, so skipping the form loses nothing.
+
+👍 / 👎 arrive from Slack's ``feedback_buttons`` element (one action id; the value says which
+button and which answer). It toggles in the client and Slack sends every click, never an
+"unselected": each click is queued as a vote and the person's last one is what is stored.
+The old 👍 / 👎 buttons, in messages posted before, are still handled.
 """
 
 from __future__ import annotations
@@ -45,19 +50,37 @@ def register(app, deps: ListenerDeps) -> None:
             queue(payload, f"{action.get('action_ts')}:{user}:{op}")
             return payload
 
-    @app.action(fb.HELPFUL_ACTION)
+    def not_helpful(body: dict, answer_id: str, client) -> None:
+        """The optional "what was wrong" form, opened with the click's trigger (the vote is queued)."""
+        try:
+            client.views_open(trigger_id=body.get("trigger_id"), view=fb.feedback_modal(answer_id))
+        except Exception:  # noqa: BLE001 - the vote is queued; only the optional form is lost
+            log.exception("could not open the feedback form")
+
+    @app.action(fb.FEEDBACK_BUTTONS_ACTION)
+    def on_feedback_buttons(ack, body, action, client):
+        parsed = fb.vote_from(action.get("value"))
+        if parsed is None:
+            ack()
+            log.warning("feedback click with a value that names no vote")
+            metrics.SLACK_EVENTS.labels(kind="feedback", outcome="ignored").inc()
+            return
+        vote, answer_id = parsed
+        click("vote", body, {**action, "value": answer_id}, vote=vote)
+        ack()
+        if vote == fb.NOT_HELPFUL:
+            not_helpful(body, answer_id, client)
+
+    @app.action(fb.HELPFUL_ACTION)          # the old buttons, in messages posted before
     def on_helpful(ack, body, action):
-        click("vote", body, action, vote="helpful")
+        click("vote", body, action, vote=fb.HELPFUL)
         ack()
 
     @app.action(fb.NOT_HELPFUL_ACTION)
     def on_not_helpful(ack, body, action, client):
-        click("vote", body, action, vote="not_helpful")
+        click("vote", body, action, vote=fb.NOT_HELPFUL)
         ack()
-        try:
-            client.views_open(trigger_id=body.get("trigger_id"), view=fb.feedback_modal(action.get("value") or ""))
-        except Exception:  # noqa: BLE001 - the vote is queued; only the optional form is lost
-            log.exception("could not open the feedback form")
+        not_helpful(body, action.get("value") or "", client)
 
     @app.action(fb.ESCALATE_ACTION)
     def on_escalate(ack, body, action):

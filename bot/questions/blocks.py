@@ -7,7 +7,7 @@ from typing import Iterable
 
 from bot import limits
 from bot.blocks import context, message, section
-from bot.feedback.blocks import feedback_actions
+from bot.feedback.blocks import feedback_blocks
 from bot.links import LinkPolicy
 from bot.mrkdwn import escape, inert_text, link, plain_text, to_mrkdwn
 
@@ -76,15 +76,40 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
     label = GENERATED_LABEL.get(answer.mode)
     if label:
         blocks.append(context(label))
-    if answer_id and answer.mode != "greeting":
-        blocks.append(feedback_actions(answer_id))
+    tail = feedback_blocks(answer_id) if answer_id and answer.mode != "greeting" else []
 
     fallback = plain_text(answer.text, links) or EMPTY_ANSWER
     if answer.citations:
         fallback += "\n\nSources: " + "; ".join(f"[{c.n}] {plain_text(c.title)} ({c.source})"
                                                   for c in answer.citations)
-    messages = []
-    for start in range(0, len(blocks), limits.BLOCKS_PER_MESSAGE):
-        chunk = blocks[start:start + limits.BLOCKS_PER_MESSAGE]
-        messages.append(message(fallback if start == 0 else "(continued)", chunk))
-    return messages
+    chunks = [blocks[start:start + limits.BLOCKS_PER_MESSAGE]
+              for start in range(0, len(blocks), limits.BLOCKS_PER_MESSAGE)]
+    if tail:    # the feedback blocks stay together, in the last message
+        if len(chunks[-1]) + len(tail) <= limits.BLOCKS_PER_MESSAGE:
+            chunks[-1] = chunks[-1] + tail
+        else:       # a full last message: its last blocks move on with the feedback
+            keep = limits.BLOCKS_PER_MESSAGE - len(tail)
+            chunks[-1], moved = chunks[-1][:keep], chunks[-1][keep:]
+            chunks.append(moved + tail)
+    return [message(fallback if n == 0 else "(continued)", chunk) for n, chunk in enumerate(chunks)]
+
+
+def stream_end_blocks(answer, *, audience_note: str = "", answer_id: str | None = None) -> list[dict]:
+    """What ``chat.stopStream`` adds under a streamed answer's text: its note, the Sources, who may
+    read it, the generated label and the feedback (as ``answer_messages`` shows them), within
+    Slack's 50 blocks."""
+    blocks: list[dict] = []
+    if answer.note:
+        blocks.append(context(f":information_source: {inert_text(answer.note)}"))
+    if answer.citations:
+        blocks.append({"type": "divider"})
+        for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
+                                      limits.SECTION_TEXT_MAX):
+            blocks.append(section(part, verbatim=True))
+    if audience_note:
+        blocks.append(context(escape(audience_note)))
+    label = GENERATED_LABEL.get(answer.mode)
+    if label:
+        blocks.append(context(label))
+    tail = feedback_blocks(answer_id) if answer_id and answer.mode != "greeting" else []
+    return blocks[:limits.BLOCKS_PER_MESSAGE - len(tail)] + tail

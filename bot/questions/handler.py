@@ -19,8 +19,10 @@ from bot import blocks
 from bot.decisions.blocks import proposal_message
 from bot.dm_offer import offer
 from bot.dm_offer.blocks import dm_offer
+from bot.home import context as app_context
 from bot.policies import ChannelPolicyLookup
-from bot.questions.blocks import answer_messages, help_message, private_answer_note
+from bot.questions.blocks import answer_messages, help_message, private_answer_note, stream_end_blocks
+from bot.questions.stream import LOADING, STATUS, StreamedAnswer
 from bot.questions.task import QUESTION
 from bot.services import Services, slack_required
 from bot.steps import ProgressFor, report_failure, working_message
@@ -108,9 +110,21 @@ def post_answer(gateway, channel: str, placeholder: str | None, thread_ts: str |
         for message in messages:
             gateway.post_ephemeral(channel, ephemeral_to, message, thread_ts=thread_ts)
         return
-    gateway.update(channel, placeholder, messages[0])
+    first = placeholder
+    if first is None:    # streaming: no working message (a status instead), the answer a reply
+        first = gateway.post(channel, messages[0], thread_ts=thread_ts)
+    else:
+        gateway.update(channel, placeholder, messages[0])
     for extra in messages[1:]:
-        gateway.post(channel, extra, thread_ts=thread_ts or placeholder)
+        gateway.post(channel, extra, thread_ts=thread_ts or first)
+
+
+def show(gateway, channel: str, placeholder: str | None, thread_ts: str | None, message: dict) -> None:
+    """``message`` in place of the working message, or, with none (streaming), as a reply."""
+    if placeholder is None:
+        gateway.post(channel, message, thread_ts=thread_ts)
+    else:
+        gateway.update(channel, placeholder, message)
 
 
 @dataclass(kw_only=True)
@@ -127,11 +141,19 @@ class QuestionHandler:
     source_ids: dict[str, str] = field(default_factory=dict)   # source name -> its index source id
     toolbox: Toolbox | None = None                              # live tools (their labels)
     connections: Any = None                                     # usecases.tool_auth.ToolConnections
+    streaming: bool = False       # CHATOPS_STREAMING: a model's answer streamed (bot/questions/stream.py)
 
     def policy(self, payload: dict) -> ChannelPolicy:
         if self.policies is None:
             return ChannelPolicy()
-        return self.policies.for_channel(payload.get("channel"), payload.get("channel_type"))
+        policy = self.policies.for_channel(payload.get("channel"), payload.get("channel_type"))
+        looked_at = app_context.looking_at(self.state, payload.get("user")) \
+            if payload.get("channel_type") == "im" else None
+        if looked_at:
+            # The Messages tab beside a channel: that channel's sources and actions. The audience
+            # stays the asker alone: a direct message's answer is private whatever its policy.
+            policy = app_context.in_context(policy, self.policies.for_channel(looked_at))
+        return policy
 
     def handle(self, payload: dict) -> None:
         gateway, state = self.gateway, self.state
@@ -145,7 +167,22 @@ class QuestionHandler:
             return
         private_reply = policy.reply == "ephemeral" and payload.get("channel_type") != "im"
         queue_wait = max(0.0, time.time() - float(payload.get("queued_at") or time.time())) * 1000
-        placeholder = None if private_reply else working_message(gateway, progress, channel, thread_ts)
+        stream: StreamedAnswer | None = None
+        placeholder = progress.get("placeholder") or progress.get("stream_ts")
+        if (self.streaming and not private_reply and placeholder is None and payload.get("ts")
+                and not progress.done("posted")):
+            # The status while retrieval and tools run, in the question's thread (each DM message
+            # is its own thread); the answer streams there once its audience is settled.
+            reply_ts = thread_ts or payload["ts"]
+            if self._status(channel, reply_ts, STATUS, LOADING):
+                thread_ts = reply_ts
+                stream = StreamedAnswer(
+                    gateway, channel, reply_ts, recipient_user_id=payload.get("user"),
+                    recipient_team_id=payload.get("team"), link_hosts=self.link_hosts,
+                    check_audience=lambda audience: self._audience_holds(channel, audience),
+                    on_start=lambda ts: progress.mark("stream_ts", ts))
+        if stream is None and placeholder is None and not private_reply:
+            placeholder = working_message(gateway, progress, channel, thread_ts)
         if thread_ts:
             state.mark_thread(channel, thread_ts, ttl=self.timing.thread_ttl)
         text = (payload.get("text") or "").strip()
@@ -153,7 +190,7 @@ class QuestionHandler:
             if private_reply:
                 gateway.post_ephemeral(channel, payload["user"], help_message(), thread_ts=thread_ts)
             else:
-                gateway.update(channel, placeholder, help_message())
+                show(gateway, channel, placeholder, thread_ts, help_message())
             return
         started = time.perf_counter()
         q = Question(text=text, asker_slack_id=payload.get("user"), channel=channel,
@@ -167,10 +204,16 @@ class QuestionHandler:
         q.correlation_id = payload.get("cid")
         if placeholder:
             q.on_step = lambda step: gateway.update(channel, placeholder, blocks.working_message(step))
+        elif stream is not None:
+            status_ts = stream.thread_ts
+            q.on_step = lambda step: self._status(channel, status_ts, step, [step[:50]])   # Slack: ≤ 50 characters
+            q.stream = stream.open
         try:
             asker(self.people, q)
             answer = answer_of(self.answering, q, progress)
-            if not progress.done("posted"):
+            q.stream = None        # answered again for the channel as it is: posted whole
+            streamed = stream is not None and stream.state in ("open", "stopped", "broken")
+            if not progress.done("posted") and not streamed:   # a stream settled its audience first
                 answer = self._for_current_members(q, answer, progress)
         except Refusal as refusal:
             if not progress.done("posted"):
@@ -178,7 +221,7 @@ class QuestionHandler:
                     gateway.post_ephemeral(channel, payload["user"], blocks.refusal_message(str(refusal)),
                                            thread_ts=thread_ts)
                 else:
-                    gateway.update(channel, placeholder, blocks.refusal_message(str(refusal)))
+                    show(gateway, channel, placeholder, thread_ts, blocks.refusal_message(str(refusal)))
                 progress.mark("posted")
             if not progress.done("recorded"):
                 metrics.ANSWERS.labels(mode="refused", route="none").inc()
@@ -200,11 +243,19 @@ class QuestionHandler:
                 progress.mark("exchange")
             posting = time.perf_counter()
             with tracing.span("chatops slack_post", kind=tracing.SpanKind.CLIENT):
-                post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts,
-                            answer_id=answer_id,
-                            ephemeral_to=payload["user"] if (private_reply or private_only) else None)
-                if private_only and placeholder:
-                    gateway.update(channel, placeholder, private_answer_note(payload["user"], answer.private_only))
+                if streamed and stream is not None and self._end_stream(stream, answer, q, answer_id, progress):
+                    if answer.stopped:
+                        stages["stopped"] = (time.perf_counter() - started) * 1000   # in the audit row
+                elif streamed and stream is not None:
+                    # Slack stopped taking the stream: the whole answer in place of what it showed
+                    post_answer(gateway, channel, stream.ts, thread_ts, answer, q, self.link_hosts, answer_id=answer_id)
+                else:
+                    post_answer(gateway, channel, placeholder, thread_ts, answer, q, self.link_hosts,
+                                answer_id=answer_id,
+                                ephemeral_to=payload["user"] if (private_reply or private_only) else None)
+                if private_only and not private_reply:
+                    show(gateway, channel, placeholder, thread_ts,
+                         private_answer_note(payload["user"], answer.private_only))
             stages["slack_post"] = (time.perf_counter() - posting) * 1000
             metrics.STAGE_SECONDS.labels(stage="slack_post").observe(stages["slack_post"] / 1000)
             metrics.STAGE_SECONDS.labels(stage="queue_wait").observe(queue_wait / 1000)
@@ -238,6 +289,47 @@ class QuestionHandler:
         report_failure(self.gateway, self.progress_for(QUESTION.kind, payload), user=payload.get("user"),
                        channel=payload.get("channel"), thread_ts=payload.get("thread_ts"),
                        reference=reference, detail=detail)
+
+    def _status(self, channel: str, thread_ts: str, status: str, loading: list[str] | None = None) -> bool:
+        """The thread's status (assistant.threads.setStatus); False when Slack refused it."""
+        try:
+            self.gateway.set_status(channel, thread_ts, status, loading)
+        except Exception as exc:  # noqa: BLE001 - a status is a courtesy: the working message instead
+            log.info("could not set the thread's status", extra={"channel": channel, "error": str(exc)[:200]})
+            return False
+        return True
+
+    def _audience_holds(self, channel: str, audience: Any) -> bool:
+        """Before the first streamed word of a channel answer: the audience it was made for is the
+        channel as it is (members re-read when older than ``channel_fresh``; nobody joined). False:
+        not streamed, the answer is checked and posted whole as before."""
+        if audience.as_of is None or self.directory is None:
+            return True               # the asker alone, or public documents only
+        fresh = self.timing.channel_fresh
+        if time.time() - audience.as_of <= fresh:
+            return True
+        try:
+            current, _as_of = self.directory.members(channel, max_age=fresh)
+        except Exception as exc:  # noqa: BLE001 - cannot confirm the audience: not streamed
+            log.warning("could not re-read the channel's members before streaming",
+                        extra={"channel": channel, "error": type(exc).__name__})
+            return False
+        joined = {m.chat_id for m in current} - set(audience.members or ())
+        metrics.AUDIENCE_RECHECKS.labels(outcome="same" if not joined else "narrowed").inc()
+        return not joined
+
+    def _end_stream(self, stream: StreamedAnswer, answer: Answer, q: Question, answer_id: str,
+                    progress: Progress) -> bool:
+        """The Sources and feedback under a streamed answer (chat.stopStream). False: the answer
+        must be posted whole instead (the stream broke, or it showed less than the answer)."""
+        if stream.state == "stopped":
+            # what the person saw is the answer: recorded as stopped
+            answer.text, answer.stopped = stream.shown.strip(), True
+            progress.mark_json("answer", answer.to_record())
+        ends = stream_end_blocks(answer, audience_note="" if q.is_private else CHANNEL_NOTE, answer_id=answer_id)
+        if not stream.finish(ends):
+            return False
+        return answer.stopped or stream.shown.strip() == answer.text
 
     def _for_current_members(self, q: Question, answer: Answer, progress: Progress) -> Answer:
         """The answer, made again if someone joined the channel since its audience was read.
@@ -319,4 +411,5 @@ def build(services: Services) -> QuestionHandler:
                            timing=Timing(thread_ttl=s.thread_ttl, channel_fresh=s.channel_fresh),
                            policies=services.channel_policies,
                            source_ids={name: sid for name, (_kind, sid) in services.source_ids.items()},
-                           toolbox=services.toolbox, connections=services.tool_connections)
+                           toolbox=services.toolbox, connections=services.tool_connections,
+                           streaming=s.streaming)

@@ -142,3 +142,11 @@ def register(app, deps: ListenerDeps) -> None:
             return  # app_mention covers it
         if state.is_bot_thread(event["channel"], thread_ts):
             enqueue(event, body, context, "follow_up")
+
+    @app.event("agent_session_stopped")
+    def on_stream_stopped(event):
+        # The person pressed Stop on a streamed answer. The worker writing it learns it from Slack's
+        # next chat.appendStream (stopped_by_user), ends generation there and records the answer
+        # as stopped (bot/questions/stream.py); the event itself only needs acknowledging.
+        log.info("a streamed answer was stopped by its reader",
+                 extra={"channel": event.get("channel"), "streams": event.get("streaming_message_ts")})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 
 class LLMUnavailable(Exception):
@@ -34,4 +34,18 @@ class LLM(Protocol):
     def complete(self, messages: list[dict], *, max_tokens: int | None = None,
                  tools: list[dict] | None = None, model: str | None = None) -> Completion:
         """``model``: another model than the LLM's own (routing); None: its own."""
+        ...
+
+
+@runtime_checkable
+class StreamingLLM(Protocol):
+    """An LLM that can also give its answer as it is written."""
+
+    model: str
+
+    def stream(self, messages: list[dict], on_text: Callable[[str], None], *, max_tokens: int | None = None,
+               tools: list[dict] | None = None, model: str | None = None) -> Completion:
+        """``on_text`` is told each piece of text as it comes; the whole completion is returned at the
+        end (text, tool calls, usage). An exception raised by ``on_text`` ends the generation (the
+        connection is closed) and propagates."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any, Callable
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -58,6 +59,60 @@ class OpenAILLM:
                 span.set_attribute("gen_ai.output.messages", json.dumps(
                     [{"role": "assistant", "content": completion.text}], ensure_ascii=False))
             return completion
+
+    def stream(self, messages: list[dict], on_text: Callable[[str], None], *, max_tokens: int | None = None,
+               tools: list[dict] | None = None, model: str | None = None) -> Completion:
+        """The completion as it is written (``stream=True``; the usage comes in the last chunk)."""
+        model = model or self.model
+        limit = max_tokens or self.max_tokens
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.provider.name": "openai",
+                      "gen_ai.request.model": model, "gen_ai.request.max_tokens": limit,
+                      "gen_ai.request.temperature": self._temperature, "gen_ai.request.stream": True}
+        with tracing.span(f"chat {model}", kind=tracing.SpanKind.CLIENT, attributes=attributes) as span:
+            completion = self._stream(messages, model, limit, tools, on_text)
+            span.set_attribute("gen_ai.response.model", completion.model)
+            if completion.prompt_tokens is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
+            if completion.completion_tokens is not None:
+                span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+            return completion
+
+    def _stream(self, messages: list[dict], model: str, limit: int, tools: list[dict] | None,
+                on_text: Callable[[str], None]) -> Completion:
+        extra: dict[str, Any] = {"tools": tools, "tool_choice": "auto"} if tools else {}
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        answered, usage = model, None
+        try:
+            with self._client.chat.completions.create(
+                model=model, messages=messages, temperature=self._temperature, max_tokens=limit, stream=True,
+                stream_options={"include_usage": True}, **extra,
+            ) as chunks:
+                for chunk in chunks:
+                    answered = chunk.model or answered
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices or []:
+                        delta = choice.delta
+                        for call in (delta.tool_calls or []) if delta else []:
+                            into = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                            into["id"] = call.id or into["id"]
+                            if call.function is not None:
+                                into["name"] += call.function.name or ""
+                                into["arguments"] += call.function.arguments or ""
+                        if delta and delta.content:
+                            text.append(delta.content)
+                            on_text(delta.content)
+        except (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
+                openai.InternalServerError) as exc:
+            raise LLMUnavailable(f"{type(exc).__name__}") from None
+        except openai.APIStatusError as exc:
+            raise LLMUnavailable(f"the model server refused the request ({exc.status_code})") from None
+        return Completion(text="".join(text).strip(), model=answered,
+                          prompt_tokens=getattr(usage, "prompt_tokens", None),
+                          completion_tokens=getattr(usage, "completion_tokens", None),
+                          tool_calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"] or "{}", id=c["id"])
+                                           for _i, c in sorted(calls.items()) if c["name"]))
 
     def check(self, models: tuple[str, ...] = ()) -> str:
         """``chatops doctor``: the server answers with this key and offers the model (and ``models``):

@@ -25,7 +25,8 @@ from connectors.sources.registry import filesystem_spec, open_source
 from tests.actions_example import catalogue
 from tests.integration.harness import text_of
 from standins.fake_openai import FakeOpenAI
-from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
+from standins.fake_slack import (FakeSlack, block_actions_body, event_body, feedback_buttons_action, sign,
+                                 view_submission_body)
 from usecases.ingest import ingest
 
 pytestmark = pytest.mark.redis
@@ -154,6 +155,21 @@ def buttons(message: dict) -> dict[str, dict]:
     return {e["action_id"]: e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
 
 
+def feedback_block(message: dict) -> dict:
+    """The context_actions block with Slack's 👍 / 👎 element."""
+    (block,) = [b for b in message["blocks"] if b["type"] == "context_actions"]
+    return block
+
+
+def answer_id_of(message: dict) -> str:
+    return buttons(message)[fb.ESCALATE_ACTION]["value"]
+
+
+def vote(w, user: str, channel: str, message: dict, *, positive: bool, posted: dict | None = None) -> None:
+    """A click on 👍 (``positive``) or 👎 of the answer ``message``, as Slack sends it."""
+    click(w, user, channel, feedback_buttons_action(feedback_block(message), positive=positive), posted)
+
+
 def click(w, user: str, channel: str, button: dict, message: dict | None = None) -> None:
     body = block_actions_body(user, channel, {**button, "action_ts": f"{time.time():.6f}"}, message)
     post(w, body, "application/x-www-form-urlencoded")
@@ -173,17 +189,20 @@ def question_row(w, answer_id: str) -> dict:
 def test_feedback_buttons_record_votes_tied_to_the_answer(world):
     w = world
     event, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
-    ids = buttons(answer)
-    assert set(ids) == {fb.HELPFUL_ACTION, fb.NOT_HELPFUL_ACTION, fb.ESCALATE_ACTION}
-    answer_id = ids[fb.HELPFUL_ACTION]["value"]
-    assert all(b["value"] == answer_id for b in ids.values())      # the buttons carry the answer id only
+    element = feedback_block(answer)["elements"][0]
+    assert element["type"] == "feedback_buttons" and element["action_id"] == fb.FEEDBACK_BUTTONS_ACTION
+    assert set(buttons(answer)) == {fb.ESCALATE_ACTION}             # the old 👍 / 👎 buttons are gone
+    answer_id = answer_id_of(answer)
+    # the buttons carry the answer id only (and which of the two they are)
+    assert element["positive_button"]["value"] == f"helpful:{answer_id}"
+    assert element["negative_button"]["value"] == f"not_helpful:{answer_id}"
     row = question_row(w, answer_id)
     assert row["mode"] == "llm" and row["route"] == "gpt-big" and row["question"].startswith("how many vacation")
     message = {"ts": answer["ts"], "thread_ts": event["ts"], "blocks": answer["blocks"], "text": answer["text"]}
 
-    click(w, BEN, "COPS", ids[fb.HELPFUL_ACTION], message)
+    vote(w, BEN, "COPS", answer, positive=True, posted=message)
     assert run_queued(w) == ["feedback"]
-    click(w, BEN, "COPS", ids[fb.NOT_HELPFUL_ACTION], message)       # changed his mind
+    vote(w, BEN, "COPS", answer, positive=False, posted=message)    # changed his mind
     view = w["slack"].wait_for("views.open")["view"]
     view = json.loads(view) if isinstance(view, str) else view
     assert view["callback_id"] == fb.FEEDBACK_MODAL and answer_id in view["private_metadata"]
@@ -192,7 +211,7 @@ def test_feedback_buttons_record_votes_tied_to_the_answer(world):
               fb.DETAIL_BLOCK: {fb.DETAIL_INPUT: {"type": "plain_text_input", "value": "It is 30 days since June"}}}
     post(w, view_submission_body(BEN, view, values), "application/x-www-form-urlencoded")
     run_queued(w)
-    click(w, ANA, "COPS", ids[fb.HELPFUL_ACTION], message)
+    vote(w, ANA, "COPS", answer, positive=True, posted=message)
     run_queued(w)
 
     votes = {v["voter"]: v for v in w["container"].answers.votes(answer_id)}
@@ -201,12 +220,55 @@ def test_feedback_buttons_record_votes_tied_to_the_answer(world):
     assert votes[ANA]["vote"] == "helpful" and votes[ANA]["in_audience"] and votes[BEN]["in_audience"]
 
 
+def test_the_feedback_element_toggles_and_the_last_click_is_the_vote(world):
+    """Slack sends each click on the toggling 👍 / 👎 element and never an "unselected":
+    👍, 👎, 👍 by one person is one vote, 👍; only the 👎 opened the form."""
+    w = world
+    event, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
+    answer_id = answer_id_of(answer)
+    message = {"ts": answer["ts"], "thread_ts": event["ts"], "blocks": answer["blocks"], "text": answer["text"]}
+    for positive in (True, False, True):
+        vote(w, BEN, "COPS", answer, positive=positive, posted=message)
+        assert run_queued(w) == ["feedback"]
+    (stored,) = w["container"].answers.votes(answer_id)
+    assert stored["voter"] == BEN and stored["vote"] == "helpful" and stored["in_audience"]
+    w["slack"].wait_for("views.open")                # the form, opened by the 👎 alone
+    assert len(w["slack"].calls_to("views.open")) == 1
+    # and back to 👎 (the form is skipped): the last click still wins
+    vote(w, BEN, "COPS", answer, positive=False, posted=message)
+    run_queued(w)
+    (stored,) = w["container"].answers.votes(answer_id)
+    assert stored["vote"] == "not_helpful" and stored["reason"] is None
+
+
+def test_the_old_feedback_buttons_in_messages_posted_before_still_count(world):
+    """Answers posted before the feedback element carry 👍 / 👎 buttons of their own; a click
+    on one is still a vote (and 👎 still opens the form)."""
+    w = world
+    event, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
+    answer_id = answer_id_of(answer)
+    old_buttons = [{"type": "button", "action_id": action, "value": answer_id, "block_id": "chatops_feedback",
+                    "text": {"type": "plain_text", "text": label, "emoji": True}}
+                   for action, label in ((fb.HELPFUL_ACTION, "👍 Helpful"), (fb.NOT_HELPFUL_ACTION, "👎 Not helpful"))]
+    old = {"ts": answer["ts"], "thread_ts": event["ts"], "text": answer["text"],
+           "blocks": [{"type": "actions", "block_id": "chatops_feedback", "elements": old_buttons}]}
+    click(w, BEN, "COPS", old_buttons[1], old)
+    run_queued(w)
+    view = w["slack"].wait_for("views.open")["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["callback_id"] == fb.FEEDBACK_MODAL and answer_id in view["private_metadata"]
+    assert w["container"].answers.votes(answer_id)[0]["vote"] == "not_helpful"
+    click(w, BEN, "COPS", old_buttons[0], old)
+    run_queued(w)
+    (stored,) = w["container"].answers.votes(answer_id)
+    assert stored["voter"] == BEN and stored["vote"] == "helpful"
+
+
 def test_a_click_from_outside_the_audience_counts_the_vote_and_keeps_nothing_else(world):
     w = world
     event, answer = ask(w, "COPS", ANA, "how do I submit expenses?")
-    ids = buttons(answer)
-    answer_id = ids[fb.HELPFUL_ACTION]["value"]
-    click(w, HR, "COPS", ids[fb.NOT_HELPFUL_ACTION])          # HR joined later: not in the audience
+    answer_id = answer_id_of(answer)
+    vote(w, HR, "COPS", answer, positive=False)               # HR joined later: not in the audience
     run_queued(w)
     view = w["slack"].wait_for("views.open")["view"]
     view = json.loads(view) if isinstance(view, str) else view
@@ -214,14 +276,18 @@ def test_a_click_from_outside_the_audience_counts_the_vote_and_keeps_nothing_els
                                                                                 "value": "secret reason"}}}),
          "application/x-www-form-urlencoded")
     run_queued(w)
-    (vote,) = w["container"].answers.votes(answer_id)
-    assert vote["voter"] == HR and vote["vote"] == "not_helpful"
-    assert vote["in_audience"] is False and vote["reason"] is None
+    (stored,) = w["container"].answers.votes(answer_id)
+    assert stored["voter"] == HR and stored["vote"] == "not_helpful"
+    assert stored["in_audience"] is False and stored["reason"] is None
     # a made-up answer id records nothing, and the clicker is told
-    click(w, HR, "COPS", {**ids[fb.HELPFUL_ACTION], "value": "0" * 16})
+    made_up = {**feedback_buttons_action(feedback_block(answer), positive=True), "value": "helpful:" + "0" * 16}
+    click(w, HR, "COPS", made_up)
     run_queued(w)
     assert w["container"].answers.votes("0" * 16) == []
     w["slack"].wait_for("chat.postEphemeral", lambda p: p.get("user") == HR and "not counted" in p["text"])
+    # a value that names no vote is dropped at the door
+    click(w, HR, "COPS", {**made_up, "value": "approve:" + answer_id})
+    assert w["queued"] == []
 
 
 def test_needs_a_human_calls_the_channels_escalation_group_and_resolved_closes_it(world):
@@ -258,7 +324,7 @@ def test_needs_a_human_calls_the_channels_escalation_group_and_resolved_closes_i
 def test_an_answer_records_route_stages_tokens_and_cost_from_the_price_table(world):
     w = world
     _, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
-    row = question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])
+    row = question_row(w, answer_id_of(answer))
     request = w["llm"].requests[-1]
     assert request["model"] == "gpt-big"
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
@@ -284,7 +350,7 @@ def test_the_cache_never_crosses_permissions_and_serves_the_same_audience_withou
     _, again = ask(w, "CSRE", ANA, "what do SRE people do about on-call during vacation")   # same, normalised
     assert len(w["llm"].requests) == calls + 2                   # no model call
     assert text_of(again).split("Generated")[0] == text_of(first).split("Generated")[0]
-    assert question_row(w, buttons(again)[fb.HELPFUL_ACTION]["value"])["mode"] == "cached"
+    assert question_row(w, answer_id_of(again))["mode"] == "cached"
     # a thread follow-up (the thread has an exchange) never uses the cache
     mention(w, "CSRE", ANA, question, thread_ts=first_event["ts"])
     run_queued(w)
@@ -306,7 +372,7 @@ def test_a_cached_answer_whose_document_changed_or_became_hidden_is_dropped(worl
     ask(w, "COPS", ANA, question)
     assert len(w["llm"].requests) == calls + 1                   # and cached again
     index = w["container"].index
-    src = [r["source"] for r in question_row(w, buttons(first)[fb.HELPFUL_ACTION]["value"])["retrieved"]
+    src = [r["source"] for r in question_row(w, answer_id_of(first))["retrieved"]
            if r["doc_id"] == "handbook/vacation.md"][0]
     from chatops.access import Acl
 
@@ -385,7 +451,7 @@ def test_one_confident_source_goes_to_the_small_model_and_greetings_to_none(worl
                CHATOPS_ROUTE_MARGIN="0.05", CHATOPS_CACHE_TTL="0")
     _, answer = ask(w, "COPS", ANA, "Submit receipts within 30 days through the expenses portal")
     assert w["llm"].requests[-1]["model"] == "gpt-small"
-    row = question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])
+    row = question_row(w, answer_id_of(answer))
     assert row["route"] == "gpt-small"
     assert row["cost"] == pytest.approx((row["prompt_tokens"] * 0.001 + row["completion_tokens"] * 0.002) / 1000)
     calls = len(w["llm"].requests)
@@ -547,8 +613,8 @@ def test_metrics_scraped_after_answers_and_clicks_show_them(world):
 
     before = scrape()
     event, answer = ask(w, "COPS", ANA, "how many vacation days do we get?")
-    click(w, BEN, "COPS", buttons(answer)[fb.HELPFUL_ACTION],
-          {"ts": answer["ts"], "thread_ts": event["ts"], "blocks": answer["blocks"]})
+    vote(w, BEN, "COPS", answer, positive=True,
+         posted={"ts": answer["ts"], "thread_ts": event["ts"], "blocks": answer["blocks"]})
     run_queued(w)
     after = scrape()
 
@@ -582,9 +648,9 @@ def test_needs_a_human_from_a_dm_calls_the_escalation_people_by_dm_without_the_a
     told = w["slack"].wait_for("chat.postMessage", lambda p: p.get("channel") == f"D{BEN}" and "asked" in p["text"])
     assert f"<@{ONCALL}>" in told["text"]
     click(w, ONCALL, f"D{ONCALL}", buttons(called)[fb.RESOLVED_ACTION],
-          {"ts": question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])["escalation_ts"], "blocks": []})
+          {"ts": question_row(w, answer_id_of(answer))["escalation_ts"], "blocks": []})
     run_queued(w)
-    assert question_row(w, buttons(answer)[fb.HELPFUL_ACTION]["value"])["resolved_by"] == ONCALL
+    assert question_row(w, answer_id_of(answer))["resolved_by"] == ONCALL
 
 
 def test_needs_a_human_on_an_ephemeral_answer_posts_in_the_questions_thread(world):

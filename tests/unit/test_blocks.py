@@ -22,6 +22,13 @@ def iter_texts(message):
             for el in b["elements"]:
                 yield "button", el["text"]["text"], limits.BUTTON_TEXT_MAX
                 yield "value", el["value"], limits.BUTTON_VALUE_MAX
+        elif b["type"] == "context_actions":       # Slack's 👍 / 👎 element
+            assert 1 <= len(b["elements"]) <= 5
+            for el in b["elements"]:
+                for button in (el["positive_button"], el["negative_button"]):
+                    yield "button", button["text"]["text"], limits.BUTTON_TEXT_MAX
+                    yield "value", button["value"], limits.BUTTON_VALUE_MAX
+                    yield "label", button["accessibility_label"], 75
 
 
 def assert_within_limits(message):
@@ -175,3 +182,32 @@ def test_refusal_and_error_escape_text():
     assert "Reference: abc123" in err["text"]
     assert "(timeout)" in err["text"]
     assert "abc123" in err["blocks"][0]["text"]["text"]
+
+
+# -- the feedback blocks under an answer --------------------------------------------------------
+
+def test_an_answer_ends_with_the_feedback_element_and_needs_a_human():
+    (msg,) = answer_blocks.answer_messages(Answer(text="You get 25 days [1].", citations=CITES, mode="llm"),
+                                           answer_id="a1b2c3d4e5f60718")
+    assert [b["type"] for b in msg["blocks"][-3:]] == ["context", "context_actions", "actions"]
+    assert msg["blocks"][-1]["elements"][0]["value"] == "a1b2c3d4e5f60718"
+    assert_within_limits(msg)
+    # a greeting gets none
+    (greeting,) = answer_blocks.answer_messages(Answer(text="Hi!", citations=[], mode="greeting"), answer_id="x")
+    assert [b["type"] for b in greeting["blocks"]] == ["section"]
+
+
+@pytest.mark.parametrize("paragraphs", [46, 47, 48, 49, 50, 95, 96, 120])
+def test_the_feedback_blocks_stay_together_in_the_last_message_of_at_most_50_blocks(paragraphs):
+    """Around each 50-block boundary the two feedback blocks are never split between messages,
+    and nothing is dropped."""
+    text = "\n\n".join(f"paragraph {i} " + "word " * 500 for i in range(paragraphs))
+    msgs = answer_blocks.answer_messages(Answer(text=text, citations=CITES, mode="llm"), answer_id="a" * 16)
+    for m in msgs:
+        assert_within_limits(m)
+    kinds = [[b["type"] for b in m["blocks"]] for m in msgs]
+    assert kinds[-1][-2:] == ["context_actions", "actions"] and len(kinds[-1]) > 2
+    assert sum(k.count("context_actions") + k.count("actions") for k in kinds) == 2
+    assert sum(len(k) for k in kinds) == paragraphs + 3 + 2     # divider, sources, label; feedback
+    assert [t.split(" ", 2)[1] for t in section_texts(msgs) if t.startswith("paragraph")] == \
+        [str(i) for i in range(paragraphs)]

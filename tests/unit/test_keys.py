@@ -30,6 +30,8 @@ PINNED = [
     (keys.cache(P, keys.CACHE_CHANNEL_NAME, "C1"), "chatops:cache:channel_name:C1"),
     (keys.cache(P, keys.CACHE_SLACK_USER, "U1"), "chatops:cache:slackuser:U1"),
     (keys.cache(P, keys.CACHE_OFFER, "o1"), "chatops:cache:offer:o1"),
+    (keys.cache(P, keys.CACHE_APP_CONTEXT, "U1"), "chatops:cache:app_context:U1"),
+    (keys.claim(P, keys.CLAIM_HOME_OPENED, "U1:home"), "chatops:seen:home_opened:U1:home"),
     (keys.progress(P, "question:C1:1.2"), "chatops:progress:question:C1:1.2"),
     (keys.lease(P, "question:C1:1.2"), "chatops:lease:question:C1:1.2"),
     (keys.lease(P, ""), "chatops:lease:"),
@@ -100,6 +102,7 @@ def test_the_task_table_holds_every_kind_once_with_its_celery_name_and_queue():
         "question": ("chatops.question", False), "decision": ("chatops.decision", False),
         "answer_in_dm": ("chatops.answer_in_dm", False), "feedback": ("chatops.feedback", False),
         "tool_connection": ("chatops.tool_connection", False),
+        "home": ("chatops.home", False),
         "maintenance": ("chatops.maintenance", True), "ingest_plan": ("chatops.ingest_plan", True),
         "ingest_batch": ("chatops.ingest_batch", True), "source_sync": ("chatops.source_sync", True)}
     with pytest.raises(ValueError, match="declared twice"):

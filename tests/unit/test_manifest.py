@@ -56,8 +56,10 @@ UNKNOWN = "?"      # a call whose Web API method cannot be told from the code
 def slack_calls(source: str, where: str = "<source>") -> dict[str, list[str]]:
     """The Web API methods ``source`` calls -> where: a WebClient method used on any object
     (``client.views_open(...)``, ``context.client.chat_postEphemeral(...)``, or passed on uncalled
-    as ``self.client.chat_postMessage``), ``.api_call("method")``, Bolt's ``say(...)``
-    (chat.postMessage), and the library classes that call methods themselves (scopes.BY_LIBRARY)."""
+    as ``self.client.chat_postMessage``; one that calls through a helper object, ``chat_stream``, as
+    scopes.BY_HELPER says), ``.api_call("method")``, Bolt's listener utilities (``say(...)``,
+    ``say_stream(...)``, ``set_status(...)``: scopes.BY_UTILITY), and the library classes that call
+    methods themselves (scopes.BY_LIBRARY)."""
     tree = ast.parse(source)
     from_slack = {alias.asname or alias.name: alias.name for node in ast.walk(tree)
                   if isinstance(node, ast.ImportFrom)
@@ -70,14 +72,14 @@ def slack_calls(source: str, where: str = "<source>") -> dict[str, list[str]]:
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in WEB_CLIENT:
-            for method in WEB_CLIENT[node.attr] or {f"{UNKNOWN}WebClient.{node.attr}"}:
+            for method in WEB_CLIENT[node.attr] or scopes.BY_HELPER.get(node.attr) or {f"{UNKNOWN}WebClient.{node.attr}"}:
                 add(method, node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "api_call":
             first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "api_method"), None)
             add(first.value if isinstance(first, ast.Constant) else f"{UNKNOWN}api_call", node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id == "say":
-                add("chat.postMessage", node)
+            for method in scopes.BY_UTILITY.get(node.func.id, ()):
+                add(method, node)
             for method in scopes.BY_LIBRARY.get(from_slack.get(node.func.id, ""), ()):
                 add(method, node)
     return found
@@ -205,6 +207,8 @@ def post(self, context, client, say):
     client.api_call(method_name)
     client.chat_stream(channel="C1")
     say("hi")
+    set_status(status="thinking")                    # Bolt's listener utilities
+    stream = say_stream()
     self._index.delete(points=[])                    # not a WebClient method: not Slack
     Bolt(token="xoxb")                               # slack_bolt.App: auth.test
     SocketModeHandler(app, "xapp").start()
@@ -215,8 +219,11 @@ def post(self, context, client, say):
 def test_a_new_call_is_found_and_fails_until_the_table_has_it():
     calls = slack_calls(NEW_CALLS, "new.py")
     assert set(calls) == {"chat.delete", "reactions.add", "pins.add", f"{UNKNOWN}api_call",
-                          f"{UNKNOWN}WebClient.chat_stream", "chat.postMessage", "auth.test", "apps.connections.open"}
+                          "chat.startStream", "chat.appendStream", "chat.stopStream", "chat.postMessage",
+                          "assistant.threads.setStatus", "auth.test", "apps.connections.open"}
     assert calls["reactions.add"] == ["new.py:8"]
+    assert sorted(calls["chat.appendStream"]) == ["new.py:11", "new.py:14"]   # chat_stream, say_stream
+    assert calls["assistant.threads.setStatus"] == ["new.py:13"]
     problems = manifest_problems(MANIFEST, {**code_calls(), **calls}, code_listeners())
     for method in ("chat.delete", "reactions.add", "pins.add", f"{UNKNOWN}api_call"):
         assert any(p.startswith(f"{method} is called") and "not in bot/scopes.py METHODS" in p for p in problems)
@@ -246,7 +253,8 @@ def _manifest(drop_scopes=(), add_scopes=(), drop_events=(), add_events=(), inte
 
 @pytest.mark.parametrize("scope, needed_by", [
     ("usergroups:read", "usergroups.users.list"),
-    ("chat:write", "chat.postEphemeral, chat.postMessage, chat.update"),
+    ("chat:write", "agent_session_stopped, assistant.threads.setStatus, chat.appendStream, chat.postEphemeral, "
+                   "chat.postMessage, chat.startStream, chat.stopStream, chat.update"),
     ("users:read.email", "users.info"),
     ("groups:read", "conversations.info, conversations.members, member_joined_channel, member_left_channel"),
     ("im:history", "message.im"),
