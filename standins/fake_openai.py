@@ -44,6 +44,10 @@ class FakeOpenAI(LoopbackServer):
         self.token_delay = 0.0
         self.chunking: Callable[[str], list[str]] = lambda text: re.findall(r"\s*\S+\s*|\s+", text)
         self.streams_cut = 0       # streams the client hung up on before the end
+        self.first_token_at: list[float] = []   # time.time() each stream's first text piece was sent
+        # True: a reply that is not streamed comes after the time the same reply takes to stream
+        # (first_token_delay + token_delay per piece), as a real model's whole answer does.
+        self.pace_whole = False
 
     @property
     def base_url(self) -> str:
@@ -75,6 +79,9 @@ class FakeOpenAI(LoopbackServer):
         message.setdefault("role", "assistant")
         prompt_tokens = sum(_words(m.get("content")) for m in body.get("messages", []))
         completion_tokens = _words(message.get("content"))
+        if not body.get("stream") and self.pace_whole:
+            pieces = len(self.chunking(message.get("content") or ""))
+            self.stopping.wait(self.first_token_delay + self.token_delay * pieces)
         if body.get("stream"):
             usage = ({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}
@@ -109,7 +116,10 @@ class FakeOpenAI(LoopbackServer):
             if self.first_token_delay:
                 self.stopping.wait(self.first_token_delay)
             yield event(delta({"role": "assistant", "content": ""}))
-            for piece in self.chunking(message.get("content") or ""):
+            for n, piece in enumerate(self.chunking(message.get("content") or "")):
+                if n == 0:
+                    with self.lock:
+                        self.first_token_at.append(time.time())
                 yield event(delta({"content": piece}))
                 if self.token_delay:
                     self.stopping.wait(self.token_delay)

@@ -62,7 +62,7 @@ class FeedbackHandler:
                                             thread_ts=payload.get("thread_ts"))
             progress.mark("thanked")
             return
-        if payload.get("vote") == "helpful" and payload.get("channel"):
+        if payload.get("vote") == "helpful" and payload.get("channel") and not payload.get("element"):
             self.gateway.post_ephemeral(payload["channel"], payload["user"], fb.thanks("helpful"),
                                         thread_ts=payload.get("thread_ts"))
         progress.mark("thanked")

@@ -66,7 +66,8 @@ def register(app, deps: ListenerDeps) -> None:
             metrics.SLACK_EVENTS.labels(kind="feedback", outcome="ignored").inc()
             return
         vote, answer_id = parsed
-        click("vote", body, {**action, "value": answer_id}, vote=vote)
+        # Slack's element shows the choice itself: no "thanks" message on each toggle
+        click("vote", body, {**action, "value": answer_id}, vote=vote, element=True)
         ack()
         if vote == fb.NOT_HELPFUL:
             not_helpful(body, answer_id, client)

@@ -234,6 +234,8 @@ def test_the_feedback_element_toggles_and_the_last_click_is_the_vote(world):
     assert stored["voter"] == BEN and stored["vote"] == "helpful" and stored["in_audience"]
     w["slack"].wait_for("views.open")                # the form, opened by the 👎 alone
     assert len(w["slack"].calls_to("views.open")) == 1
+    # the element shows the choice itself: no "thanks" message for each toggle
+    assert not [p for p in w["slack"].calls_to("chat.postEphemeral") if "glad it helped" in json.dumps(p)]
     # and back to 👎 (the form is skipped): the last click still wins
     vote(w, BEN, "COPS", answer, positive=False, posted=message)
     run_queued(w)
