@@ -136,8 +136,8 @@ class FakeSlack(LoopbackServer):
         recent = self._recent.setdefault(method, deque())
         while recent and now - recent[0] >= 60.0:
             recent.popleft()
-        if len(recent) >= limit:
-            return max(1, math.ceil(60.0 - (now - recent[0])))
+        if len(recent) >= limit:      # a limit of 0: every call is over it, for a minute
+            return max(1, math.ceil(60.0 - (now - recent[0]))) if recent else 60
         recent.append(now)
         return None
 
