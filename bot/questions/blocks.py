@@ -66,16 +66,7 @@ def answer_messages(answer, *, audience_note: str = "", link_hosts: tuple[str, .
         blocks.append(section(part, verbatim=True))
     if not blocks:
         blocks.append(section(EMPTY_ANSWER))
-    if answer.citations:
-        blocks.append({"type": "divider"})
-        for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
-                                      limits.SECTION_TEXT_MAX):
-            blocks.append(section(part, verbatim=True))
-    if audience_note:
-        blocks.append(context(escape(audience_note)))
-    label = GENERATED_LABEL.get(answer.mode)
-    if label:
-        blocks.append(context(label))
+    blocks += _under_the_text(answer, audience_note)
     tail = feedback_blocks(answer_id) if answer_id and answer.mode != "greeting" else []
 
     fallback = plain_text(answer.text, links) or EMPTY_ANSWER
@@ -101,6 +92,14 @@ def stream_end_blocks(answer, *, audience_note: str = "", answer_id: str | None 
     blocks: list[dict] = []
     if answer.note:
         blocks.append(context(f":information_source: {inert_text(answer.note)}"))
+    blocks += _under_the_text(answer, audience_note)
+    tail = feedback_blocks(answer_id) if answer_id and answer.mode != "greeting" else []
+    return blocks[:limits.BLOCKS_PER_MESSAGE - len(tail)] + tail
+
+
+def _under_the_text(answer, audience_note: str) -> list[dict]:
+    """The Sources, who may read it, and the generated label: under an answer, posted or streamed."""
+    blocks: list[dict] = []
     if answer.citations:
         blocks.append({"type": "divider"})
         for part in limits.split_text("*Sources*\n" + "\n".join(sources_lines(answer.citations)),
@@ -111,5 +110,4 @@ def stream_end_blocks(answer, *, audience_note: str = "", answer_id: str | None 
     label = GENERATED_LABEL.get(answer.mode)
     if label:
         blocks.append(context(label))
-    tail = feedback_blocks(answer_id) if answer_id and answer.mode != "greeting" else []
-    return blocks[:limits.BLOCKS_PER_MESSAGE - len(tail)] + tail
+    return blocks
