@@ -187,9 +187,9 @@ def run_engine(index: Path, beir: Path, rounds: int, candidates: int) -> dict:
 
     from connectors.index.embeddings import DEFAULT_EMBEDDING_MODEL
     from connectors.index.edge_index import DENSE, SPARSE, EdgeIndex, acl_filter
-    from connectors.index.embeddings import Embedder
+    from connectors.embeddings.local import LocalEmbedder
 
-    embedder = Embedder(DEFAULT_EMBEDDING_MODEL)
+    embedder = LocalEmbedder(DEFAULT_EMBEDDING_MODEL)
     edge = EdgeIndex(path=index, dim=embedder.dim)
     shard = edge._shard  # the benchmark times the engine's own calls, below the index interface
     flt = acl_filter(Audience.of(Principal.of("bench@example.com", ["g1", "g2", "g3"])))

@@ -109,14 +109,16 @@ class SlackGateway:
               loading_messages=loading_messages)
 
     def start_stream(self, channel: str, thread_ts: str, *, recipient_user_id: str | None = None,
-                     recipient_team_id: str | None = None) -> str:
-        """A streamed reply in the thread (outside a DM Slack wants whom it is for); its ts."""
+                     recipient_team_id: str | None = None, chunks: list[dict] | None = None) -> str:
+        """A streamed reply in the thread (outside a DM Slack wants whom it is for), opened with
+        ``chunks`` (task updates) if any; its ts."""
         resp = _call(self.client.chat_startStream, channel=channel, thread_ts=thread_ts,
-                     recipient_user_id=recipient_user_id, recipient_team_id=recipient_team_id)
+                     recipient_user_id=recipient_user_id, recipient_team_id=recipient_team_id, chunks=chunks)
         return resp["ts"]
 
-    def append_stream(self, channel: str, ts: str, markdown_text: str) -> None:
-        _call(self.client.chat_appendStream, channel=channel, ts=ts, markdown_text=markdown_text)
+    def append_stream(self, channel: str, ts: str, markdown_text: str | None = None, *,
+                      chunks: list[dict] | None = None) -> None:
+        _call(self.client.chat_appendStream, channel=channel, ts=ts, markdown_text=markdown_text, chunks=chunks)
 
     def stop_stream(self, channel: str, ts: str, *, blocks: list[dict] | None = None) -> None:
         _call(self.client.chat_stopStream, channel=channel, ts=ts, blocks=blocks)

@@ -57,3 +57,6 @@ def _units(text: str, limit: int) -> list[str]:
 
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+STATUS_TEXT_MAX = 50           # assistant.threads.setStatus: characters of a loading message
+TASK_TITLE_MAX = 80            # a task_update chunk's title: ours, kept to one line of the task card
+STREAM_TEXT_MAX = 12000        # markdown_text in one chat.startStream / appendStream / stopStream call

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from bot.channels import CachedChannelDirectory
 from bot.gateway import SlackGateway
@@ -54,6 +54,8 @@ class Services(Protocol):
     def toolbox(self) -> Toolbox: ...                            # the live tools (usecases/tools.py)
     @property
     def tool_connections(self) -> Any: ...                       # usecases.tool_auth.ToolConnections | None
+    @property
+    def dispatch(self) -> Callable[[str, dict], None]: ...       # hands a task to the workers (kind, payload)
 
     def progress_for(self, kind: str, payload: dict) -> Progress: ...
 

@@ -44,6 +44,12 @@ def report_failure(gateway, progress: Progress | None, *, user: str | None, chan
             return
         where = (progress.get("dm") if progress is not None else None) or channel
         placeholder = progress.get("placeholder") if progress is not None else None
+        streamed = progress.get("stream_ts") if progress is not None else None
+        if streamed and where:
+            try:    # a streamed answer cut short ends, so its message is not left "writing"
+                gateway.stop_stream(where, streamed)
+            except Exception as exc:  # noqa: BLE001 - already ended or expired
+                log.info("could not end the failed answer's stream", extra={"error": type(exc).__name__})
         if placeholder and where:
             ways.append(("update", lambda: gateway.update(where, placeholder, message)))
         if where:

@@ -1,4 +1,5 @@
-"""What a modal's submission carries back: the ``private_metadata`` the modal was opened with."""
+"""What a modal's submission carries back (the ``private_metadata`` the modal was opened with), and
+where a click came from (a message or the App Home tab)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,12 @@ def metadata(view: dict) -> dict:
     except (TypeError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
+
+
+def in_home_tab(body: dict) -> bool:
+    """A ``block_actions`` body from a click on the App Home tab: its ``container`` is the view
+    (``{"type": "view", "view_id": …}``) and ``view.type`` is ``home``; it has no ``channel`` and no
+    ``message`` (those are a message button's)."""
+    container = body.get("container") or {}
+    view = body.get("view") or {}
+    return container.get("type") == "view" and isinstance(view, dict) and view.get("type") == "home"

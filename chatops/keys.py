@@ -25,6 +25,7 @@ CLAIM_SLOW_DOWN = "slow_down"
 CLAIM_DAILY_REPORT = "daily_report"
 CLAIM_TOOL_DISCONNECT = "tool_disconnect"
 CLAIM_HOME_OPENED = "home_opened"      # one app_home_opened delivery (user:event_ts)
+CLAIM_HOME_REFRESH = "home_refresh"    # one coalesced Home tab refresh queued for a person (user)
 
 # Cached JSON (``cache``): a channel's members, a channel's name, a Slack user, a DM offer.
 CACHE_MEMBERS = "members"
@@ -32,6 +33,7 @@ CACHE_CHANNEL_NAME = "channel_name"
 CACHE_SLACK_USER = "slackuser"
 CACHE_OFFER = "offer"
 CACHE_APP_CONTEXT = "app_context"      # the channel a person looks at beside the agent (app_context_changed)
+CACHE_HOME_NOTICE = "home_notice"      # the outcome of what a person just did on their Home tab, shown there
 
 
 def _joined(prefix: str, *parts: str) -> str:
@@ -156,6 +158,17 @@ def identity(prefix: str, namespace: str, key: str) -> str:
 def pace(prefix: str, channel: str) -> str:
     """A channel's posting turns (bot/pacing.py)."""
     return f"{prefix}:pace:{channel}"
+
+
+def stream_stopped(prefix: str, channel: str, thread_ts: str) -> str:
+    """The person pressed Stop on the agent's work in this thread (``agent_session_stopped``):
+    the answer being streamed there ends (bot/questions/stream.py)."""
+    return f"{prefix}:stopped:{channel}:{thread_ts}"
+
+
+def home_opened(prefix: str) -> str:
+    """Who opened their App Home tab lately, by when (a sorted set; bot/home/refresh.py)."""
+    return f"{prefix}:home:opened"
 
 
 # -- the operator console (console/, chatops/privacy.py) ------------------------------------------------

@@ -58,8 +58,12 @@ ANSWERS = Counter(
 STAGE_SECONDS = Histogram(
     "chatops_answer_stage_duration_seconds",
     "Time spent in each stage of answering a question (queue_wait, identity, audience, cache, retrieval, "
-    "generation, slack_post).", ["stage"],
+    "rerank, generation, slack_post).", ["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+RERANKS = Counter(
+    "chatops_rerank_total",
+    "Second-stage reranking of a question's candidates, by reranker (http, llm) and outcome (ok; error, timeout, "
+    "invalid: the first-stage order stood; skipped: the budget allowed no model call).", ["reranker", "outcome"])
 TOP_SIMILARITY = Histogram(
     "chatops_answer_top_similarity",
     "Cosine similarity of the best passage retrieved for a question (answers that searched).",

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     retrieval: str = Field(default="feedback", validation_alias=AliasChoices("CHATOPS_RETRIEVAL"))
     dense_weight: float = Field(default=0.95, ge=0, le=1, validation_alias=AliasChoices("CHATOPS_DENSE_WEIGHT"))
     min_similarity: float = Field(default=0.3, validation_alias=AliasChoices("CHATOPS_MIN_SIMILARITY"))
+    # "calibrated": above that floor, the no-evidence rule calibrated for the embedder decides whether
+    # the passages answer (usecases/evidence.py); "floor": every passage above the floor is used.
+    no_evidence_rule: Literal["calibrated", "floor"] = Field(
+        default="calibrated", validation_alias=AliasChoices("CHATOPS_NO_EVIDENCE_RULE"))
     channel_max_members: int = Field(
         default=200, validation_alias=AliasChoices("CHATOPS_CHANNEL_MAX_MEMBERS")
     )
@@ -164,7 +168,7 @@ class Settings(BaseSettings):
     channel_fresh: float = Field(default=5.0, ge=0, validation_alias=AliasChoices("CHATOPS_CHANNEL_FRESH"))
     # A model's answer streamed into the thread as it is written (chat.startStream …, with a status
     # while retrieval and tools run), or posted whole in place of "Looking into it…" (false).
-    streaming: bool = Field(default=False, validation_alias=AliasChoices("CHATOPS_STREAMING"))
+    streaming: bool = Field(default=True, validation_alias=AliasChoices("CHATOPS_STREAMING"))
     # Hosts an answer may link to besides its own cited sources (comma-separated; "*.corp.example"
     # for a domain and its subdomains). Any other URL is shown inert.
     link_hosts_raw: str | None = Field(default=None, validation_alias=AliasChoices("CHATOPS_LINK_HOSTS"))

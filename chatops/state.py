@@ -45,6 +45,13 @@ class State:
     def is_bot_thread(self, channel: str, thread_ts: str) -> bool:
         return bool(self.redis.exists(keys.bot_thread(self.prefix, channel, thread_ts)))
 
+    def mark_stopped(self, channel: str, thread_ts: str, ttl: int = 3600) -> None:
+        """The person pressed Stop on the agent's work in this thread."""
+        self.redis.set(keys.stream_stopped(self.prefix, channel, thread_ts), "1", ex=ttl)
+
+    def was_stopped(self, channel: str, thread_ts: str) -> bool:
+        return bool(self.redis.exists(keys.stream_stopped(self.prefix, channel, thread_ts)))
+
     def thread_history(self, channel: str, thread_ts: str) -> list[Any]:
         """The thread's stored exchanges, oldest first, as they were recorded."""
         raw = self.redis.lrange(keys.thread(self.prefix, channel, thread_ts), 0, -1)

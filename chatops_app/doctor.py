@@ -21,6 +21,7 @@ from connectors.llm.settings import LLMSettings
 from connectors.microsoft.app_roles import CONSOLE_OVERAGE, NOTIFICATIONS, check_certificate, check_graph_roles
 from connectors.microsoft.credentials import graph_client
 from connectors.microsoft.settings import EntraSettings
+from connectors.rerank.settings import RerankSettings
 from connectors.sources.registry import SOURCES
 from usecases import doctor_checks as check
 from workers.health import BEAT_BEAT_S, beat_seen, workers_seen
@@ -53,6 +54,8 @@ def checks(container: Container) -> list[Check]:
             s.public_url, lambda: check_graph_roles(_graph(container), list(NOTIFICATIONS)))))
     if s.link_hosts:
         found.append(("answer links", lambda: _link_hosts(s.link_hosts)))
+    if s.of(RerankSettings).rerank != "none":
+        found.append(("reranker", lambda: _reranker(container)))
     if s.of(EntraSettings).configured:
         found.append(("console sign-in", lambda: "Entra: " + check_graph_roles(_graph(container), list(CONSOLE_OVERAGE))))
     for name in sorted(sources):
@@ -94,6 +97,15 @@ def _index(container: Container) -> str:
 def _llm(container: Container) -> str:
     llm = container.settings.of(LLMSettings)
     return check.model(container.llm, provider=llm.llm_provider, small_model=llm.llm_model_small)
+
+
+def _reranker(container: Container) -> str:
+    try:
+        reranker = container.reranker
+    except ConfigError as exc:
+        raise CheckFailed(str(exc), "set what it names, or CHATOPS_RERANK=none") from None
+    own = getattr(reranker, "check", None)
+    return own() if own is not None else f"{reranker.name}: through the language model (checked above)"
 
 
 def _graph(container: Container):

@@ -18,18 +18,20 @@ from connectors.identity.directory_settings import DirectorySettings
 from connectors.microsoft.settings import EntraSettings
 from connectors.identity.registry import group_ids_are_object_ids
 from connectors.identity.settings import IdentitySettings
-from connectors.index.embedding_settings import EmbeddingSettings
+from connectors.embeddings.settings import EmbeddingSettings, OnnxDirSettings, OpenAIEmbeddingSettings
 from connectors.index.settings import IndexSettings
 from connectors.llm.openai_settings import OpenAISettings
 from connectors.llm.settings import LLMSettings
+from connectors.rerank.settings import HttpRerankSettings, RerankSettings
 from connectors.sources.settings import SourceSettings
 from connectors.tools.settings import ToolSettings
 
 PLUGIN_SETTINGS: tuple[type[PluginSettings], ...] = (
     SlackSettings,
     IdentitySettings, EntraSettings, DirectorySettings,
-    IndexSettings, EmbeddingSettings,
+    IndexSettings, EmbeddingSettings, OpenAIEmbeddingSettings, OnnxDirSettings,
     LLMSettings, OpenAISettings,
+    RerankSettings, HttpRerankSettings,
     SourceSettings,
     ToolSettings,
 )

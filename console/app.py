@@ -378,6 +378,9 @@ class _Console:
         failures = recent_failures(self.deps.answers(), self.deps.store(), now=self.deps.now())
         return pages.workers(ctx, overview, failures, stale_after=c.worker_stale_after)
 
+    def evaluations(self, request: Request, ctx: Ctx):
+        return pages.evaluations(ctx, self.deps.store().latest_of_kind("evaluation"))
+
 
 def _cell(value: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula."""
@@ -401,6 +404,7 @@ def console_routes(deps: ConsoleDeps) -> tuple[BaseRoute, ...]:
         Route("/proposals", c.page(c.proposals)),
         Route("/sources", c.page(c.sources)),
         Route("/workers", c.page(c.workers)),
+        Route("/evaluations", c.page(c.evaluations)),
         Route("/settings/privacy", c.form(c.set_privacy), methods=["POST"]),
         Route("/logout", c.form(c.logout), methods=["POST"]),
         Route("/login", c.login),

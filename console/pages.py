@@ -38,7 +38,7 @@ HELPFUL, NOT_HELPFUL = "#2f9e63", "#d64545"
 NAV = (("overview", "Overview", "/"), ("questions", "Questions", "/questions"),
        ("unanswered", "Unanswered", "/unanswered"), ("feedback", "Feedback", "/feedback"),
        ("proposals", "Proposals", "/proposals"), ("sources", "Sources", "/sources"),
-       ("workers", "Workers", "/workers"))
+       ("workers", "Workers", "/workers"), ("evaluations", "Evaluations", "/evaluations"))
 PERIODS = (1, 7, 30, 90)
 
 
@@ -698,3 +698,41 @@ def workers(ctx: Ctx, overview, failures, *, stale_after: float) -> Markup:
                 b=card(f"Failed questions in the last 24 h ({failures.questions_total})", failed_q, wide=True),
                 c=card(f"Failed actions in the last 24 h ({len(failures.proposals)})", failed_p, wide=True))
     return layout("Workers", body, ctx=ctx, active="workers")
+
+
+# -- Evaluations -------------------------------------------------------------------------------
+
+
+def evaluations(ctx: Ctx, events: list[dict]) -> Markup:
+    """The last ``chatops eval answers`` run of each set per configuration (embedder, reranker, rule,
+    model): the events are newest first, so the first of each key is the last run."""
+    latest: dict[tuple, dict] = {}
+    for e in events:
+        d = e.get("detail") or {}
+        config = d.get("config") or {}
+        key = (str(d.get("set")), *(str(config.get(k)) for k in ("embedder", "reranker", "rule", "model")))
+        latest.setdefault(key, e)
+    rows = []
+    for e in sorted(latest.values(), key=lambda e: (str((e["detail"] or {}).get("set")), -e["at"].timestamp())):
+        d, s = e["detail"], (e["detail"] or {}).get("summary") or {}
+        config = d.get("config") or {}
+        k = d.get("k", 5)
+        leaks = int(s.get("leaks") or 0)
+        rows.append([html("<code>{s}</code>", s=str(d.get("set"))),
+                     html("{e}<br><small>reranker {r} · rule {u} · {m}</small>", e=str(config.get("embedder")),
+                          r=str(config.get("reranker") or "none"), u=str(config.get("rule")),
+                          m=str(config.get("model") or "no model (extractive)")),
+                     num_td(s.get("cases")), pct(s.get(f"hit@{k}")), pct(s.get(f"mrr@{k}")),
+                     pct(s.get("citation_precision")), pct(s.get("no_evidence_rate")),
+                     pct(s.get("false_no_evidence_rate")),
+                     html('<span class="badge {c}">{n}</span>', c="s-failed" if leaks else "s-succeeded", n=str(leaks)),
+                     ms(((s.get("latency_ms") or {}).get("total") or {}).get("p50")),
+                     ms(((s.get("latency_ms") or {}).get("total") or {}).get("p95")),
+                     ago(e["at"], ctx.now)])
+    body = card("Answer quality, last run per configuration", table(
+        ["Set", "Configuration", ("Cases", True), "hit@k", "MRR@k", "Citation precision", "“Couldn’t find” when unanswerable",
+         "False “couldn’t find”", "Leaks", "p50", "p95", "Run"], rows,
+        empty="No evaluation recorded yet: run `chatops eval answers --set FILE` (docs/retrieval.md).",
+        id="evaluations"), wide=True,
+        note="from `chatops eval answers`; leaks must be 0")
+    return layout("Evaluations", body, ctx=ctx, active="evaluations")

@@ -16,8 +16,8 @@ Home tab). ``rate_limit(method, per_minute)`` (or ``enforce_tiers()``) answers 4
 ``Retry-After`` past a method's limit, as Slack's rate tiers do.
 
 Plus the other direction: ``sign``, ``event_body`` and ``block_actions_body`` (with
-``feedback_buttons_action`` for the 👍/👎 element) build what Slack itself would POST to our
-app (Events API, interactivity).
+``feedback_buttons_action`` for the 👍/👎 element; ``home_block_actions_body`` for a click on the
+App Home tab) build what Slack itself would POST to our app (Events API, interactivity).
 """
 
 from __future__ import annotations
@@ -102,6 +102,35 @@ class FakeSlack(LoopbackServer):
                 with self.lock:
                     seen = [c["method"] for c in self.calls]
                 raise AssertionError(f"no matching {method} call within {timeout}s; calls: {seen}")
+            time.sleep(0.02)
+
+    def shown(self) -> list[dict]:
+        """Every message as people see it once written, in order: what chat.postMessage and
+        chat.update were given, and each streamed message as chat.stopStream ended it (its text, the
+        blocks under it, ``streamed: True``)."""
+        out = []
+        with self.lock:
+            calls = list(self.calls)
+        for call in calls:
+            if call["method"] in ("chat.postMessage", "chat.update"):
+                out.append(call["params"])
+            elif call["method"] == "chat.stopStream" and (call.get("response") or {}).get("ok"):
+                message = call["response"]["message"]
+                out.append({**message, "channel": call["params"].get("channel"), "blocks": message.get("blocks") or [],
+                            "streamed": True})
+        return out
+
+    def wait_for_shown(self, predicate=lambda message: True, timeout: float = 15.0) -> dict:
+        """The first message (see :meth:`shown`) ``predicate`` accepts, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.shown():
+                if predicate(message):
+                    return message
+            if time.monotonic() >= deadline:
+                with self.lock:
+                    seen = [c["method"] for c in self.calls]
+                raise AssertionError(f"no matching message within {timeout}s; calls: {seen}")
             time.sleep(0.02)
 
     def reset(self) -> None:
@@ -716,6 +745,30 @@ def block_actions_body(user_id: str, channel_id: str, action: dict, message: dic
     }
     if message is not None:
         payload["message"] = message
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def home_block_actions_body(user_id: str, view: dict, action: dict, *, team_id: str = "T123",
+                            api_app_id: str = "A123") -> bytes:
+    """An interactivity POST for a click on a button of the App Home tab ``view`` (as
+    ``views.publish`` stored it: ``home_view(user)``). Slack names the view as the container
+    (``{"type": "view", "view_id": …}``) and sends the whole view; there is no ``channel`` and no
+    ``message``."""
+    now = f"{time.time():.6f}"
+    action = {"type": "button", "block_id": "block", "action_ts": now, **action}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": view.get("id", "V000000")},
+        "trigger_id": f"{int(time.time())}.trigger",
+        "team": {"id": team_id, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {**view, "type": "home"},
+        "actions": [action],
+    }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 

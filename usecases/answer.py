@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 from chatops.access import Principal
+from chatops.fencing import source_block   # passages fenced as data (shared with the reranker)
 from connectors.index.base import Hit
 from connectors.llm.base import LLM, Completion, StreamingLLM, ToolCall
-from usecases.claims import NOTE as CLAIM_NOTE, strip_state_claims
+from usecases.claims import NOTE as CLAIM_NOTE, claim_free_prefix, strip_state_claims, strip_state_claims_after
 from usecases.streaming import SafeStreamer, StreamStopped
 from usecases.tool_loop import TOOLS_RULE, LiveTools, ToolWork, cite_title, converse
 
@@ -91,6 +92,8 @@ class Answer:
     sources_count: int = 0
     citations_dropped: int = 0
     retrieved: list[dict[str, Any]] = field(default_factory=list)
+    # The no-evidence rule's signals for this question (usecases/evidence.py): {top_similarity, overlap, rerank}.
+    evidence: dict[str, Any] = field(default_factory=dict)
     # For the asker alone (an ephemeral note): e.g. over a budget, and when it resets.
     private_note: str = ""
     # what each model's calls cost (the price table): {} no model call, None a model without a price
@@ -196,17 +199,11 @@ def _passage(hit: Hit) -> str:
     return f"({c.heading})\n{c.text}" if c.heading else c.text
 
 
-def _fence(text: str) -> str:
-    # A source cannot close its own fence.
-    return re.sub(r"<\s*/?\s*(source|tool_result)\b", lambda m: "&lt;" + m.group(1), text, flags=re.IGNORECASE)
-
-
 def build_messages(question: str, sources: Sequence[SourceDoc],
                    history: Sequence[tuple[str, str]] = (), *, live_tools: bool = False) -> list[dict[str, Any]]:
     blocks = []
     for s in sources:
-        body = "\n...\n".join(_fence(p) for p in s.passages)
-        blocks.append(f'<source n="{s.n}" title="{_fence(s.title)}">\n{body}\n</source>')
+        blocks.append(source_block(s.n, s.title, s.passages))
     system = SYSTEM_PROMPT + ("\n" + TOOLS_RULE if live_tools else "")
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     for q, a in history[-3:]:
@@ -304,12 +301,18 @@ class PieceCleaner:
         self.claims = 0
         self.dropped = 0
 
-    def __call__(self, piece: str) -> str:
-        text, claims = strip_state_claims(piece)
-        if claims:
+    def __call__(self, piece: str, *, shown: str = "", partial: bool = False) -> str:
+        if partial:        # words no claim can include (usecases/streaming.py)
+            text = piece
+        elif shown.strip():
+            text, claims = strip_state_claims_after(shown, piece)
             self.claims += claims
-            lead = piece[:len(piece) - len(piece.lstrip())]
-            text = lead + text if text else ""
+        else:
+            text, claims = strip_state_claims(piece)
+            if claims:
+                self.claims += claims
+                lead = piece[:len(piece) - len(piece.lstrip())]
+                text = lead + text if text else ""
         self.dropped += unknown_citations(text, list(self.by_n.values()))
         return cite_piece(text, self.by_n, self.renumber)
 
@@ -338,7 +341,7 @@ def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
         write = opener() if opener is not None and not (shared and private) else None
         cleaner = PieceCleaner(every)
         if write is not None:   # the tool loop's last answer, written through the same pieces
-            streamer = SafeStreamer(write, cleaner)
+            streamer = SafeStreamer(write, cleaner, claim_free_prefix)
             try:
                 streamer.feed(completion.text)
             except StreamStopped:
@@ -348,7 +351,7 @@ def generate(question: str, sources: Sequence[SourceDoc], llm: LLM,
         cleaner = PieceCleaner(every)
         write = opener() if opener is not None and isinstance(llm, StreamingLLM) else None
         if write is not None and isinstance(llm, StreamingLLM):
-            streamer = SafeStreamer(write, cleaner)
+            streamer = SafeStreamer(write, cleaner, claim_free_prefix)
             pieces: list[str] = []
 
             def feed(delta: str) -> None:

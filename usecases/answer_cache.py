@@ -45,11 +45,19 @@ def normalise(question: str) -> str:
 
 def answer_version(*, model: str, small_model: str | None, route_min_similarity: float, route_margin: float,
                    top_k: int, candidates: int, min_similarity: float, retrieval: str, dense_weight: float,
-                   embedding_model: str | None, max_tokens: int, with_model: bool) -> str:
+                   embedding_model: str | None, max_tokens: int, with_model: bool, rerank: str = "none",
+                   evidence: str = "floor") -> str:
     """Everything that shapes an answer besides the documents (the models and whether there is
-    one, routing, the prompt, retrieval, the embedder): a change starts a new cache."""
-    parts = (model, small_model, route_min_similarity, route_margin, SYSTEM_PROMPT, top_k, candidates,
-             min_similarity, retrieval, dense_weight, embedding_model, max_tokens, with_model)
+    one, routing, the prompt, retrieval, the embedder, the reranker): a change starts a new cache.
+    ``rerank``: connectors/rerank/settings.py ``rerank_version`` ("none" leaves the version as it was);
+    ``evidence``: the no-evidence rule (usecases/evidence.py ``evidence_version``; "floor" leaves it as it was)."""
+    parts: tuple[object, ...] = (model, small_model, route_min_similarity, route_margin, SYSTEM_PROMPT, top_k,
+                                 candidates, min_similarity, retrieval, dense_weight, embedding_model, max_tokens,
+                                 with_model)
+    if rerank != "none":
+        parts += (rerank,)
+    if evidence != "floor":
+        parts += (evidence,)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 

@@ -20,9 +20,12 @@ from connectors.identity.base import IdentityProvider
 from connectors.index.base import Hit, VectorIndex
 from connectors.index.retriever import QueryEmbedder, Retriever, Strategy
 from connectors.llm.base import LLM, LLMUnavailable
+from connectors.rerank.base import Reranker
 from usecases import answer as answers
 from usecases.answer_cache import AnswerCache
 from usecases.budgets import BudgetGuard, OverBudget
+from usecases.evidence import EvidenceRule, signals as evidence_signals
+from usecases.rerank import rerank_hits
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
 from usecases.threads import Exchange, basis_of, reusable
 from usecases.tool_loop import LiveTools
@@ -59,6 +62,9 @@ class Question:
     allow_tools: bool = True                # offer the live tools the asker may use
     # Told each step of live work ("Checking PagerDuty…"), for the working message.
     on_step: Callable[[str], None] | None = None
+    # Told each step as a task: its id ("audience", "search", "tool:<label>"), its title and its
+    # status ("in_progress", "complete", "error"), for a streamed answer's task updates.
+    on_task: Callable[[str, str, str], None] | None = None
     correlation_id: str | None = None       # recorded with each tool call
     sources: tuple[str, ...] | None = None  # only these index sources (a channel's limit); None: all
     # Stream the model's answer: called with the answer's audience just before the final answer is
@@ -87,6 +93,7 @@ class Timings:
     audience_ms: float = 0.0
     cache_ms: float = 0.0
     retrieval_ms: float = 0.0
+    rerank_ms: float = 0.0           # the second stage (usecases/rerank.py); 0 without a reranker
     generation_ms: float = 0.0
 
     def stages(self) -> dict[str, float]:
@@ -99,6 +106,19 @@ def resolve_asker(q: Question, identity: IdentityProvider) -> Principal:
     """The asker. Someone of another organisation (Slack Connect) is unknown: public documents only;
     an own person the directory does not know, or a directory that cannot be asked, is refused."""
     return resolve(identity, q.asker)
+
+
+SEARCHING = "Searching the documents"
+
+
+def task(q: Question, task_id: str, title: str, status: str) -> None:
+    """Tell the question's task listener a step's status; a progress line is never worth the answer."""
+    if q.on_task is None:
+        return
+    try:
+        q.on_task(task_id, title, status)
+    except Exception:  # noqa: BLE001 - see above
+        log.warning("could not show a step", exc_info=True)
 
 
 def resolve_audience(q: Question, asker: Principal, identity: IdentityProvider,
@@ -132,6 +152,8 @@ class Pipeline:
     candidates: int = 50
     max_members: int = 200
     min_similarity: float = 0.3
+    # The no-evidence rule (usecases/evidence.py), calibrated per embedder; None: the floor alone.
+    evidence: EvidenceRule | None = None
     strategy: Strategy = "feedback"        # see connectors.index.retriever
     dense_weight: float = 0.95
     catalogue: Catalogue | None = None     # actions the model may propose
@@ -151,6 +173,8 @@ class Pipeline:
     tool_max_steps: int = 4
     tool_timeout: float = 10.0
     tool_deadline: float = 30.0
+    # The second stage (connectors/rerank, CHATOPS_RERANK): reorders the audience's candidates; None: none.
+    reranker: Reranker | None = None
 
     def ask(self, q: Question) -> tuple[Answer, Timings]:
         t = Timings()
@@ -163,9 +187,13 @@ class Pipeline:
         t.identity_ms = (time.perf_counter() - start) * 1000
 
         start = time.perf_counter()
+        if not q.is_private:
+            task(q, "audience", "Checking who can read this channel", "in_progress")
         with tracing.span("chatops audience") as span:
             audience = resolve_audience(q, asker, self.identity, self.directory, max_members=self.max_members)
             span.set_attribute("chatops.audience.people", len(audience.principals))
+        if not q.is_private:
+            task(q, "audience", "Checking who can read this channel", "complete")
         withheld = self.withheld() if self.withheld is not None else frozenset()
         if withheld:
             log.warning("permissions of some sources are stale; their restricted documents are withheld",
@@ -195,18 +223,25 @@ class Pipeline:
         search_text, rewrite_usage = self._standalone(q.text, pairs, over_budget)
         retriever = Retriever(self.index, self.embedder, strategy=self.strategy,
                               dense_weight=self.dense_weight, candidates=self.candidates)
+        task(q, "search", SEARCHING, "in_progress")
         with tracing.span("chatops retrieval", attributes={"db.operation.name": "search",
                                                           "chatops.retrieval.strategy": self.strategy}) as span:
             query = retriever.embed(search_text)
-            found = retriever.search(query, audience, limit=self.top_k)
+            found = retriever.search(query, audience, limit=max(self.top_k, self.reranker.candidates)
+                                     if self.reranker is not None else self.top_k)
+            found, rerank_usage = self._rerank(search_text, found, t, over_budget)   # the audience's alone
             hits = self._relevant(found)
+            signals = evidence_signals(search_text, found)
+            if self.evidence is not None and not self.evidence.enough(signals):
+                hits = []   # the nearest passages do not answer: "couldn't find", not a guess
             hidden = 0
             if not q.is_private:
                 mine = Audience.of(asker).withholding(withheld).limited_to(q.sources)   # the channel's sources
                 own = self._relevant(retriever.search(query, mine, limit=self.top_k))
                 hidden = len({h.chunk.doc_id for h in own if not audience.may_use(h.chunk.acl, h.chunk.source)})
             span.set_attribute("chatops.retrieval.hits", len(hits))
-        t.retrieval_ms = (time.perf_counter() - start) * 1000
+        t.retrieval_ms = (time.perf_counter() - start) * 1000 - t.rerank_ms
+        task(q, "search", SEARCHING, "complete")
 
         whom = "you" if q.is_private else "everyone in this conversation"
         tools = (self.catalogue.tools(asker)
@@ -230,7 +265,10 @@ class Pipeline:
             result.basis = [list(b) for b in sorted({tuple(b) for b in result.basis + basis_of(history)})]
         if rewrite_usage is not None:
             result.add_usage(*rewrite_usage)
+        if rerank_usage is not None:
+            result.add_usage(*rerank_usage)
         result.top_similarity = round(max(h.similarity for h in found), 4) if found else None
+        result.evidence = signals.as_json() if signals is not None else {}
         result.retrieved = [{"doc_id": h.chunk.doc_id, "source": h.chunk.source, "title": h.chunk.title,
                              "score": round(h.similarity, 4)} for h in _best_per_document(found)]
         result.costs = self.prices.costs(result.usage)
@@ -252,7 +290,7 @@ class Pipeline:
         if not offers:
             return None
         return LiveTools(self.toolbox, offers, caller, audience, max_steps=self.tool_max_steps,
-                         timeout=self.tool_timeout, deadline=self.tool_deadline, on_step=q.on_step,
+                         timeout=self.tool_timeout, deadline=self.tool_deadline, on_step=q.on_step, on_task=q.on_task,
                          correlation_id=q.correlation_id)
 
     def _finish(self, q: Question, result: Answer, asker: Principal, audience: Audience, hidden: int,
@@ -299,6 +337,17 @@ class Pipeline:
         rewritten = completion.text
         rewritten = " ".join(rewritten.split())
         return (rewritten if 0 < len(rewritten) <= 500 else fallback), usage
+
+    def _rerank(self, text: str, found: list[Hit], t: Timings, over_budget: Callable[[], OverBudget | None]
+                ) -> tuple[list[Hit], tuple[str, int | None, int | None] | None]:
+        """``found`` (searched for this audience) reordered by the reranker and cut to ``top_k``, and
+        the model's usage when it called one; the first-stage order when there is none or it fails."""
+        if self.reranker is None:
+            return found, None
+        start = time.perf_counter()
+        reranked = rerank_hits(self.reranker, text, found, self.top_k, over_budget=over_budget)
+        t.rerank_ms = (time.perf_counter() - start) * 1000
+        return reranked.hits, reranked.usage
 
     def _relevant(self, hits: Iterable[Hit]) -> list[Hit]:
         """Below the similarity floor a passage is noise: better 'not found' than a guess."""

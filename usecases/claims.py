@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 _Q = r"(?:now\s+|already\s+|just\s+|successfully\s+|been\s+)*"   # qualifiers between the verbs
 
-_CLAIMS = [re.compile(p, re.IGNORECASE) for p in (
+_PATTERNS = (
     # "... was approved", "has already been authorised", "is now approved"
     rf"\b(?:has|have|had|was|were|is|are)\s+{_Q}(?:approved|authori[sz]ed|signed\s+off)\b",
     r"\bapproval\s+(?:has\s+been|was|is)\s+(?:now\s+)?(?:granted|given|received|obtained)\b",
@@ -41,7 +43,10 @@ _CLAIMS = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:now|already)\s+)(?:granted|given|changed|updated|revoked|removed|added|elevated|approved)\b",
     r"\byou(?:'ve|\s+have)?\s+(?:now\s+|already\s+)*been\s+(?:granted|given|added|approved|removed)\b",
     r"\byou\s+(?:now|already)\s+have\s+(?:access|permission|admin|the\s+\S+\s+role)\b",
-)]
+)
+_CLAIMS = [re.compile(p, re.IGNORECASE) for p in _PATTERNS]
+# the same patterns, for matches the text so far could still become (``regex``'s partial matching)
+_PREFIXES = [regex.compile(p, regex.IGNORECASE | regex.VERSION0) for p in _PATTERNS]
 
 _CONDITIONAL = re.compile(r"\b(?:after|once|when|whenever|if|until|before|unless|as\s+soon\s+as|only)\b",
                           re.IGNORECASE)
@@ -58,6 +63,38 @@ def is_state_claim(sentence: str) -> bool:
         if m and not _CONDITIONAL.search(sentence[:m.start()]):
             return True
     return False
+
+
+def claim_free_prefix(sentence: str) -> int:
+    """How much of the start of ``sentence`` (a sentence still being written, outside code) no
+    claim can include, whatever text follows: the leftmost place where a pattern matches, or
+    could match once more text comes, with no conditional word before it. A streamed answer
+    shows that much of a sentence before the sentence ends (``usecases/streaming.py``): if the
+    sentence turns out to be a claim, the claim lies wholly in the part not shown yet."""
+    limit = len(sentence)
+    for pattern in _PREFIXES:
+        m = pattern.search(sentence, partial=True)
+        if m is not None and m.start() < limit and not _CONDITIONAL.search(sentence[:m.start()]):
+            limit = m.start()
+    return limit
+
+
+def strip_state_claims_after(shown: str, text: str) -> tuple[str, int]:
+    """:func:`strip_state_claims` for ``text`` that continues a sentence whose start (``shown``)
+    was already shown: that sentence is judged whole, and if it is a claim, the rest of it goes
+    (``shown`` held none of the claim: :func:`claim_free_prefix`)."""
+    if not shown.strip():
+        return strip_state_claims(text)
+    m = re.search(r"(?<=[.!?])[ \t]+|\n|`", shown[-1:] + text)
+    end = len(text) if m is None else max(0, m.start() - 1)
+    head, rest = text[:end], text[end:]
+    cleaned, removed = strip_state_claims(rest) if rest.strip() else (rest, 0)
+    if removed:
+        lead = rest[:len(rest) - len(rest.lstrip())]
+        cleaned = lead + cleaned if cleaned else ""
+    if is_state_claim(shown + head):
+        return cleaned, removed + 1
+    return head + cleaned, removed
 
 
 def strip_state_claims(text: str) -> tuple[str, int]:

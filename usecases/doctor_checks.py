@@ -11,7 +11,9 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from chatops.checks import CheckFailed, CheckWarning, NotConfigured
+from chatops.errors import ConfigError, TransientError
 from chatops.store import Store
+from connectors.embeddings.base import EmbedderId, WrongEmbedder, refusal
 from connectors.index.base import IndexBusy, read_built
 from connectors.index.models import ModelMissing
 
@@ -54,12 +56,20 @@ def database(url: str) -> str:
 def index(embedder: Callable[[], Any], opened: Callable[[], Any], *, embedded: Callable[[], bool], path: Path,
           where: str) -> str:
     """The index against the configured embedder (``embedder``, ``opened``: load them; ``embedded``:
-    whether the engine keeps the index in a folder, which says what built it)."""
+    whether the engine keeps the index in a folder, which says what built it). An index built with
+    another embedder fails with the line every process that opens it refuses with."""
     try:
         model = embedder()
+        probe = getattr(model, "check", None)    # a remote provider: one text embedded now
+        if probe is not None:
+            probe()
     except ModelMissing as exc:
         raise CheckFailed(str(exc), "run chatops models install") from None
-    name, dim = getattr(model, "name", None), model.dim
+    except ConfigError as exc:      # the provider's settings, its server's refusal, a dimension
+        raise CheckFailed(str(exc), "fix the CHATOPS_EMBEDDING_* settings") from None
+    except TransientError as exc:
+        raise CheckFailed(str(exc), "check CHATOPS_EMBEDDING_URL and the network path to it") from None
+    configured = EmbedderId.of(model)
     try:
         idx = opened()
     except IndexBusy:
@@ -67,23 +77,23 @@ def index(embedder: Callable[[], Any], opened: Callable[[], Any], *, embedded: C
         if built is None:
             raise CheckWarning(f"{where} is open in another process (a worker) and says nothing of its embedder",
                                "run chatops doctor where the worker is stopped, or leave it") from None
+    except WrongEmbedder as exc:
+        what, _, fix = str(exc).rpartition("; ")
+        raise CheckFailed(f"{where}: {what}", fix) from None
     else:
         built, points = idx.built_with(), idx.count()
     if built is None and not points:
         raise CheckFailed(f"no index at {where} yet",
                           "run chatops ingest PATH, or chatops sources sync NAME (the workers do it with beat)")
-    if built is not None and built.dim != dim:
-        raise CheckFailed(f"the index at {where} holds {built.dim}-dimensional vectors ({built.embedder}) but the "
-                          f"configured embedder {name} makes {dim}", "set CHATOPS_EMBEDDING_MODEL back, or rebuild the "
-                                                                     "index with the new model (ingest into a fresh QDRANT_PATH)")
-    if built is not None and built.embedder and name and built.embedder != name:
-        raise CheckFailed(f"the index at {where} was built with {built.embedder}, the configured embedder is {name}",
-                          "set CHATOPS_EMBEDDING_MODEL back, or rebuild the index with the new model")
+    why = refusal(built, configured)
+    if why:
+        what, _, fix = why.rpartition("; ")
+        raise CheckFailed(f"{where}: {what}", fix)
     count = "in use by a worker" if points is None else f"{points} chunks"
     if built is None or not built.embedder:
         raise CheckWarning(f"{where}: {count}; it does not record which embedder built it (an older index)",
-                           f"nothing to do if it was built with {name}")
-    return f"{where}: {count}, built with {built.embedder} ({built.dim} dimensions)"
+                           f"nothing to do if it was built with {configured.describe()}")
+    return f"{where}: {count}, built with {EmbedderId.recorded(built).describe()}"
 
 
 def model(llm: Any, *, provider: str, small_model: str | None) -> str:

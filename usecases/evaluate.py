@@ -21,7 +21,7 @@ from tqdm import tqdm
 from chatops.access import Audience, Principal
 from usecases.ir_metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from connectors.index.base import Hit, VectorIndex
-from connectors.index.embeddings import Embedder
+from connectors.embeddings.base import Embedder
 from connectors.index.retriever import Retriever, Strategy
 from connectors.sources.beir import BeirSource
 from usecases.ingest import ingest

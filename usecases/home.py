@@ -8,7 +8,8 @@ may see:
   ``Principal.can_see``, on the permissions the last sync recorded; a source whose permissions are
   out of date counts only its public documents, as answers do), with how fresh each is;
 * their own recent questions and how each went (by their Slack id: nobody else's);
-* the pending proposals they may approve (the proposal service's own rule, ``may_approve``);
+* the pending proposals they may approve (the proposal service's own rule, ``may_approve``), with
+  what each would run with (the bot puts Approve / Reject beside each);
 * the tools they connected with their own account (by their stable id, ``caller_of``).
 
 Suggested prompts are the deployment's own (``assistant.prompts`` in CHATOPS_CONFIG), or else the
@@ -88,6 +89,7 @@ class Approval:
     requested_by: str | None            # Slack user id
     channel: str | None
     expires_at: datetime
+    arguments: dict[str, Any] = field(default_factory=dict)    # what it would run with, shown before approving
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ class Home:
             out.append(Approval(proposal_id=proposal.id, action=proposal.action,
                                 description=spec.description if spec is not None else "",
                                 requested_by=proposal.requested_by_slack, channel=proposal.channel,
-                                expires_at=proposal.expires_at))
+                                expires_at=proposal.expires_at, arguments=dict(proposal.arguments or {})))
             if len(out) >= limit:
                 break
         return out

@@ -21,7 +21,7 @@ from typing import Collection, Iterable, Iterator
 from tqdm import tqdm
 
 from connectors.index.base import Chunk, VectorIndex
-from connectors.index.embeddings import Embedder
+from connectors.embeddings.base import Embedder
 from connectors.sources.base import Document, DocumentSource
 from connectors.sources.chunking import chunk_document
 

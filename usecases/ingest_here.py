@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from connectors.index.base import VectorIndex
-from connectors.index.embeddings import Embedder
+from connectors.embeddings.base import Embedder
 from connectors.sources.base import DocumentSource
 from usecases.ingest import IngestReport, ingest
 from usecases.sync import Sync, SyncReport

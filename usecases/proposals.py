@@ -5,6 +5,9 @@ State machine (enforced by compare-and-set in the store):
     proposed -> rejected | expired
 Only ``decide`` moves a proposal out of ``proposed``, and only for a person the
 proposal's approver policy admits; model output and document text never reach it.
+
+``on_change`` is told of every proposal made and every state it reaches (the App Home tabs of its
+approvers are refreshed from it); what it does never changes the outcome.
 """
 
 from __future__ import annotations
@@ -68,8 +71,10 @@ class Decided:
 class ProposalService:
     def __init__(self, store: Store, catalogue: Catalogue, *, identity: IdentityProvider | None = None,
                  clock: Callable[[], datetime] = utcnow, max_attempts: int = 3, backoff: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_change: Callable[[Proposal], None] | None = None):
         self.store = store
+        self.on_change = on_change
         self.identity = identity
         self.catalogue = catalogue
         self.clock = clock
@@ -105,7 +110,16 @@ class ProposalService:
             expires_at=self.clock() + timedelta(seconds=spec.expires_after), correlation_id=correlation_id,
         )
         log.info("proposal created", extra={"proposal_id": proposal.id, "action": name})
+        self._changed(proposal)
         return Proposed(proposal, policy)
+
+    def _changed(self, proposal: Proposal | None) -> None:
+        if proposal is None or self.on_change is None:
+            return
+        try:
+            self.on_change(proposal)
+        except Exception:  # noqa: BLE001 - telling others of a change must not change its outcome
+            log.exception("could not pass on a proposal's change", extra={"proposal_id": proposal.id})
 
     def _invalid(self, name: str, errors: list[str], requester: Principal, cid: str | None) -> Invalid:
         self.store.audit("proposal_invalid", actor_slack_id=requester.slack_user_id, actor_email=requester.email,
@@ -150,6 +164,7 @@ class ProposalService:
         if proposal.state == "proposed" and proposal.is_expired(now):
             expired = self.store.transition(proposal.id, "expired", from_states=["proposed"],
                                             correlation_id=correlation_id, detail={"via": via})
+            self._changed(expired)
             return Decided(expired or self.store.get_proposal(proposal.id))
         if decision == "approve":
             ok, why = self.may_approve(proposal, actor)
@@ -170,6 +185,7 @@ class ProposalService:
                     on_approved(approved)
                 except Exception:  # noqa: BLE001 - showing progress must not stop the execution
                     log.exception("could not show the approval")
+            self._changed(approved)
             return Decided(approved, self.execute(approved.id, correlation_id))
         if decision == "reject":
             ok, _ = self.may_approve(proposal, actor)
@@ -184,6 +200,7 @@ class ProposalService:
                 actor_email=actor.email, reason=(reason or None), correlation_id=correlation_id, detail=detail)
             if rejected is None:
                 return Refused(self._already(self.store.get_proposal(proposal.id)))
+            self._changed(rejected)
             return Decided(rejected)
         raise ValueError(f"unknown decision {decision!r}")
 
@@ -237,6 +254,7 @@ class ProposalService:
             final = self.store.transition(proposal_id, final_state, from_states=["executing"], result=payload,
                                           correlation_id=correlation_id)
         log.info("proposal executed", extra={"proposal_id": proposal_id, "state": final_state})
+        self._changed(final)
         return final
 
     def _run(self, proposal: Proposal, correlation_id: str | None) -> ExecutionResult:
@@ -286,4 +304,5 @@ class ProposalService:
                 done = self.store.transition(p.id, "expired", from_states=["proposed"], detail={"via": "sweep"})
                 if done is not None:
                     expired.append(done)
+                    self._changed(done)
         return expired

@@ -20,7 +20,7 @@ from chatops.store.tools import OUTCOMES as TOOL_OUTCOMES, ToolRecords
 from usecases.answer_cache import normalise
 
 ANSWERED = ("llm", "extractive", "cached")
-STAGES = ("queue_wait", "identity", "audience", "cache", "retrieval", "generation", "slack_post")
+STAGES = ("queue_wait", "identity", "audience", "cache", "retrieval", "rerank", "generation", "slack_post")
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from chatops.access import Acl
 from chatops.store.sources import ItemRow, SourceRow, SourceStates
 from connectors.index.base import VectorIndex
-from connectors.index.embeddings import Embedder
+from connectors.embeddings.base import Embedder
 from connectors.sources.base import GONE, CursorExpired, Item, SourceUnavailable, SyncSource, Unfetchable
 from usecases.ingest import ChunkWriter
 

@@ -48,6 +48,7 @@ class LiveTools:
     timeout: float = 10.0
     deadline: float = 30.0
     on_step: Callable[[str], None] | None = None
+    on_task: Callable[[str, str, str], None] | None = None    # (id, title, status): see usecases/ask.py
     correlation_id: str | None = None
 
     def by_name(self) -> dict[str, Offer]:
@@ -139,6 +140,8 @@ def run_round(live: LiveTools, calls: list[tuple[Offer, ToolCall]], ends: float)
             live.on_step(f"Checking {', '.join(labels)}…")
         except Exception:  # noqa: BLE001 - a progress line is never worth the answer
             log.warning("could not show the tool step", exc_info=True)
+    tasks = {offer.name: _task_of(live, offer) for offer, _c in calls}
+    _tasks(live, {t: "in_progress" for t in tasks.values()})
     parsed = [(offer, call, _arguments(call)) for offer, call in calls]
     pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(parsed))), thread_name_prefix="tool")
     futures: list[Future[CallResult] | None] = []
@@ -171,7 +174,30 @@ def run_round(live: LiveTools, calls: list[tuple[Offer, ToolCall]], ends: float)
                                 detail=f"no answer within {live.timeout:g} s")
             live.toolbox.record(result, live.caller, live.correlation_id)
         out.append(result)
+    status: dict[tuple[str, str], str] = {}
+    for (offer, _c, _a), result in zip(parsed, out):
+        t = tasks[offer.name]
+        status[t] = "error" if result.outcome != "ok" or status.get(t) == "error" else "complete"
+    _tasks(live, status)
     return out
+
+
+def _task_of(live: LiveTools, offer: Offer) -> tuple[str, str]:
+    """The task a call shows as (id, title): its tool's name, or "live data" for a reader who may
+    not see that tool's results (as the working message)."""
+    alone = len(live.audience.principals) == 1 and live.audience.principals[0].email == live.caller.email
+    label = offer.tool.label if alone or offer.tool.policy.shareable_with(live.audience) else "live data"
+    return f"tool:{label}", f"Asking {label}"
+
+
+def _tasks(live: LiveTools, status: dict[tuple[str, str], str]) -> None:
+    if live.on_task is None:
+        return
+    for (task_id, title), state in status.items():
+        try:
+            live.on_task(task_id, title, state)
+        except Exception:  # noqa: BLE001 - a progress line is never worth the answer
+            log.warning("could not show the tool step", exc_info=True)
 
 
 class _Once:

@@ -50,6 +50,50 @@ def _person(slack_id: str | None, email: str | None) -> str:
     return escape(email or "someone")
 
 
+def arguments_text(arguments: dict) -> str:
+    """A proposal's arguments as a person checks them before approving (mrkdwn lines)."""
+    return _arguments_text(arguments)
+
+
+def decision_buttons(proposal_id: str, action: str) -> dict:
+    """Approve (with Slack's confirmation) and Reject for one proposal: the same buttons in its
+    message and on the approver's App Home tab, so a click from either takes the same path."""
+    return {"type": "actions", "block_id": f"proposal:{proposal_id}", "elements": [
+        {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": proposal_id,
+         "text": {"type": "plain_text", "text": "Approve"},
+         "confirm": {"title": {"type": "plain_text", "text": "Run this action?"},
+                     "text": {"type": "mrkdwn", "text": limits.truncate(
+                         f"*{escape(action)}* will run with the arguments shown.", 300)},
+                     "confirm": {"type": "plain_text", "text": "Approve"},
+                     "deny": {"type": "plain_text", "text": "Cancel"}}},
+        {"type": "button", "action_id": REJECT_ACTION, "style": "danger", "value": proposal_id,
+         "text": {"type": "plain_text", "text": "Reject"}},
+    ]}
+
+
+def _state_line(state: str, *, decided_by_slack: str | None, decided_by_email: str | None, reason: str | None,
+                result_summary: str | None, result_url: str | None) -> str:
+    summary = escape(result_summary or "")
+    if result_url:
+        summary += " " + link(result_url, "(open)")
+    return _STATE_LINES.get(state, escape(state)).format(
+        who=_person(decided_by_slack, decided_by_email),
+        summary=summary or "no details",
+        reason=f": {escape(reason)}" if reason else "",
+    )
+
+
+def outcome_line(p) -> str:
+    """One mrkdwn line of where a proposal (a ``chatops.store.Proposal``) stands now, named by its
+    action: what the person who decided it from the App Home tab is shown there."""
+    if p.state == "proposed":
+        return f"*{escape(p.action)}* is still waiting for approval."
+    result = p.result or {}
+    line = _state_line(p.state, decided_by_slack=p.decided_by_slack, decided_by_email=p.decided_by_email,
+                       reason=p.reason, result_summary=result.get("summary"), result_url=result.get("url"))
+    return limits.truncate(f"*{escape(p.action)}*: {line}", limits.SECTION_TEXT_MAX)
+
+
 def proposal_blocks(*, proposal_id: str, action: str, description: str, arguments: dict,
                     requested_by_slack: str | None, requested_by_email: str | None,
                     approvers: str, expires_at: datetime, state: str = "proposed",
@@ -66,38 +110,27 @@ def proposal_blocks(*, proposal_id: str, action: str, description: str, argument
             limits.CONTEXT_TEXT_MAX)}]},
     ]
     if state == "proposed":
-        blocks.append({"type": "actions", "block_id": f"proposal:{proposal_id}", "elements": [
-            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": proposal_id,
-             "text": {"type": "plain_text", "text": "Approve"},
-             "confirm": {"title": {"type": "plain_text", "text": "Run this action?"},
-                         "text": {"type": "mrkdwn", "text": limits.truncate(
-                             f"*{escape(action)}* will run with the arguments shown.", 300)},
-                         "confirm": {"type": "plain_text", "text": "Approve"},
-                         "deny": {"type": "plain_text", "text": "Cancel"}}},
-            {"type": "button", "action_id": REJECT_ACTION, "style": "danger", "value": proposal_id,
-             "text": {"type": "plain_text", "text": "Reject"}},
-        ]})
+        blocks.append(decision_buttons(proposal_id, action))
         text = f"Proposed action {action}: waiting for approval by {approvers}"
     else:
-        summary = escape(result_summary or "")
-        if result_url:
-            summary += " " + link(result_url, "(open)")
-        line = _STATE_LINES.get(state, state).format(
-            who=_person(decided_by_slack, decided_by_email),
-            summary=summary or "no details",
-            reason=f": {escape(reason)}" if reason else "",
-        )
+        line = _state_line(state, decided_by_slack=decided_by_slack, decided_by_email=decided_by_email,
+                           reason=reason, result_summary=result_summary, result_url=result_url)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
                                                         "text": limits.truncate(line, limits.CONTEXT_TEXT_MAX)}]})
         text = f"Proposed action {action}: {state}"
     return {"text": limits.truncate(escape(text), limits.MESSAGE_TEXT_MAX), "blocks": blocks}
 
 
-def reject_modal(proposal_id: str, channel: str | None, message_ts: str | None) -> dict:
+def reject_modal(proposal_id: str, channel: str | None, message_ts: str | None, *, home: bool = False) -> dict:
+    """The reason form. ``home``: the Reject button was on the App Home tab (no channel, no message),
+    so the decision is shown there afterwards."""
+    meta: dict = {"proposal_id": proposal_id, "channel": channel, "message_ts": message_ts}
+    if home:
+        meta["home"] = True
     return {
         "type": "modal",
         "callback_id": REJECT_MODAL,
-        "private_metadata": json.dumps({"proposal_id": proposal_id, "channel": channel, "message_ts": message_ts}),
+        "private_metadata": json.dumps(meta),
         "title": {"type": "plain_text", "text": "Reject the proposal"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot import limits
 from bot.blocks import context, section
+from bot.decisions.blocks import arguments_text, decision_buttons
 from bot.mrkdwn import escape, inert_text
 from bot.tool_connections.blocks import DISCONNECT_ACTION
 from usecases.home import Approval, Asked, ConnectedTool, HomeView, Prompt, SourceSeen
@@ -76,8 +77,19 @@ def asked_blocks(asked: Asked, now: datetime) -> list[dict]:
     return [section(f"> {question}"), context(" · ".join(facts))]
 
 
+ARGUMENTS_SHOWN = 1500         # characters of a proposal's arguments shown on the Home tab
+
+
+def approval_blocks(approval: Approval, now: datetime) -> list[dict]:
+    """A proposal waiting for this person: what it is, what it would run with, and the same
+    Approve / Reject buttons as its message (``bot.decisions.blocks.decision_buttons``)."""
+    return [approval_block(approval, now), decision_buttons(approval.proposal_id, approval.action)]
+
+
 def approval_block(approval: Approval, now: datetime) -> dict:
     lines = [f"*{escape(approval.action)}*" + (f" — {escape(approval.description)}" if approval.description else "")]
+    if approval.arguments:
+        lines.append(limits.truncate(arguments_text(approval.arguments), ARGUMENTS_SHOWN))
     facts = []
     if approval.requested_by:
         facts.append(f"requested by <@{approval.requested_by}>")
@@ -86,8 +98,7 @@ def approval_block(approval: Approval, now: datetime) -> dict:
     facts.append(f"expires {within(approval.expires_at, now)}")
     said = " · ".join(facts)
     lines.append(said[:1].upper() + said[1:])
-    lines.append("Approve or reject it from its message in the conversation.")
-    return section("\n".join(line for line in lines if line))
+    return section(limits.truncate("\n".join(line for line in lines if line), limits.SECTION_TEXT_MAX))
 
 
 def tool_block(tool: ConnectedTool) -> dict:
@@ -103,9 +114,13 @@ def _more(shown: int, total: int) -> list[dict]:
     return [context(f"…and {total - shown} more.")] if total > shown else []
 
 
-def home_view(view: HomeView, now: datetime) -> dict:
-    """The Home tab of one person (``views.publish``)."""
-    blocks: list[dict] = [header("What I can answer from for you")]
+def home_view(view: HomeView, now: datetime, notice: str | None = None) -> dict:
+    """The Home tab of one person (``views.publish``). ``notice``: one mrkdwn line shown first, the
+    outcome of what they just did on the tab (a decision, or why it was refused)."""
+    blocks: list[dict] = []
+    if notice:
+        blocks += [section(limits.truncate(notice, limits.SECTION_TEXT_MAX)), divider()]
+    blocks.append(header("What I can answer from for you"))
     if view.sources:
         blocks += [source_block(s, now) for s in view.sources[:MAX_SOURCES]]
         blocks += _more(min(len(view.sources), MAX_SOURCES), len(view.sources))
@@ -119,7 +134,8 @@ def home_view(view: HomeView, now: datetime) -> dict:
         blocks.append(context("You have not asked anything lately. Ask me in the Messages tab, or mention me in a channel."))
     if view.approvals:
         blocks += [divider(), header("Waiting for your approval")]
-        blocks += [approval_block(a, now) for a in view.approvals[:MAX_APPROVALS]]
+        for approval in view.approvals[:MAX_APPROVALS]:
+            blocks += approval_blocks(approval, now)
         blocks += _more(min(len(view.approvals), MAX_APPROVALS), len(view.approvals))
     if view.tools:
         blocks += [divider(), header("Your connected tools")]
@@ -130,7 +146,7 @@ def home_view(view: HomeView, now: datetime) -> dict:
 
 
 def unresolved_view(reason: str) -> dict:
-    """The Home tab when who the person is cannot be told: nothing of theirs is shown."""
+    """The Home tab when who the person is cannot be told: nothing of theirs is shown (no buttons)."""
     return {"type": "home", "blocks": [header("What I can answer from for you"),
                                        section(f":no_entry: {inert_text(reason)}")]}
 

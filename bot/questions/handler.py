@@ -9,6 +9,7 @@ read, the answer is made again for the channel as it is.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -19,6 +20,7 @@ from bot import blocks
 from bot.decisions.blocks import proposal_message
 from bot.dm_offer import offer
 from bot.dm_offer.blocks import dm_offer
+from bot.limits import STATUS_TEXT_MAX
 from bot.home import context as app_context
 from bot.policies import ChannelPolicyLookup
 from bot.questions.blocks import answer_messages, help_message, private_answer_note, stream_end_blocks
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 
 MAX_AUDIENCE_ROUNDS = 3
 CHANNEL_NOTE = "Answered only from documents that everyone in this conversation may see."
+STOPPED_NOTE = "Stopped. Ask again whenever you like."
+# How a source's kind is named in a step ("Searching SharePoint, Confluence").
+KIND_TITLES = {"sharepoint": "SharePoint", "confluence": "Confluence", "jira": "Jira", "filesystem": "files"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,7 @@ class QuestionHandler:
     toolbox: Toolbox | None = None                              # live tools (their labels)
     connections: Any = None                                     # usecases.tool_auth.ToolConnections
     streaming: bool = False       # CHATOPS_STREAMING: a model's answer streamed (bot/questions/stream.py)
+    source_kinds: dict[str, str] = field(default_factory=dict)  # source name -> what it is ("SharePoint")
 
     def policy(self, payload: dict) -> ChannelPolicy:
         if self.policies is None:
@@ -169,6 +175,10 @@ class QuestionHandler:
         queue_wait = max(0.0, time.time() - float(payload.get("queued_at") or time.time())) * 1000
         stream: StreamedAnswer | None = None
         placeholder = progress.get("placeholder") or progress.get("stream_ts")
+        if progress.get("stream_ts") and not progress.done("posted"):
+            # An earlier delivery died while streaming: its stream is ended, and the answer
+            # made again goes in its place (chat.update), once.
+            _end_quietly(gateway, channel, progress.get("stream_ts"))
         if (self.streaming and not private_reply and placeholder is None and payload.get("ts")
                 and not progress.done("posted")):
             # The status while retrieval and tools run, in the question's thread (each DM message
@@ -180,7 +190,9 @@ class QuestionHandler:
                     gateway, channel, reply_ts, recipient_user_id=payload.get("user"),
                     recipient_team_id=payload.get("team"), link_hosts=self.link_hosts,
                     check_audience=lambda audience: self._audience_holds(channel, audience),
-                    on_start=lambda ts: progress.mark("stream_ts", ts))
+                    on_start=lambda ts: progress.mark("stream_ts", ts),
+                    was_stopped=lambda: state.was_stopped(channel, reply_ts),
+                    early=payload.get("channel_type") == "im")
         if stream is None and placeholder is None and not private_reply:
             placeholder = working_message(gateway, progress, channel, thread_ts)
         if thread_ts:
@@ -205,8 +217,8 @@ class QuestionHandler:
         if placeholder:
             q.on_step = lambda step: gateway.update(channel, placeholder, blocks.working_message(step))
         elif stream is not None:
-            status_ts = stream.thread_ts
-            q.on_step = lambda step: self._status(channel, status_ts, step, [step[:50]])   # Slack: ≤ 50 characters
+            q.on_step = functools.partial(self._step, stream)
+            q.on_task = functools.partial(self._task, stream, policy)
             q.stream = stream.open
         try:
             asker(self.people, q)
@@ -217,7 +229,10 @@ class QuestionHandler:
                 answer = self._for_current_members(q, answer, progress)
         except Refusal as refusal:
             if not progress.done("posted"):
-                if private_reply:
+                if stream is not None and stream.state == "open":    # opened for its task updates
+                    if not stream.finish(blocks.refusal_message(str(refusal))["blocks"]):
+                        show(gateway, channel, None, thread_ts, blocks.refusal_message(str(refusal)))
+                elif private_reply:
                     gateway.post_ephemeral(channel, payload["user"], blocks.refusal_message(str(refusal)),
                                            thread_ts=thread_ts)
                 else:
@@ -299,6 +314,19 @@ class QuestionHandler:
             return False
         return True
 
+    def _step(self, stream: StreamedAnswer, step: str) -> None:
+        """A step in the thread's status, while the answer's stream is not open (then its task
+        updates show the steps)."""
+        if stream.state != "open":
+            self._status(stream.channel, stream.thread_ts, step, [step[:STATUS_TEXT_MAX]])
+
+    def _task(self, stream: StreamedAnswer, policy: ChannelPolicy, task_id: str, title: str, status: str) -> None:
+        if task_id == "search" and self.source_kinds:
+            names = policy.sources if policy.sources is not None else tuple(self.source_kinds)
+            kinds = sorted({self.source_kinds[n] for n in names if n in self.source_kinds})
+            title = f"Searching {', '.join(kinds)}" if kinds else title
+        stream.task(task_id, title, status)
+
     def _audience_holds(self, channel: str, audience: Any) -> bool:
         """Before the first streamed word of a channel answer: the audience it was made for is the
         channel as it is (members re-read when older than ``channel_fresh``; nobody joined). False:
@@ -326,6 +354,19 @@ class QuestionHandler:
             # what the person saw is the answer: recorded as stopped
             answer.text, answer.stopped = stream.shown.strip(), True
             progress.mark_json("answer", answer.to_record())
+            if stream.ts is None:        # stopped before a word was shown: say so, nothing else
+                self.gateway.post(stream.channel, blocks.note_message(STOPPED_NOTE), thread_ts=stream.thread_ts)
+                return True
+        elif not stream.shown.strip():
+            # Opened for its task updates, but this answer was not written by the model as it came
+            # (extractive, cached, nothing found): the whole answer's blocks end the stream.
+            messages = answer_messages(answer, audience_note="" if q.is_private else CHANNEL_NOTE,
+                                       link_hosts=self.link_hosts, answer_id=answer_id)
+            if not stream.finish(messages[0]["blocks"]):
+                return False
+            for extra in messages[1:]:
+                self.gateway.post(stream.channel, extra, thread_ts=stream.thread_ts)
+            return True
         ends = stream_end_blocks(answer, audience_note="" if q.is_private else CHANNEL_NOTE, answer_id=answer_id)
         if not stream.finish(ends):
             return False
@@ -403,6 +444,14 @@ class QuestionHandler:
             progress.mark(posted)
 
 
+def _end_quietly(gateway, channel: str, ts: str) -> None:
+    """End a stream an earlier delivery left open (it may have ended already, or expired)."""
+    try:
+        gateway.stop_stream(channel, ts)
+    except Exception as exc:  # noqa: BLE001 - already ended or expired: nothing to do
+        log.info("a stream left by an earlier delivery could not be ended", extra={"error": str(exc)[:200]})
+
+
 def build(services: Services) -> QuestionHandler:
     s = services.settings
     return QuestionHandler(gateway=slack_required(services), state=services.state, people=services.people,
@@ -412,4 +461,6 @@ def build(services: Services) -> QuestionHandler:
                            policies=services.channel_policies,
                            source_ids={name: sid for name, (_kind, sid) in services.source_ids.items()},
                            toolbox=services.toolbox, connections=services.tool_connections,
-                           streaming=s.streaming)
+                           streaming=s.streaming,
+                           source_kinds={name: KIND_TITLES.get(kind, kind) for name, (kind, _sid)
+                                         in services.source_ids.items()})

@@ -145,8 +145,13 @@ def register(app, deps: ListenerDeps) -> None:
 
     @app.event("agent_session_stopped")
     def on_stream_stopped(event):
-        # The person pressed Stop on a streamed answer. The worker writing it learns it from Slack's
-        # next chat.appendStream (stopped_by_user), ends generation there and records the answer
-        # as stopped (bot/questions/stream.py); the event itself only needs acknowledging.
-        log.info("a streamed answer was stopped by its reader",
-                 extra={"channel": event.get("channel"), "streams": event.get("streaming_message_ts")})
+        # The person pressed Stop on the agent's work in a thread. Slack has stopped the streams
+        # it lists (streaming_message_ts); the worker writing the answer there sees the mark before
+        # its next piece, ends generation and records the answer as stopped (bot/questions/stream.py).
+        # One Redis write: the acknowledgement stays immediate.
+        channel, thread_ts = event.get("channel"), event.get("thread_ts")
+        if isinstance(channel, str) and isinstance(thread_ts, str) and channel and thread_ts:
+            state.mark_stopped(channel, thread_ts)
+        metrics.SLACK_EVENTS.labels(kind="stop", outcome="marked" if thread_ts else "ignored").inc()
+        log.info("the agent's work in a thread was stopped by its reader",
+                 extra={"channel": channel, "streams": event.get("streaming_message_ts")})

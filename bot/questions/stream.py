@@ -11,7 +11,8 @@ The stream is opened only once the audience is settled (``check_audience``: for 
 members read again when older than ``channel_fresh`` seconds, nobody new): until then nothing is
 shown but the status. Slack refusing the stream (an error from ``chat.startStream``), or a stream that
 stops taking appends (expired), leaves the answer to the post-and-update path; the person pressing
-Stop (``stopped_by_user``) ends generation (``StreamStopped``).
+Stop ends generation (``StreamStopped``) before the next piece: the ``agent_session_stopped`` event
+marks the thread (``was_stopped``), and an append Slack refuses with ``stopped_by_user`` says so too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 from slack_sdk.errors import SlackApiError
 
+from bot.limits import TASK_TITLE_MAX
 from bot.links import LinkPolicy
 from bot.mrkdwn import _BARE_URL, _CODE, _HOST_PATH, _IMAGE, _MD_LINK, _split_url, removed
 from chatops.access import Audience
@@ -93,6 +95,8 @@ class StreamedAnswer:
     link_hosts: tuple[str, ...] = ()
     check_audience: Callable[[Audience], bool] = lambda audience: True
     on_start: Callable[[str], None] = lambda ts: None     # told the stream's ts (the step record)
+    was_stopped: Callable[[], bool] = lambda: False        # the person pressed Stop (agent_session_stopped)
+    early: bool = False           # opened at the first task update (the asker alone reads it: a DM)
     min_interval: float = 0.25
     clock: Callable[[], float] = time.monotonic
     state: str = "idle"
@@ -105,25 +109,54 @@ class StreamedAnswer:
     def open(self, audience: Audience) -> Callable[[str], None] | None:
         """Called once the answer's audience is known and before its first piece: settle the
         audience, start the stream. None: the answer is not streamed (posted as before)."""
-        if not self.check_audience(audience):
-            self.state = "declined"
+        if self.was_stopped():
+            # Stop pressed while the answer was being prepared: nothing is shown, generation ends
+            # at its first piece.
+            self.state = "stopped"
+            return self.write
+        if self.state == "open":
+            return self.write          # opened early, by a task update
+        if self.state != "idle" or not self.check_audience(audience):
+            self.state = "declined" if self.state == "idle" else self.state
             return None
+        return self.write if self._start() else None
+
+    def task(self, task_id: str, title: str, status: str) -> None:
+        """A step shown as a task card (``task_update``: ``in_progress``, ``complete``, ``error``).
+        An ``early`` stream opens with its first task; any other shows tasks once it is open (a
+        channel's, once its audience is settled)."""
+        chunk = {"type": "task_update", "id": task_id, "title": title[:TASK_TITLE_MAX], "status": status}
+        if self.state == "idle" and self.early and not self.was_stopped():
+            self._start([chunk])
+            return
+        if self.state != "open":
+            return
+        try:
+            self._flush()          # the text written so far comes first
+            if self.state == "open":
+                self._append(None, [chunk])
+        except StreamStopped:
+            return                 # the next piece of the answer ends generation
+
+    def _start(self, chunks: list[dict] | None = None) -> bool:
         in_channel = not self.channel.startswith("D")
         try:
             self.ts = self.gateway.start_stream(
                 self.channel, self.thread_ts,
                 recipient_user_id=self.recipient_user_id if in_channel else None,
-                recipient_team_id=self.recipient_team_id if in_channel else None)
+                recipient_team_id=self.recipient_team_id if in_channel else None, chunks=chunks)
         except (SlackApiError, TransientError) as exc:
             log.warning("could not start a streamed answer; posting it whole",
                         extra={"channel": self.channel, "error": _error(exc)})
             self.state = "unavailable"
-            return None
+            return False
         self.state = "open"
         self.on_start(self.ts)
-        return self.write
+        return True
 
     def write(self, piece: str) -> None:
+        if self.state == "open" and self.was_stopped():
+            self.state = "stopped"
         if self.state != "open":
             if self.state == "stopped":
                 raise StreamStopped()
@@ -158,22 +191,27 @@ class StreamedAnswer:
         raw = "".join(self._pending)
         policy = LinkPolicy.of((), self.link_hosts)
         text = safe_markdown(raw, policy)
+        self._pending.clear()
+        if self._append(text, None):
+            self._last = self.clock()
+            self.appended.append(text)
+            self.shown += raw
+
+    def _append(self, text: str | None, chunks: list[dict] | None) -> bool:
+        """One chat.appendStream; False: Slack did not take it (the state says why)."""
+        assert self.ts is not None
         try:
-            self.gateway.append_stream(self.channel, self.ts, text)
+            self.gateway.append_stream(self.channel, self.ts, text, chunks=chunks)
         except (SlackApiError, TransientError) as exc:
             error = _error(exc)
-            self._pending.clear()
             if error == "stopped_by_user":
                 self.state = "stopped"
                 raise StreamStopped() from None
             log.warning("a streamed answer stopped taking text; posting it whole",
                         extra={"channel": self.channel, "error": error})
             self.state = "broken"
-            return
-        self._pending.clear()
-        self._last = self.clock()
-        self.appended.append(text)
-        self.shown += raw
+            return False
+        return True
 
 
 def _error(exc: Exception) -> str:

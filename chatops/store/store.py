@@ -72,6 +72,7 @@ EVENT_KINDS = frozenset({
     "approved", "rejected", "expired", "executing", "succeeded", "failed",
     "feedback", "escalated", "resolved",
     "console_sign_in", "console_privacy",   # the operator console: who signed in, who changed what it shows
+    "evaluation",                           # a `chatops eval answers` run's summary (the console's Evaluations)
 })
 
 #: How a question was handled: written by the model, passages quoted (no model, or over a budget),
@@ -464,6 +465,13 @@ class Store:
         """The audit events of one proposal, oldest first (``at`` as aware UTC datetimes)."""
         stmt = (select(AuditEvent).where(AuditEvent.proposal_id == proposal_id)
                 .order_by(AuditEvent.at, AuditEvent.id))
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def latest_of_kind(self, kind: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The newest audit events of one kind (e.g. ``evaluation``), newest first."""
+        stmt = (select(AuditEvent).where(AuditEvent.kind == kind)
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
         with self._read() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]
 

@@ -87,6 +87,7 @@ def worker(ctx, concurrency: int, pool: str | None, health_port: int | None):
     if pool == "prefork" and container.engine.embedded and concurrency > 1:
         raise ConfigError("an embedded index can be opened by one process only: use --pool threads, "
                           "or set QDRANT_URL to share a Qdrant server between worker processes")
+    container.check_index_embedder()  # an index built with another embedder: refused, naming both
     container.catalogue  # noqa: B018 - fail at start-up on an invalid action catalogue
     container.sources  # noqa: B018 - and on invalid sources
     container.toolbox  # noqa: B018 - and on invalid tools (every kind's own settings checked)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatops_app.container.core import once
-from connectors.index.embedding_settings import EmbeddingSettings
 
 if TYPE_CHECKING:
     from chatops_app.container import Container
@@ -16,11 +15,17 @@ if TYPE_CHECKING:
 class IndexParts:
     @once
     def embedder(self: Container):
-        from connectors.index.embeddings import Embedder   # ONNX Runtime: workers and one-shot commands
+        # ONNX Runtime, fastembed, the openai SDK: workers and one-shot commands
+        from connectors.embeddings.registry import build_embedder
 
-        s = self.settings.of(EmbeddingSettings)
-        return Embedder(s.embedding_model, s.embedding_path, batch_size=s.embedding_batch_size,
-                        batch_tokens=s.embedding_batch_tokens)
+        return build_embedder(self.settings, self._http_client)
+
+    def check_index_embedder(self: Container) -> None:
+        """At start-up, before any model loads: refuse (one line, naming both) an index built with
+        another embedder than the configured one."""
+        from connectors.embeddings.registry import refuse_index_of_another
+
+        refuse_index_of_another(self.settings)
 
     @property
     def engine(self: Container):
@@ -30,15 +35,21 @@ class IndexParts:
 
     @once
     def index(self: Container):
-        from connectors.index.registry import open_index
+        from connectors.embeddings.registry import open_index_for   # refuses one of another embedder
 
-        return open_index(self.settings, self.embedder.dim, embedder=getattr(self.embedder, "name", None))
+        return open_index_for(self.settings, self.embedder)
 
     @once
     def llm(self: Container):
         from connectors.llm.registry import build_llm   # the openai SDK
 
         return build_llm(self.settings)
+
+    @once
+    def reranker(self: Container):
+        from connectors.rerank.registry import build_reranker   # httpx, the reranker's clients
+
+        return build_reranker(self.settings, self.llm)
 
     def release_embedder(self: Container) -> None:
         """Drop the embedding model and hand its memory back to the system (the next use loads

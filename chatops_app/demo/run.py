@@ -75,7 +75,8 @@ def run_demo() -> None:
     else:
         out.line("Answers:   extractive. No language model is configured (set OPENAI_API_KEY or "
                  "OPENAI_BASE_URL for written answers), so each answer quotes the most relevant "
-                 "passages the asker may see, even when none of them really answers the question.")
+                 "passages the asker may see, or says it found nothing when none of them answers the "
+                 "question (the no-evidence rule, docs/retrieval.md).")
     print()
     out.line("People in the directory:")
     for entry in (yaml.safe_load(DIRECTORY.read_text()) or {}).get("users") or []:

@@ -100,6 +100,9 @@ class Hit:
     similarity: float = 0.0   # cosine similarity of query and chunk (comparable; used as a floor)
     # The chunk's dense vector as stored, when the index returned it (pseudo-relevance feedback).
     vector: Sequence[float] | None = field(default=None, compare=False, repr=False)
+    # The second stage's relevance score when a reranker ranked it (usecases/rerank.py; comparable
+    # across one reranker's answers, not across rerankers); None: not reranked.
+    rerank_score: float | None = None
 
 
 def checked_hits(audience: Audience, query: Sequence[float],
@@ -167,24 +170,27 @@ def acl_filter_with(audience: Audience, terms: FilterTerms):
 
 @dataclass(frozen=True)
 class Built:
-    """What an index was built with: the embedding model's name and its vectors' dimension."""
+    """What an index was built with: the embedding model's name, its vectors' dimension and the
+    embedding provider (None in an index recorded before providers: the local one built it)."""
 
     embedder: str | None
     dim: int
+    provider: str | None = None
 
 
 EMBEDDER_FILE = "embedder.json"     # beside an embedded index's files: its Built
 
 
 def write_built(folder: Path, built: Built) -> None:
-    (folder / EMBEDDER_FILE).write_text(json.dumps({"embedder": built.embedder, "dim": built.dim}))
+    (folder / EMBEDDER_FILE).write_text(json.dumps({"embedder": built.embedder, "dim": built.dim,
+                                                    "provider": built.provider}))
 
 
 def read_built(folder: Path) -> Built | None:
     """An embedded index's record, read without opening the index (a worker may hold it)."""
     try:
         raw = json.loads((folder / EMBEDDER_FILE).read_text())
-        return Built(raw.get("embedder"), int(raw["dim"]))
+        return Built(raw.get("embedder"), int(raw["dim"]), raw.get("provider"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -140,16 +140,17 @@ class _Gate:
 
 class EdgeIndex:
     @classmethod
-    def at(cls, *, path: Path, dim: int, embedder: str | None = None, **_) -> "EdgeIndex":
+    def at(cls, *, path: Path, dim: int, embedder: str | None = None, provider: str | None = None,
+           **_) -> "EdgeIndex":
         """The registry's opener (connectors/index/registry.py)."""
-        return cls(path=path, dim=dim, embedder=embedder)
+        return cls(path=path, dim=dim, embedder=embedder, provider=provider)
 
     kind = "edge"
 
     def __init__(self, *, path: Path, dim: int, rrf_k: int = 60, exact: bool = False,
                  indexing_threshold_kb: int | None = None,
                  full_scan_threshold_kb: int | None = FULL_SCAN_THRESHOLD_KB, quantization: bool = True,
-                 embedder: str | None = None):
+                 embedder: str | None = None, provider: str | None = None):
         """Open (or prepare to create) the shard under ``path``.
 
         ``exact`` makes every dense search a full scan (``SearchParams(exact=True)``),
@@ -168,6 +169,7 @@ class EdgeIndex:
         self._shard_path = self._path / SHARD_DIR
         self._dim = dim
         self._embedder = embedder     # recorded when the shard is created (built_with)
+        self._provider = provider
         self._rrf_k = rrf_k
         self._quantization = quantization
         self._approx_params: qe.SearchParams | None = _RESCORED if quantization else None
@@ -239,7 +241,7 @@ class EdgeIndex:
         with self._gate.shared(), self._write_lock:
             if self._shard is None:
                 self._shard = self._open(lambda: qe.EdgeShard.create(str(self._shard_path), self._config()))
-                write_built(self._path, Built(self._embedder, self._dim))
+                write_built(self._path, Built(self._embedder, self._dim, self._provider))
             have = set(self._shard.info().payload_schema)
             missing = [name for name in _ACL_FIELDS if name not in have]
             for name in missing:

@@ -57,19 +57,19 @@ def acl_filter(audience: Audience) -> models.Filter:
 class QdrantIndex:
     @classmethod
     def local(cls, *, path: Path, dim: int, collection: str = "chatops", embedder: str | None = None,
-              **_) -> "QdrantIndex":
+              provider: str | None = None, **_) -> "QdrantIndex":
         """qdrant-client's local mode in a folder (the registry's "local" engine)."""
-        return cls(collection=collection, dim=dim, path=path, embedder=embedder)
+        return cls(collection=collection, dim=dim, path=path, embedder=embedder, provider=provider)
 
     @classmethod
     def server(cls, *, url: str, dim: int, collection: str = "chatops", api_key: str | None = None,
-               embedder: str | None = None, **_) -> "QdrantIndex":
+               embedder: str | None = None, provider: str | None = None, **_) -> "QdrantIndex":
         """A Qdrant server or cluster (the registry's "server" engine)."""
-        return cls(collection=collection, dim=dim, url=url, api_key=api_key, embedder=embedder)
+        return cls(collection=collection, dim=dim, url=url, api_key=api_key, embedder=embedder, provider=provider)
 
     def __init__(self, *, collection: str, dim: int, url: str | None = None,
                  path: Path | None = None, api_key: str | None = None, rrf_k: int = 60,
-                 timeout: int = 10, embedder: str | None = None):
+                 timeout: int = 10, embedder: str | None = None, provider: str | None = None):
         if url:
             self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
             self.kind = "server"
@@ -86,6 +86,7 @@ class QdrantIndex:
         self._collection = collection
         self._dim = dim
         self._embedder = embedder     # recorded in the collection's metadata when it is created
+        self._provider = provider
         self._rrf_k = rrf_k
         # Local mode is plain Python objects; serialise access from worker threads.
         self._lock = threading.RLock()
@@ -110,7 +111,8 @@ class QdrantIndex:
                     vectors_config={DENSE: models.VectorParams(size=self._dim,
                                                                distance=models.Distance.COSINE)},
                     sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                    metadata={"chatops_embedder": self._embedder, "chatops_dim": self._dim},
+                    metadata={"chatops_embedder": self._embedder, "chatops_dim": self._dim,
+                              "chatops_provider": self._provider},
                 )
             if self.kind == "server":  # local mode has no payload indexes (it scans)
                 for field_name, schema in _ACL_FIELDS.items():
@@ -126,7 +128,8 @@ class QdrantIndex:
         dense = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
         if "chatops_dim" not in metadata:
             return None
-        return Built(metadata.get("chatops_embedder"), int(getattr(dense, "size", metadata["chatops_dim"])))
+        return Built(metadata.get("chatops_embedder"), int(getattr(dense, "size", metadata["chatops_dim"])),
+                     metadata.get("chatops_provider"))
 
     def upsert(self, chunks: Sequence[Chunk], dense, sparse: Sequence[SparseVec]) -> None:
         points = []

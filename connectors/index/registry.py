@@ -59,10 +59,10 @@ def engine_for(settings: Settings) -> Engine:
     return ENGINES["server"] if index.qdrant_url else engine_named(index.index_engine)
 
 
-def open_index(settings: Settings, dim: int, embedder: str | None = None) -> VectorIndex:
+def open_index(settings: Settings, dim: int, embedder: str | None = None, provider: str | None = None) -> VectorIndex:
     """The index the settings name (embedded at ``index_path``, or the server); a collection it
-    creates records ``embedder`` and ``dim`` (``built_with``)."""
+    creates records ``embedder`` (the model), ``dim`` and ``provider`` (``built_with``)."""
     engine, index = engine_for(settings), settings.of(IndexSettings)
     return engine.open(path=index.path(settings.data_dir), dim=dim, url=index.qdrant_url, collection=index.collection,
                        api_key=index.qdrant_api_key.get_secret_value() if index.qdrant_api_key else None,
-                       embedder=embedder)
+                       embedder=embedder, provider=provider)

@@ -82,7 +82,7 @@ def world(tmp_path_factory):
         CHATOPS_IDENTITY_PROVIDER="directory", CHATOPS_CONFIG=str(root / "config.yml"),
         SLACK_BOT_TOKEN="xoxb-scenario", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
         OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-scenario-key-000", CHATOPS_KEY_PREFIX=prefix,
-        CHATOPS_MIN_SIMILARITY="0.05", CHATOPS_CACHE_TTL="0", CHATOPS_SLACK_CHANNEL_PACE="0")
+        CHATOPS_MIN_SIMILARITY="0.05", CHATOPS_NO_EVIDENCE_RULE="floor", CHATOPS_CACHE_TTL="0", CHATOPS_SLACK_CHANNEL_PACE="0")
     container = Container(settings)
     ingest(open_source(filesystem_spec(root / "corpus"), settings.group_names), container.index, container.embedder)
     queued: list[tuple[str, dict]] = []
@@ -122,6 +122,10 @@ def mention(world, channel: str, user: str, text: str) -> dict:
 
 
 def answer_in_thread(world, channel: str, ts: str) -> str:
+    streamed = [m for m in world["slack"].shown() if m.get("streamed") and m.get("thread_ts") == ts]
+    if streamed:
+        assert len(streamed) == 1, f"{len(streamed)} answers in the thread"
+        return text_of(streamed[0])
     posted = {c["response"]["ts"]: c["params"] for c in world["slack"].calls
               if c["method"] == "chat.postMessage" and c.get("response") and c["params"].get("thread_ts") == ts}
     updates = [p for p in world["slack"].calls_to("chat.update") if p.get("ts") in posted]
@@ -148,7 +152,7 @@ def test_a_dm_uses_the_askers_own_permissions(world):
              "text": "what is the L5 salary band?", "ts": f"{time.time():.6f}"}
     post(world, event_body(event, f"Ev{uuid.uuid4().hex[:10]}"), "application/json")
     assert run_queued(world) == ["question"]
-    update = world["slack"].wait_for("chat.update", lambda p: p.get("channel") == f"D{HR}")
+    update = world["slack"].wait_for_shown(lambda p: p.get("channel") == f"D{HR}")
     assert "hr/salary-bands.md" in text_of(update)
 
 
@@ -225,7 +229,7 @@ def test_an_answer_is_counted_by_mode_and_its_stages_timed(world):
              "text": "what is the L5 salary band?", "ts": f"{time.time():.6f}"}
     post(world, event_body(event, f"Ev{uuid.uuid4().hex[:10]}"), "application/json")
     assert run_queued(world) == ["question"]
-    world["slack"].wait_for("chat.update", lambda p: p.get("channel") == f"D{HR}")
+    world["slack"].wait_for_shown(lambda p: p.get("channel") == f"D{HR}")
     assert sum(sample("chatops_answers_total", mode=m, route=r) for m in ("llm", "extractive", "no-evidence")
                for r in ("none", "gpt-4o-mini")) == answers + 1
     assert sample("chatops_answer_stage_duration_seconds_count", stage="retrieval") == retrievals + 1

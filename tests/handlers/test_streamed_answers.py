@@ -16,6 +16,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from slack_sdk import WebClient
 import redis
 
 from standins.fake_openai import FakeOpenAI
@@ -80,7 +81,7 @@ def system(tmp_path_factory):
             SLACK_BOT_TOKEN="xoxb-streamed", SLACK_API_URL=slack.url,
             OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-streamed-not-real",
             CHATOPS_LLM_TIMEOUT="5", CHATOPS_LLM_MAX_RETRIES="0", CHATOPS_KEY_PREFIX=prefix,
-            CHATOPS_MIN_SIMILARITY="-1", CHATOPS_CACHE_TTL="0", CHATOPS_STREAMING="true",
+            CHATOPS_MIN_SIMILARITY="-1", CHATOPS_NO_EVIDENCE_RULE="floor", CHATOPS_CACHE_TTL="0", CHATOPS_STREAMING="true",
         )
         container = Container(settings)
         try:
@@ -222,9 +223,10 @@ def test_when_slack_refuses_the_stream_the_answer_is_posted_whole_once(fresh):
     assert audit_row(fresh, payload)["mode"] == "llm"
 
 
-def watch_first_append(slack: FakeSlack, then) -> threading.Thread:
+def watch_first_append(slack: FakeSlack, then, holding: str = "") -> threading.Thread:
+    """``then(ts)`` once the first append (holding ``holding``) reached Slack."""
     def run() -> None:
-        params = slack.wait_for("chat.appendStream", timeout=10)
+        params = slack.wait_for("chat.appendStream", lambda p: holding in str(p.get("markdown_text")), timeout=10)
         then(params["ts"])
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -246,7 +248,7 @@ def test_an_expired_stream_falls_back_to_the_whole_answer_in_its_place(fresh):
 
 def test_stop_by_the_user_ends_generation_and_is_recorded(fresh):
     fresh.llm.token_delay = 0.03
-    watcher = watch_first_append(fresh.slack, fresh.slack.stop_by_user)
+    watcher = watch_first_append(fresh.slack, fresh.slack.stop_by_user, holding="[1]")   # a source shown
     payload = ask(fresh, "how do I get a laptop, now?")
     watcher.join(5)
     [stream] = fresh.slack.streams_in(payload["channel"], payload["ts"])
@@ -259,3 +261,66 @@ def test_stop_by_the_user_ends_generation_and_is_recorded(fresh):
     row = audit_row(fresh, payload)
     assert row["answer"] == stream.text and "stopped" in (row.get("stages") or {})
     assert "Sources" in repr(stream.blocks)                           # the stop still has them
+
+
+def test_a_dm_stream_opens_with_the_steps_as_task_updates(fresh):
+    payload = ask(fresh, "how do I get a laptop, step by step?")
+    [stream] = fresh.slack.streams_in(payload["channel"], payload["ts"])
+    start = stream.calls[0]
+    assert start[0] == "start" and [c["type"] for c in start[1]] == ["task_update"]
+    assert stream.tasks["search"]["status"] == "complete"
+    assert stream.tasks["search"]["title"] == "Searching the documents"   # no configured sources to name
+    # the steps came before the answer's first word, and the status was not set again once open
+    kinds = [(verb, chunk["type"]) for verb, chunks in stream.calls for chunk in chunks]
+    assert kinds.index(("append", "task_update")) < kinds.index(("append", "markdown_text"))
+    assert stream.text == whole_answer(ANSWER)
+
+
+def test_an_answer_not_written_as_it_came_ends_the_opened_stream_with_its_blocks(fresh):
+    fresh.llm.mode = "error"                        # the model is down: an extractive answer
+    try:
+        payload = ask(fresh, "how do I get a laptop without the model?")
+    finally:
+        fresh.llm.mode = "ok"
+    [stream] = fresh.slack.streams_in(payload["channel"], payload["ts"])
+    assert stream.state == "stopped" and stream.text == ""
+    assert "IT portal" in repr(stream.blocks) and "Sources" in repr(stream.blocks)
+    assert answer_methods(fresh) == ["chat.startStream", "chat.stopStream"]     # shown once
+    assert audit_row(fresh, payload)["mode"] == "extractive"
+
+
+def test_stop_pressed_in_slack_ends_generation_before_the_next_piece(fresh):
+    fresh.llm.token_delay = 0.03
+    state = fresh.container.state
+
+    def mark(ts: str) -> None:
+        stream = fresh.slack.stream(ts)
+        state.mark_stopped(stream.channel, stream.thread_ts)     # what the agent_session_stopped listener does
+    watcher = watch_first_append(fresh.slack, mark, holding="[1]")
+    payload = ask(fresh, "how do I get a laptop, stop me?")
+    watcher.join(5)
+    [stream] = fresh.slack.streams_in(payload["channel"], payload["ts"])
+    refused = [c for c in fresh.slack.calls if c["method"] == "chat.appendStream"
+               and not c.get("response", {}).get("ok", True)]
+    assert refused == []                          # Slack never had to refuse a piece
+    assert len(stream.text) < len(whole_answer(ANSWER))
+    row = audit_row(fresh, payload)
+    assert row["answer"] == stream.text and "stopped" in (row.get("stages") or {})
+
+
+def test_a_redelivery_after_a_crash_mid_stream_ends_that_stream_and_answers_in_its_place(fresh):
+    handler = fresh.container.handler("question")
+    ts = f"{int(time.time())}.{next(_counter):06d}"
+    payload = {"channel": f"D{ENG}", "channel_type": "im", "user": ENG, "text": "how do I get a laptop after a crash?", "ts": ts,
+               "cid": f"cid-{ts}", "team": "T123"}
+    progress = fresh.container.progress_for("question", payload)
+    client = WebClient(token="xoxb-streamed", base_url=fresh.slack.url)
+    left = client.chat_startStream(channel=payload["channel"], thread_ts=ts)["ts"]
+    client.chat_appendStream(channel=payload["channel"], ts=left, markdown_text="Laptops are")
+    progress.mark("stream_ts", left)              # what the first delivery recorded before it died
+    handler.handle(payload)
+    stream = fresh.slack.stream(left)
+    assert stream.state == "stopped"              # ended, not left "writing"
+    [update] = stream.updates                     # the whole answer in its place, once
+    assert "IT portal" in str(update.get("blocks"))
+    assert fresh.slack.streams_in(payload["channel"], ts) == [stream]     # no second stream

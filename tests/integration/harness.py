@@ -23,7 +23,8 @@ import redis
 import requests
 
 from standins.fake_openai import FakeOpenAI
-from standins.fake_slack import FakeSlack, block_actions_body, event_body, sign, view_submission_body
+from standins.fake_slack import (FakeSlack, block_actions_body, event_body, home_block_actions_body, sign,
+                                 view_submission_body)
 
 SECRET = "e2e-signing-secret"
 BOT = "UBOT"
@@ -208,6 +209,13 @@ class System:
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
         return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
 
+    def click_home(self, user: str, button: dict, view: dict, action_ts: str | None = None) -> requests.Response:
+        """A click on a button of the App Home tab ``view`` (as the stand-in stored it)."""
+        action = {**button, "block_id": button.get("block_id", "b1"), "action_ts": action_ts or new_ts()}
+        body = home_block_actions_body(user, view, action)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
+        return requests.post(f"{self.url}/slack/events", data=body, headers=headers, timeout=10)
+
     def submit_view(self, user: str, view: dict, values: dict) -> requests.Response:
         body = view_submission_body(user, view, values)
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
@@ -221,14 +229,19 @@ class System:
         return event
 
     def final_reply(self, channel: str, thread_ts: str, timeout: float = 30.0) -> str:
-        """The text of the answer that replaced the working message in this thread."""
-        self.slack.wait_for("chat.postMessage",
-                            lambda p: p.get("channel") == channel and p.get("thread_ts") == thread_ts,
-                            timeout=timeout)
-        update = self.slack.wait_for(
-            "chat.update", lambda p: p.get("channel") == channel and self.thread_of(p) == thread_ts,
-            timeout=timeout)
-        return text_of(update)
+        """The text of the answer in this thread: streamed there, or in place of the working message,
+        or (streaming on, an answer not streamed) posted there."""
+        def answer(message: dict) -> bool:
+            if message.get("channel") != channel or "Looking into it" in text_of(message):
+                return False
+            if message.get("streamed"):
+                return message.get("thread_ts") == thread_ts
+            if "ts" in message:          # a chat.update
+                return self.thread_of(message) == thread_ts
+            return message.get("thread_ts") == thread_ts and not any(     # not a proposal
+                e.get("action_id") == "proposal_approve" for b in message.get("blocks") or []
+                if b.get("type") == "actions" for e in b.get("elements", []))
+        return text_of(self.slack.wait_for_shown(answer, timeout=timeout))
 
     def answer_in(self, channel: str, since: int, timeout: float = 45.0) -> dict:
         """The first answer in ``channel`` after Slack call number ``since``: a chat.update or an
@@ -238,8 +251,13 @@ class System:
         while time.time() < deadline:
             for call in list(self.slack.calls)[since:]:
                 p = call["params"]
+                if call["method"] == "chat.stopStream" and (call.get("response") or {}).get("ok"):
+                    message = call["response"]["message"]         # a streamed answer, as it ended
+                    p = {**message, "channel": p.get("channel"), "blocks": message.get("blocks") or [],
+                         "streamed": True}
                 text = text_of(p)
-                if call["method"] in ("chat.update", "chat.postEphemeral") and p.get("channel") == channel \
+                if call["method"] in ("chat.update", "chat.postEphemeral", "chat.stopStream") \
+                        and p.get("channel") == channel \
                         and "Checking" not in text and "Looking into it" not in text and "Connect " not in text:
                     return p
             time.sleep(0.1)

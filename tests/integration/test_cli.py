@@ -712,7 +712,7 @@ def no_model(monkeypatch):
     def refuse(*_a, **_k):
         raise AssertionError("the CLI loaded the embedding model")
 
-    monkeypatch.setattr("connectors.index.embeddings.Embedder.__init__", refuse)
+    monkeypatch.setattr("connectors.embeddings.local.LocalEmbedder.__init__", refuse)
 
 
 def _drop_queue(queue: str) -> None:

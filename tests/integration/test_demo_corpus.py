@@ -178,3 +178,19 @@ def test_reingesting_the_same_folder_changes_nothing(demo):
     assert again.unchanged == demo["report"].added + demo["report"].updated + demo["report"].unchanged
     assert again.unchanged == 15
     assert again.no_acl == ["drafts/reorg-plan.md"]
+
+
+def test_hr_partner_is_told_nothing_was_found_not_shown_the_expenses_policy(demo):
+    """Issue 23: the nearest passage the HR partner may see (the expenses policy) does not answer how
+    to restart the billing service; the no-evidence rule (usecases/evidence.py) says so instead of
+    quoting it. Questions that have an answer still get it."""
+    answer = ask(demo, CARLA, BILLING_Q)
+    assert answer.mode == "no-evidence", answer.text
+    assert answer.citations == [] and answer.considered == []
+    assert "couldn't find" in answer.text
+    assert answer.evidence["top_similarity"] > 0      # something was near; it did not answer
+    for email, question, doc in ((BEN, BILLING_Q, BILLING), (CARLA, SALARY_Q, SALARY),
+                                 (DEVIKA, "How many vacation days do I get, and can I carry unused days over?",
+                                  "handbook/vacation-policy.md")):
+        got = ask(demo, email, question)
+        assert got.mode == "extractive" and doc in [c.source for c in got.citations], (email, question)

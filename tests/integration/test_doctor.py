@@ -82,7 +82,7 @@ def test_a_deployment_in_order_passes_every_check(deployment):
         "action restart_service": "ok", "workers": "ok", "beat": "ok"}
     assert "bot UBOT" in checks["slack bot token"]["detail"]
     assert "app A0DOCTOR" in checks["slack app and workspace"]["detail"]
-    assert "built with sentence-transformers/all-MiniLM-L6-v2 (384 dimensions)" in checks["index"]["detail"]
+    assert "built with local:sentence-transformers/all-MiniLM-L6-v2 (384 dims)" in checks["index"]["detail"]
     assert "gpt-doctor listed, gpt-doctor-mini listed" in checks["language model"]["detail"]
     assert "schema 0006 (the latest)" in checks["database"]["detail"]
     assert deployment.hook.requests == []     # the webhook was reached, nothing was run
@@ -138,7 +138,8 @@ def test_an_index_built_with_another_embedder(deployment):
     code, checks = doctor(deployment.cli, QDRANT_PATH=str(other))
     assert code == 1
     assert checks["index"]["status"] == "fail"
-    assert "was built with intfloat/multilingual-e5-small" in checks["index"]["detail"]
+    assert ("the index was built with local:intfloat/multilingual-e5-small (384 dims) but CHATOPS_EMBEDDING_* "
+            "configure local:sentence-transformers/all-MiniLM-L6-v2 (384 dims)") in checks["index"]["detail"]
     code, checks = doctor(deployment.cli, QDRANT_PATH=str(deployment.tmp / "nowhere"))
     assert checks["index"]["status"] == "fail" and "no index" in checks["index"]["detail"]
 

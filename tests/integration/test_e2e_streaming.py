@@ -61,7 +61,7 @@ def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e-streaming")
     s = System.start(root, corpus=CORPUS, directory=DIRECTORY, reply=ANSWER, users=USERS,
                      channels={CHANNEL: [ANA, BEN, BOT]},
-                     extra_env={"CHATOPS_STREAMING": "true", "CHATOPS_MIN_SIMILARITY": "-1",
+                     extra_env={"CHATOPS_STREAMING": "true", "CHATOPS_MIN_SIMILARITY": "-1", "CHATOPS_NO_EVIDENCE_RULE": "floor",
                                 "CHATOPS_LLM_TIMEOUT": "10"})
     yield s
     s.stop()
@@ -202,7 +202,8 @@ def test_stop_by_the_user_ends_generation_and_the_answer_is_recorded_as_stopped(
     cut_before = fresh.llm.streams_cut
     question = "what are the steps of ordering a laptop?"
     event = dm(fresh, CARLA, question)
-    first = fresh.slack.wait_for("chat.appendStream", lambda p: p.get("channel") == event["channel"], timeout=45)
+    first = fresh.slack.wait_for("chat.appendStream", lambda p: p.get("channel") == event["channel"]
+                                 and "[1]" in str(p.get("markdown_text")), timeout=45)   # once a source is shown
     stopped = fresh.slack.stop_by_user(first["ts"])
     assert stopped["type"] == "agent_session_stopped" and stopped["streaming_message_ts"] == [first["ts"]]
     assert fresh.post_event(stopped).status_code == 200          # delivered signed, acknowledged

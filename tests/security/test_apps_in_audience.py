@@ -90,7 +90,7 @@ def world(tmp_path_factory):
         DATABASE_URL="sqlite:///:memory:", CHATOPS_DIRECTORY_FILE=str(root / "directory.yml"),
         CHATOPS_IDENTITY_PROVIDER="directory", SLACK_BOT_TOKEN="xoxb-apps", SLACK_SIGNING_SECRET="apps-secret",
         SLACK_API_URL=slack.url, OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-apps-key-000",
-        CHATOPS_KEY_PREFIX=prefix, CHATOPS_MIN_SIMILARITY="0.05", CHATOPS_CACHE_TTL="0",
+        CHATOPS_KEY_PREFIX=prefix, CHATOPS_MIN_SIMILARITY="0.05", CHATOPS_NO_EVIDENCE_RULE="floor", CHATOPS_CACHE_TTL="0",
         CHATOPS_SLACK_CHANNEL_PACE="0", CHATOPS_TRUSTED_BOTS="AOWN, BPARTNER")
     container = Container(settings)
     ingest(open_source(filesystem_spec(root / "corpus"), settings.group_names), container.index, container.embedder)
@@ -110,6 +110,10 @@ def channel_answer(world, channel: str, user: str, text: str) -> str:
     payload = question_payload(event, {"event_id": f"Ev{uuid.uuid4().hex[:10]}", "team_id": "T123"}, BOT, "mention")
     world["container"].handler("question").handle(payload)
     slack = world["slack"]
+    streamed = [m for m in slack.shown() if m.get("streamed") and m.get("channel") == channel and m.get("thread_ts") == ts]
+    if streamed:
+        [answer] = streamed
+        return text_of(answer)
     posted = {c["response"]["ts"] for c in slack.calls if c["method"] == "chat.postMessage"
               and c.get("response") and c["params"].get("channel") == channel and c["params"].get("thread_ts") == ts}
     [update] = [p for p in slack.calls_to("chat.update") if p.get("ts") in posted]

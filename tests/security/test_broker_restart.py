@@ -100,7 +100,7 @@ def ask(system, text: str) -> str:
 
 
 def answers(system) -> list[str]:
-    return [text_of(p) for p in system.slack.calls_to("chat.update") if "27 days" in text_of(p)]
+    return [text_of(p) for p in system.slack.shown() if "27 days" in text_of(p)]
 
 
 

@@ -77,7 +77,7 @@ def world(tmp_path, redis_client):
         CHATOPS_IDENTITY_PROVIDER="directory", CHATOPS_CONFIG=str(tmp_path / "config.yml"),
         SLACK_BOT_TOKEN="xoxb-threads", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,
         OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-threads-key-000", CHATOPS_KEY_PREFIX=prefix,
-        CHATOPS_MIN_SIMILARITY="0.0", CHATOPS_TOP_K="1", CHATOPS_SLACK_CHANNEL_PACE="0", CHATOPS_CACHE_TTL="0")
+        CHATOPS_MIN_SIMILARITY="0.0", CHATOPS_NO_EVIDENCE_RULE="floor", CHATOPS_TOP_K="1", CHATOPS_SLACK_CHANNEL_PACE="0", CHATOPS_CACHE_TTL="0")
     container = Container(settings)
     queued: list[tuple[str, dict]] = []
     container._built["dispatch"] = lambda kind, payload: queued.append((kind, payload))

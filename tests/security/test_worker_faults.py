@@ -115,14 +115,25 @@ def dm(system, user: str, text: str) -> dict:
 
 
 def answers_in(system, channel: str, thread_ts: str | None = None) -> list[str]:
-    """The answers that replaced working messages in a channel (or one thread of it)."""
+    """The answers in a channel (or one thread of it): streamed, or in place of working messages."""
     out = []
-    for update in system.slack.calls_to("chat.update"):
-        if update.get("channel") != channel:
+    for message in system.slack.shown():
+        if message.get("channel") != channel:
             continue
-        if thread_ts is not None and system.thread_of(update) != thread_ts:
+        text = text_of(message)
+        if "Looking into it" in text or any(b.get("type") == "actions" and any(
+                e.get("action_id") == "proposal_approve" for e in b.get("elements", []))
+                for b in message.get("blocks") or []):
+            continue                     # a working message, a proposal
+        if message.get("streamed"):
+            where = message.get("thread_ts")
+        elif "ts" in message:            # a chat.update: the working message replaced
+            where = system.thread_of(message)
+        else:                            # with streaming on, an answer not streamed is a reply
+            where = message.get("thread_ts")
+        if thread_ts is not None and where != thread_ts:
             continue
-        out.append(text_of(update))
+        out.append(text_of(message))
     return out
 
 
@@ -266,7 +277,8 @@ def test_a_failed_note_after_the_answer_re_runs_nothing(system, store, hook):
     proposals = [p for p in store.list_proposals() if p.thread_ts == event["ts"]]
     assert len(proposals) == 1 and proposals[0].state == "proposed"
     posted = [p for p in system.slack.calls_to("chat.postMessage") if p.get("thread_ts") == event["ts"]
-              and any(b.get("type") == "actions" for b in p.get("blocks") or [])]
+              and any(e.get("action_id") == "proposal_approve" for b in p.get("blocks") or []
+                      if b.get("type") == "actions" for e in b.get("elements", []))]
     assert len(posted) == 1
     assert hook.requests == []                     # and nothing ran without a person
 
@@ -278,6 +290,7 @@ def test_when_chat_update_keeps_failing_the_error_reaches_the_thread(system):
     question = "how many vacation days, while Slack is failing?"
     event = system.mention("CENG", ENG, question)
     system.slack.fail_next("chat.update", status=500, count=15)   # every update of every retry
+    system.slack.fail_next("chat.stopStream", status=500, count=15)   # and every end of a streamed answer
     try:
         system.post_event(event)
         report = system.slack.wait_for(
@@ -286,5 +299,6 @@ def test_when_chat_update_keeps_failing_the_error_reaches_the_thread(system):
     finally:
         with system.slack.lock:
             system.slack._failures.pop("chat.update", None)
+            system.slack._failures.pop("chat.stopStream", None)
     assert "Reference:" in text_of(report)
     assert len(model_requests_about(system, "while Slack is failing")) == 1

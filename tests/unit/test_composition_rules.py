@@ -41,6 +41,14 @@ def test_any_change_starts_a_new_cache(field, value):
     assert answer_version(**VERSION) == answer_version(**dict(VERSION))   # and nothing else does
 
 
+def test_a_reranker_starts_a_new_cache_and_none_keeps_the_old_one():
+    assert answer_version(**VERSION, rerank="none") == answer_version(**VERSION)
+    http = answer_version(**VERSION, rerank="http|bge-reranker|http://r/rerank|20")
+    assert http != answer_version(**VERSION)
+    assert http != answer_version(**VERSION, rerank="http|bge-reranker|http://r/rerank|30")
+    assert http != answer_version(**VERSION, rerank="llm|gpt-4o-mini|20")
+
+
 # -- Graph's notifications ----------------------------------------------------------------------
 
 SP, FS = {"kind": "sharepoint"}, {"kind": "filesystem", "path": "/srv"}

@@ -92,3 +92,49 @@ def test_suggested_prompts_are_at_most_four_with_a_title():
     args = suggested_prompts([Prompt(f"t{i}", f"m{i}") for i in range(6)])
     assert args["title"] == "Try asking"
     assert args["prompts"] == [{"title": f"t{i}", "message": f"m{i}"} for i in range(4)]
+
+
+def approval(pid: str = "p1", **kw) -> Approval:
+    return Approval(**{"proposal_id": pid, "action": "restart_service", "description": "Restart a service.",
+                       "requested_by": "UBEN", "channel": "COPS", "expires_at": NOW + timedelta(hours=1),
+                       "arguments": {"service": "billing", "env": "staging"}, **kw})
+
+
+def test_a_pending_proposal_has_the_same_approve_and_reject_buttons_as_its_message():
+    from bot.decisions.blocks import APPROVE_ACTION, REJECT_ACTION, proposal_blocks
+
+    view = home_view(HomeView(approvals=[approval("p1"), approval("p2")]), NOW)
+    actions = [b for b in view["blocks"] if b["type"] == "actions"]
+    assert [b["block_id"] for b in actions] == ["proposal:p1", "proposal:p2"]        # unique in the view
+    approve, reject = actions[0]["elements"]
+    assert (approve["action_id"], approve["value"], reject["action_id"], reject["value"]) == (
+        APPROVE_ACTION, "p1", REJECT_ACTION, "p1")
+    assert approve["confirm"]["text"]["text"] == "*restart_service* will run with the arguments shown."
+    message = proposal_blocks(proposal_id="p1", action="restart_service", description="Restart a service.",
+                              arguments={}, requested_by_slack="UBEN", requested_by_email=None, approvers="sre",
+                              expires_at=NOW + timedelta(hours=1))
+    assert actions[0] == next(b for b in message["blocks"] if b["type"] == "actions")   # one builder
+    shown = texts(view)
+    assert "*service*: `billing`" in shown and "*env*: `staging`" in shown          # what Approve would run
+    assert "from its message in the conversation" not in shown
+
+
+def test_arguments_from_the_model_cannot_mention_anyone_and_are_cut_to_fit():
+    view = home_view(HomeView(approvals=[approval(arguments={"service": "<!channel> <@U999>", "note": "n" * 5000})]),
+                     NOW)
+    section = next(b for b in view["blocks"] if b["type"] == "section" and "restart_service" in b["text"]["text"])
+    assert "<!channel>" not in section["text"]["text"] and "<@U999>" not in section["text"]["text"]
+    assert len(section["text"]["text"]) <= limits.SECTION_TEXT_MAX
+
+
+def test_a_notice_comes_first_and_the_fullest_view_still_fits():
+    many = HomeView(sources=[source(f"s{i}") for i in range(80)], asked=[asked() for _ in range(40)],
+                    approvals=[approval(f"p{i}") for i in range(40)],
+                    tools=[ConnectedTool(name=f"t{i}", label="L") for i in range(40)])
+    view = home_view(many, NOW, notice=":white_check_mark: *restart_service*: Approved by <@UANA> — done: ok")
+    assert view["blocks"][0]["text"]["text"].startswith(":white_check_mark: *restart_service*")
+    assert view["blocks"][1] == {"type": "divider"}
+    assert len(view["blocks"]) <= limits.BLOCKS_PER_VIEW
+    assert sum(b["type"] == "actions" for b in view["blocks"]) == 10 and "…and 30 more." in texts(view)
+    assert texts(view).count("…and") == 3           # sources, approvals, tools each say how many more
+    assert view["blocks"][-1]["elements"][0]["text"].startswith("Disconnecting")   # nothing cut by the cap

@@ -52,6 +52,10 @@ PINNED = [
     (keys.rate(P, "U1"), "chatops:rate:U1"),
     (keys.identity(P, "directory", "email:ana@example.com"), "chatops:identity:v2:directory:email:ana@example.com"),
     (keys.pace(P, "C1"), "chatops:pace:C1"),
+    (keys.stream_stopped(P, "D1", "1.2"), "chatops:stopped:D1:1.2"),
+    (keys.home_opened(P), "chatops:home:opened"),
+    (keys.cache(P, keys.CACHE_HOME_NOTICE, "U1"), "chatops:cache:home_notice:U1"),
+    (keys.claim(P, keys.CLAIM_HOME_REFRESH, "U1"), "chatops:seen:home_refresh:U1"),
     (keys.console_privacy(P), "chatops:console:privacy"),
     (keys.console_secret(P), "chatops:console:secret"),
     (keys.console_link(P, "l1"), "chatops:console:link:l1"),
@@ -73,7 +77,7 @@ def test_every_key_builder_is_pinned():
                 and getattr(keys, name).__module__ == keys.__name__}
     pinned = {"claim", "thread", "bot_thread", "cache", "task", "progress", "lease", "done", "inflight",
               "inflight_seen", "workers", "consumed", "beat", "ingest_job", "source_chain", "source_chain_again",
-              "answer", "answers_pattern", "budget", "rate", "identity", "pace", "console_privacy", "console_secret",
+              "answer", "answers_pattern", "budget", "rate", "identity", "pace", "stream_stopped", "home_opened", "console_privacy", "console_secret",
               "console_link", "console_session", "console_flow",
               "tool_oauth_flow", "tool_oauth_client", "tool_token_lock"}
     assert builders == pinned          # a new key: pin it above too

@@ -7,7 +7,7 @@ import pytest
 
 from connectors.llm.base import Completion
 from usecases.answer import PieceCleaner, SourceDoc, apply_citations, generate
-from usecases.claims import strip_state_claims
+from usecases.claims import claim_free_prefix, strip_state_claims
 from usecases.streaming import SafeStreamer, StreamStopped
 
 SOURCES = [SourceDoc(1, "doc-a", "Laptops", "https://wiki.corp.example/a", ("…",), 1.0),
@@ -142,3 +142,102 @@ def test_generate_ends_when_the_reader_stops() -> None:
 def test_generate_without_an_opened_stream_answers_as_before() -> None:
     answer = generate("q", SOURCES, StreamingStub(["One [1]."]), opener=lambda: None)
     assert answer.text == "One [1]." and not answer.stopped
+
+
+# -- word by word: the words of a sentence no claim can include are written before it ends ---------
+
+def run_words(chunks: list[str], sources=SOURCES) -> tuple[list[str], SafeStreamer, PieceCleaner]:
+    written: list[str] = []
+    cleaner = PieceCleaner(sources)
+    streamer = SafeStreamer(written.append, cleaner, claim_free_prefix)
+    for chunk in chunks:
+        streamer.feed(chunk)
+    streamer.finish()
+    return written, streamer, cleaner
+
+
+def test_words_are_written_before_their_sentence_ends() -> None:
+    written: list[str] = []
+    streamer = SafeStreamer(written.append, PieceCleaner(SOURCES), claim_free_prefix)
+    streamer.feed("Order a")
+    assert written == ["Order"]              # "a" may still grow
+    streamer.feed(" laptop from the portal [1")
+    assert "".join(written) == "Order a laptop from the portal"   # the open citation is held
+    streamer.feed("] and wait.")
+    streamer.finish()
+    assert "".join(written) == streamer.text == "Order a laptop from the portal [1] and wait."
+
+
+CLAIMS = [
+    "The billing service has been restarted and is healthy again.",
+    "Your access request was approved by the owner.",
+    "Good news: I have granted you the admin role.",
+    "The ticket you asked about has now been created in Jira.",
+    "You have now been added to the finance group.",
+    "Approved by @ana, the change is live.",
+    "I've gone ahead and restarted it for you.",
+]
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+@pytest.mark.parametrize("size", [1, 2, 5, 11, 1000])
+def test_no_word_of_a_claim_is_ever_written(claim: str, size: int) -> None:
+    text = f"Laptops come from IT [1]. {claim} Ask the desk [2]."
+    chunks = [text[i:i + size] for i in range(0, len(text), size)]
+    written: list[str] = []
+    shown: list[str] = []
+
+    def write(piece: str) -> None:
+        written.append(piece)
+        shown.append("".join(written))
+        # what the reader sees at every moment holds no claim, not even its first words
+        assert strip_state_claims("".join(written))[1] == 0
+    cleaner = PieceCleaner(SOURCES)
+    streamer = SafeStreamer(write, cleaner, claim_free_prefix)
+    for chunk in chunks:
+        streamer.feed(chunk)
+    streamer.finish()
+    assert cleaner.claims == 1
+    assert streamer.text.startswith("Laptops come from IT [1].") and streamer.text.endswith("Ask the desk [2].")
+    # whatever of the claim's sentence was shown comes before the first word a claim could start with
+    verb = claim.split()[claim_free_prefix(claim) and len(claim[:claim_free_prefix(claim)].split())]
+    assert verb not in streamer.text.replace("Laptops come from IT [1].", "").replace("Ask the desk [2].", "")
+
+
+@pytest.mark.parametrize("text", [
+    "If your request was approved, restart the laptop [1]. Then sign in.",
+    "Laptops are ordered in the portal and arrive within a week [1]. VPN access needs a token [2].",
+    "Once the service has been restarted, check the logs [1].",
+    "A `code [1]` span. After it [1], more words follow here.",
+    "See https://attacker.example/?q=secret for details and [the guide](https://wiki.corp.example/a) too.",
+])
+@pytest.mark.parametrize("size", [1, 3, 8, 1000])
+def test_word_by_word_writes_the_whole_answer(text: str, size: int) -> None:
+    chunks = [text[i:i + size] for i in range(0, len(text), size)]
+    written, streamer, cleaner = run_words(chunks)
+    assert "".join(written) == streamer.text == whole(text)
+    assert cleaner.claims == 0
+    if size < 1000:
+        assert len(written) > text.count(".") + 1     # more pieces than sentences: words went early
+
+
+def test_a_url_and_a_link_are_written_whole_word_by_word() -> None:
+    text = "See https://attacker.example/?q=secret for details and [the guide](https://evil.example/x) too."
+    written, _, _ = run_words([text[i:i + 2] for i in range(0, len(text), 2)])
+    assert "https://attacker.example/?q=secret" in written[[i for i, w in enumerate(written) if "https://att" in w][0]]
+    assert any("[the guide](https://evil.example/x)" in w for w in written)
+
+
+def test_claim_free_prefix_holds_from_where_a_claim_could_begin() -> None:
+    assert claim_free_prefix("The billing service") == len("The billing service")
+    assert claim_free_prefix("The billing service has") == len("The billing service ")
+    assert claim_free_prefix("Your request") == len("Your ")
+    assert claim_free_prefix("If your request was approved") == len("If your request was approved")
+    assert claim_free_prefix("I") == 0
+
+
+def test_a_new_paragraph_is_written_word_by_word_too() -> None:
+    written: list[str] = []
+    streamer = SafeStreamer(written.append, PieceCleaner(SOURCES), claim_free_prefix)
+    streamer.feed("One [1].\n\nAsk the service desk if it is")
+    assert "".join(written).endswith("Ask the service desk if it")     # not held to the paragraph's end

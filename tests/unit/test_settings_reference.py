@@ -39,9 +39,11 @@ from bot.settings import SlackSettings
 from chatops.settings import PluginSettings, Settings
 from chatops_app.settings import PLUGIN_SETTINGS
 from connectors.actions import registry as actions
+from connectors.embeddings import registry as embeddings
 from connectors.identity import registry as identity
 from connectors.index import registry as index
 from connectors.llm import registry as llm
+from connectors.rerank import registry as rerank
 from connectors.sources import registry as sources
 from connectors.tools import registry as tools
 
@@ -53,8 +55,9 @@ K8S = ROOT / "deploy" / "k8s"
 
 # The plugin registries and their entries: each may declare its own settings (``SETTINGS``) and each
 # entry a model of its own (``settings``).
-REGISTRIES = {identity: identity.PROVIDERS, index: index.ENGINES, llm: llm.PROVIDERS, sources: sources.SOURCES,
-              actions: actions.CONNECTORS, tools: tools.KINDS}
+REGISTRIES = {identity: identity.PROVIDERS, index: index.ENGINES, llm: llm.PROVIDERS, rerank: rerank.RERANKERS,
+              sources: sources.SOURCES,
+              actions: actions.CONNECTORS, tools: tools.KINDS, embeddings: embeddings.PROVIDERS}
 
 
 def declared_models() -> list[type[BaseSettings]]:

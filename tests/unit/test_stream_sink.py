@@ -32,12 +32,15 @@ class Gateway:
         if method in self.refuse:
             raise refused(self.refuse[method])
 
-    def start_stream(self, channel, thread_ts, *, recipient_user_id=None, recipient_team_id=None) -> str:
+    def start_stream(self, channel, thread_ts, *, recipient_user_id=None, recipient_team_id=None,
+                     chunks=None) -> str:
         self._do("start", (channel, thread_ts, recipient_user_id, recipient_team_id))
+        if chunks:
+            self.calls.append(("chunks", chunks))
         return "1.000100"
 
-    def append_stream(self, channel, ts, markdown_text) -> None:
-        self._do("append", markdown_text)
+    def append_stream(self, channel, ts, markdown_text=None, *, chunks=None) -> None:
+        self._do("append", markdown_text if chunks is None else chunks)
 
     def stop_stream(self, channel, ts, *, blocks=None) -> None:
         self._do("stop", blocks)
@@ -140,3 +143,37 @@ def test_slack_control_sequences_in_streamed_text_are_escaped():
     out = safe_markdown("Ping <!channel> and <@U0ANA>, see <https://attacker.example/x|here>.", LinkPolicy.of((), ()))
     assert "<!channel>" not in out and "<@U0ANA>" not in out and "<https://" not in out
     assert "&lt;!channel&gt;" in out and "attacker.example" not in out
+
+
+def test_an_early_stream_opens_with_its_first_task_and_shows_the_steps_in_order() -> None:
+    gateway = Gateway()
+    stream = StreamedAnswer(gateway, "DUANA", "1.000001", early=True, clock=Clock())
+    stream.task("search", "Searching Confluence", "in_progress")
+    assert stream.state == "open" and gateway.calls[0][0] == "start"
+    assert gateway.calls[1] == ("chunks", [{"type": "task_update", "id": "search", "title": "Searching Confluence",
+                                            "status": "in_progress"}])
+    write = stream.open(audience=None)                                     # type: ignore[arg-type]
+    assert write is not None
+    write("Pages live in")
+    stream.task("search", "Searching Confluence", "complete")
+    # the text written before a task goes out before it
+    assert [c[0] for c in gateway.calls[2:]] == ["append", "append"]
+    assert gateway.calls[2][1] == "Pages live in"
+    assert gateway.calls[3][1][0]["status"] == "complete"
+
+
+def test_a_channel_stream_shows_no_task_before_it_is_opened() -> None:
+    gateway = Gateway()
+    stream = StreamedAnswer(gateway, "CENG", "1.000001", recipient_user_id="UANA", recipient_team_id="T1")
+    stream.task("audience", "Checking who can read this channel", "in_progress")
+    assert gateway.calls == [] and stream.state == "idle"
+
+
+def test_stop_marked_before_the_stream_opened_shows_nothing_and_ends_generation() -> None:
+    gateway = Gateway()
+    stream = StreamedAnswer(gateway, "DUANA", "1.000001", early=True, was_stopped=lambda: True)
+    stream.task("search", "Searching", "in_progress")
+    write = stream.open(audience=None)                                     # type: ignore[arg-type]
+    assert gateway.calls == [] and stream.state == "stopped" and write is not None
+    with pytest.raises(StreamStopped):
+        write("Anything")

@@ -1,9 +1,9 @@
-"""Embedding batches bounded by texts and by padded word pieces (connectors.index.embeddings),
+"""Embedding batches bounded by texts and by padded word pieces (connectors.embeddings.batching),
 the setting behind the bound, and releasing the model (Container.release_embedder)."""
 
 from __future__ import annotations
 
-from connectors.index.embeddings import estimated_tokens, token_batches
+from connectors.embeddings.batching import estimated_tokens, token_batches
 from connectors.index.models import MAX_TOKENS
 
 
