@@ -10,4 +10,7 @@ INGEST_BATCH = TaskKind("ingest_batch", "chatops.ingest_batch", ingest=True)
 # one window of a source's sync
 SOURCE_SYNC = TaskKind("source_sync", "chatops.source_sync", ingest=True, key_fields=("source", "mode", "chain"))
 
-WORKER_TASKS = (INGEST_PLAN, INGEST_BATCH, SOURCE_SYNC)
+# `chatops index rebuild` when a worker holds the embedded index (chatops_app/index_rebuild.py)
+INDEX_REBUILD = TaskKind("index_rebuild", "chatops.index_rebuild", ingest=True)
+
+WORKER_TASKS = (INGEST_PLAN, INGEST_BATCH, SOURCE_SYNC, INDEX_REBUILD)

@@ -8,8 +8,8 @@ root and prints the outcome. The composition root is imported when a command bui
 
 from __future__ import annotations
 
-from chatops_app.cli import (admin, ask, demo, doctor, evaluation, ingest, proposals, report,  # noqa: F401
-                             serve, sources, tools)
+from chatops_app.cli import (admin, ask, demo, doctor, evaluation, index, ingest, proposals,  # noqa: F401
+                             report, serve, sources, tools)
 from chatops_app.cli.root import main
 
 __all__ = ["main"]

@@ -13,12 +13,20 @@ if TYPE_CHECKING:
 
 
 class IndexParts:
-    @once
     def embedder(self: Container):
         # ONNX Runtime, fastembed, the openai SDK: workers and one-shot commands
         from connectors.embeddings.registry import build_embedder
 
         return build_embedder(self.settings, self._http_client)
+
+    configured_embedder = once(embedder)     # kept as "embedder" (release_embedder drops it)
+
+    @property
+    def embedder(self: Container):
+        """The configured embedder; once the index is open, the one of its active generation (which
+        follows a switch together with the index: connectors/embeddings/switching.py)."""
+        index = self._built.get("index")
+        return index.embedder if index is not None else self.configured_embedder
 
     def check_index_embedder(self: Container) -> None:
         """At start-up, before any model loads: refuse (one line, naming both) an index built with
@@ -35,9 +43,11 @@ class IndexParts:
 
     @once
     def index(self: Container):
-        from connectors.embeddings.registry import open_index_for   # refuses one of another embedder
+        # refuses an active generation of another embedder; follows a switch to another generation
+        from connectors.embeddings.registry import open_switching_index
 
-        return open_index_for(self.settings, self.embedder)
+        return open_switching_index(self.settings, self.configured_embedder, self._http_client,
+                                    embedder_of=lambda: self.configured_embedder)
 
     @once
     def llm(self: Container):

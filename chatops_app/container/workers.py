@@ -18,7 +18,7 @@ from workers.inflight import InFlight
 from workers.ingest_jobs import IngestJobs
 from workers.ingest_tasks import IngestHandler, IngestTasks
 from workers.source_tasks import SourceChains, SourceSyncHandler
-from workers.tasks import INGEST_BATCH, INGEST_PLAN, SOURCE_SYNC
+from workers.tasks import INDEX_REBUILD, INGEST_BATCH, INGEST_PLAN, SOURCE_SYNC
 
 if TYPE_CHECKING:
     from chatops_app.container import Container
@@ -43,7 +43,14 @@ class WorkerParts:
             return slack[kind](self)
         return {INGEST_PLAN.kind: lambda: IngestHandler(self.ingest_tasks, INGEST_PLAN.kind),
                 INGEST_BATCH.kind: lambda: IngestHandler(self.ingest_tasks, INGEST_BATCH.kind),
-                SOURCE_SYNC.kind: lambda: self.source_sync_handler}[kind]()
+                SOURCE_SYNC.kind: lambda: self.source_sync_handler,
+                INDEX_REBUILD.kind: self._rebuild_handler}[kind]()
+
+    def _rebuild_handler(self: Container):
+        from chatops_app.index_rebuild import RebuildHandler   # the embedding providers, the index
+
+        return RebuildHandler(self.settings, self.index, self._http_client, dispatch=self.dispatch,
+                              budget=max(60.0, self.settings.ingest_time_limit - 120.0))
 
     @once
     def ingest_jobs(self: Container) -> IngestJobs:

@@ -359,6 +359,24 @@ class EdgeIndex:
     def built_with(self) -> Built | None:
         return read_built(self._path) if self._exists() else None
 
+    def scroll_chunks(self, offset=None, limit: int = 256) -> tuple[list[Chunk], object]:
+        """One page of every chunk as stored (payload, no vectors), and the next page's offset
+        (None after the last): a rebuild reads the stored text from here."""
+        with self._gate.shared():
+            if self._shard is None:
+                return [], None
+            records, nxt = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=limit, with_payload=True,
+                                                               with_vector=False))
+        return [Chunk.from_payload(r.id, r.payload or {}) for r in records], nxt
+
+    def have_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these point ids are stored."""
+        with self._gate.shared():
+            if self._shard is None or not ids:
+                return set()
+            records = self._shard.retrieve(list(ids), False, False)
+        return {str(r.id) for r in records}
+
     def count(self) -> int:
         with self._gate.shared():
             if self._shard is None:

@@ -226,6 +226,24 @@ class QdrantIndex:
         return checked_hits(audience, dense, (
             (point.id, point.payload, point.score, (point.vector or {}).get(DENSE)) for point in result.points))
 
+    def scroll_chunks(self, offset=None, limit: int = 256) -> tuple[list[Chunk], object]:
+        """One page of every chunk as stored (payload, no vectors), and the next page's offset
+        (None after the last): a rebuild reads the stored text from here."""
+        with self._calling():
+            if not self._client.collection_exists(self._collection):
+                return [], None
+            points, nxt = self._client.scroll(self._collection, limit=limit, offset=offset, with_payload=True,
+                                              with_vectors=False)
+        return [Chunk.from_payload(p.id, p.payload or {}) for p in points], nxt
+
+    def have_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these point ids are stored."""
+        with self._calling():
+            if not ids or not self._client.collection_exists(self._collection):
+                return set()
+            points = self._client.retrieve(self._collection, ids=list(ids), with_payload=False, with_vectors=False)
+        return {str(p.id) for p in points}
+
     def count(self) -> int:
         with self._calling():
             if not self._client.collection_exists(self._collection):

@@ -18,11 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from qdrant_client import QdrantClient
+
 from chatops.errors import ConfigError
 from chatops.settings import PluginSettings, Settings
 from connectors.index.base import VectorIndex
 from connectors.index.edge_index import EdgeIndex
 from connectors.index.embedding_settings import EmbeddingSettings
+from connectors.index.generations import EmbeddedGenerations, ServerGenerations
 from connectors.index.qdrant_index import QdrantIndex
 from connectors.index.settings import IndexSettings
 
@@ -60,9 +63,28 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def open_index(settings: Settings, dim: int, embedder: str | None = None, provider: str | None = None) -> VectorIndex:
-    """The index the settings name (embedded at ``index_path``, or the server); a collection it
-    creates records ``embedder`` (the model), ``dim`` and ``provider`` (``built_with``)."""
+    """The index the settings name (embedded at ``index_path``, or the server), at its active
+    generation (connectors/index/generations.py); a collection it creates records ``embedder``
+    (the model), ``dim`` and ``provider`` (``built_with``)."""
+    return open_generation(settings, generations_for(settings).active(), dim, embedder=embedder, provider=provider)
+
+
+def generations_for(settings: Settings) -> EmbeddedGenerations | ServerGenerations:
+    """The index's generations (one collection per embedder) and which one is active."""
+    index = settings.of(IndexSettings)
+    if engine_for(settings).embedded:
+        return EmbeddedGenerations(index.path(settings.data_dir), index.collection)
+    client = QdrantClient(url=index.qdrant_url, timeout=10,
+                          api_key=index.qdrant_api_key.get_secret_value() if index.qdrant_api_key else None)
+    return ServerGenerations(client, index.collection, settings.data_dir / "index-generations")
+
+
+def open_generation(settings: Settings, name: str, dim: int, embedder: str | None = None,
+                    provider: str | None = None) -> VectorIndex:
+    """One generation of the index, by name (its own folder, or its own collection on a server)."""
     engine, index = engine_for(settings), settings.of(IndexSettings)
-    return engine.open(path=index.path(settings.data_dir), dim=dim, url=index.qdrant_url, collection=index.collection,
+    gens = generations_for(settings) if engine.embedded else None
+    path = gens.location(name) if gens is not None else index.path(settings.data_dir)
+    return engine.open(path=path, dim=dim, url=index.qdrant_url, collection=index.collection if gens else name,
                        api_key=index.qdrant_api_key.get_secret_value() if index.qdrant_api_key else None,
                        embedder=embedder, provider=provider)

@@ -21,6 +21,10 @@ class IndexSettings(PluginSettings):
     # The embedded engine when QDRANT_URL is not set (connectors/index/registry.py): "edge" (Qdrant's
     # own engine in-process: HNSW, payload indexes) or "local" (qdrant-client's local mode).
     index_engine: str = Field(default="edge", validation_alias=AliasChoices("CHATOPS_INDEX_ENGINE"))
+    # Seconds between two looks at which generation of the index is active (a stat of active.json,
+    # or the server's alias): a running process follows `chatops index switch` within this.
+    index_switch_poll: float = Field(default=2.0, gt=0, le=300,
+                                     validation_alias=AliasChoices("CHATOPS_INDEX_SWITCH_POLL"))
 
     @model_validator(mode="after")
     def _one_place(self) -> "IndexSettings":

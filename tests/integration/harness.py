@@ -228,25 +228,30 @@ class System:
             event["thread_ts"] = thread_ts
         return event
 
+    def is_answer_in(self, channel: str, thread_ts: str, message: dict) -> bool:
+        """``message`` (one of FakeSlack.shown()) is an answer in this thread: streamed there, in
+        place of the working message, or (streaming on, an answer not streamed) posted there."""
+        if message.get("channel") != channel or "Looking into it" in text_of(message):
+            return False
+        if message.get("streamed"):
+            return message.get("thread_ts") == thread_ts
+        if "ts" in message:          # a chat.update
+            return self.thread_of(message) == thread_ts
+        return message.get("thread_ts") == thread_ts and not any(     # not a proposal
+            e.get("action_id") == "proposal_approve" for b in message.get("blocks") or []
+            if b.get("type") == "actions" for e in b.get("elements", []))
+
+    def answers_in_thread(self, channel: str, thread_ts: str) -> list[dict]:
+        return [m for m in self.slack.shown() if self.is_answer_in(channel, thread_ts, m)]
+
     def final_reply(self, channel: str, thread_ts: str, timeout: float = 30.0) -> str:
-        """The text of the answer in this thread: streamed there, or in place of the working message,
-        or (streaming on, an answer not streamed) posted there."""
-        def answer(message: dict) -> bool:
-            if message.get("channel") != channel or "Looking into it" in text_of(message):
-                return False
-            if message.get("streamed"):
-                return message.get("thread_ts") == thread_ts
-            if "ts" in message:          # a chat.update
-                return self.thread_of(message) == thread_ts
-            return message.get("thread_ts") == thread_ts and not any(     # not a proposal
-                e.get("action_id") == "proposal_approve" for b in message.get("blocks") or []
-                if b.get("type") == "actions" for e in b.get("elements", []))
-        return text_of(self.slack.wait_for_shown(answer, timeout=timeout))
+        """The text of the (first) answer in this thread (see :meth:`is_answer_in`)."""
+        return text_of(self.slack.wait_for_shown(lambda m: self.is_answer_in(channel, thread_ts, m), timeout=timeout))
 
     def answer_in(self, channel: str, since: int, timeout: float = 45.0) -> dict:
-        """The first answer in ``channel`` after Slack call number ``since``: a chat.update or an
-        ephemeral message that is not a working step ("Looking into it…", "Checking …") nor a
-        Connect button."""
+        """The first answer in ``channel`` after Slack call number ``since``: a streamed message as it
+        ended, a chat.update, an ephemeral message or a reply that is not a working step ("Looking
+        into it…", "Checking …"), a proposal nor a Connect button."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             for call in list(self.slack.calls)[since:]:
@@ -256,8 +261,11 @@ class System:
                     p = {**message, "channel": p.get("channel"), "blocks": message.get("blocks") or [],
                          "streamed": True}
                 text = text_of(p)
-                if call["method"] in ("chat.update", "chat.postEphemeral", "chat.stopStream") \
-                        and p.get("channel") == channel \
+                proposal = any(e.get("action_id") == "proposal_approve" for b in p.get("blocks") or []
+                               if b.get("type") == "actions" for e in b.get("elements", []))
+                # chat.postMessage: with streaming on, an answer not streamed is posted as a reply
+                if call["method"] in ("chat.update", "chat.postEphemeral", "chat.stopStream", "chat.postMessage") \
+                        and p.get("channel") == channel and not proposal \
                         and "Checking" not in text and "Looking into it" not in text and "Connect " not in text:
                     return p
             time.sleep(0.1)

@@ -152,9 +152,11 @@ def records(system):
 def shown_in(system, channel: str, since: int) -> list[str]:
     """Everything Slack was asked to show in ``channel`` since call ``since``."""
     return [text_of(c["params"]) + json.dumps(c["params"].get("attachments") or [])
+            + (c["params"].get("markdown_text") or "") + json.dumps(c["params"].get("chunks") or [])
             for c in list(system.slack.calls)[since:]
-            if c["method"] in ("chat.postMessage", "chat.update", "chat.postEphemeral")
-            and c["params"].get("channel") == channel]
+            if c["method"] in ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.startStream",
+                               "chat.appendStream", "chat.stopStream", "assistant.threads.setStatus")
+            and (c["params"].get("channel") or c["params"].get("channel_id")) == channel]
 
 
 def model_requests_about(system, phrase: str) -> list[dict]:
@@ -178,7 +180,9 @@ def test_live_jira_search_in_a_channel_shows_only_issues_every_member_may_see(sy
     assert system.post_event(event).status_code == 200
     text = text_of(system.answer_in("COPS", since))
     assert keys["open"] in text and OPEN_SUMMARY in text, text
-    assert re.search(r"\[1\] \*?Jira · search\(jql=project = OPS ORDER BY key ASC\) · \d\d:\d\d UTC", text), text
+    # (the Sources line links the search when its host is allowed: "[1] <url|Jira · search(…)>")
+    assert re.search(r"\[1\] (?:<[^|>]+\|)?\*?Jira · search\(jql=project = OPS ORDER BY key ASC\) · \d\d:\d\d UTC",
+                     text), text
     # Jira was asked within the source's scope and returned both issues: the filtering is ours
     jql = searches(site)[before:]
     assert jql == ["(project = OPS) AND project in (OPS) ORDER BY key ASC"], jql

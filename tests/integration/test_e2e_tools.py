@@ -185,9 +185,11 @@ def test_a_dm_is_answered_from_a_tool_and_cites_it(system, servers, records):
     answer = system.answer_in(channel, since)
     text = text_of(answer)
     assert "Dana Reyes" in text
-    assert re.search(r"\[1\] \*?PagerDuty · get_oncall\(service=billing\) · \d\d:\d\d UTC", text), text
-    steps = [text_of(c["params"]) for c in system.slack.calls[since:] if c["method"] == "chat.update"]
-    assert any("Checking PagerDuty" in s for s in steps)
+    assert re.search(r"\[1\] (?:<[^|>]+\|)?\*?PagerDuty · get_oncall\(service=billing\) · \d\d:\d\d UTC", text), text
+    # the step shown while the tool ran: the working message, the thread's status or a task card
+    steps = [json.dumps(c["params"]) for c in system.slack.calls[since:]
+             if c["method"] in ("chat.update", "assistant.threads.setStatus", "chat.appendStream", "chat.startStream")]
+    assert any("Checking PagerDuty" in s or "Asking PagerDuty" in s for s in steps)
     call = servers["pd"].calls[-1]
     assert (call.tool, call.arguments, call.authorization) == ("get_oncall", {"service": "billing"},
                                                                f"Bearer {MCP_TOKEN}")
@@ -216,9 +218,10 @@ def test_an_asker_only_result_in_a_channel_goes_to_the_asker_alone(system, serve
     private = system.slack.wait_for("chat.postEphemeral", lambda p: p.get("user") == ANA
                                     and "My Desk" in text_of(p) and "asked by ana@corp.example" in text_of(p))
     assert private["channel"] == "COPS"
-    note = system.slack.wait_for("chat.update", lambda p: p.get("channel") == "COPS" and "privately" in text_of(p))
-    shown = [text_of(c["params"]) for c in system.slack.calls[since:]
-             if c["method"] in ("chat.postMessage", "chat.update") and c["params"].get("channel") == "COPS"]
+    note = system.slack.wait_for_shown(lambda p: p.get("channel") == "COPS" and "privately" in text_of(p))
+    shown = [text_of(c["params"]) + json.dumps(c["params"]) for c in system.slack.calls[since:]
+             if c["method"] in ("chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream",
+                                "chat.stopStream") and c["params"].get("channel") == "COPS"]
     assert not any("asked by" in s or "Dana" in s for s in shown), shown
     assert "<@UANA>" in text_of(note)
 

@@ -43,6 +43,8 @@ LATE_IMPORTS = {
     ("chatops_app/container/index.py", "connectors.llm.registry"),
     ("chatops_app/container/index.py", "connectors.rerank.registry"),   # built with the model, where it answers
     ("chatops_app/container/tools.py", "connectors.tools.registry"),        # the MCP SDK: 0.5 s, workers only
+    ("chatops_app/cli/index.py", "chatops_app.index_rebuild"),   # the index and the providers: not for --help
+    ("chatops_app/container/workers.py", "chatops_app.index_rebuild"),   # ditto, built for its task only
     # the OTLP exporter and the SDK (90 ms, protobuf) only in processes that export traces
     ("chatops/tracing.py", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
     ("chatops/tracing.py", "opentelemetry.sdk.resources"),

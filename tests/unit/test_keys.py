@@ -96,6 +96,7 @@ PAYLOAD = {"cid": "c1", "channel": "C1", "ts": "1.2", "offer_id": "o1", "user": 
     ("ingest_plan", "ingest_plan:c1"),
     ("ingest_batch", "ingest_batch:c1"),
     ("source_sync", "source_sync:wiki:changes:None"),
+    ("index_rebuild", "index_rebuild:c1"),
 ])
 def test_each_task_kind_keeps_its_key(kind, key):
     assert TASKS.key(kind, PAYLOAD) == key
@@ -108,7 +109,8 @@ def test_the_task_table_holds_every_kind_once_with_its_celery_name_and_queue():
         "tool_connection": ("chatops.tool_connection", False),
         "home": ("chatops.home", False),
         "maintenance": ("chatops.maintenance", True), "ingest_plan": ("chatops.ingest_plan", True),
-        "ingest_batch": ("chatops.ingest_batch", True), "source_sync": ("chatops.source_sync", True)}
+        "ingest_batch": ("chatops.ingest_batch", True), "source_sync": ("chatops.source_sync", True),
+        "index_rebuild": ("chatops.index_rebuild", True)}
     with pytest.raises(ValueError, match="declared twice"):
         TaskTable(TaskKind("x", "chatops.x", ingest=False), TaskKind("y", "chatops.x", ingest=False))
 
