@@ -26,13 +26,13 @@ receive times (``time.time()`` in this process, the same clock):
 
 1. first visible sign: the first Slack call that shows something in the DM
    (``assistant.threads.setStatus`` or ``chat.postMessage``);
-2. first answer text: the first ``chat.startStream`` / ``chat.appendStream`` carrying the answer's
-   text, minus the time the stub sent the answer's first token (``FakeOpenAI.first_token_at``).
-   The streamed text is held to the end of a sentence before it is appended
-   (``usecases/streaming.py``), so its floor is the pieces the stub sends after the first until the
-   first sentence is whole, times the token delay (``first_sentence_floor_ms``; the time above it
-   is reported too); on the post-and-update path there is no
-   streamed text, and the answer text first appears with the final ``chat.update``;
+2. first answer text: the first ``chat.startStream`` / ``chat.appendStream`` carrying answer text
+   (``markdown_text``; task updates carry none), minus the time the stub sent the answer's first
+   token (``FakeOpenAI.first_token_at``). Words are appended as soon as no state claim can include
+   them (``usecases/streaming.py``), so the floor is the time to the first whole word (the stub's
+   next piece); the time to the first append carrying the first sentence's last words (``MARK``)
+   is reported as well: appends are paced at one per 250 ms. On the post-and-update path there is
+   no streamed text, and the answer text first appears with the final ``chat.update``;
 3. total: to the final message, ``chat.stopStream`` (streamed) or the ``chat.update`` carrying the
    answer (post-and-update);
 4. Slack Web API calls per answer, by method (every call the stand-in received between this
@@ -190,6 +190,8 @@ class System:
             llm_requests = self.llm.requests[first_request:]
         shown = next((c for c in calls if c["method"] in SHOWS), None)
         text_call = next((c for c in calls if c["method"] in ("chat.startStream", "chat.appendStream")
+                          and (c["params"].get("markdown_text") or "").strip()), None)
+        mark_call = next((c for c in calls if c["method"] in ("chat.startStream", "chat.appendStream")
                           and MARK in json.dumps(c["params"])), None)
         out: dict[str, Any] = {
             "first_sign_ms": (shown["at"] - sent) * 1000 if shown else None,
@@ -206,9 +208,8 @@ class System:
             before = [t for t in tokens if t <= text_call["at"]]
             out["first_text_ms"] = (text_call["at"] - sent) * 1000
             out["first_text_after_token_ms"] = (text_call["at"] - before[-1]) * 1000 if before else None
-            if before:
-                floor = _first_sentence_pieces() * self.llm.token_delay * 1000
-                out["first_text_over_floor_ms"] = out["first_text_after_token_ms"] - floor
+            if mark_call is not None and before:
+                out["first_sentence_text_after_token_ms"] = (mark_call["at"] - before[0]) * 1000
         else:
             answer = next((c for c in calls if c["method"] in ("chat.update", "chat.postMessage")
                            and MARK in json.dumps(c["params"])), None)
@@ -266,7 +267,7 @@ def summarize(samples: list[dict]) -> dict[str, Any]:
         "first_sign_by": dict(Counter(s["first_sign_method"] for s in samples)),
         "first_text_ms": stat("first_text_ms"),
         "first_text_after_stub_first_token_ms": stat("first_text_after_token_ms"),
-        "first_text_after_first_sentence_sent_ms": stat("first_text_over_floor_ms"),
+        "first_sentence_text_after_stub_first_token_ms": stat("first_sentence_text_after_token_ms"),
         "total_ms": stat("total_ms"),
         "slack_calls_per_answer": {"p50": pct(totals, 0.5), "p95": pct(totals, 0.95),
                                    "mean_by_method": {m: round(n / len(samples), 2)
