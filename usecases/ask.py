@@ -24,7 +24,7 @@ from connectors.rerank.base import Reranker
 from usecases import answer as answers
 from usecases.answer_cache import AnswerCache
 from usecases.budgets import BudgetGuard, OverBudget
-from usecases.evidence import EvidenceRule, signals as evidence_signals
+from usecases.evidence import EvidenceRule, RuleOfEmbedder, signals as evidence_signals
 from usecases.rerank import rerank_hits
 from usecases.people import IDENTITY_DOWN, IDENTITY_UNKNOWN, Refusal, Someone, reader, resolve
 from usecases.threads import Exchange, basis_of, reusable
@@ -153,7 +153,7 @@ class Pipeline:
     max_members: int = 200
     min_similarity: float = 0.3
     # The no-evidence rule (usecases/evidence.py), calibrated per embedder; None: the floor alone.
-    evidence: EvidenceRule | None = None
+    evidence: EvidenceRule | RuleOfEmbedder | None = None   # RuleOfEmbedder: follows an index switch
     strategy: Strategy = "feedback"        # see connectors.index.retriever
     dense_weight: float = 0.95
     catalogue: Catalogue | None = None     # actions the model may propose

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from connectors.index.base import Hit
 from connectors.index.stopwords import ENGLISH_STOPWORDS
@@ -225,3 +225,26 @@ def error_rates(rule: EvidenceRule, samples: Sequence[tuple[Signals | None, bool
     return {"no_evidence_rate": round(1 - missed / len(unanswerable), 4) if unanswerable else None,
             "false_no_evidence_rate": round(false_none / len(answerable), 4) if answerable else None,
             "unanswerable": len(unanswerable), "answerable": len(answerable)}
+
+
+class RuleOfEmbedder:
+    """The rule of the embedder answering now (``rule_for``, looked up per embedder name and kept):
+    after ``chatops index rebuild`` switches a running process to another embedder
+    (connectors/embeddings/switching.py), its questions are judged by that embedder's calibration."""
+
+    def __init__(self, name_of: Callable[[], str | None], data_dir: Path | None, *, min_similarity: float,
+                 reranker: str | None = None):
+        self._name_of, self._data_dir, self._reranker = name_of, data_dir, reranker
+        self._min_similarity = min_similarity
+        self._rules: dict[str | None, EvidenceRule] = {}
+
+    def rule(self) -> EvidenceRule:
+        name = self._name_of()
+        found = self._rules.get(name)
+        if found is None:
+            found = self._rules[name] = rule_for(name, self._data_dir, min_similarity=self._min_similarity,
+                                                 reranker=self._reranker)
+        return found
+
+    def enough(self, signals: Signals | None) -> bool:
+        return self.rule().enough(signals)

@@ -17,7 +17,7 @@ from chatops_app.container.core import once
 from usecases.answer_cache import AnswerCache, answer_version
 from usecases.answering import Answering
 from usecases.ask import Pipeline
-from usecases.evidence import evidence_version, rule_for
+from usecases.evidence import RuleOfEmbedder, evidence_version
 from usecases.budgets import BudgetGuard, RateLimit
 from usecases.proposals import ProposalService
 
@@ -39,9 +39,9 @@ class AnsweringParts:
         return Pipeline(identity=self.identity, index=self.index, embedder=self.embedder, llm=self.llm,
                         top_k=s.top_k, candidates=s.candidates, max_members=s.channel_max_members,
                         min_similarity=s.min_similarity, catalogue=self.catalogue,
-                        evidence=rule_for(getattr(self.embedder, "name", None), s.data_dir,
-                                          min_similarity=s.min_similarity,
-                                          reranker=getattr(self.reranker, "name", None))
+                        evidence=RuleOfEmbedder(lambda: getattr(self.embedder, "name", None), s.data_dir,
+                                                min_similarity=s.min_similarity,
+                                                reranker=getattr(self.reranker, "name", None))
                         if s.no_evidence_rule == "calibrated" else None,
                         strategy=check_strategy(s.retrieval), dense_weight=s.dense_weight,
                         directory=self.channel_directory if with_slack else None,

@@ -126,6 +126,7 @@ class SwitchingIndex:
         self._writes = threading.RLock()     # writes, and the switch (rebuild.exclusive)
         self._swap = threading.Lock()
         self._reloading = threading.Lock()
+        self._last_failure: str | None = None
         self.embedder = SwitchingEmbedder(self)
 
     # -- following the pointer -------------------------------------------------------------
@@ -147,9 +148,12 @@ class SwitchingIndex:
                 self._close_retired()
                 return
             self.reload(stamp, wait=False)
-        except Exception:   # the old pair answers on; the next poll tries again
-            log.exception("could not follow the index's switch to a new generation; still answering from %s",
-                          self._current.name)
+        except Exception as exc:   # the old pair answers on; the next poll tries again (logged once per reason)
+            why = f"{type(exc).__name__}: {exc}"
+            if why != self._last_failure:
+                self._last_failure = why
+                log.exception("could not follow the index's switch to a new generation; still answering from %s",
+                              self._current.name)
 
     def reload(self, stamp: object = None, *, wait: bool = True) -> None:
         """Open the active generation (and its embedder) if it is not the current one, and swap.

@@ -213,3 +213,31 @@ def test_a_rebuild_pauses_at_its_time_budget_and_the_next_run_continues(layout, 
     assert gens.state(name).state == "building" and 0 < gens.state(name).done < 40 and gens.active() == "chatops"
     report = rebuild(first, target, new, gens, gens.state(name), page=8)
     assert report.switched and report.skipped == gens.state(name).total - report.embedded > 0
+
+
+def test_a_process_that_cannot_open_the_new_generation_keeps_answering_from_the_old_one(layout, server, bm25):
+    gens, first, old = layout
+    new = embedder(server, NEW, bm25)
+    name, target = open_new(gens, new)
+    rebuild(first, target, new, gens, GenerationState(name, "openai", NEW, new.dim), switch=False)
+    attempts: list[str] = []
+
+    def open_pair(gen):   # the first time, the new embedder's server is not reachable from here
+        attempts.append(gen)
+        if len(attempts) == 1:
+            raise EmbeddingUnavailable("the embedding server did not answer")
+        return Pair(gen, EdgeIndex(path=gens.location(gen), dim=new.dim), new)
+
+    now = [0.0]
+    switching = SwitchingIndex(Pair("chatops", first, old), open_pair=open_pair, stamp=gens.stamp,
+                               active=gens.active, poll=1.0, clock=lambda: now[0])
+    sre = Audience.of(Principal.of("ana@x.example", ["sre"]))
+    gens.switch(name)
+    now[0] += 2
+    dense, sparse = switching.embedder.embed_query("passage 2 of document 5")    # the poll fails: still the old
+    assert dense.generation == "chatops" and switching.search(Query(dense, sparse), sre, limit=3, candidates=10)
+    now[0] += 2
+    dense, sparse = switching.embedder.embed_query("passage 2 of document 5")    # the next poll succeeds
+    assert dense.generation == name and attempts == [name, name]
+    assert {len(h.vector) for h in switching.search(Query(dense, sparse), sre, limit=3, candidates=10)} == {96}
+    switching.close()
