@@ -19,7 +19,6 @@ from typing import Callable
 
 from chatops.errors import ConfigError
 from chatops.settings import Settings
-from chatops_app.container import Container
 from connectors.embeddings.base import EmbedderId, refusal, refuse_other_embedder
 from connectors.embeddings.registry import PROVIDERS, build_embedder, configured, settings_for
 from connectors.index.base import Built, IndexBusy
@@ -95,20 +94,18 @@ def rebuild_here(settings: Settings, provider: str, model: str | None, *, switch
 
 
 def rebuild_via_worker(settings: Settings, provider: str, model: str | None, *, switch: bool,
-                       progress: Callable[[str], None], timeout: float, poll: float = 0.5) -> str:
-    """Queue the rebuild on the workers (one holds the index) and follow the generation's record."""
+                       progress: Callable[[str], None], timeout: float, dispatch: Callable[[str, dict], object],
+                       poll: float = 0.5) -> str:
+    """Queue the rebuild on the workers (one holds the index) with ``dispatch`` (the composition
+    root's) and follow the generation's record."""
     gens = generations_for(settings)
     _, ident, name = _target(settings, provider, model)
     done = _nothing_to_do(gens, gens.active(), gens.built(gens.active()), ident)
     if done:
         return done
-    container = Container(settings)
-    try:
-        asked = time.time()
-        container.dispatch(INDEX_REBUILD.kind, {"cid": uuid.uuid4().hex, "provider": provider, "model": model,
-                                                "switch": switch, "asked_at": asked})
-    finally:
-        container.close()
+    asked = time.time()
+    dispatch(INDEX_REBUILD.kind, {"cid": uuid.uuid4().hex, "provider": provider, "model": model,
+                                  "switch": switch, "asked_at": asked})
     started, shown = time.monotonic(), None
     while True:
         state = gens.state(name)

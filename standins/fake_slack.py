@@ -93,15 +93,19 @@ class FakeSlack(LoopbackServer):
             return [c["params"] for c in self.calls if c["method"] == method]
 
     def wait_for(self, method: str, predicate=lambda params: True, timeout: float = 15.0) -> dict:
+        return self._wait(lambda: self.calls_to(method), predicate, timeout, f"{method} call")
+
+    def _wait(self, items, predicate, timeout: float, what: str) -> dict:
+        """The first of ``items()`` that ``predicate`` accepts, asking again until ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
-            for params in self.calls_to(method):
-                if predicate(params):
-                    return params
+            for item in items():
+                if predicate(item):
+                    return item
             if time.monotonic() >= deadline:
                 with self.lock:
                     seen = [c["method"] for c in self.calls]
-                raise AssertionError(f"no matching {method} call within {timeout}s; calls: {seen}")
+                raise AssertionError(f"no matching {what} within {timeout}s; calls: {seen}")
             time.sleep(0.02)
 
     def shown(self) -> list[dict]:
@@ -122,16 +126,7 @@ class FakeSlack(LoopbackServer):
 
     def wait_for_shown(self, predicate=lambda message: True, timeout: float = 15.0) -> dict:
         """The first message (see :meth:`shown`) ``predicate`` accepts, waiting for it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for message in self.shown():
-                if predicate(message):
-                    return message
-            if time.monotonic() >= deadline:
-                with self.lock:
-                    seen = [c["method"] for c in self.calls]
-                raise AssertionError(f"no matching message within {timeout}s; calls: {seen}")
-            time.sleep(0.02)
+        return self._wait(self.shown, predicate, timeout, "message")
 
     def reset(self) -> None:
         with self.lock:

@@ -13,7 +13,7 @@ import json
 import click
 
 from chatops.errors import ConfigError
-from chatops_app.cli.root import main, settings_of
+from chatops_app.cli.root import build_container, main, settings_of
 
 
 @main.group()
@@ -73,7 +73,12 @@ def rebuild(ctx, embedder_spec: str | None, switch: bool, prune: bool, timeout: 
         report = rebuild_here(settings, provider, model, switch=switch, progress=echo)
     except IndexBusy:
         echo("a worker holds the embedded index: the rebuild runs there; following it")
-        report = rebuild_via_worker(settings, provider, model, switch=switch, progress=echo, timeout=timeout)
+        container = build_container(settings)
+        try:
+            report = rebuild_via_worker(settings, provider, model, switch=switch, progress=echo, timeout=timeout,
+                                        dispatch=container.dispatch)
+        finally:
+            container.close()
     if report is None:
         return
     click.echo(report if isinstance(report, str) else report.summary())
