@@ -357,6 +357,9 @@ class QuestionHandler:
             if stream.ts is None:        # stopped before a word was shown: say so, nothing else
                 self.gateway.post(stream.channel, blocks.note_message(STOPPED_NOTE), thread_ts=stream.thread_ts)
                 return True
+            if not answer.text:          # opened for its steps, stopped before a word: say so under them
+                stream.finish(blocks.note_message(STOPPED_NOTE)["blocks"])
+                return True
         elif not stream.shown.strip():
             # Opened for its task updates, but this answer was not written by the model as it came
             # (extractive, cached, nothing found): the whole answer's blocks end the stream.

@@ -324,3 +324,20 @@ def test_a_redelivery_after_a_crash_mid_stream_ends_that_stream_and_answers_in_i
     [update] = stream.updates                     # the whole answer in its place, once
     assert "IT portal" in str(update.get("blocks"))
     assert fresh.slack.streams_in(payload["channel"], ts) == [stream]     # no second stream
+
+
+def test_stop_pressed_while_the_steps_show_ends_with_stopped_and_no_answer(fresh):
+    fresh.llm.first_token_delay = 1.0              # the steps show for a second before any word
+    state = fresh.container.state
+
+    def press_stop() -> None:
+        started = fresh.slack.wait_for("chat.startStream", timeout=10)
+        state.mark_stopped(started["channel"], started["thread_ts"])   # what the listener does
+    watcher = threading.Thread(target=press_stop, daemon=True)
+    watcher.start()
+    payload = ask(fresh, "how do I get a laptop, stopped early?")
+    watcher.join(5)
+    [stream] = fresh.slack.streams_in(payload["channel"], payload["ts"])
+    assert stream.text == "" and "Stopped." in repr(stream.blocks) and "Sources" not in repr(stream.blocks)
+    row = audit_row(fresh, payload)
+    assert row["answer"] == "" and "stopped" in (row.get("stages") or {})
