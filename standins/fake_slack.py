@@ -722,24 +722,28 @@ def block_actions_body(user_id: str, channel_id: str, action: dict, message: dic
     Without ``message`` the click is on an ephemeral message, which Slack does not echo back.
     """
     now = f"{time.time():.6f}"
-    action = {"type": "button", "block_id": "block", "action_ts": now, **action}
+    return _block_actions(user_id, action, team_id, api_app_id, now,
+                          container={"type": "message", "message_ts": (message or {}).get("ts", now),
+                                     "channel_id": channel_id, "is_ephemeral": message is None},
+                          channel={"id": channel_id, "name": channel_id.lower()}, state={"values": {}},
+                          **({"message": message} if message is not None else {}))
+
+
+def _block_actions(user_id: str, action: dict, team_id: str, api_app_id: str, now: str, **where) -> bytes:
+    """A ``block_actions`` payload, form-encoded: what every click shares, and ``where`` it was
+    (the container, and the channel and message or the view)."""
     payload = {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
         "api_app_id": api_app_id,
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": (message or {}).get("ts", now),
-                      "channel_id": channel_id, "is_ephemeral": message is None},
         "trigger_id": f"{int(time.time())}.trigger",
         "team": {"id": team_id, "domain": "fake"},
         "enterprise": None,
         "is_enterprise_install": False,
-        "channel": {"id": channel_id, "name": channel_id.lower()},
-        "state": {"values": {}},
-        "actions": [action],
+        **where,
+        "actions": [{"type": "button", "block_id": "block", "action_ts": now, **action}],
     }
-    if message is not None:
-        payload["message"] = message
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
@@ -749,22 +753,9 @@ def home_block_actions_body(user_id: str, view: dict, action: dict, *, team_id: 
     ``views.publish`` stored it: ``home_view(user)``). Slack names the view as the container
     (``{"type": "view", "view_id": …}``) and sends the whole view; there is no ``channel`` and no
     ``message``."""
-    now = f"{time.time():.6f}"
-    action = {"type": "button", "block_id": "block", "action_ts": now, **action}
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
-        "api_app_id": api_app_id,
-        "token": "legacy-verification-token",
-        "container": {"type": "view", "view_id": view.get("id", "V000000")},
-        "trigger_id": f"{int(time.time())}.trigger",
-        "team": {"id": team_id, "domain": "fake"},
-        "enterprise": None,
-        "is_enterprise_install": False,
-        "view": {**view, "type": "home"},
-        "actions": [action],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return _block_actions(user_id, action, team_id, api_app_id, f"{time.time():.6f}",
+                          container={"type": "view", "view_id": view.get("id", "V000000")},
+                          view={**view, "type": "home"})
 
 
 def app_home_opened_event(user: str, tab: str = "messages", *, channel: str | None = None,

@@ -304,15 +304,9 @@ class PieceCleaner:
     def __call__(self, piece: str, *, shown: str = "", partial: bool = False) -> str:
         if partial:        # words no claim can include (usecases/streaming.py)
             text = piece
-        elif shown.strip():
+        else:
             text, claims = strip_state_claims_after(shown, piece)
             self.claims += claims
-        else:
-            text, claims = strip_state_claims(piece)
-            if claims:
-                self.claims += claims
-                lead = piece[:len(piece) - len(piece.lstrip())]
-                text = lead + text if text else ""
         self.dropped += unknown_citations(text, list(self.by_n.values()))
         return cite_piece(text, self.by_n, self.renumber)
 

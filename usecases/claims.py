@@ -80,21 +80,31 @@ def claim_free_prefix(sentence: str) -> int:
 
 
 def strip_state_claims_after(shown: str, text: str) -> tuple[str, int]:
-    """:func:`strip_state_claims` for ``text`` that continues a sentence whose start (``shown``)
-    was already shown: that sentence is judged whole, and if it is a claim, the rest of it goes
-    (``shown`` held none of the claim: :func:`claim_free_prefix`)."""
+    """:func:`strip_state_claims` for ``text``, a piece of a streamed answer that continues a
+    sentence whose start (``shown``, empty when it starts one) was already shown: that sentence is
+    judged whole, and if it is a claim, the rest of it goes (``shown`` held none of the claim:
+    :func:`claim_free_prefix`)."""
     if not shown.strip():
-        return strip_state_claims(text)
+        return _strip_keeping_lead(text)
     m = re.search(r"(?<=[.!?])[ \t]+|\n|`", shown[-1:] + text)
     end = len(text) if m is None else max(0, m.start() - 1)
     head, rest = text[:end], text[end:]
-    cleaned, removed = strip_state_claims(rest) if rest.strip() else (rest, 0)
-    if removed:
-        lead = rest[:len(rest) - len(rest.lstrip())]
-        cleaned = lead + cleaned if cleaned else ""
+    cleaned, removed = _strip_keeping_lead(rest)
     if is_state_claim(shown + head):
         return cleaned, removed + 1
     return head + cleaned, removed
+
+
+def _strip_keeping_lead(text: str) -> tuple[str, int]:
+    """:func:`strip_state_claims` for a piece of a longer text: the whitespace it starts with (what
+    separates it from the piece before) stays, unless nothing is left of it."""
+    if not text.strip():
+        return text, 0
+    cleaned, removed = strip_state_claims(text)
+    if removed:
+        lead = text[:len(text) - len(text.lstrip())]
+        cleaned = lead + cleaned if cleaned else ""
+    return cleaned, removed
 
 
 def strip_state_claims(text: str) -> tuple[str, int]:
